@@ -1,0 +1,121 @@
+"""Engine, sessions and the per-transaction identity.
+
+Contract: the session dependency never commits; the route that changes data commits. Closing a session rolls
+back whatever was not committed. At the start of every transaction the request's identity is written with
+`set_config(..., is_local => true)`, which triggers (history, audit) and row-level security policies read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from ducting.localdb import APP_ROLE, OWNER_ROLE, LocalCluster
+from ducting.settings import Settings, get_settings
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: written into each transaction for triggers and row-level security."""
+
+    account_id: int | None
+    role: str
+    organisation_id: int | None = None
+    request_id: str | None = None
+    client_addr: str | None = None
+
+    @classmethod
+    def system(cls, what: str = "system") -> "Actor":
+        return cls(account_id=None, role="system", request_id=what)
+
+
+def database_url(settings: Settings, *, migrations: bool = False) -> str:
+    """The URL for the service (or, with `migrations`, for the schema owner)."""
+    if settings.db.url:
+        return (settings.db.migration_url or settings.db.url) if migrations else settings.db.url
+    cluster = LocalCluster.from_settings(settings)
+    return cluster.url(role=OWNER_ROLE if migrations else APP_ROLE)
+
+
+def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 30_000) -> Engine:
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,  # a restarted database costs one failed check, not a failed request
+        pool_recycle=1800,
+        connect_args={"options": f"-c statement_timeout={statement_timeout_ms} -c timezone=Asia/Jakarta"},
+    )
+    return engine
+
+
+@lru_cache(maxsize=1)
+def get_engine() -> Engine:
+    settings = get_settings()
+    return make_engine(database_url(settings), pool_size=settings.db.pool_size,
+                       statement_timeout_ms=settings.db.statement_timeout_ms)
+
+
+SessionFactory = sessionmaker(expire_on_commit=False, autoflush=False)
+
+
+_ACTOR_SQL = text(
+    "SELECT set_config('ducting.account_id', :aid, true), set_config('ducting.role', :role, true),"
+    " set_config('ducting.organisation_id', :oid, true), set_config('ducting.request_id', :rid, true),"
+    " set_config('ducting.client_addr', :addr, true)"
+)
+
+
+def _actor_params(actor: Actor) -> dict[str, str]:
+    return {
+        "aid": "" if actor.account_id is None else str(actor.account_id),
+        "role": actor.role,
+        "oid": "" if actor.organisation_id is None else str(actor.organisation_id),
+        "rid": actor.request_id or "",
+        "addr": actor.client_addr or "",
+    }
+
+
+def bind_actor(session: Session, actor: Actor) -> None:
+    """Make `actor` the identity of this session: the current transaction now, and every later one."""
+    session.info["actor"] = actor
+    if session.in_transaction():
+        session.execute(_ACTOR_SQL, _actor_params(actor))
+
+
+@event.listens_for(Session, "after_begin")
+def _identity_per_transaction(session: Session, transaction: Any, connection: Any) -> None:
+    actor: Actor | None = session.info.get("actor")
+    if actor is not None:
+        connection.execute(_ACTOR_SQL, _actor_params(actor))
+
+
+def open_session(actor: Actor | None = None, *, bind: Engine | None = None) -> Session:
+    session = SessionFactory(bind=bind or get_engine())
+    if actor is not None:
+        bind_actor(session, actor)
+    return session
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session for one request. Never commits; closing rolls back what the route did not commit."""
+    bind = getattr(request.app.state, "engine", None) or get_engine()
+    session = SessionFactory(bind=bind)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]

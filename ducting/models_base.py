@@ -1,0 +1,36 @@
+"""Column helpers shared by every domain's models."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, DateTime, Enum, Integer, func, text
+from sqlalchemy.dialects.postgresql import TSTZRANGE, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+def enum_column(enum: type[StrEnum], name: str) -> Enum:
+    """A PostgreSQL enum type that stores the enum's values (not its member names)."""
+    return Enum(enum, name=name, values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+class IdMixin:
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+
+
+class UuidMixin:
+    uuid: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True, nullable=False,
+                                            server_default=text("gen_random_uuid()"))
+
+
+class VersionedMixin:
+    """Rows whose every change is kept: a trigger bumps `version`, stamps `updated_*`, and files the old row in
+    `<table>_history` with its validity period `sys_period` (see migrations: `versioning()`)."""
+
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
+    sys_period: Mapped[object] = mapped_column(TSTZRANGE, nullable=False,
+                                               server_default=text("tstzrange(now(), NULL)"))
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())

@@ -1,0 +1,81 @@
+"""The network's vocabulary: one enum per concept, shared by models, schemas, imports and the UI."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class NodeKind(StrEnum):
+    MANHOLE = "manhole"
+    HANDHOLE = "handhole"
+    POLE = "pole"
+    CABINET = "cabinet"
+    BUILDING_ENTRY = "building_entry"
+
+
+class Lifecycle(StrEnum):
+    """Open Fibre Data Standard nodeStatus / spanStatus codelist (closed), used verbatim."""
+
+    PROPOSED = "proposed"
+    PLANNED = "planned"
+    UNDER_CONSTRUCTION = "underConstruction"
+    OPERATIONAL = "operational"
+    INACTIVE = "inactive"
+    DECOMMISSIONED = "decommissioned"
+
+
+class TrenchType(StrEnum):
+    OPEN_CUT = "open_cut"
+    HDD = "hdd"  # horizontal directional drilling, under roads and drains
+    MICRO_TRENCH = "micro_trench"
+    BRIDGE = "bridge"  # attached to a bridge or culvert
+    EXISTING = "existing"  # legacy conduit taken over by the BUMD
+
+
+class ZoneClass(StrEnum):
+    """Tariff zone of a route segment."""
+
+    CBD = "cbd"
+    COMMERCIAL = "commercial"
+    RESIDENTIAL = "residential"
+    INDUSTRIAL = "industrial"
+
+
+class SizeClass(StrEnum):
+    """What a lease rents: the product key of tariffs and the minimum size of a capacity request."""
+
+    MICRODUCT = "microduct"
+    SUBDUCT_32_26 = "subduct_32_26"
+    SUBDUCT_40_33 = "subduct_40_33"
+    WHOLE_DUCT = "whole_duct"
+
+    @property
+    def rank(self) -> int:
+        return list(SizeClass).index(self)
+
+
+class SpecKind(StrEnum):
+    CARRIER = "carrier"  # holds subducts or microducts, is not leased itself
+    DUCT = "duct"  # a plain duct, leased whole as its single bore
+    MICRODUCT = "microduct"
+
+
+class OrganisationKind(StrEnum):
+    BUMD = "bumd"
+    OPERATOR = "operator"
+    UTILITY = "utility"  # e.g. PLN Batam, who owns most poles
+    OTHER = "other"
+
+
+class OrganisationStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    INACTIVE = "inactive"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    PLANNER = "planner"
+    OPERATOR = "operator"
+    FINANCE = "finance"
+    AUDITOR = "auditor"

@@ -1,0 +1,91 @@
+"""Settings, grouped by concern and validated at start-up (pydantic-settings).
+
+Each group reads its own environment prefix. `DATABASE_URL` and `MIGRATION_DATABASE_URL` are read as named.
+When no `DATABASE_URL` is given, the project-local cluster under `.local/pg` is used (see `ducting.localdb`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-only-secret-change-me"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
+    migration_url: str | None = Field(default=None, validation_alias=AliasChoices("MIGRATION_DATABASE_URL"))
+    local_dir: Path = Field(default=PROJECT_ROOT / ".local" / "pg", validation_alias=AliasChoices("DUCTING_PG_DIR"))
+    local_port: int = Field(default=55432, validation_alias=AliasChoices("DUCTING_PG_PORT"))
+    local_dbname: str = Field(default="ducting", validation_alias=AliasChoices("DUCTING_PG_DB"))
+    pool_size: int = Field(default=10, ge=1, le=200, validation_alias=AliasChoices("DUCTING_POOL_SIZE"))
+    statement_timeout_ms: int = Field(default=30_000, ge=100, validation_alias=AliasChoices("DUCTING_STATEMENT_TIMEOUT_MS"))
+
+
+class AuthSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DUCTING_AUTH_", extra="ignore")
+
+    secret_key: str = DEV_SECRET
+    token_ttl_hours: int = Field(default=12, ge=1, le=24 * 365)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+
+
+class TopologySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DUCTING_TOPOLOGY_", extra="ignore")
+
+    snap_tolerance_m: float = Field(default=1.0, gt=0, le=50)
+    split_tolerance_m: float = Field(default=1.0, gt=0, le=50)
+    min_segment_length_m: float = Field(default=0.5, gt=0)
+    service_area_buffer_m: float = Field(default=1000.0, ge=0, le=20_000)
+    max_vertices: int = Field(default=10_000, ge=2)
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DUCTING_API_", extra="ignore")
+
+    page_limit_default: int = Field(default=100, ge=1)
+    page_limit_max: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_import_features: int = Field(default=200_000, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DUCTING_", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    topology: TopologySettings = Field(default_factory=TopologySettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> "Settings":
+        if self.env == Environment.PRODUCTION:
+            if self.auth.secret_key == DEV_SECRET or len(self.auth.secret_key) < 32:
+                raise ValueError(
+                    "DUCTING_AUTH_SECRET_KEY must be set to a random value of at least 32 characters outside development"
+                )
+            if not self.db.url:
+                raise ValueError("DATABASE_URL must be set in production: the project-local cluster is for development")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
