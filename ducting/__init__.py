@@ -1,0 +1,3 @@
+"""BEDELAU Ducting: the shared underground duct network of Batam."""
+
+__version__ = "0.1.0"

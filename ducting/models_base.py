@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, DateTime, Enum, Integer, func, text
+from sqlalchemy import BigInteger, DateTime, Enum, FetchedValue, Integer, func, text
 from sqlalchemy.dialects.postgresql import TSTZRANGE, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,8 +29,26 @@ class VersionedMixin:
     """Rows whose every change is kept: a trigger bumps `version`, stamps `updated_*`, and files the old row in
     `<table>_history` with its validity period `sys_period` (see migrations: `versioning()`)."""
 
-    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
-    sys_period: Mapped[object] = mapped_column(TSTZRANGE, nullable=False,
-                                               server_default=text("tstzrange(now(), NULL)"))
-    updated_by: Mapped[int | None] = mapped_column(BigInteger)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    # Written by the trigger: fetched back with RETURNING after every insert and update.
+    __mapper_args__ = {"eager_defaults": True}
+
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"),
+                                         server_onupdate=FetchedValue())
+    sys_period: Mapped[object] = mapped_column(TSTZRANGE, nullable=False, server_default=text("tstzrange(now(), NULL)"),
+                                               server_onupdate=FetchedValue())
+    updated_by: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue(),
+                                                   server_onupdate=FetchedValue())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now(),
+                                                 server_onupdate=FetchedValue())
+
+
+def derived_area_columns() -> tuple[Mapped[str | None], Mapped[str | None]]:
+    """kecamatan/kelurahan codes, set by the `derive_admin_area` trigger from the geometry."""
+    from sqlalchemy import ForeignKey, String
+
+    return (
+        mapped_column(String(16), ForeignKey("admin_area.kode"), server_default=FetchedValue(),
+                      server_onupdate=FetchedValue()),
+        mapped_column(String(16), ForeignKey("admin_area.kode"), server_default=FetchedValue(),
+                      server_onupdate=FetchedValue()),
+    )

@@ -17,7 +17,7 @@ from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Computed, Date, Da
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ducting.db import Base
-from ducting.models_base import IdMixin, UuidMixin, VersionedMixin, enum_column
+from ducting.models_base import IdMixin, UuidMixin, VersionedMixin, derived_area_columns, enum_column
 from ducting.network.vocab import Lifecycle, NodeKind, SizeClass, SpecKind, TrenchType, ZoneClass
 from gis.crs import UTM48N, WGS84
 
@@ -49,8 +49,7 @@ class Node(IdMixin, UuidMixin, VersionedMixin, Base):
     status: Mapped[Lifecycle] = mapped_column(enum_column(Lifecycle, "lifecycle"), nullable=False)
     owner_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("organisation.id"))
     install_date: Mapped[date | None] = mapped_column(Date)
-    kecamatan_kode: Mapped[str | None] = mapped_column(String(16), ForeignKey("admin_area.kode"))
-    kelurahan_kode: Mapped[str | None] = mapped_column(String(16), ForeignKey("admin_area.kode"))
+    kecamatan_kode, kelurahan_kode = derived_area_columns()
     notes: Mapped[str | None] = mapped_column(Text)
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     geom: Mapped[object] = mapped_column(Geometry("POINT", srid=WGS84, spatial_index=False), nullable=False)
@@ -74,8 +73,7 @@ class RouteSegment(IdMixin, UuidMixin, VersionedMixin, Base):
     zone_class: Mapped[ZoneClass] = mapped_column(enum_column(ZoneClass, "zone_class"), nullable=False)
     owner_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("organisation.id"))
     install_date: Mapped[date | None] = mapped_column(Date)
-    kecamatan_kode: Mapped[str | None] = mapped_column(String(16), ForeignKey("admin_area.kode"))
-    kelurahan_kode: Mapped[str | None] = mapped_column(String(16), ForeignKey("admin_area.kode"))
+    kecamatan_kode, kelurahan_kode = derived_area_columns()
     notes: Mapped[str | None] = mapped_column(Text)
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     geom: Mapped[object] = mapped_column(Geometry("LINESTRING", srid=WGS84, spatial_index=False), nullable=False)

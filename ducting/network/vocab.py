@@ -79,3 +79,28 @@ class Role(StrEnum):
     OPERATOR = "operator"
     FINANCE = "finance"
     AUDITOR = "auditor"
+
+
+NODE_CODE_PREFIX: dict[NodeKind, str] = {
+    NodeKind.MANHOLE: "MH",
+    NodeKind.HANDHOLE: "HH",
+    NodeKind.POLE: "PL",
+    NodeKind.CABINET: "CB",
+    NodeKind.BUILDING_ENTRY: "BE",
+}
+SEGMENT_CODE_PREFIX = "RS"
+
+KECAMATAN_ABBREVIATION: dict[str, str] = {
+    "21.71.01": "BLP",  # Belakang Padang
+    "21.71.02": "BTA",  # Batu Ampar
+    "21.71.03": "SKP",  # Sekupang
+    "21.71.04": "NGS",  # Nongsa
+    "21.71.05": "BLG",  # Bulang
+    "21.71.06": "LBJ",  # Lubuk Baja
+    "21.71.07": "SBD",  # Sei Beduk
+    "21.71.08": "GLG",  # Galang
+    "21.71.09": "BKG",  # Bengkong
+    "21.71.10": "BTK",  # Batam Kota
+    "21.71.11": "SGL",  # Sagulung
+    "21.71.12": "BTJ",  # Batu Aji
+}

@@ -1,8 +1,8 @@
 """History (system-versioned rows, for `as_of` maps) and the append-only audit log (who, when, old, new).
 
 * `versioning()` (BEFORE row trigger) bumps `version`, stamps `updated_by/at` from the transaction's identity,
-  and files the previous row in `<table>_history` with the period it was valid for. Several changes in one
-  transaction are one version: history has transaction granularity, as the map had.
+  and files the previous row in `<table>_history` with the period it was valid for. Times are
+  `clock_timestamp()`, so every statement is a version, also inside one transaction.
 * `audit_rows()` (AFTER statement triggers with transition tables, so bulk imports cost one INSERT ... SELECT)
   writes one audit record per changed row with its old and new values.
 * The application role may read but not change history or audit rows; triggers write them as the owner
@@ -29,7 +29,7 @@ def upgrade() -> None:
     op.execute("""
     CREATE TABLE audit_log (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        at timestamptz NOT NULL DEFAULT now(),
+        at timestamptz NOT NULL DEFAULT clock_timestamp(),
         account_id bigint,
         role text,
         organisation_id bigint,
@@ -86,25 +86,25 @@ def upgrade() -> None:
 
     CREATE FUNCTION versioning() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = public, pg_temp AS $$
+    DECLARE
+      at timestamptz := clock_timestamp();  -- each statement is a version, even inside one transaction
     BEGIN
       IF TG_OP = 'INSERT' THEN
         NEW.version := 1;
-        NEW.sys_period := tstzrange(now(), NULL);
+        NEW.sys_period := tstzrange(at, NULL);
         NEW.updated_by := current_actor_id();
-        NEW.updated_at := now();
+        NEW.updated_at := at;
         RETURN NEW;
       END IF;
-      IF lower(OLD.sys_period) < now() THEN  -- not created earlier in this same transaction
-        OLD.sys_period := tstzrange(lower(OLD.sys_period), now(), '[)');
-        EXECUTE format('INSERT INTO %I.%I SELECT ($1).*', TG_TABLE_SCHEMA, TG_TABLE_NAME || '_history') USING OLD;
-      END IF;
+      OLD.sys_period := tstzrange(lower(OLD.sys_period), at, '[)');
+      EXECUTE format('INSERT INTO %I.%I SELECT ($1).*', TG_TABLE_SCHEMA, TG_TABLE_NAME || '_history') USING OLD;
       IF TG_OP = 'DELETE' THEN
         RETURN OLD;
       END IF;
-      NEW.version := CASE WHEN lower(OLD.sys_period) < now() THEN OLD.version + 1 ELSE OLD.version END;
-      NEW.sys_period := tstzrange(now(), NULL);
+      NEW.version := OLD.version + 1;
+      NEW.sys_period := tstzrange(at, NULL);
       NEW.updated_by := current_actor_id();
-      NEW.updated_at := now();
+      NEW.updated_at := at;
       RETURN NEW;
     END $$;
     """)

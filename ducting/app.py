@@ -1,0 +1,47 @@
+"""The application factory: mounts every domain's router, the error handlers and the middleware."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.responses import Response
+
+from ducting import __version__
+from ducting.errors import ServiceUnavailable, TooLarge, install_handlers, problem_response
+from ducting.settings import get_settings
+
+log = logging.getLogger("ducting")
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(title="BEDELAU Ducting API", version=__version__,
+                  description="Jaringan ducting bersama Kota Batam: peta jaringan, sewa kapasitas, kepatuhan kabel "
+                              "udara, dan penagihan. Shared underground duct network of Batam.",
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    install_handlers(app)
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError) -> Response:
+        # The pool reconnects on its own (pre-ping); this request failed cleanly and wrote nothing.
+        log.warning("database unavailable: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return problem_response(503, ServiceUnavailable("the database is not reachable right now; retry shortly").problem(),
+                                {"Retry-After": "2"})
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > settings.api.max_body_bytes:
+            return problem_response(413, TooLarge(f"request body over {settings.api.max_body_bytes} bytes").problem())
+        return await call_next(request)
+
+    from ducting.accounts.router import router as accounts_router
+    from ducting.network.ogc import router as ogc_router
+    from ducting.network.router import router as network_router
+
+    app.include_router(accounts_router)
+    app.include_router(network_router)
+    app.include_router(ogc_router)
+    return app

@@ -1,0 +1,125 @@
+"""Who is calling, and may they? Argon2 passwords, hashed bearer tokens, role checks.
+
+A credential is a bearer token (API clients, GDAL/QGIS) or the same token in the browser's session cookie.
+Only SHA-256 digests of tokens are stored. The caller's identity is bound to the request's database session,
+so every transaction it opens carries it (history, audit, row-level security).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Callable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, Request
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from ducting.accounts.models import Account, ApiToken
+from ducting.db import Actor, SessionDep, bind_actor
+from ducting.errors import Forbidden, RateLimited, Unauthenticated
+from ducting.network.vocab import Role
+from ducting.settings import get_settings
+
+SESSION_COOKIE = "bedelau_session"
+_hasher = PasswordHasher()
+# Verifying against a dummy hash when the user does not exist keeps response time from revealing usernames.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, *, account: Account, name: str, kind: str = "api",
+                ttl: timedelta | None = None, scopes: list[str] | None = None) -> tuple[str, ApiToken]:
+    """Create a token; returns the secret (shown once) and its row. Does not commit."""
+    secret = "bdl_" + secrets.token_urlsafe(32)
+    ttl = ttl or timedelta(hours=get_settings().auth.token_ttl_hours)
+    row = ApiToken(account_id=account.id, name=name, kind=kind, token_hash=token_digest(secret),
+                   scopes=scopes or [], expires_at=datetime.now(UTC) + ttl)
+    session.add(row)
+    session.flush()
+    return secret, row
+
+
+def login(session: Session, *, username: str, password: str) -> Account:
+    """Check a password, with lockout after repeated failures. Does not commit (the caller commits either way)."""
+    settings = get_settings().auth
+    account = session.scalar(select(Account).where(Account.username == username.strip().lower()).with_for_update())
+    now = datetime.now(UTC)
+    if account is not None and account.locked_until is not None and account.locked_until > now:
+        raise RateLimited("too many failed logins; try again later", code="login_locked",
+                          retry_after_s=int((account.locked_until - now).total_seconds()))
+    if account is None or not account.is_active or not verify_password(account.password_hash, password):
+        if account is not None:
+            account.failed_logins += 1
+            if account.failed_logins >= settings.login_max_failures:
+                account.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
+                account.failed_logins = 0
+        raise Unauthenticated("wrong username or password", code="login_failed")
+    account.failed_logins = 0
+    account.last_login_at = now
+    return account
+
+
+_LOOKUP = text("""
+    SELECT a.id, a.role, a.organisation_id
+    FROM api_token t JOIN account a ON a.id = t.account_id
+    WHERE t.token_hash = :h AND t.revoked_at IS NULL AND t.expires_at > now() AND a.is_active""")
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def current_actor(request: Request, session: SessionDep) -> Actor:
+    token = _bearer(request)
+    if not token:
+        raise Unauthenticated("sign in first: send `Authorization: Bearer <token>` (POST /api/v1/auth/token)")
+    row = session.execute(_LOOKUP, {"h": token_digest(token)}).first()
+    if row is None:
+        raise Unauthenticated("the token is unknown, expired or revoked", code="token_invalid")
+    actor = Actor(account_id=row.id, role=row.role, organisation_id=row.organisation_id,
+                  request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+                  client_addr=request.client.host if request.client else None)
+    bind_actor(session, actor)
+    request.state.actor = actor
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def require_roles(*roles: Role) -> Callable[[Actor], Actor]:
+    allowed = {r.value for r in roles}
+
+    def check(actor: CurrentActor) -> Actor:
+        if actor.role not in allowed:
+            raise Forbidden(f"this needs one of the roles: {', '.join(sorted(allowed))}; you are {actor.role}")
+        return actor
+
+    return check
+
+
+ReaderDep = CurrentActor  # every authenticated role may read the network map
+EditorDep = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PLANNER))]
+AdminDep = Annotated[Actor, Depends(require_roles(Role.ADMIN))]
