@@ -38,10 +38,12 @@ def create_app() -> FastAPI:
         return await call_next(request)
 
     from ducting.accounts.router import router as accounts_router
+    from ducting.network.files import router as files_router
     from ducting.network.ogc import router as ogc_router
     from ducting.network.router import router as network_router
 
     app.include_router(accounts_router)
     app.include_router(network_router)
+    app.include_router(files_router)
     app.include_router(ogc_router)
     return app

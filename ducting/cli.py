@@ -106,6 +106,108 @@ def db_reset(yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = F
     console.print("database recreated and migrated")
 
 
+def _progress():
+    """A Rich progress bar fed by (stage, done, total) callbacks."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console)
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            for other in tasks.values():  # the previous stage is finished
+                bar.update(other, completed=bar.tasks[other].total)
+            tasks[stage] = bar.add_task(stage, total=max(total, 1))
+        bar.update(tasks[stage], completed=done)
+
+    return bar, update
+
+
+def _cli_session():
+    import getpass
+
+    from ducting.db import Actor, open_session
+
+    return open_session(Actor(account_id=None, role="system", request_id=f"cli:{getpass.getuser()}"))
+
+
+@sample_app.command("load")
+def sample_load(if_empty: Annotated[bool, typer.Option("--if-empty", help="Skip when the network has nodes.")] = False,
+                network: Annotated[Optional[Path], typer.Option(help="A network file instead of the sample.")] = None) -> None:
+    """Load the Batam sample: organisations, demo accounts (not in production) and the duct network."""
+    from ducting import sample
+    from ducting.errors import DomainError
+
+    with _cli_session() as session:
+        added = sample.load_organisations(session)
+        accounts = sample.load_demo_accounts(session)
+        if if_empty and not sample.network_is_empty(session):
+            session.commit()
+            console.print(f"network already loaded; {added} organisation(s), {len(accounts)} account(s) added")
+            return
+        bar, update = _progress()
+        try:
+            with bar:
+                report = sample.load_network(session, network or sample.NETWORK_FILE, progress=update)
+        except DomainError as exc:
+            _print_problem(exc)
+            raise typer.Exit(1)
+        session.commit()
+    console.print(f"loaded {report.nodes.create} nodes, {report.segments.create} segments, {report.ducts} ducts, "
+                  f"{report.subducts} subducts; {added} organisation(s), {len(accounts)} account(s)")
+
+
+def _print_problem(exc) -> None:
+    console.print(f"[red]{exc.code}:[/red] {exc.detail}")
+    for err in exc.errors[:50]:
+        console.print(f"  {err.path}: [yellow]{err.code}[/yellow] {err.message}")
+    if len(exc.errors) > 50:
+        console.print(f"  ... and {len(exc.errors) - 50} more")
+
+
+@app.command("import")
+def import_file(path: Path, dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
+                crs: Annotated[Optional[str], typer.Option(help="CRS of a file that does not say, e.g. EPSG:32648")] = None) -> None:
+    """Import nodes and segments (GeoJSON, GeoPackage, zipped Shapefile, KML/KMZ, CSV). All or nothing."""
+    from ducting.errors import DomainError
+    from ducting.network.importer import import_layers
+    from gis.io import ReadError, read_layers
+
+    if not path.exists():
+        _fail(f"{path} does not exist")
+    try:
+        layers = read_layers(path.read_bytes(), path.name, crs=crs)
+    except ReadError as exc:
+        _fail(f"{exc.code}: {exc.message}" + "".join(f"\n  row {r}: {c} {m}" for r, c, m in exc.errors[:50]))
+    with _cli_session() as session:
+        bar, update = _progress()
+        try:
+            with bar:
+                report = import_layers(session, layers, dry_run=dry_run, progress=update)
+        except DomainError as exc:
+            _print_problem(exc)
+            raise typer.Exit(1)
+        if not dry_run:
+            session.commit()
+    r = report.as_dict()
+    verb = "would change" if dry_run else "imported"
+    console.print(f"{verb}: nodes {r['nodes']}, segments {r['segments']}, ducts {r['ducts']}, subducts {r['subducts']}")
+
+
+@app.command("export")
+def export_file(out: Path, fmt: Annotated[str, typer.Option("--format", "-f", help="geojson, gpkg, shp, kml, kmz, csv, ofds")] = "gpkg") -> None:
+    """Export the live network."""
+    from ducting.network.exporter import EXPORT_FORMATS, export_network
+
+    if fmt not in EXPORT_FORMATS:
+        _fail(f"unknown format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    with _cli_session() as session:
+        content, _, ext = export_network(session, fmt)
+    out.write_bytes(content)
+    console.print(f"wrote {out} ({len(content):,} bytes, {ext})")
+
+
 @app.command("serve")
 def serve(port: int = 8000, host: str = "127.0.0.1", workers: int = 1) -> None:
     """Run the web service (uvicorn)."""

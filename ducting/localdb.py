@@ -10,6 +10,7 @@ Passwords are generated once and kept in `.local/pg/credentials.json` (mode 0600
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -43,16 +44,25 @@ class LocalCluster:
         return cls(root=settings.db.local_dir, port=settings.db.local_port, dbname=settings.db.local_dbname)
 
     @property
+    def storage(self) -> Path:
+        """Where the cluster's files live: `.local/pg`, unless the `postgres` user cannot reach that folder (a
+        checkout under /root, say), then a folder of its own under /var/lib/postgresql named after the checkout."""
+        if os.geteuid() != 0 or self._reachable_by_cluster_user(self.root.parent):
+            return self.root
+        digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:12]
+        return Path("/var/lib/postgresql/ducting") / digest
+
+    @property
     def data(self) -> Path:
-        return self.root / "data"
+        return self.storage / "data"
 
     @property
     def socket_dir(self) -> Path:
-        return self.root / "run"
+        return self.storage / "run"
 
     @property
     def log(self) -> Path:
-        return self.root / "postgres.log"
+        return self.storage / "postgres.log"
 
     @property
     def credentials_file(self) -> Path:
@@ -111,9 +121,10 @@ class LocalCluster:
     # -- internals -------------------------------------------------------------------------------------------
     def _initdb(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        self.storage.mkdir(parents=True, exist_ok=True)
         self.data.mkdir(exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
-        self._give_to_cluster_user(self.root)
+        self._give_to_cluster_user(self.storage)
         self._as_cluster_user([self._bin("initdb"), "-D", str(self.data), "-U", "postgres", "-E", "UTF8",
                                "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256"])
         # Tuned for a 2-core machine serving maps: parallel query hurt tile latency in measurements (PEERS.md).
@@ -133,6 +144,8 @@ class LocalCluster:
                 "log_min_duration_statement = 2000\n"
             )
         creds = {OWNER_ROLE: secrets.token_urlsafe(18), APP_ROLE: secrets.token_urlsafe(18)}
+        if self.credentials_file.exists():  # a cluster re-created beside old credentials keeps them
+            creds = json.loads(self.credentials_file.read_text())
         self.credentials_file.write_text(json.dumps(creds, indent=2))
         os.chmod(self.credentials_file, 0o600)
 
@@ -165,6 +178,11 @@ class LocalCluster:
         if check and done.returncode != 0:
             raise LocalClusterError(f"{' '.join(cmd)} failed: {done.stderr.strip() or done.stdout.strip()}")
         return done
+
+    @staticmethod
+    def _reachable_by_cluster_user(path: Path) -> bool:
+        done = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(path)], capture_output=True)
+        return done.returncode == 0
 
     def _give_to_cluster_user(self, path: Path) -> None:
         if os.geteuid() != 0:

@@ -1,0 +1,56 @@
+"""Import and export endpoints: files in, files out, all or nothing."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, UploadFile
+from starlette.responses import Response
+
+from ducting.auth import EditorDep, ReaderDep
+from ducting.db import SessionDep
+from ducting.errors import FieldError, InvalidInput, TooLarge
+from ducting.network.exporter import EXPORT_FORMATS, export_filename, export_network
+from ducting.network.importer import import_layers
+from ducting.settings import get_settings
+from gis.io import ReadError, read_layers
+
+router = APIRouter(prefix="/api/v1/network", tags=["network files"])
+
+
+@router.post("/import", summary="Import a network file; dry_run=true reports what would change")
+async def import_network(session: SessionDep, actor: EditorDep,
+                         file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, KML/KMZ or CSV")],
+                         dry_run: bool = Query(default=True, description="Check and report only (the default)"),
+                         crs: str | None = Query(default=None, description="CRS when the file does not name one")) -> dict[str, Any]:
+    limit = get_settings().api.max_body_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"the file is over {limit} bytes")
+    try:
+        layers = read_layers(data, _safe_name(file.filename), crs=crs)
+    except ReadError as exc:
+        errors = [FieldError(path=f"row/{row}", code=code, message=msg) for row, code, msg in exc.errors]
+        raise InvalidInput(exc.message, code=exc.code, errors=errors) from exc
+    report = import_layers(session, layers, dry_run=dry_run)
+    if not dry_run:
+        session.commit()
+    return report.as_dict()
+
+
+def _safe_name(name: str | None) -> str:
+    """Only the extension of an uploaded name matters; never use it as a path."""
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", (name or "upload").rsplit("/", 1)[-1].rsplit("\\", 1)[-1])
+    return base[-100:] or "upload"
+
+
+@router.get("/export", response_class=Response, summary="Export the live network",
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "The network file"}})
+def export(session: SessionDep, actor: ReaderDep,
+           format: str = Query(default="gpkg", description=f"One of {', '.join(EXPORT_FORMATS)}")) -> Response:
+    if format not in EXPORT_FORMATS:
+        raise InvalidInput(f"unknown format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}", code="bad_format")
+    content, media, ext = export_network(session, format)
+    return Response(content, media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="{export_filename(format, ext)}"'})
