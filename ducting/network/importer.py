@@ -134,7 +134,11 @@ def _pick_layers(layers: dict[str, gpd.GeoDataFrame]) -> tuple[gpd.GeoDataFrame,
 
 
 def _org_codes(session: Session) -> dict[str, int]:
-    return dict(session.execute(text("SELECT code, id FROM organisation")).all())
+    """Organisation ids by code, and by lower-cased code and name (files from the field often carry names)."""
+    rows = session.execute(text("SELECT code, name, id FROM organisation")).all()
+    out = {r.code: r.id for r in rows}
+    out.update({r.code.lower(): r.id for r in rows} | {r.name.lower(): r.id for r in rows})
+    return out
 
 
 def _spec_layouts(session: Session) -> dict[str, tuple[int, list[int]]]:
@@ -179,13 +183,11 @@ def _owner(ctx: _Ctx, layer: str, row: int, value: Any) -> int | None:
     raw = _text(value)
     if raw is None:
         return None
-    if raw not in ctx.orgs:
-        by_name = {k.lower(): v for k, v in ctx.orgs.items()}
-        if raw.lower() in by_name:
-            return by_name[raw.lower()]
-        ctx.fail(layer, row, "organisation_not_found", f"owner {raw!r} is not a known organisation code", column="owner")
-        return None
-    return ctx.orgs[raw]
+    found = ctx.orgs.get(raw, ctx.orgs.get(raw.lower()))
+    if found is None:
+        ctx.fail(layer, row, "organisation_not_found", f"owner {raw!r} is not a known organisation code or name",
+                 column="owner")
+    return found
 
 
 def _faults(ctx: _Ctx, layer: str, rows: list[int], faults: list[list[Any]]) -> np.ndarray:
