@@ -37,7 +37,9 @@ def create_app() -> FastAPI:
             return problem_response(413, TooLarge(f"request body over {settings.api.max_body_bytes} bytes").problem())
         return await call_next(request)
 
+    from billing.router import router as billing_router
     from ducting.accounts.router import router as accounts_router
+    from ducting.compliance.router import router as compliance_router
     from ducting.network.files import router as files_router
     from ducting.network.ogc import router as ogc_router
     from ducting.network.router import router as network_router
@@ -46,4 +48,6 @@ def create_app() -> FastAPI:
     app.include_router(network_router)
     app.include_router(files_router)
     app.include_router(ogc_router)
+    app.include_router(billing_router)
+    app.include_router(compliance_router)
     return app

@@ -82,7 +82,7 @@ def db_status() -> None:
 
 
 @db_app.command("migrate")
-def db_migrate(revision: str = "head") -> None:
+def db_migrate(revision: str = "heads") -> None:
     """Apply Alembic migrations (the only way the schema changes)."""
     from ducting.migrate import upgrade
 
@@ -102,7 +102,7 @@ def db_reset(yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = F
     cluster.ensure_database(cluster.dbname, fresh=True)
     from ducting.migrate import upgrade
 
-    upgrade("head")
+    upgrade("heads")
     console.print("database recreated and migrated")
 
 

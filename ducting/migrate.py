@@ -18,7 +18,7 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-def upgrade(revision: str = "head", *, url: str | None = None) -> None:
+def upgrade(revision: str = "heads", *, url: str | None = None) -> None:
     command.upgrade(alembic_config(url), revision)
 
 

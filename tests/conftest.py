@@ -46,7 +46,7 @@ def test_database() -> TestDatabase:
         cluster.up()
         cluster.ensure_database(TEST_DB, fresh=True)
         db = TestDatabase(cluster.url(role=APP_ROLE, dbname=TEST_DB), cluster.url(role=OWNER_ROLE, dbname=TEST_DB))
-    upgrade("head", url=db.owner_url)
+    upgrade("heads", url=db.owner_url)
     return db
 
 
