@@ -40,6 +40,8 @@ def create_app() -> FastAPI:
     from billing.router import router as billing_router
     from ducting.accounts.router import router as accounts_router
     from ducting.compliance.router import router as compliance_router
+    from ducting.leasing import hooks as leasing_hooks
+    from ducting.leasing.router import router as leasing_router
     from ducting.network.files import router as files_router
     from ducting.network.ogc import router as ogc_router
     from ducting.network.router import router as network_router
@@ -47,7 +49,9 @@ def create_app() -> FastAPI:
     app.include_router(accounts_router)
     app.include_router(network_router)
     app.include_router(files_router)
+    app.include_router(leasing_router)
     app.include_router(ogc_router)
     app.include_router(billing_router)
     app.include_router(compliance_router)
+    leasing_hooks.register()
     return app

@@ -63,6 +63,22 @@ class ApiSettings(BaseSettings):
     max_import_features: int = Field(default=200_000, ge=1)
 
 
+class LeasingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DUCTING_LEASING_", extra="ignore")
+
+    hold_days: int = Field(default=14, ge=1, le=90)
+    decision_working_days: int = Field(default=10, ge=1, le=90)
+    acceptance_working_days: int = Field(default=10, ge=1, le=90)
+    termination_notice_days: int = Field(default=30, ge=0, le=365)
+    start_grace_days: int = Field(default=7, ge=0, le=365)
+    near_full_share: float = Field(default=0.2, ge=0, le=1, description="free share left below which a segment costs more")
+    near_full_penalty: float = Field(default=0.5, ge=0, le=10, description="extra cost factor on nearly full segments")
+    fill_limit_three_cables: float = Field(default=0.40, gt=0, le=1)
+    fill_limit_subdivision: float = Field(default=0.55, gt=0, le=1)
+    fill_limit_blown_microduct: float = Field(default=0.65, gt=0, le=1)
+    sweep_interval_s: int = Field(default=60, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DUCTING_", extra="ignore")
 
@@ -73,6 +89,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     topology: TopologySettings = Field(default_factory=TopologySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    leasing: LeasingSettings = Field(default_factory=LeasingSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> "Settings":

@@ -137,3 +137,14 @@ def people(session: Session) -> People:
         tokens[name], _ = issue_token(session, account=acc, name="test", ttl=timedelta(hours=1))
     session.commit()  # releases the test's savepoint only; the outer transaction is rolled back after the test
     return People(session, orgs, accounts, tokens)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_routing_graph():
+    """Each test's network lives in its own rolled-back transaction, whose deferred epoch triggers never fire;
+    start every test with an empty graph cache so the graph loads what this test sees."""
+    from ducting.leasing.routing import GRAPH
+
+    GRAPH.forget()
+    yield
+    GRAPH.forget()

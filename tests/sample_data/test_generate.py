@@ -15,7 +15,8 @@ import pytest
 import shapely
 
 from ducting.network.vocab import Lifecycle, NodeKind, OrganisationKind, OrganisationStatus, TrenchType, ZoneClass
-from gis.crs import UTM48N, WGS84
+from gis.crs import GEOD, UTM48N, WGS84
+from gis.geometry import check_lines, check_points, load_service_area
 from sample_data import _attributes
 from sample_data._growth import share_budget
 from sample_data._land import load_kelurahan
@@ -124,7 +125,9 @@ def test_depths_dates_and_owners_are_in_range(network: Network) -> None:
     days = network.nodes["install_date"].map(date.fromisoformat)
     assert days.between(date(2019, 1, 1), date(2026, 12, 31)).all()
     owners = network.nodes["owner"].value_counts(normalize=True)
-    assert owners["BUMD Batam"] > 0.95
+    assert owners["BUMD"] > 0.95
+    operators = json.loads((SAMPLE_DIR / "operators.json").read_text())
+    assert set(owners.index) <= {o["code"] for o in operators}  # what the importer can resolve
 
 
 def test_ducts_are_one_to_four_known_specs_with_reserve_only_on_carriers(network: Network) -> None:
@@ -195,6 +198,15 @@ def test_every_segment_runs_on_central_land(network: Network, central_land: shap
     assert shapely.covers(central_land, network.segments.geometry.values).all()
 
 
+def test_the_importers_geometry_rules_find_no_fault(network: Network) -> None:
+    area = load_service_area()
+    assert not any(check_points(list(network.nodes.geometry), service_area=area))
+    assert not any(check_lines(list(network.segments.geometry), service_area=area))
+    metric = network.nodes.to_crs(UTM48N).geometry.values
+    near, other = shapely.STRtree(metric).query(metric, predicate="dwithin", distance=5.0)
+    assert (near == other).all(), "nodes closer than 5 m would be snapped together on import"
+
+
 def test_every_node_is_used_by_a_segment(network: Network) -> None:
     used = set(network.segments["start_node"]) | set(network.segments["end_node"])
     assert used == set(network.nodes["code"])
@@ -215,6 +227,11 @@ def test_committed_sample_is_the_size_the_brief_asks_for(committed: Network) -> 
     assert route_km(committed) >= 150
     assert kinds[NodeKind.MANHOLE.value] + kinds[NodeKind.HANDHOLE.value] >= 1500
     assert SAMPLE.stat().st_size < 5_000_000
+
+
+def test_committed_sample_route_length_agrees_with_the_spheroid(committed: Network) -> None:
+    geodesic_km = sum(GEOD.geometry_length(line) for line in committed.segments.geometry) / 1000
+    assert route_km(committed) == pytest.approx(geodesic_km, rel=1e-3)
 
 
 def test_committed_sample_has_its_cbd_in_nagoya_and_batam_centre(committed: Network) -> None:

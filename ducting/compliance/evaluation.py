@@ -1,0 +1,176 @@
+"""Running the rules and keeping flags in step with what they find.
+
+`evaluate()` runs every rule of `rules.RULES` for a scope (everything, or what one survey touched) into the
+temporary table `_cand`, then merges it into `compliance_flag` in three set-based statements:
+
+* a candidate with no live (open, acknowledged) or waived flag for its rule and subject opens a new flag;
+* a live flag whose candidate changed (measured value, operators, observation) takes the new evidence;
+* a live flag in scope with no candidate any more resolves itself, recording the survey that showed it gone.
+
+Each state change writes a `flag_event`. Nothing here commits: the caller (route, import, CLI) does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from ducting.compliance.rules import CAND_COLUMNS, RULES, parameters
+from ducting.compliance.settings import get_compliance_settings
+
+_LIVE_FLAG = "f.rule = c.rule AND f.subject_kind = c.subject_kind AND f.subject_id = c.subject_id"
+
+
+@dataclass
+class Scope:
+    """What to evaluate: `None` lists mean everything."""
+
+    spans: list[int] | None = None
+    poles: list[int] | None = None
+
+    @property
+    def full(self) -> bool:
+        return self.spans is None and self.poles is None
+
+
+@dataclass
+class EvaluationReport:
+    full: bool
+    spans_in_scope: int | None
+    poles_in_scope: int | None
+    candidates: dict[str, int] = field(default_factory=dict)
+    opened: int = 0
+    updated: int = 0
+    resolved: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return vars(self).copy()
+
+
+def _widen(session: Session, scope: Scope) -> tuple[list[int], list[int]]:
+    """Poles at the ends of scoped spans, and every span at a scoped pole: a pole's load depends on all of them."""
+    row = session.execute(text("""
+        WITH p AS (SELECT unnest(CAST(:poles AS bigint[])) AS id
+                   UNION SELECT unnest(ARRAY[from_pole_id, to_pole_id]) FROM aerial_span WHERE id = ANY(:spans))
+        SELECT ARRAY(SELECT id FROM p),
+               ARRAY(SELECT unnest(CAST(:spans AS bigint[])) UNION
+                     SELECT s.id FROM aerial_span s WHERE s.from_pole_id IN (SELECT id FROM p)
+                     UNION SELECT s.id FROM aerial_span s WHERE s.to_pole_id IN (SELECT id FROM p))"""),
+        {"spans": scope.spans or [], "poles": scope.poles or []}).one()
+    return list(row[1]), list(row[0])
+
+
+def _prepare(session: Session, full: bool) -> None:
+    span_filter = "" if full else "AND {col} = ANY(:spans)"
+    pole_filter = "" if full else "AND pole_id = ANY(:poles)"
+    session.execute(text("DROP TABLE IF EXISTS _live, _obs, _pobs, _cand"))
+    session.execute(text(f"""
+        CREATE TEMP TABLE _live ON COMMIT DROP AS
+        SELECT a.span_id, count(*) AS n,
+               coalesce(array_agg(DISTINCT a.operator_id) FILTER (WHERE a.operator_id IS NOT NULL), '{{}}') AS ops
+        FROM cable_attachment a WHERE a.removed_at IS NULL AND a.span_id IS NOT NULL
+        {span_filter.format(col='a.span_id')} GROUP BY a.span_id"""), _p(session))
+    session.execute(text("ALTER TABLE _live ADD PRIMARY KEY (span_id)"))
+    session.execute(text(f"""
+        CREATE TEMP TABLE _obs ON COMMIT DROP AS
+        SELECT DISTINCT ON (span_id) * FROM observation
+        WHERE verified AND span_id IS NOT NULL {span_filter.format(col='span_id')}
+        ORDER BY span_id, observed_at DESC, id DESC"""), _p(session))
+    session.execute(text("ALTER TABLE _obs ADD PRIMARY KEY (span_id)"))
+    session.execute(text(f"""
+        CREATE TEMP TABLE _pobs ON COMMIT DROP AS
+        SELECT DISTINCT ON (pole_id) * FROM observation
+        WHERE verified AND pole_id IS NOT NULL {pole_filter} ORDER BY pole_id, observed_at DESC, id DESC"""),
+        _p(session))
+    session.execute(text("ALTER TABLE _pobs ADD PRIMARY KEY (pole_id)"))
+    session.execute(text("""
+        CREATE TEMP TABLE _cand ON COMMIT DROP AS
+        SELECT rule, severity, subject_kind, subject_id, span_id, pole_id, operator_ids, measured, threshold, unit,
+               observation_id, raised_survey_id AS survey_id, road_class, kecamatan_kode, evidence, geom
+        FROM compliance_flag WITH NO DATA"""))
+    session.execute(text("ANALYZE _live, _obs, _pobs"))
+
+
+def _p(session: Session) -> dict[str, Any]:
+    return session.info.get("_compliance_params", {})
+
+
+def evaluate(session: Session, *, scope: Scope | None = None, survey_id: int | None = None,
+             account_id: int | None = None) -> EvaluationReport:
+    """Run every rule for `scope` and merge the findings into the flags. Does not commit.
+
+    `survey_id` is recorded on flags raised and on flags resolved: "which survey showed it gone".
+    """
+    scope = scope or Scope()
+    settings = get_compliance_settings()
+    params: dict[str, Any] = parameters(settings) | {"survey": survey_id, "aid": account_id}
+    full = scope.full
+    if not full:
+        spans, poles = _widen(session, scope)
+        params |= {"spans": spans, "poles": poles}
+    session.info["_compliance_params"] = params
+    report = EvaluationReport(full=full, spans_in_scope=None if full else len(params["spans"]),
+                              poles_in_scope=None if full else len(params["poles"]))
+    started = time.perf_counter()
+    _prepare(session, full)
+    report.seconds["prepare"] = round(time.perf_counter() - started, 3)
+    scopes = {"{att_scope}": "" if full else "AND (a.span_id = ANY(:spans) OR a.pole_id = ANY(:poles))",
+              "{pole_scope}": "" if full else "AND ld.pole_id = ANY(:poles)"}
+    for rule in RULES:
+        sql = rule.sql
+        for key, value in scopes.items():
+            sql = sql.replace(key, value)
+        t0 = time.perf_counter()
+        result = session.execute(text(sql), params)
+        report.candidates[rule.code.value] = result.rowcount
+        report.seconds[rule.code.value] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    _merge(session, report, params, full)
+    report.seconds["merge"] = round(time.perf_counter() - t0, 3)
+    report.seconds["total"] = round(time.perf_counter() - started, 3)
+    session.info.pop("_compliance_params", None)
+    return report
+
+
+def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], full: bool) -> None:
+    session.execute(text("CREATE INDEX ON _cand (rule, subject_kind, subject_id)"))
+    session.execute(text("ANALYZE _cand"))
+    in_scope = "TRUE" if full else "(f.span_id = ANY(:spans) OR f.pole_id = ANY(:poles))"
+    report.updated = session.execute(text(f"""
+        UPDATE compliance_flag f SET measured = c.measured, threshold = c.threshold, operator_ids = c.operator_ids,
+               observation_id = c.observation_id, evidence = c.evidence, geom = c.geom, road_class = c.road_class,
+               last_seen_at = clock_timestamp(), version = f.version + 1
+        FROM _cand c WHERE {_LIVE_FLAG} AND f.status IN ('open', 'acknowledged')
+          AND (f.measured IS DISTINCT FROM c.measured OR f.operator_ids <> c.operator_ids
+               OR f.observation_id IS DISTINCT FROM c.observation_id OR f.threshold IS DISTINCT FROM c.threshold)"""),
+        params).rowcount
+    report.opened = session.execute(text(f"""
+        WITH opened AS (
+            INSERT INTO compliance_flag ({CAND_COLUMNS.replace('survey_id', 'raised_survey_id')})
+            SELECT {CAND_COLUMNS} FROM _cand c
+            WHERE NOT EXISTS (SELECT 1 FROM compliance_flag f WHERE {_LIVE_FLAG}
+                              AND f.status IN ('open', 'acknowledged', 'waived'))
+            ON CONFLICT DO NOTHING
+            RETURNING id)
+        INSERT INTO flag_event (flag_id, to_status, account_id, survey_id, note)
+        SELECT id, 'open', :aid, :survey, 'raised by rule evaluation' FROM opened"""), params).rowcount
+    report.resolved = session.execute(text(f"""
+        WITH gone AS (
+            SELECT f.id, f.status FROM compliance_flag f
+            WHERE f.status IN ('open', 'acknowledged') AND {in_scope}
+              AND NOT EXISTS (SELECT 1 FROM _cand c WHERE {_LIVE_FLAG})
+            FOR UPDATE),
+        resolved AS (
+            UPDATE compliance_flag f SET status = 'resolved', resolved_at = clock_timestamp(),
+                   resolved_survey_id = :survey, version = f.version + 1
+            FROM gone WHERE f.id = gone.id RETURNING f.id, gone.status AS was)
+        INSERT INTO flag_event (flag_id, from_status, to_status, account_id, survey_id, note)
+        SELECT id, was, 'resolved', :aid, :survey,
+               CASE WHEN CAST(:survey AS bigint) IS NULL THEN 'no longer found by re-evaluation'
+                    ELSE 'no longer shown by survey' END
+        FROM resolved"""), params).rowcount

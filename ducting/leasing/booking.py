@@ -1,0 +1,208 @@
+"""Planning a route and holding its subducts. The graph proposes, SQL chooses and locks, the EXCLUDE
+constraint decides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from psycopg.errors import ExclusionViolation
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ducting.errors import Conflict, FieldError, InvalidInput
+from ducting.leasing.models import Allocation
+from ducting.leasing.periods import Days
+from ducting.leasing.quotes import QuoteLine, quote
+from ducting.leasing.routing import GRAPH, CapacityGraph
+from ducting.leasing.vocab import AllocationStatus
+from ducting.network.vocab import SizeClass, ZoneClass
+from ducting.settings import get_settings
+
+
+class NoRoute(Conflict):
+    code, title = "no_route", "No route has enough free capacity"
+
+
+class LeaseOverlap(Conflict):
+    code, title = "lease_overlap", "Another lease took that capacity first"
+
+
+@dataclass
+class PlannedSegment:
+    segment_id: int
+    code: str
+    length_m: Decimal
+    zone_class: ZoneClass
+    subducts: list[dict[str, Any]] = field(default_factory=list)  # id, duct, position, size_class
+
+
+@dataclass
+class RoutePlan:
+    segments: list[PlannedSegment]
+    node_ids: list[int]
+    length_m: Decimal
+    cost: float
+    geometry: dict[str, Any]
+    quote: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"length_m": str(self.length_m), "cost": round(self.cost, 3), "node_ids": self.node_ids,
+                "geometry": self.geometry, "quote": self.quote,
+                "segments": [{"segment_id": s.segment_id, "code": s.code, "length_m": str(s.length_m),
+                              "zone_class": s.zone_class, "subducts": s.subducts} for s in self.segments]}
+
+
+_FREE_SUBDUCTS = text("""
+    SELECT sd.id, sd.segment_id, d.position AS duct, sd.position, sp.size_class::text AS size_class
+    FROM subduct sd JOIN duct d ON d.id = sd.duct_id JOIN duct_spec sp ON sp.id = sd.spec_id
+    WHERE sd.segment_id = ANY(:segments) AND sd.status = 'operational' AND NOT sd.is_reserved
+      AND d.status = 'operational' AND sp.size_class >= CAST(:size_class AS size_class)
+      AND NOT EXISTS (SELECT 1 FROM allocation a
+                      WHERE a.subduct_id = sd.id AND a.status IN ('held', 'active', 'terminated')
+                        AND a.period && CAST(:period AS daterange)
+                        AND (a.status <> 'held' OR a.hold_expires_at > now()))
+    ORDER BY sd.segment_id, sp.size_class, d.position, sd.position
+    FOR UPDATE OF sd SKIP LOCKED""")
+
+
+def find_path(session: Session, *, from_node_id: int, to_node_id: int, count: int, size_class: SizeClass,
+              days: Days, graph: CapacityGraph = GRAPH) -> tuple[list[int], list[int], float]:
+    """(segment ids, node ids, cost) of the cheapest path with `count` free subducts for all of `days`."""
+    settings = get_settings().leasing
+    graph.refresh(session)
+    cap = graph.capacity(days, size_class)
+    cost = graph.costs(cap, count, near_full_share=settings.near_full_share, penalty=settings.near_full_penalty)
+    path = graph.shortest_path(from_node_id, to_node_id, cost)
+    if path is not None:
+        return path.segment_ids, path.node_ids, path.cost
+    raise _no_route(graph, cap, from_node_id, to_node_id, count)
+
+
+def _no_route(graph: CapacityGraph, cap: Any, a: int, b: int, count: int) -> NoRoute:
+    """Explain: the shortest path ignoring capacity, and which of its segments lack room."""
+    net = graph.network
+    assert net is not None
+    if a not in net.node_index or b not in net.node_index:
+        return NoRoute("one of the nodes has no operational duct route", bottleneck=[])
+    bare = graph.shortest_path(a, b, net.seg_len.copy())
+    if bare is None:
+        return NoRoute("the two nodes are not connected by duct routes at all", bottleneck=[])
+    short = [{"segment_id": sid, "code": code, "free": free, "usable": usable}
+             for sid, code, free, usable in graph.segment_free(cap, bare.segment_ids) if free < count]
+    names = ", ".join(f"{s['code']} ({s['free']} free)" for s in short[:5])
+    return NoRoute(f"no route has {count} free subduct(s) for the whole period; the direct route is blocked at {names}",
+                   bottleneck=short)
+
+
+def choose_subducts(session: Session, *, segment_ids: list[int], count: int, size_class: SizeClass,
+                    days: Days) -> list[PlannedSegment]:
+    """Lock `count` free subducts per segment, preferring the same duct and position as the previous segment
+    (fewer splices), then the smallest size that fits. Raises NoRoute when a segment turned out full."""
+    rows = session.execute(_FREE_SUBDUCTS, {"segments": segment_ids, "size_class": size_class.value,
+                                            "period": _range_literal(days)}).all()
+    by_segment: dict[int, list[Any]] = {}
+    for r in rows:
+        by_segment.setdefault(r.segment_id, []).append(r)
+    meta = {r.id: r for r in session.execute(text(
+        "SELECT id, code, length_m, zone_class::text AS zone_class FROM route_segment WHERE id = ANY(:ids)"),
+        {"ids": segment_ids})}
+    planned: list[PlannedSegment] = []
+    previous: list[tuple[int, int]] = []
+    for sid in segment_ids:
+        free = by_segment.get(sid, [])
+        if len(free) < count:
+            raise NoRoute(f"segment {meta[sid].code} has {len(free)} free subduct(s) now, {count} needed",
+                          bottleneck=[{"segment_id": sid, "code": meta[sid].code, "free": len(free)}])
+        ranked = sorted(free, key=lambda r: ((r.duct, r.position) not in previous, r.size_class, r.duct, r.position))
+        pick = ranked[:count]
+        previous = [(r.duct, r.position) for r in pick]
+        planned.append(PlannedSegment(sid, meta[sid].code, meta[sid].length_m, ZoneClass(meta[sid].zone_class),
+                                      [{"id": r.id, "duct": r.duct, "position": r.position, "size_class": r.size_class}
+                                       for r in pick]))
+    return planned
+
+
+def _range_literal(days: Days) -> str:
+    r = days.to_range()
+    return f"[{r.lower},{r.upper if r.upper else ''})"
+
+
+def route_geometry(session: Session, segment_ids: list[int]) -> dict[str, Any]:
+    raw = session.execute(text("SELECT ST_AsGeoJSON(ST_Multi(ST_Collect(geom ORDER BY array_position(:ids, id))), 7)"
+                               " FROM route_segment WHERE id = ANY(:ids)"), {"ids": segment_ids}).scalar_one()
+    return orjson.loads(raw)
+
+
+def quote_lines(planned: list[PlannedSegment]) -> list[QuoteLine]:
+    lines = []
+    for seg in planned:
+        by_class: dict[str, int] = {}
+        for sub in seg.subducts:
+            by_class[sub["size_class"]] = by_class.get(sub["size_class"], 0) + 1
+        for cls, n in by_class.items():
+            lines.append(QuoteLine(segment_id=seg.segment_id, segment_code=seg.code, zone_class=seg.zone_class,
+                                   size_class=SizeClass(cls), length_m=seg.length_m, subducts=n))
+    return lines
+
+
+def plan_route(session: Session, *, from_node_id: int, to_node_id: int, subduct_count: int, size_class: SizeClass,
+               days: Days, operator_id: int | None = None, graph: CapacityGraph = GRAPH,
+               via_segment_ids: list[int] | None = None) -> RoutePlan:
+    """Find and lock a route: the cheapest path, then concrete subducts on it (locked until the transaction
+    ends). A segment found full when locking (the graph was a moment behind) is retried once, fresh."""
+    for attempt in range(2):
+        if via_segment_ids:
+            segment_ids, node_ids, cost = via_segment_ids, [], 0.0
+        else:
+            segment_ids, node_ids, cost = find_path(session, from_node_id=from_node_id, to_node_id=to_node_id,
+                                                    count=subduct_count, size_class=size_class, days=days, graph=graph)
+        try:
+            planned = choose_subducts(session, segment_ids=segment_ids, count=subduct_count, size_class=size_class,
+                                      days=days)
+            break
+        except NoRoute:
+            if attempt == 1 or via_segment_ids:
+                raise
+            graph.forget()
+    length = sum((s.length_m for s in planned), Decimal(0))
+    q = quote(session, operator_id=operator_id or 0, lines=quote_lines(planned), first_day=days.first_day,
+              last_day=days.last_day) if operator_id else {"available": False, "reason": "no operator"}
+    return RoutePlan(planned, node_ids, length, cost or float(length), route_geometry(session, segment_ids), q)
+
+
+def hold(session: Session, *, plan: RoutePlan, operator_id: int, request_id: int | None, days: Days,
+         status: AllocationStatus, hold_expires_at: datetime | None, created_by: int | None,
+         pks_number: str | None = None, is_legacy: bool = False) -> list[Allocation]:
+    """Write one allocation per chosen subduct. The exclusion constraint refuses a double booking (LeaseOverlap)."""
+    rows = []
+    seq = 0
+    for seg in plan.segments:
+        for sub in seg.subducts:
+            seq += 1
+            rows.append(Allocation(request_id=request_id, operator_id=operator_id, subduct_id=sub["id"],
+                                   segment_id=seg.segment_id, route_seq=seq, period=days.to_range(), status=status,
+                                   hold_expires_at=hold_expires_at, contracted_length_m=seg.length_m,
+                                   pks_number=pks_number, is_legacy=is_legacy, created_by=created_by))
+    session.add_all(rows)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        if isinstance(exc.orig, ExclusionViolation):
+            raise LeaseOverlap("a subduct on this route was taken by another lease a moment ago",
+                               bottleneck=[{"segment_id": s.segment_id, "code": s.code} for s in plan.segments]) from exc
+        raise
+    return rows
+
+
+def parse_days(first_day: Any, last_day: Any, *, path: str = "") -> Days:
+    try:
+        return Days(first_day, last_day)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), code="end_before_start",
+                           errors=[FieldError(path=f"{path}last_day", code="end_before_start", message=str(exc))]) from exc

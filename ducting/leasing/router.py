@@ -1,0 +1,226 @@
+"""Leasing endpoints under /api/v1/leasing. Operators see their own requests and allocations only; planners
+and admins see all; finance and auditors read."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+import orjson
+from psycopg.types.range import Range
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from ducting.auth import CurrentActor, require_roles
+from ducting.db import Actor, SessionDep
+from ducting.errors import DomainError, Forbidden, InvalidInput
+from ducting.leasing import booking, capacity, reports, service
+from ducting.leasing.booking import LeaseOverlap, NoRoute
+from ducting.leasing.models import CapacityRequest
+from ducting.leasing.periods import Days
+from ducting.leasing.schemas import (AllocationOut, DirectAllocationIn, Reason, RequestIn, RequestOut, RouteQuery,
+                                     TerminateIn)
+from ducting.leasing.vocab import RequestStatus
+from ducting.network.vocab import Role, SizeClass
+
+router = APIRouter(prefix="/api/v1/leasing", tags=["leasing"])
+PlannerDep = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PLANNER))]
+OperatorDep = Annotated[Actor, Depends(require_roles(Role.OPERATOR))]
+QuoterDep = Annotated[Actor, Depends(require_roles(Role.OPERATOR, Role.PLANNER, Role.ADMIN))]
+
+
+def _operator_scope(actor: Actor) -> int | None:
+    return actor.organisation_id if actor.role == Role.OPERATOR else None
+
+
+@router.post("/quotes", summary="Find a route with free capacity and price it; nothing is held")
+def quote_route(body: RouteQuery, session: SessionDep, actor: QuoterDep) -> dict[str, Any]:
+    plan = service.plan(session, operator_id=actor.organisation_id, query=body)
+    session.rollback()  # planning locked subducts for a moment; a quote holds nothing
+    return plan.as_dict()
+
+
+@router.post("/requests", status_code=201, response_model=RequestOut,
+             summary="Request capacity: the route is found and its subducts held until the hold expires")
+def submit(body: RequestIn, session: SessionDep, actor: OperatorDep) -> RequestOut:
+    try:
+        req = service.submit_request(session, actor=actor, operator_id=actor.organisation_id, data=body)
+    except (LeaseOverlap, NoRoute) as exc:
+        session.rollback()
+        exc.extra["alternative"] = _alternative(session, actor, body)
+        raise
+    session.commit()
+    return request_out(session, req, with_events=True)
+
+
+def _alternative(session: Session, actor: Actor, body: RequestIn) -> dict[str, Any] | None:
+    """After losing a race, another route that is free now, if any (nothing held)."""
+    try:
+        plan = service.plan(session, operator_id=actor.organisation_id, query=body)
+    except DomainError:
+        return None
+    finally:
+        session.rollback()
+    return plan.as_dict()
+
+
+@router.get("/requests", response_model=list[RequestOut])
+def list_requests(session: SessionDep, actor: CurrentActor, status: RequestStatus | None = None,
+                  limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0)) -> list[RequestOut]:
+    scope = _operator_scope(actor)
+    rows = session.execute(text("""
+        SELECT id FROM capacity_request
+        WHERE (CAST(:op AS bigint) IS NULL OR operator_id = :op) AND (CAST(:st AS request_status) IS NULL OR status = :st)
+        ORDER BY created_at DESC LIMIT :limit OFFSET :offset"""),
+        {"op": scope, "st": status.value if status else None, "limit": limit, "offset": offset}).scalars().all()
+    return [request_out(session, session.get(CapacityRequest, i)) for i in rows]
+
+
+@router.get("/inbox", response_model=list[RequestOut], summary="Requests waiting for a planner, overdue first")
+def inbox(session: SessionDep, actor: PlannerDep) -> list[RequestOut]:
+    ids = session.execute(text("""
+        SELECT id FROM capacity_request WHERE status = 'submitted' AND hold_expires_at > now()
+        ORDER BY due_at < now() DESC, due_at, created_at""")).scalars().all()
+    return [request_out(session, session.get(CapacityRequest, i)) for i in ids]
+
+
+@router.get("/requests/{request_id}", response_model=RequestOut)
+def get_request(request_id: int, session: SessionDep, actor: CurrentActor) -> RequestOut:
+    return request_out(session, service.get_request(session, request_id, actor), with_events=True)
+
+
+def _move(session: Session, actor: Actor, request_id: int, to: RequestStatus, **kw: Any) -> RequestOut:
+    req = service.transition(session, request_id=request_id, to=to, actor=actor, **kw)
+    session.commit()
+    return request_out(session, req, with_events=True)
+
+
+@router.post("/requests/{request_id}/approve", response_model=RequestOut, summary="Offer the held route")
+def approve(request_id: int, session: SessionDep, actor: PlannerDep) -> RequestOut:
+    return _move(session, actor, request_id, RequestStatus.OFFERED)
+
+
+@router.post("/requests/{request_id}/reject", response_model=RequestOut)
+def reject(request_id: int, body: Reason, session: SessionDep, actor: PlannerDep) -> RequestOut:
+    return _move(session, actor, request_id, RequestStatus.REJECTED, note=body.reason)
+
+
+@router.post("/requests/{request_id}/accept", response_model=RequestOut, summary="Accept the offer: the lease is made")
+def accept(request_id: int, session: SessionDep, actor: OperatorDep) -> RequestOut:
+    return _move(session, actor, request_id, RequestStatus.ACCEPTED)
+
+
+@router.post("/requests/{request_id}/cancel", response_model=RequestOut)
+def cancel(request_id: int, session: SessionDep, actor: OperatorDep, body: Reason | None = None) -> RequestOut:
+    return _move(session, actor, request_id, RequestStatus.CANCELLED, note=body.reason if body else None)
+
+
+@router.post("/requests/{request_id}/terminate", response_model=RequestOut, summary="Give termination notice")
+def terminate(request_id: int, body: TerminateIn, session: SessionDep, actor: OperatorDep) -> RequestOut:
+    return _move(session, actor, request_id, RequestStatus.TERMINATED, last_day=body.last_day)
+
+
+@router.post("/allocations", status_code=201, response_model=list[AllocationOut],
+             summary="Record capacity already in use (legacy cables), under the same constraint")
+def allocate(body: DirectAllocationIn, session: SessionDep, actor: PlannerDep) -> list[AllocationOut]:
+    rows = service.allocate_directly(session, actor=actor, data=body)
+    session.commit()
+    return allocations_out(session, actor, ids=[r.id for r in rows])
+
+
+@router.get("/allocations", response_model=list[AllocationOut])
+def list_allocations(session: SessionDep, actor: CurrentActor, segment_id: int | None = None,
+                     limit: int = Query(default=500, ge=1, le=10_000), offset: int = Query(default=0, ge=0)) -> list[AllocationOut]:
+    return allocations_out(session, actor, segment_id=segment_id, limit=limit, offset=offset)
+
+
+@router.get("/segments/{segment_id}/occupancy", summary="Who holds what on a segment, explained")
+def occupancy(segment_id: int, session: SessionDep, actor: CurrentActor, first_day: date | None = None,
+              last_day: date | None = None) -> dict[str, Any]:
+    days = booking.parse_days(first_day or service.today_wib(), last_day if last_day or first_day else None)
+    return capacity.segment_occupancy(session, segment_id=segment_id, days=days, viewer=actor)
+
+
+@router.get("/availability", summary="Free subducts per segment for a period, as GeoJSON (no identities)")
+def availability(session: SessionDep, actor: CurrentActor, bbox: str = Query(description="minLon,minLat,maxLon,maxLat"),
+                 first_day: date | None = None, last_day: date | None = None,
+                 size_class: SizeClass = SizeClass.MICRODUCT, limit: int = Query(default=5000, ge=1, le=50_000)) -> Any:
+    from starlette.responses import Response
+
+    from ducting.leasing.routing import GRAPH
+    from ducting.network.ogc import parse_bbox
+    from gis.crs import WGS84
+
+    box = parse_bbox(bbox)
+    days = booking.parse_days(first_day or service.today_wib(), last_day)
+    GRAPH.refresh(session)
+    cap = GRAPH.capacity(days, size_class)
+    net = GRAPH.network
+    rows = session.execute(text("""
+        SELECT id, code, ST_AsGeoJSON(geom, 7) AS g FROM route_segment
+        WHERE removed_at IS NULL AND geom && ST_MakeEnvelope(:a, :b, :c, :d, :srid) ORDER BY id LIMIT :limit"""),
+        {"a": box[0], "b": box[1], "c": box[2], "d": box[3], "srid": WGS84, "limit": limit}).all()
+    features = []
+    for r in rows:
+        i = net.seg_index.get(r.id) if net else None
+        free, usable = (int(cap.free[i]), int(cap.usable[i])) if i is not None else (0, 0)
+        state = "none" if usable == 0 else "full" if free == 0 else "nearly_full" if free / usable < 0.2 else "free"
+        features.append('{"type":"Feature","id":%d,"geometry":%s,"properties":%s}'
+                        % (r.id, r.g, orjson.dumps({"code": r.code, "free": free, "usable": usable, "state": state}).decode()))
+    return Response('{"type":"FeatureCollection","features":[' + ",".join(features) + "]}",
+                    media_type="application/geo+json")
+
+
+@router.get("/sla", summary="Median and p90 time to a planner's decision, per month")
+def sla(session: SessionDep, actor: Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PLANNER, Role.AUDITOR))],
+        months: int = Query(default=12, ge=1, le=60)) -> list[dict[str, Any]]:
+    return reports.sla_report(session, months=months)
+
+
+# -- shaping ------------------------------------------------------------------------------------------------------
+def request_out(session: Session, req: CapacityRequest, *, with_events: bool = False) -> RequestOut:
+    now = datetime.now(UTC)
+    status = req.status
+    if status in (RequestStatus.SUBMITTED, RequestStatus.OFFERED) and req.hold_expires_at and req.hold_expires_at <= now:
+        status = RequestStatus.EXPIRED  # the sweeper will file it; the answer is already true
+    route = session.execute(text("SELECT ST_AsGeoJSON(route_geom, 7) FROM capacity_request WHERE id = :id"),
+                            {"id": req.id}).scalar()
+    operator = session.execute(text("SELECT code FROM organisation WHERE id = :id"), {"id": req.operator_id}).scalar()
+    events = []
+    if with_events:
+        events = [dict(r._mapping) for r in session.execute(text("""
+            SELECT e.at, e.from_status::text AS from_status, e.to_status::text AS to_status, a.username AS by, e.note
+            FROM request_event e LEFT JOIN account a ON a.id = e.account_id
+            WHERE e.request_id = :id ORDER BY e.at, e.id"""), {"id": req.id})]
+    return RequestOut(id=req.id, reference=req.reference, operator=operator, status=status, status_since=req.status_since,
+                      due_at=req.due_at, overdue=bool(req.due_at and req.due_at < now and status in
+                                                      (RequestStatus.SUBMITTED, RequestStatus.OFFERED)),
+                      hold_expires_at=req.hold_expires_at, subduct_count=req.subduct_count, size_class=req.size_class,
+                      first_day=req.first_day, last_day=req.last_day, route_length_m=req.route_length_m,
+                      route=orjson.loads(route) if route else None, quote=req.quote, pks_number=req.pks_number,
+                      reason=req.reason, created_at=req.created_at, events=events)
+
+
+def allocations_out(session: Session, actor: Actor, *, ids: list[int] | None = None, segment_id: int | None = None,
+                    limit: int = 10_000, offset: int = 0) -> list[AllocationOut]:
+    rows = session.execute(text("""
+        SELECT a.id, r.reference AS request_reference, o.code AS operator, a.segment_id, s.code AS segment_code,
+               a.subduct_id, d.position AS duct_position, sd.position AS subduct_position,
+               sp.size_class::text AS size_class, lower(a.period) AS first_day, upper(a.period) AS upper,
+               a.status::text AS status, a.contracted_length_m, a.pks_number, a.hold_expires_at
+        FROM allocation a JOIN organisation o ON o.id = a.operator_id JOIN route_segment s ON s.id = a.segment_id
+        JOIN subduct sd ON sd.id = a.subduct_id JOIN duct d ON d.id = sd.duct_id JOIN duct_spec sp ON sp.id = sd.spec_id
+        LEFT JOIN capacity_request r ON r.id = a.request_id
+        WHERE (CAST(:op AS bigint) IS NULL OR a.operator_id = :op)
+          AND (CAST(:ids AS bigint[]) IS NULL OR a.id = ANY(:ids))
+          AND (CAST(:seg AS bigint) IS NULL OR a.segment_id = :seg)
+        ORDER BY a.id LIMIT :limit OFFSET :offset"""),
+        {"op": _operator_scope(actor), "ids": ids, "seg": segment_id, "limit": limit, "offset": offset})
+    out = []
+    for r in rows:
+        m = dict(r._mapping)
+        upper = m.pop("upper")
+        m["last_day"] = Days.from_range(Range(m["first_day"], upper, "[)")).last_day
+        out.append(AllocationOut(**m))
+    return out

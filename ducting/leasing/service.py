@@ -1,0 +1,340 @@
+"""The request workflow: submit (route + hold) → offered → accepted → active → terminated; or rejected,
+cancelled, expired. Every transition is checked against `TRANSITIONS`, time-stamped with who did it, and
+written in the caller's transaction (the route commits). Nothing here commits."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from ducting.db import Actor
+from ducting.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from ducting.leasing import booking
+from ducting.leasing.models import Allocation, CapacityRequest, RequestEvent
+from ducting.leasing.periods import Days
+from ducting.leasing.schemas import DirectAllocationIn, RequestIn, RouteQuery
+from ducting.leasing.vocab import TRANSITIONS, AllocationStatus, RequestStatus
+from ducting.network.vocab import Role
+from ducting.settings import get_settings
+
+WIB = ZoneInfo("Asia/Jakarta")
+
+
+def today_wib() -> date:
+    return datetime.now(WIB).date()
+
+
+def add_working_days(start: datetime, days: int) -> datetime:
+    """Monday-Friday only. Public holidays are not yet in a calendar table: a known gap, stated in the README."""
+    current = start
+    added = 0
+    while added < days:
+        current += timedelta(days=1)
+        if current.astimezone(WIB).weekday() < 5:
+            added += 1
+    return current
+
+
+def next_number(session: Session, series: str, year: int) -> int:
+    """Gapless: the counter row is locked until the transaction ends; a rollback gives the number back."""
+    session.execute(text("INSERT INTO number_series (series, year) VALUES (:s, :y) ON CONFLICT DO NOTHING"),
+                    {"s": series, "y": year})
+    return session.execute(text("UPDATE number_series SET last_value = last_value + 1 WHERE series = :s AND year = :y"
+                                " RETURNING last_value"), {"s": series, "y": year}).scalar_one()
+
+
+# -- input ----------------------------------------------------------------------------------------------------
+def resolve_query(session: Session, query: RouteQuery) -> tuple[int | None, int | None, list[int] | None, Days]:
+    """Node/segment codes to ids and the period, with every fault reported; nothing is written."""
+    errors: list[FieldError] = []
+    last_day = query.last_day
+    if query.term_months is not None:
+        last_day = query.first_day + relativedelta(months=query.term_months) - timedelta(days=1)
+    if last_day is not None and last_day < query.first_day:
+        errors.append(FieldError("last_day", "end_before_start", f"last day {last_day} is before first day {query.first_day}"))
+    grace = get_settings().leasing.start_grace_days
+    if query.first_day < today_wib() - timedelta(days=grace):
+        errors.append(FieldError("first_day", "start_in_past",
+                                 f"first day {query.first_day} is more than {grace} days in the past"))
+    from_id = to_id = None
+    via: list[int] | None = None
+    if query.from_node is not None:
+        ids = dict(session.execute(text("SELECT code, id FROM node WHERE code IN (:a, :b) AND removed_at IS NULL"),
+                                   {"a": query.from_node, "b": query.to_node}).all())
+        for field, code in (("from_node", query.from_node), ("to_node", query.to_node)):
+            if code not in ids:
+                errors.append(FieldError(field, "node_not_found", f"no live node with code {code!r}"))
+        if query.from_node == query.to_node:
+            errors.append(FieldError("to_node", "same_node", "from_node and to_node are the same node"))
+        from_id, to_id = ids.get(query.from_node), ids.get(query.to_node)
+    elif query.segments is not None:
+        via = _segment_path(session, query.segments, errors)
+    else:
+        via = _match_line(session, query.line, errors)
+    if errors:
+        raise InvalidInput(f"{len(errors)} problem(s) with the request", errors=errors)
+    return from_id, to_id, via, Days(query.first_day, last_day)
+
+
+def _segment_path(session: Session, codes: list[str], errors: list[FieldError]) -> list[int]:
+    rows = {r.code: r for r in session.execute(text(
+        "SELECT id, code, start_node_id, end_node_id FROM route_segment WHERE code = ANY(:c) AND removed_at IS NULL"),
+        {"c": codes})}
+    for i, code in enumerate(codes):
+        if code not in rows:
+            errors.append(FieldError(f"segments/{i}", "segment_not_found", f"no live segment {code!r}"))
+    if errors:
+        return []
+    for i in range(1, len(codes)):
+        a, b = rows[codes[i - 1]], rows[codes[i]]
+        if not {a.start_node_id, a.end_node_id} & {b.start_node_id, b.end_node_id}:
+            errors.append(FieldError(f"segments/{i}", "segments_not_connected",
+                                     f"segment {codes[i]} does not touch {codes[i - 1]}"))
+    return [rows[c].id for c in codes]
+
+
+def _match_line(session: Session, line: Any, errors: list[FieldError]) -> list[int]:
+    """Segments that a drawn line follows (within 10 m for 80 % of their length), ordered along the line."""
+    from ducting.network.topology import TopologyError, parse_line
+    from gis.crs import UTM48N, WGS84
+
+    try:
+        shape = parse_line(line, path="line")
+    except TopologyError as exc:
+        errors.extend(exc.errors)
+        return []
+    rows = session.execute(text(f"""
+        WITH l AS (SELECT ST_Transform(ST_SetSRID(ST_GeomFromWKB(:wkb), {WGS84}), {UTM48N}) AS g)
+        SELECT s.id FROM route_segment s, l
+        WHERE s.removed_at IS NULL AND ST_DWithin(s.geom_m, l.g, 10)
+          AND ST_Length(ST_Intersection(s.geom_m, ST_Buffer(l.g, 10))) >= 0.8 * ST_Length(s.geom_m)
+        ORDER BY ST_LineLocatePoint(l.g, ST_LineInterpolatePoint(s.geom_m, 0.5))"""), {"wkb": shape.wkb}).scalars().all()
+    if not rows:
+        errors.append(FieldError("line", "line_not_matched", "the drawn line does not follow any duct route"))
+    return list(rows)
+
+
+# -- the workflow ---------------------------------------------------------------------------------------------
+def plan(session: Session, *, operator_id: int | None, query: RouteQuery) -> booking.RoutePlan:
+    from_id, to_id, via, days = resolve_query(session, query)
+    return booking.plan_route(session, from_node_id=from_id or 0, to_node_id=to_id or 0,
+                              subduct_count=query.subduct_count, size_class=query.size_class, days=days,
+                              operator_id=operator_id, via_segment_ids=via)
+
+
+def submit_request(session: Session, *, actor: Actor, operator_id: int, data: RequestIn) -> CapacityRequest:
+    """Route, hold the subducts until the hold expires, quote, and file the request. Raises NoRoute/LeaseOverlap."""
+    settings = get_settings().leasing
+    expire_stale(session)
+    from_id, to_id, via, days = resolve_query(session, data)
+    route = booking.plan_route(session, from_node_id=from_id or 0, to_node_id=to_id or 0,
+                               subduct_count=data.subduct_count, size_class=data.size_class, days=days,
+                               operator_id=operator_id, via_segment_ids=via)
+    now = datetime.now(UTC)
+    year = datetime.now(WIB).year
+    request = CapacityRequest(
+        reference=f"REQ/{year}/{next_number(session, 'REQ', year):06d}", operator_id=operator_id,
+        submitted_by=actor.account_id, from_node_id=from_id, to_node_id=to_id, via_segment_ids=via,
+        subduct_count=data.subduct_count, size_class=data.size_class, first_day=days.first_day, last_day=days.last_day,
+        status=RequestStatus.SUBMITTED, due_at=add_working_days(now, settings.decision_working_days),
+        hold_expires_at=now + timedelta(days=settings.hold_days), route_length_m=route.length_m,
+        route_geom=_multiline(route.geometry), quote=route.quote | {"route": route.as_dict() | {"geometry": None}},
+        quote_total_idr=_total(route.quote))
+    session.add(request)
+    session.flush()
+    booking.hold(session, plan=route, operator_id=operator_id, request_id=request.id, days=days,
+                 status=AllocationStatus.HELD, hold_expires_at=request.hold_expires_at, created_by=actor.account_id)
+    _event(session, request, None, RequestStatus.SUBMITTED, actor)
+    return request
+
+
+def _multiline(geometry: dict[str, Any]) -> Any:
+    from geoalchemy2.shape import from_shape
+    from shapely.geometry import shape
+
+    from gis.crs import WGS84
+
+    return from_shape(shape(geometry), srid=WGS84)
+
+
+def _total(q: dict[str, Any]) -> Any:
+    from decimal import Decimal
+
+    value = q.get("total_term_idr") or q.get("annual_idr")
+    return Decimal(value) if value is not None else None
+
+
+def get_request(session: Session, request_id: int, actor: Actor, *, lock: bool = False) -> CapacityRequest:
+    """404 for a request the actor may not see (another operator's looks the same as a missing one)."""
+    query = select(CapacityRequest).where(CapacityRequest.id == request_id)
+    if lock:
+        query = query.with_for_update()
+    req = session.scalars(query).first()
+    if req is None or (actor.role == Role.OPERATOR and req.operator_id != actor.organisation_id):
+        raise NotFound(f"request {request_id} does not exist")
+    return req
+
+
+def transition(session: Session, *, request_id: int, to: RequestStatus, actor: Actor, note: str | None = None,
+               last_day: date | None = None) -> CapacityRequest:
+    """Move a request; the allocations follow in the same transaction."""
+    expire_stale(session)
+    req = get_request(session, request_id, actor, lock=True)
+    who = TRANSITIONS.get((req.status, to))
+    if who is None:
+        raise Conflict(f"a {req.status} request cannot become {to}", code="illegal_transition",
+                       current_status=req.status)
+    if not _may(actor, who, req):
+        raise Forbidden(f"moving a request to {to} is for the {who}")
+    handler = {RequestStatus.OFFERED: _offer, RequestStatus.REJECTED: _release, RequestStatus.CANCELLED: _release,
+               RequestStatus.ACCEPTED: _accept, RequestStatus.TERMINATED: _terminate}[to]
+    handler(session, req, actor=actor, last_day=last_day)
+    frm = req.status
+    req.status, req.status_since = to, datetime.now(UTC)
+    if to in (RequestStatus.OFFERED, RequestStatus.REJECTED) and req.decided_at is None:
+        req.decided_at = req.status_since
+    if to in (RequestStatus.REJECTED, RequestStatus.CANCELLED) and note:
+        req.reason = note
+    req.version += 1
+    _event(session, req, frm, to, actor, note)
+    if to == RequestStatus.ACCEPTED and req.first_day <= today_wib():
+        _activate(session, req)
+    session.flush()
+    return req
+
+
+def _may(actor: Actor, who: str, req: CapacityRequest) -> bool:
+    if who == "planner":
+        return actor.role in (Role.PLANNER, Role.ADMIN)
+    if who == "operator":
+        return actor.role == Role.OPERATOR and actor.organisation_id == req.operator_id
+    return False
+
+
+def _held(session: Session, req: CapacityRequest) -> list[Allocation]:
+    return list(session.scalars(select(Allocation).where(Allocation.request_id == req.id,
+                                                         Allocation.status == AllocationStatus.HELD).with_for_update()))
+
+
+def _offer(session: Session, req: CapacityRequest, **_: Any) -> None:
+    settings = get_settings().leasing
+    now = datetime.now(UTC)
+    held = _held(session, req)
+    if not held or any(a.hold_expires_at <= now for a in held):
+        raise Conflict("the hold on this request's subducts has expired", code="hold_expired")
+    req.hold_expires_at = now + timedelta(days=settings.hold_days)
+    req.due_at = add_working_days(now, settings.acceptance_working_days)
+    for a in held:
+        a.hold_expires_at = req.hold_expires_at
+
+
+def _release(session: Session, req: CapacityRequest, **_: Any) -> None:
+    for a in _held(session, req):
+        a.status = AllocationStatus.RELEASED
+    req.due_at = None
+
+
+def _accept(session: Session, req: CapacityRequest, **_: Any) -> None:
+    held = _held(session, req)
+    if not held or any(a.hold_expires_at <= datetime.now(UTC) for a in held):
+        raise Conflict("the offer's hold has expired; submit the request again", code="hold_expired")
+    year = datetime.now(WIB).year
+    req.pks_number = f"PKS/BDL/{year}/{next_number(session, 'PKS', year):06d}"
+    lengths = dict(session.execute(text("SELECT id, length_m FROM route_segment WHERE id = ANY(:ids)"),
+                                   {"ids": list({a.segment_id for a in held})}).all())
+    for a in held:
+        a.status = AllocationStatus.ACTIVE
+        a.hold_expires_at = None
+        a.pks_number = req.pks_number
+        a.contracted_length_m = lengths[a.segment_id]  # the billed snapshot, taken when accepted
+    req.hold_expires_at = None
+    req.due_at = None
+
+
+def _terminate(session: Session, req: CapacityRequest, *, last_day: date | None = None, **_: Any) -> None:
+    """Notice: the lease ends on the requested day, but not before the notice period has run, nor after the
+    contracted last day. A lease ending before it began occupied nothing and is released."""
+    earliest = today_wib() + timedelta(days=get_settings().leasing.termination_notice_days)
+    end = max(last_day or earliest, earliest)
+    if req.last_day is not None:
+        end = min(end, req.last_day)
+    req.notice_given_on = today_wib()
+    if end >= req.first_day:
+        req.last_day = end
+    for a in session.scalars(select(Allocation).where(Allocation.request_id == req.id,
+                                                      Allocation.status == AllocationStatus.ACTIVE).with_for_update()):
+        days = Days.from_range(a.period)
+        if end < days.first_day:
+            a.status = AllocationStatus.RELEASED
+        else:
+            a.period = Days(days.first_day, end).to_range()
+            a.status = AllocationStatus.TERMINATED
+
+
+def _activate(session: Session, req: CapacityRequest) -> None:
+    frm = req.status
+    req.status, req.status_since = RequestStatus.ACTIVE, datetime.now(UTC)
+    _event(session, req, frm, RequestStatus.ACTIVE, Actor.system("lease start"), "lease period started")
+
+
+def _event(session: Session, req: CapacityRequest, frm: RequestStatus | None, to: RequestStatus, actor: Actor,
+           note: str | None = None) -> None:
+    session.add(RequestEvent(request_id=req.id, operator_id=req.operator_id, account_id=actor.account_id,
+                             from_status=frm, to_status=to, note=note))
+
+
+# -- clocks ---------------------------------------------------------------------------------------------------
+def expire_stale(session: Session) -> int:
+    """Release holds past their expiry and expire their requests; start accepted leases whose day has come.
+    Called at the start of every booking transaction and by the sweeper, so nothing stays stale."""
+    expired = session.execute(text("""
+        WITH gone AS (
+            UPDATE allocation SET status = 'released'
+            WHERE status = 'held' AND hold_expires_at <= now() RETURNING request_id),
+        reqs AS (
+            UPDATE capacity_request r SET status = 'expired', status_since = clock_timestamp(), due_at = NULL,
+                                         version = version + 1
+            WHERE r.id IN (SELECT request_id FROM gone) AND r.status IN ('submitted', 'offered')
+            RETURNING r.id, r.operator_id, (SELECT status FROM capacity_request o WHERE o.id = r.id) AS old)
+        INSERT INTO request_event (request_id, operator_id, from_status, to_status, note)
+        SELECT id, operator_id, old, 'expired', 'hold expired' FROM reqs RETURNING request_id""")).all()
+    started = session.execute(text("""
+        WITH s AS (
+            UPDATE capacity_request SET status = 'active', status_since = clock_timestamp(), version = version + 1
+            WHERE status = 'accepted' AND first_day <= (now() AT TIME ZONE 'Asia/Jakarta')::date
+            RETURNING id, operator_id)
+        INSERT INTO request_event (request_id, operator_id, from_status, to_status, note)
+        SELECT id, operator_id, 'accepted', 'active', 'lease period started' FROM s RETURNING request_id""")).all()
+    return len(expired) + len(started)
+
+
+# -- direct allocation --------------------------------------------------------------------------------------------
+def allocate_directly(session: Session, *, actor: Actor, data: DirectAllocationIn) -> list[Allocation]:
+    """A planner records capacity already in use (legacy cables): active at once, same constraint."""
+    org = session.execute(text("SELECT id FROM organisation WHERE code = :c AND kind = 'operator'"),
+                          {"c": data.operator}).scalar()
+    errors: list[FieldError] = []
+    if org is None:
+        errors.append(FieldError("operator", "operator_not_found", f"no operator with code {data.operator!r}"))
+    via = _segment_path(session, data.segments, errors)
+    if data.last_day is not None and data.last_day < data.first_day:
+        errors.append(FieldError("last_day", "end_before_start", "last day is before first day"))
+    if errors:
+        raise InvalidInput(f"{len(errors)} problem(s) with the allocation", errors=errors)
+    days = Days(data.first_day, data.last_day)
+    planned = booking.choose_subducts(session, segment_ids=via, count=data.subduct_count, size_class=data.size_class,
+                                      days=days)
+    route = booking.RoutePlan(planned, [], sum((p.length_m for p in planned), 0), 0.0, {}, {})
+    return booking.hold(session, plan=route, operator_id=org, request_id=None, days=days,
+                        status=AllocationStatus.ACTIVE, hold_expires_at=None, created_by=actor.account_id,
+                        pks_number=data.pks_number, is_legacy=True)
+
+
+def month_bounds(year: int, month: int) -> tuple[date, date]:
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
