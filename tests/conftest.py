@@ -145,6 +145,20 @@ def _fresh_routing_graph():
     start every test with an empty graph cache so the graph loads what this test sees."""
     from ducting.leasing.routing import GRAPH
 
-    GRAPH.forget()
+    GRAPH.network = None
     yield
-    GRAPH.forget()
+    GRAPH.network = None
+
+
+@pytest.fixture()
+def scratch_database(test_database: TestDatabase) -> TestDatabase:
+    """A fresh, migrated, empty database whose rows are committed for real: for tests with several real
+    connections or processes (races, live HTTP). Rebuilt for each test that asks for it."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        pytest.fail("scratch databases need the local cluster (or TEST_SCRATCH_DATABASE_URL support)")
+    cluster = LocalCluster.from_settings(get_settings())
+    name = f"{TEST_DB}_scratch"
+    cluster.ensure_database(name, fresh=True)
+    db = TestDatabase(cluster.url(role=APP_ROLE, dbname=name), cluster.url(role=OWNER_ROLE, dbname=name))
+    upgrade("heads", url=db.owner_url)
+    return db

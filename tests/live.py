@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,9 +24,11 @@ def free_port() -> int:
 def running_service(database_url: str, *, env: dict[str, str] | None = None) -> Iterator[str]:
     port = free_port()
     environ = os.environ | {"DATABASE_URL": database_url, "DUCTING_ENV": "test"} | (env or {})
+    log = tempfile.NamedTemporaryFile(prefix="ducting-live-", suffix=".log", delete=False)
+    # a file, not a pipe: an unread pipe fills up and stalls the server
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "ducting.app:create_app", "--factory",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                            env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            env=environ, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -36,12 +39,15 @@ def running_service(database_url: str, *, env: dict[str, str] | None = None) -> 
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
+                out = open(log.name).read()
                 raise RuntimeError(f"service did not start: {out[-2000:]}")
             time.sleep(0.1)
         yield base
     finally:
         proc.terminate()
+        errors = open(log.name).read()
+        if "Traceback" in errors:
+            print(f"--- service log ({log.name}) ---\n{errors[-6000:]}")
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -74,13 +74,14 @@ def find_path(session: Session, *, from_node_id: int, to_node_id: int, count: in
               days: Days, graph: CapacityGraph = GRAPH) -> tuple[list[int], list[int], float]:
     """(segment ids, node ids, cost) of the cheapest path with `count` free subducts for all of `days`."""
     settings = get_settings().leasing
-    graph.refresh(session)
-    cap = graph.capacity(days, size_class)
-    cost = graph.costs(cap, count, near_full_share=settings.near_full_share, penalty=settings.near_full_penalty)
-    path = graph.shortest_path(from_node_id, to_node_id, cost)
-    if path is not None:
-        return path.segment_ids, path.node_ids, path.cost
-    raise _no_route(graph, cap, from_node_id, to_node_id, count)
+    with graph.lock:
+        graph.refresh(session)
+        cap = graph.capacity(days, size_class)
+        cost = graph.costs(cap, count, near_full_share=settings.near_full_share, penalty=settings.near_full_penalty)
+        path = graph.shortest_path(from_node_id, to_node_id, cost)
+        if path is not None:
+            return path.segment_ids, path.node_ids, path.cost
+        raise _no_route(graph, cap, from_node_id, to_node_id, count)
 
 
 def _no_route(graph: CapacityGraph, cap: Any, a: int, b: int, count: int) -> NoRoute:

@@ -154,9 +154,10 @@ def availability(session: SessionDep, actor: CurrentActor, bbox: str = Query(des
 
     box = parse_bbox(bbox)
     days = booking.parse_days(first_day or service.today_wib(), last_day)
-    GRAPH.refresh(session)
-    cap = GRAPH.capacity(days, size_class)
-    net = GRAPH.network
+    with GRAPH.lock:
+        GRAPH.refresh(session)
+        cap = GRAPH.capacity(days, size_class)
+        net = GRAPH.network
     rows = session.execute(text("""
         SELECT id, code, ST_AsGeoJSON(geom, 7) AS g FROM route_segment
         WHERE removed_at IS NULL AND geom && ST_MakeEnvelope(:a, :b, :c, :d, :srid) ORDER BY id LIMIT :limit"""),

@@ -104,22 +104,25 @@ class PathResult:
 
 
 class CapacityGraph:
-    """One per process; thread-safe refresh. `refresh(session)` before each search."""
+    """One per process. Threads share it: hold `graph.lock` around refresh-and-search (`with graph.lock:`),
+    so one request's search never sees another's half-applied update."""
 
     def __init__(self) -> None:
         self.network: Network | None = None
         self.allocations = Allocations()
         self._synced_until: datetime | None = None
-        self._lock = threading.Lock()
+        self._stale = False
+        self.lock = threading.RLock()
 
     # -- keeping in step ----------------------------------------------------------------------------------------
     def refresh(self, session: Session) -> None:
-        with self._lock:
+        with self.lock:
             epoch = session.execute(text("SELECT last_value + CASE WHEN is_called THEN 0 ELSE -1 END FROM network_epoch")).scalar_one()
-            if self.network is None or self.network.epoch != epoch:
+            if self.network is None or self._stale or self.network.epoch != epoch:
                 self.network = _load_network(session, epoch)
                 self.allocations = Allocations()
                 self._synced_until = None
+                self._stale = False
             self._sync_allocations(session)
 
     def _sync_allocations(self, session: Session) -> None:
@@ -137,8 +140,9 @@ class CapacityGraph:
         self._synced_until = started
 
     def forget(self) -> None:
-        with self._lock:
-            self.network = None
+        """Reload everything on the next refresh (a search found the graph behind the database)."""
+        with self.lock:
+            self._stale = True
 
     # -- capacity -----------------------------------------------------------------------------------------------
     def capacity(self, days: Days, size_class: SizeClass, *, now: float | None = None) -> Capacity:

@@ -1,0 +1,247 @@
+"""Compliance services: flag lifecycle, the worklist, zones, agreements, migration tracking, dashboard figures.
+
+Plain functions with keyword arguments and no web types. They lock what they change, flush, raise domain
+errors, and never commit. Visibility: an operator sees a flag only when its organisation is among the flag's
+`operator_ids`; anything else is "not found" to them (404, not 403, so ids do not leak).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from ducting.compliance.models import ComplianceFlag, FlagEvent, MigrationCase, NoOverheadZone, OperatorAgreement
+from ducting.compliance.vocab import FLAG_TRANSITIONS, FlagStatus, MigrationStage
+from ducting.db import Actor
+from ducting.errors import Conflict, InvalidInput, NotFound
+from ducting.network.vocab import Role
+from gis.crs import WGS84
+from gis.geometry import GeometryRejected, shape_from_geojson
+
+READ_ALL = {Role.ADMIN.value, Role.PLANNER.value, Role.AUDITOR.value}
+
+
+class FlagTransitionRefused(Conflict):
+    code, title = "flag_transition_refused", "The flag cannot move to that state"
+
+
+class MigrationOutOfOrder(Conflict):
+    code, title = "migration_out_of_order", "SJUT order: pulled into the duct, then cut-over, then aerial removed"
+
+
+def visibility(actor: Actor, alias: str = "f") -> tuple[str, dict[str, Any]]:
+    """A SQL condition limiting flags to what `actor` may see."""
+    if actor.role in READ_ALL:
+        return "TRUE", {}
+    if actor.role == Role.OPERATOR.value and actor.organisation_id is not None:
+        return f":viewer_org = ANY({alias}.operator_ids)", {"viewer_org": actor.organisation_id}
+    return "FALSE", {}
+
+
+FLAG_COLUMNS = """f.id, f.rule, f.severity, f.status, f.subject_kind, f.subject_id, f.span_id, f.pole_id,
+    f.operator_ids, f.measured, f.threshold, f.unit, f.observation_id, f.raised_survey_id, f.road_class,
+    f.kecamatan_kode, f.evidence, f.opened_at, f.last_seen_at, f.acknowledged_at, f.resolved_at,
+    f.resolved_survey_id, f.waived_at, f.waived_by, f.waived_reason, f.version,
+    ST_AsGeoJSON(f.geom, 7)::json AS geometry"""
+
+
+def _flag_dict(row: Any) -> dict[str, Any]:
+    out = dict(row._mapping)
+    for k in ("measured", "threshold"):
+        if out.get(k) is not None:
+            out[k] = float(out[k])
+    return out
+
+
+def list_flags(session: Session, *, actor: Actor, status: list[str] | None = None, rule: str | None = None,
+               operator_id: int | None = None, kecamatan: str | None = None, limit: int = 100,
+               offset: int = 0) -> list[dict[str, Any]]:
+    """The worklist: severity, then road class (busiest first), then the oldest first."""
+    cond, params = visibility(actor)
+    where = [cond, "f.status = ANY(CAST(:status AS flag_status[]))"]
+    params |= {"status": status or [FlagStatus.OPEN.value, FlagStatus.ACKNOWLEDGED.value], "limit": limit,
+               "offset": offset}
+    if rule:
+        where.append("f.rule = :rule")
+        params["rule"] = rule
+    if operator_id is not None:
+        where.append(":op = ANY(f.operator_ids)")
+        params["op"] = operator_id
+    if kecamatan:
+        where.append("f.kecamatan_kode = :kec")
+        params["kec"] = kecamatan
+    rows = session.execute(text(f"""SELECT {FLAG_COLUMNS} FROM compliance_flag f WHERE {' AND '.join(where)}
+        ORDER BY f.severity, f.road_class, f.opened_at, f.id LIMIT :limit OFFSET :offset"""), params).all()
+    return [_flag_dict(r) for r in rows]
+
+
+def get_flag(session: Session, *, actor: Actor, flag_id: int) -> dict[str, Any]:
+    cond, params = visibility(actor)
+    row = session.execute(text(f"SELECT {FLAG_COLUMNS} FROM compliance_flag f WHERE f.id = :id AND {cond}"),
+                          params | {"id": flag_id}).first()
+    if row is None:
+        raise NotFound(f"flag {flag_id} does not exist", code="flag_not_found")
+    out = _flag_dict(row)
+    out["history"] = [dict(r._mapping) for r in session.execute(text("""
+        SELECT at, from_status, to_status, account_id, survey_id, note FROM flag_event WHERE flag_id = :id
+        ORDER BY id"""), {"id": flag_id})]
+    return out
+
+
+def change_flag(session: Session, *, actor: Actor, flag_id: int, to: FlagStatus, reason: str | None = None,
+                expected_version: int | None = None) -> ComplianceFlag:
+    """Acknowledge, resolve, waive (with a reason) or re-open a flag. Locks the flag. Does not commit."""
+    flag = session.get(ComplianceFlag, flag_id, with_for_update=True)
+    if flag is None:
+        raise NotFound(f"flag {flag_id} does not exist", code="flag_not_found")
+    if expected_version is not None and flag.version != expected_version:
+        raise Conflict(f"flag {flag_id} is at version {flag.version}, not {expected_version}", code="stale_edit")
+    was = FlagStatus(flag.status)
+    if (was, to) not in FLAG_TRANSITIONS:
+        raise FlagTransitionRefused(f"a flag that is {was.value} cannot become {to.value}",
+                                    allowed=[t.value for (f, t) in FLAG_TRANSITIONS if f == was])
+    if to == FlagStatus.WAIVED and not (reason and reason.strip()):
+        raise InvalidInput("waiving a flag needs a reason", code="waive_reason_missing")
+    if to == FlagStatus.OPEN:
+        clash = session.execute(text("""SELECT id FROM compliance_flag WHERE rule = :r AND subject_kind = :k
+            AND subject_id = :s AND status IN ('open', 'acknowledged') AND id <> :id"""),
+            {"r": flag.rule, "k": flag.subject_kind, "s": flag.subject_id, "id": flag.id}).first()
+        if clash is not None:
+            raise FlagTransitionRefused(f"flag {clash.id} is already open for the same rule and subject")
+    now = session.scalar(text("SELECT clock_timestamp()"))
+    flag.status = to
+    if to == FlagStatus.ACKNOWLEDGED:
+        flag.acknowledged_at, flag.acknowledged_by = now, actor.account_id
+    elif to == FlagStatus.RESOLVED:
+        flag.resolved_at, flag.resolved_by = now, actor.account_id
+    elif to == FlagStatus.WAIVED:
+        flag.waived_at, flag.waived_by, flag.waived_reason = now, actor.account_id, reason.strip()  # type: ignore[union-attr]
+    else:
+        flag.waived_at = flag.waived_by = flag.waived_reason = None
+    flag.version += 1
+    session.add(FlagEvent(flag_id=flag.id, from_status=was, to_status=to, account_id=actor.account_id, note=reason))
+    session.flush()
+    return flag
+
+
+# -- zones and agreements ------------------------------------------------------------------------------------------
+def create_zone(session: Session, *, name: str, geometry: dict[str, Any], reason: str | None,
+                account_id: int | None) -> NoOverheadZone:
+    """A polygon where overhead cable is prohibited. Does not commit."""
+    kind = geometry.get("type") if isinstance(geometry, dict) else None
+    if kind not in ("Polygon", "MultiPolygon"):
+        raise InvalidInput("a zone is a Polygon or MultiPolygon", code="zone_geometry_invalid")
+    try:
+        shape = shape_from_geojson(geometry, expected=kind)
+    except GeometryRejected as exc:
+        raise InvalidInput(str(exc), code="geometry_invalid") from None
+    if not shape.is_valid:
+        raise InvalidInput("a zone is a valid Polygon or MultiPolygon", code="zone_geometry_invalid")
+    zone_id = session.scalar(text(f"""INSERT INTO no_overhead_zone (name, reason, created_by, geom)
+        VALUES (:n, :r, :a, ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(:g), {WGS84}))) RETURNING id"""),
+        {"n": name, "r": reason, "a": account_id, "g": orjson.dumps(geometry).decode()})
+    return session.get(NoOverheadZone, zone_id)  # type: ignore[return-value]
+
+
+def add_agreement(session: Session, *, operator_id: int, reference: str, valid_from: date,
+                  valid_to: date | None) -> OperatorAgreement:
+    row = OperatorAgreement(operator_id=operator_id, reference=reference, valid_from=valid_from, valid_to=valid_to)
+    session.add(row)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except Exception as exc:  # unique reference or unknown operator
+        raise Conflict(f"agreement {reference!r} could not be recorded: {str(getattr(exc, 'orig', exc)).splitlines()[0]}",
+                       code="agreement_refused") from exc
+    return row
+
+
+# -- migration tracking ----------------------------------------------------------------------------------------------
+_STAGE_DATE = {MigrationStage.PULLED_INTO_DUCT: "pulled_on", MigrationStage.CUT_OVER: "cut_over_on",
+               MigrationStage.AERIAL_REMOVED: "removed_on"}
+
+
+def open_migration(session: Session, *, operator_id: int, span_id: int, flag_id: int | None,
+                   capacity_request_id: int | None = None) -> MigrationCase:
+    case = session.execute(text("SELECT id FROM migration_case WHERE operator_id = :o AND span_id = :s"),
+                           {"o": operator_id, "s": span_id}).first()
+    if case is not None:
+        return session.get(MigrationCase, case.id)  # type: ignore[return-value]
+    row = MigrationCase(operator_id=operator_id, span_id=span_id, flag_id=flag_id,
+                        capacity_request_id=capacity_request_id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def advance_migration(session: Session, *, case_id: int, to: MigrationStage, on: date) -> MigrationCase:
+    """Move a case one SJUT step forward, never skipping or going back. Locks the case. Does not commit."""
+    case = session.get(MigrationCase, case_id, with_for_update=True)
+    if case is None:
+        raise NotFound(f"migration case {case_id} does not exist", code="migration_not_found")
+    current = MigrationStage(case.stage)
+    if to.rank != current.rank + 1:
+        raise MigrationOutOfOrder(f"the case is at {current.value}; the next step is "
+                                  f"{list(MigrationStage)[min(current.rank + 1, 3)].value}, not {to.value}")
+    previous = {MigrationStage.CUT_OVER: case.pulled_on, MigrationStage.AERIAL_REMOVED: case.cut_over_on}.get(to)
+    if previous is not None and on < previous:
+        raise MigrationOutOfOrder(f"{to.value} on {on} is before the previous step ({previous})")
+    setattr(case, _STAGE_DATE[to], on)
+    case.stage = to
+    case.version += 1
+    session.execute(text("UPDATE migration_case SET updated_at = clock_timestamp() WHERE id = :id"), {"id": case.id})
+    session.flush()
+    return case
+
+
+def list_migrations(session: Session, *, operator_id: int | None) -> list[dict[str, Any]]:
+    rows = session.execute(text("""
+        SELECT m.id, m.operator_id, o.code AS operator, m.span_id, m.flag_id, m.capacity_request_id, m.stage,
+               m.pulled_on, m.cut_over_on, m.removed_on, s.length_m, s.kecamatan_kode, m.version
+        FROM migration_case m JOIN organisation o ON o.id = m.operator_id JOIN aerial_span s ON s.id = m.span_id
+        WHERE CAST(:op AS bigint) IS NULL OR m.operator_id = :op ORDER BY m.operator_id, m.stage, m.id"""),
+        {"op": operator_id}).all()
+    return [dict(r._mapping) | {"length_m": float(r.length_m)} for r in rows]
+
+
+# -- dashboard ------------------------------------------------------------------------------------------------------
+def dashboard(session: Session) -> dict[str, Any]:
+    """Figures per kecamatan, and the trend across survey rounds."""
+    per_kec = session.execute(text("""
+        WITH removed AS (
+            SELECT s.kecamatan_kode AS k, sum(s.length_m) / 1000.0 AS km FROM cable_attachment a
+            JOIN aerial_span s ON s.id = a.span_id WHERE a.removed_at IS NOT NULL GROUP BY 1),
+        decluttered AS (
+            SELECT kecamatan_kode AS k, count(DISTINCT subject_id) AS n FROM compliance_flag
+            WHERE rule = 'overloaded_pole' AND status = 'resolved' GROUP BY 1),
+        present AS (
+            SELECT DISTINCT s.kecamatan_kode AS k, a.operator_id FROM cable_attachment a
+            JOIN aerial_span s ON s.id = a.span_id WHERE a.removed_at IS NULL AND a.operator_id IS NOT NULL),
+        signed AS (
+            SELECT p.k, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM operator_agreement g WHERE g.operator_id = p.operator_id
+                        AND g.revoked_at IS NULL AND g.valid_from <= CURRENT_DATE
+                        AND (g.valid_to IS NULL OR g.valid_to >= CURRENT_DATE))) AS signed, count(*) AS operators
+            FROM present p GROUP BY 1),
+        open_flags AS (
+            SELECT kecamatan_kode AS k, jsonb_object_agg(rule, n) AS by_rule FROM (
+                SELECT kecamatan_kode, rule, count(*) AS n FROM compliance_flag
+                WHERE status IN ('open', 'acknowledged') GROUP BY 1, 2) q GROUP BY 1)
+        SELECT a.kode, a.nama, round(coalesce(r.km, 0)::numeric, 3) AS km_aerial_removed,
+               coalesce(d.n, 0) AS poles_decluttered, coalesce(sg.signed, 0) AS operators_signed,
+               coalesce(sg.operators, 0) - coalesce(sg.signed, 0) AS operators_outstanding,
+               coalesce(o.by_rule, '{}'::jsonb) AS open_flags_by_rule
+        FROM admin_area a LEFT JOIN removed r ON r.k = a.kode LEFT JOIN decluttered d ON d.k = a.kode
+        LEFT JOIN signed sg ON sg.k = a.kode LEFT JOIN open_flags o ON o.k = a.kode
+        WHERE a.level = 'kecamatan' ORDER BY a.kode""")).all()
+    trend = session.execute(text("""
+        SELECT r.id AS survey_id, r.name, r.surveyed_on, r.observation_count,
+               count(*) FILTER (WHERE e.to_status = 'open') AS flags_opened,
+               count(*) FILTER (WHERE e.to_status = 'resolved') AS flags_resolved
+        FROM survey_round r LEFT JOIN flag_event e ON e.survey_id = r.id
+        GROUP BY r.id ORDER BY r.surveyed_on, r.id""")).all()
+    return {"kecamatan": [dict(r._mapping) | {"km_aerial_removed": float(r.km_aerial_removed)} for r in per_kec],
+            "trend": [dict(r._mapping) for r in trend]}
