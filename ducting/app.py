@@ -45,6 +45,8 @@ def create_app() -> FastAPI:
     from ducting.network.files import router as files_router
     from ducting.network.ogc import router as ogc_router
     from ducting.network.router import router as network_router
+    from ducting.network.tiles import POOL as tile_pool
+    from ducting.network.tiles import router as tiles_router
 
     app.include_router(accounts_router)
     app.include_router(network_router)
@@ -53,5 +55,11 @@ def create_app() -> FastAPI:
     app.include_router(ogc_router)
     app.include_router(billing_router)
     app.include_router(compliance_router)
+    app.include_router(tiles_router)
+    app.router.on_shutdown.append(tile_pool.close)
+    from billing.tariffs import quote_provider
+    from ducting.leasing.quotes import register_quote_provider
+
+    register_quote_provider(quote_provider)
     leasing_hooks.register()
     return app

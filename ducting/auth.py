@@ -79,7 +79,7 @@ def login(session: Session, *, username: str, password: str) -> Account:
 
 
 _LOOKUP = text("""
-    SELECT a.id, a.role, a.organisation_id
+    SELECT a.id, a.role, a.organisation_id, t.scopes
     FROM api_token t JOIN account a ON a.id = t.account_id
     WHERE t.token_hash = :h AND t.revoked_at IS NULL AND t.expires_at > now() AND a.is_active""")
 
@@ -98,6 +98,9 @@ def current_actor(request: Request, session: SessionDep) -> Actor:
     row = session.execute(_LOOKUP, {"h": token_digest(token)}).first()
     if row is None:
         raise Unauthenticated("the token is unknown, expired or revoked", code="token_invalid")
+    if row.scopes and "write" not in row.scopes and request.method not in ("GET", "HEAD", "OPTIONS"):
+        raise Forbidden("this API token is read-only (scope 'read'); create one with scope 'write'",
+                        code="token_scope")
     actor = Actor(account_id=row.id, role=row.role, organisation_id=row.organisation_id,
                   request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
                   client_addr=request.client.host if request.client else None)

@@ -208,6 +208,44 @@ def export_file(out: Path, fmt: Annotated[str, typer.Option("--format", "-f", he
     console.print(f"wrote {out} ({len(content):,} bytes, {ext})")
 
 
+@db_app.command("backup")
+def db_backup(out: Path) -> None:
+    """Dump the database (pg_dump custom format)."""
+    from ducting.backup import BackupError, backup
+    from ducting.db import database_url
+
+    try:
+        size = backup(database_url(get_settings(), migrations=True), out)
+    except BackupError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {out} ({size:,} bytes)")
+
+
+@db_app.command("restore")
+def db_restore(dump: Path, into: Annotated[Optional[str], typer.Option(help="Restore into this local database "
+                                                                          "instead of replacing the current one")] = None,
+               yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False) -> None:
+    """Restore a dump into a fresh local database (by default the current one, replaced)."""
+    from ducting.backup import BackupError, restore
+    from ducting.localdb import OWNER_ROLE
+
+    if not dump.exists():
+        _fail(f"{dump} does not exist")
+    if get_settings().db.url:
+        _fail("restore targets the local cluster; with DATABASE_URL use pg_restore against your server")
+    cluster = _cluster()
+    cluster.up()
+    name = into or cluster.dbname
+    if into is None and not yes and not typer.confirm(f"Replace database {name} and all its data?"):
+        raise typer.Exit(1)
+    cluster.ensure_database(name, fresh=True)
+    try:
+        restore(dump, cluster.url(role=OWNER_ROLE, dbname=name))
+    except BackupError as exc:
+        _fail(str(exc))
+    console.print(f"restored {dump} into {name}")
+
+
 @app.command("serve")
 def serve(port: int = 8000, host: str = "127.0.0.1", workers: int = 1) -> None:
     """Run the web service (uvicorn)."""

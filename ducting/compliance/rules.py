@@ -73,11 +73,11 @@ LOW_CLEARANCE_ROAD = Rule(
     code=RuleCode.LOW_CLEARANCE_ROAD, severity=Severity.CRITICAL, subject=SubjectKind.SPAN,
     setting="road_clearance_m", unit="m",
     title_id="Jarak bebas kabel di atas jalan terlalu rendah", title_en="Cable too low over a road",
-    explain_id="Kabel melintas di atas jalan di bawah tinggi minimum {road} m (ketentuan Jakarta; NESC Amerika "
-               "Serikat memakai 4,7 m), atau di atas trotoar di bawah {sidewalk} m. Kendaraan tinggi dapat "
+    explain_id="Kabel melintas di atas jalan di bawah tinggi minimum {road_clearance_m} m (ketentuan Jakarta; NESC Amerika "
+               "Serikat memakai 4,7 m), atau di atas trotoar di bawah {sidewalk_clearance_m} m. Kendaraan tinggi dapat "
                "menyangkut dan memutus kabel.",
-    explain_en="The cable crosses a road below the minimum {road} m (Jakarta's rule; the US NESC uses 4.7 m), or a "
-               "sidewalk below {sidewalk} m. Tall vehicles can snag and break it.",
+    explain_en="The cable crosses a road below the minimum {road_clearance_m} m (Jakarta's rule; the US NESC uses 4.7 m), or a "
+               "sidewalk below {sidewalk_clearance_m} m. Tall vehicles can snag and break it.",
     note="The sidewalk threshold is a separate setting (sidewalk_clearance_m).",
     sql=f"""INSERT INTO _cand ({CAND_COLUMNS})
     SELECT 'low_clearance_road', 'critical', 'span', s.id, s.id, NULL, l.ops, o.min_clearance_m,

@@ -1,0 +1,390 @@
+"""Issue 3's figures: route search over free capacity, and accepted allocations per second.
+
+1. Route search between far-apart nodes of the 100k-segment network at 0-90 % occupancy, free for the whole
+   requested period: our in-memory capacity graph against `pgr_dijkstra` with the live period filter and
+   `pgr_dijkstra` on a precomputed free-count table, interleaved in one run, and the path costs must agree.
+2. Accepted allocations per second through the API with 8 concurrent clients (submit, approve, accept),
+   against the raw insert rate under the same exclusion constraint (pgbench, 8 clients, same run), with a
+   py-spy profile of the service saying where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import (BenchDatabase, Figure, bench_database, console, interleaved, pgbench, report, service,
+                          stage_progress, uvicorn_commands, free_port)
+from bench.network import build_network
+
+DB_NAME = "ducting_bench_leasing_100k"
+SEGMENTS = 100_000
+NEED = 2  # microducts per request in the route search
+PENALTY, NEAR_FULL = 0.5, 0.2  # the service's defaults (DUCTING_LEASING_NEAR_FULL_*)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--rebuild", action="store_true", help="regenerate the network and its leases")
+    parser.add_argument("--queries", type=int, default=15, help="timed route searches per contender")
+    parser.add_argument("--load-seconds", type=float, default=20)
+
+
+def run(args: argparse.Namespace) -> int:
+    console.rule("[bold]leasing benchmark[/]: route search and allocations per second")
+    db = leasing_network(args.seed, rebuild=args.rebuild)
+    figures: list[Figure] = []
+    details: dict[str, Any] = {"database": db.name}
+    route = measure_routes(db, args)
+    figures += route.pop("figures")
+    details["routes"] = route
+    rate = measure_allocations(db, args)
+    figures += rate.pop("figures")
+    details["allocations"] = rate
+    report("leasing", "Leasing: route search and allocation throughput", figures, details)
+    return 0 if all(f.passed is not False for f in figures) else 1
+
+
+# -- data -----------------------------------------------------------------------------------------------------------
+def leasing_network(seed: int, *, rebuild: bool) -> BenchDatabase:
+    db = bench_database(DB_NAME)
+    note = db.note() or {}
+    if not rebuild and note.get("seed") == seed and note.get("leases"):
+        console.print(f"  reusing {DB_NAME}: {note['segments']:,} segments, {note['leases']:,} leases")
+        return db
+    run_ = build_network(DB_NAME, SEGMENTS, seed)
+    db = bench_database(DB_NAME)
+    leases = occupy(db, seed)
+    db.set_note({"seed": seed, "segments": run_.segments, "leases": leases})
+    return db
+
+
+def occupy(db: BenchDatabase, seed: int) -> int:
+    """Each segment gets an occupancy drawn from 0-90 % of its leasable subducts, leased by one of the sample
+    operators over a random period (half open-ended). One statement, so it is quick and repeatable."""
+    import psycopg
+
+    with stage_progress() as update, psycopg.connect(db.libpq(owner=True), autocommit=True) as conn:
+        update("leasing 0-90 %", 0, 1)
+        conn.execute("SELECT setseed(%s)", (seed % 1000 / 1000,))
+        conn.execute("""
+            WITH ops AS (SELECT array_agg(id ORDER BY id) AS ids FROM organisation WHERE kind = 'operator'),
+            occ AS (SELECT id, length_m, random() * 0.9 AS share FROM route_segment)
+            INSERT INTO allocation (operator_id, subduct_id, segment_id, period, status, contracted_length_m, is_legacy)
+            SELECT ops.ids[1 + (sd.id % array_length(ops.ids, 1))], sd.id, sd.segment_id,
+                   daterange(start, CASE WHEN random() < 0.5 THEN NULL ELSE start + 180 + (random() * 900)::int END),
+                   'active', occ.length_m, true
+            FROM ops, occ JOIN subduct sd ON sd.segment_id = occ.id
+            CROSS JOIN LATERAL (SELECT CURRENT_DATE - (random() * 365)::int AS start) s
+            WHERE NOT sd.is_reserved AND random() < occ.share""")
+        conn.execute("VACUUM (ANALYZE) allocation, subduct, route_segment")
+        update("leasing 0-90 %", 1, 1)
+        return conn.execute("SELECT count(*) FROM allocation").fetchone()[0]
+
+
+# -- route search ---------------------------------------------------------------------------------------------------
+def _period() -> tuple[date, date]:
+    first = date.today() + timedelta(days=30)
+    return first, first + timedelta(days=364)
+
+
+def _edges_sql(first: date, last: date) -> str:
+    """The edge query pgRouting needs, with free capacity for the whole period computed live. Same cost
+    function as the service: length, x1.5 when taking NEED leaves under 20 % free, excluded when short."""
+    period = f"[{first},{last + timedelta(days=1)})"
+    return f"""
+        SELECT s.id, s.start_node_id AS source, s.end_node_id AS target, c.cost, c.cost AS reverse_cost
+        FROM route_segment s CROSS JOIN LATERAL (
+            SELECT CASE WHEN f.free >= {NEED}
+                        THEN s.length_m::float8 * CASE WHEN (f.free - {NEED})::float8 / f.usable < {NEAR_FULL}
+                                                       THEN {1 + PENALTY} ELSE 1 END
+                        ELSE -1 END AS cost
+            FROM (SELECT count(*) AS usable,
+                         count(*) FILTER (WHERE NOT EXISTS (
+                             SELECT 1 FROM allocation a WHERE a.subduct_id = sd.id
+                               AND a.status IN ('held', 'active', 'terminated') AND a.period && '{period}'::daterange
+                               AND (a.status <> 'held' OR a.hold_expires_at > now()))) AS free
+                  FROM subduct sd JOIN duct d ON d.id = sd.duct_id JOIN duct_spec sp ON sp.id = sd.spec_id
+                  WHERE sd.segment_id = s.id AND sd.status = 'operational' AND NOT sd.is_reserved
+                    AND d.status = 'operational' AND sp.size_class >= 'microduct') f) c
+        WHERE s.removed_at IS NULL AND s.status = 'operational'"""
+
+
+def far_apart_nodes(graph: Any) -> tuple[int, int]:
+    """Two ends of the network's longest shortest path, found by two sweeps on plain lengths."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    net = graph.network
+    n = len(net.node_ids)
+    m = csr_matrix((np.concatenate([net.seg_len, net.seg_len]),
+                    (np.concatenate([net.seg_u, net.seg_v]), np.concatenate([net.seg_v, net.seg_u]))), shape=(n, n))
+    dist = dijkstra(m, indices=0)
+    a = int(np.nanargmax(np.where(np.isfinite(dist), dist, -1)))
+    dist = dijkstra(m, indices=a)
+    b = int(np.nanargmax(np.where(np.isfinite(dist), dist, -1)))
+    return int(net.node_ids[a]), int(net.node_ids[b])
+
+
+def measure_routes(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
+    import psycopg
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from ducting.leasing.periods import Days
+    from ducting.leasing.routing import CapacityGraph
+    from ducting.network.vocab import SizeClass
+
+    first, last = _period()
+    days = Days(first, last)
+    engine = create_engine(db.app_url)
+    graph = CapacityGraph()
+    session = Session(engine)
+    started = time.perf_counter()
+    graph.refresh(session)
+    load_s = time.perf_counter() - started
+    a, b = far_apart_nodes(graph)
+    edges = _edges_sql(first, last)
+    pg = psycopg.connect(db.libpq(owner=True), autocommit=True)
+    pg.execute("SET max_parallel_workers_per_gather = 0")
+    pg.execute(f"DROP TABLE IF EXISTS bench_free_edges; CREATE TABLE bench_free_edges AS {edges}")
+    pg.execute("ANALYZE bench_free_edges")
+
+    def ours() -> Any:
+        graph.refresh(session)  # the incremental allocation sync every search pays
+        cap = graph.capacity(days, SizeClass.MICRODUCT)
+        return graph.shortest_path(a, b, graph.costs(cap, NEED, near_full_share=NEAR_FULL, penalty=PENALTY))
+
+    def pgr(sql: str) -> float | None:
+        row = pg.execute("SELECT max(agg_cost) FROM pgr_dijkstra(%s, %s::bigint, %s::bigint, directed => true)",
+                         (sql, a, b)).fetchone()
+        return row[0]
+
+    path = ours()
+    if path is None:
+        raise SystemExit("no route between the far-apart nodes at this occupancy; try another --seed")
+    live_cost = pgr(edges)
+    pre_cost = pgr("SELECT id, source, target, cost, reverse_cost FROM bench_free_edges")
+    timings = interleaved({
+        "ours": ours,
+        "pgr_live": lambda: pgr(edges),
+        "pgr_precomputed": lambda: pgr("SELECT id, source, target, cost, reverse_cost FROM bench_free_edges"),
+    }, n=args.queries, warmup=2, label="route searches")
+    pg.close()
+    session.close()
+    engine.dispose()
+    same = abs(path.cost - live_cost) <= 1e-6 * live_cost and abs(path.cost - pre_cost) <= 1e-6 * pre_cost
+    ours_t, live_t, pre_t = timings["ours"], timings["pgr_live"], timings["pgr_precomputed"]
+    figures = [
+        Figure("route_ours_p50_ms", "route search, ours (in-memory graph), p50", round(ours_t.p50_ms, 1), "ms",
+               note=f"p95 {ours_t.p95_ms:.1f} ms; {len(path.segment_ids)} segments, {path.length_m / 1000:.1f} km"),
+        Figure("route_pgr_live_p50_ms", "pgr_dijkstra, live period filter, p50", round(live_t.p50_ms, 1), "ms",
+               note=f"p95 {live_t.p95_ms:.1f} ms"),
+        Figure("route_pgr_pre_p50_ms", "pgr_dijkstra, precomputed free counts, p50", round(pre_t.p50_ms, 1), "ms",
+               note=f"p95 {pre_t.p95_ms:.1f} ms"),
+        Figure("route_speedup_vs_live", "pgr live / ours (p50)", round(live_t.p50_ms / ours_t.p50_ms, 1), "x", (">=", 10)),
+        Figure("route_vs_precomputed", "ours / pgr precomputed (p50)", round(ours_t.p50_ms / pre_t.p50_ms, 2), "x", ("<=", 1)),
+        Figure("route_ours_p95_vs_pre", "ours p95 / pgr precomputed p95", round(ours_t.p95_ms / pre_t.p95_ms, 2), "x", ("<=", 1)),
+        Figure("route_same_cost", "same path cost as pgRouting (1 = yes)", 1.0 if same else 0.0, "", (">=", 1),
+               note=f"ours {path.cost:.3f}, pgr live {live_cost:.3f}, precomputed {pre_cost:.3f}"),
+        Figure("graph_load_s", "graph load from the database (once per network change)", round(load_s, 2), "s"),
+    ]
+    return {"figures": figures, "from_node": a, "to_node": b, "path_segments": len(path.segment_ids),
+            "path_km": round(path.length_m / 1000, 2), "timings": {k: v.summary() for k, v in timings.items()}}
+
+
+# -- throughput -----------------------------------------------------------------------------------------------------
+def _accounts(db: BenchDatabase, operators: int = 8) -> dict[str, str]:
+    from datetime import timedelta as td
+
+    from sqlalchemy import create_engine, select, text
+    from sqlalchemy.orm import Session
+
+    from ducting.accounts.models import Account, Organisation
+    from ducting.auth import issue_token
+    from ducting.network.vocab import Role
+
+    engine = create_engine(db.app_url)
+    tokens: dict[str, str] = {}
+    with Session(engine) as s:
+        orgs = s.scalars(select(Organisation).where(Organisation.kind == "operator", Organisation.status == "active")
+                         .order_by(Organisation.id)).all()[:operators]
+        wanted = [("bench_planner", Role.PLANNER, None)] + [(f"bench_op{i}", Role.OPERATOR, o.id) for i, o in enumerate(orgs)]
+        for username, role, org in wanted:
+            acc = s.scalars(select(Account).where(Account.username == username)).first()
+            if acc is None:
+                acc = Account(username=username, full_name=username, role=role, organisation_id=org)
+                s.add(acc)
+                s.flush()
+            tokens[username], _ = issue_token(s, account=acc, name="bench", ttl=td(hours=2))
+        s.execute(text("UPDATE allocation SET status = 'released' WHERE status = 'held'"))
+        s.commit()
+    engine.dispose()
+    return tokens
+
+
+def _short_trips(db: BenchDatabase, count: int, seed: int) -> list[tuple[str, str]]:
+    """Node pairs 6-15 segments apart (a typical lease: a few hundred metres to a kilometre or two)."""
+    import psycopg
+
+    rng = random.Random(seed)
+    with psycopg.connect(db.libpq()) as conn:
+        rows = conn.execute("""SELECT a.code, b.code FROM route_segment s
+            JOIN node a ON a.id = s.start_node_id JOIN node b ON b.id = s.end_node_id""").fetchall()
+    adjacent: dict[str, list[str]] = {}
+    for u, v in rows:
+        adjacent.setdefault(u, []).append(v)
+        adjacent.setdefault(v, []).append(u)
+    nodes = list(adjacent)
+    trips = []
+    while len(trips) < count:
+        start = rng.choice(nodes)
+        here, seen = start, {start}
+        for _ in range(rng.randint(6, 15)):
+            options = [n for n in adjacent[here] if n not in seen]
+            if not options:
+                break
+            here = rng.choice(options)
+            seen.add(here)
+        if here != start:
+            trips.append((start, here))
+    return trips
+
+
+def _raw_insert_rate(db: BenchDatabase, seconds: float) -> tuple[float, int]:
+    """Single-allocation INSERTs from 8 pgbench clients, durable commits, under the same EXCLUDE constraint.
+    Far-future random periods rarely collide; collisions are skipped (ON CONFLICT DO NOTHING) and counted out."""
+    before = db.scalar("SELECT count(*) FROM allocation")
+    max_sub = db.scalar("SELECT max(id) FROM subduct")
+    statement = f"""
+        INSERT INTO allocation (operator_id, subduct_id, segment_id, period, status, contracted_length_m, is_legacy)
+        SELECT (SELECT min(id) FROM organisation WHERE kind = 'operator'), sd.id, sd.segment_id,
+               daterange(d, d + 1), 'active', 1, true
+        FROM subduct sd, (SELECT DATE '2100-01-01' + (random() * 300000)::int AS d) p
+        WHERE sd.id = 1 + (random() * {max_sub - 1})::bigint
+        ON CONFLICT DO NOTHING"""
+    result = pgbench(db.app_url, statement, clients=8, threads=2, duration_s=seconds)
+    inserted = db.scalar("SELECT count(*) FROM allocation") - before
+    import psycopg
+
+    with psycopg.connect(db.libpq(owner=True), autocommit=True) as conn:
+        conn.execute("DELETE FROM allocation WHERE lower(period) >= DATE '2100-01-01'")
+    return inserted / result.duration_s, result.requests
+
+
+def measure_allocations(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    tokens = _accounts(db)
+    operators = [k for k in tokens if k.startswith("bench_op")]
+    trips = _short_trips(db, 4000, args.seed)
+    port = free_port()
+    env = {"DATABASE_URL": db.app_url, "DUCTING_ENV": "test"}
+    counts: Counter[str] = Counter()
+    accepted_allocations = 0
+    lock = threading.Lock()
+    stop_at = [0.0]
+
+    def client(k: int, base: str) -> None:
+        nonlocal accepted_allocations
+        rng = random.Random(k)
+        op = operators[k % len(operators)]
+        with httpx.Client(base_url=base, timeout=60) as c:
+            while time.monotonic() < stop_at[0]:
+                a, b = rng.choice(trips)
+                first = date.today() + timedelta(days=rng.randint(30, 400))
+                r = c.post("/api/v1/leasing/requests", headers={"Authorization": f"Bearer {tokens[op]}"}, json={
+                    "from_node": a, "to_node": b, "subduct_count": 1, "size_class": "microduct",
+                    "first_day": first.isoformat(), "term_months": 12})
+                with lock:
+                    counts[f"submit:{r.status_code}"] += 1
+                if r.status_code != 201:
+                    continue
+                rid = r.json()["id"]
+                r2 = c.post(f"/api/v1/leasing/requests/{rid}/approve",
+                            headers={"Authorization": f"Bearer {tokens['bench_planner']}"})
+                r3 = c.post(f"/api/v1/leasing/requests/{rid}/accept", headers={"Authorization": f"Bearer {tokens[op]}"})
+                with lock:
+                    counts[f"approve:{r2.status_code}"] += 1
+                    counts[f"accept:{r3.status_code}"] += 1
+                    if r3.status_code == 200:
+                        accepted_allocations += sum(len(s["subducts"]) for s in r3.json()["quote"]["route"]["segments"])
+
+    profile = Path(tempfile.gettempdir()) / "bench-leasing-profile.txt"
+    with service("ours", uvicorn_commands("ducting.app:create_app", port=port, factory=True), port=port, env=env,
+                 ready_path="/openapi.json") as svc:
+        base = f"http://127.0.0.1:{port}"
+        httpx.post(f"{base}/api/v1/leasing/quotes", headers={"Authorization": f"Bearer {tokens[operators[0]]}"},
+                   json={"from_node": trips[0][0], "to_node": trips[0][1], "subduct_count": 1,
+                         "size_class": "microduct", "first_day": (date.today() + timedelta(days=30)).isoformat()},
+                   timeout=120)  # warm: loads the graph once
+        stop_at[0] = time.monotonic() + args.load_seconds
+        spy = _start_profile(svc.pids[0], args.load_seconds, profile)
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(k, base)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+        if spy is not None:
+            spy.wait(timeout=60)
+    doubles = db.scalar("""SELECT count(*) FROM allocation a JOIN allocation b
+        ON a.subduct_id = b.subduct_id AND a.id < b.id AND a.period && b.period
+        WHERE a.status IN ('held', 'active', 'terminated') AND b.status IN ('held', 'active', 'terminated')""")
+    raw_rate, raw_n = _raw_insert_rate(db, 10)
+    api_rate = accepted_allocations / elapsed
+    figures = [
+        Figure("api_accepted_allocations_per_s", "accepted allocations/s through the API, 8 clients",
+               round(api_rate, 1), "/s", note=f"{accepted_allocations:,} in {elapsed:.1f} s; {dict(counts)}"),
+        Figure("raw_insert_per_s", "raw allocation INSERTs/s, 8 pgbench clients, same constraint", round(raw_rate, 1), "/s",
+               note=f"{raw_n:,} transactions"),
+        Figure("api_share_of_raw", "API rate / raw rate", round(api_rate / raw_rate, 3), "", (">=", 0.1)),
+        Figure("double_bookings", "subducts booked twice on a day (after the load)", doubles, "", ("<=", 0)),
+    ]
+    return {"figures": figures, "outcomes": dict(counts), "profile": _summarise_profile(profile)}
+
+
+def _start_profile(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
+    import shutil
+
+    spy = shutil.which("py-spy") or str(Path(__import__("sys").executable).parent / "py-spy")
+    if not Path(spy).exists():
+        console.print("[yellow]py-spy not installed: no profile (pip install py-spy)[/]")
+        return None
+    return subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-f", "raw", "-o", str(out),
+                             "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _summarise_profile(path: Path) -> dict[str, Any]:
+    """Share of samples by where the request was: waiting on PostgreSQL, JSON/pydantic, routing, and so on."""
+    if not path.exists():
+        return {}
+    buckets: Counter[str] = Counter()
+    total = 0
+    rules = [("waiting on PostgreSQL (psycopg)", ("psycopg/",)), ("route search (numpy/scipy)", ("routing.py",)),
+             ("SQLAlchemy ORM and core", ("sqlalchemy/",)), ("pydantic / FastAPI", ("pydantic", "fastapi/")),
+             ("argon2 / auth", ("auth.py",)), ("uvicorn / asyncio", ("uvicorn/", "asyncio/"))]
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        total += int(n)
+        leafward = stack.split(";")[::-1]
+        for label, needles in rules:
+            if any(any(needle in frame for needle in needles) for frame in leafward[:12]):
+                buckets[label] += int(n)
+                break
+        else:
+            buckets["other Python"] += int(n)
+    return {k: round(100 * v / total, 1) for k, v in buckets.most_common()} if total else {}

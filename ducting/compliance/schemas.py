@@ -1,0 +1,59 @@
+"""Request and response bodies of the compliance API."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from ducting.compliance.vocab import FlagStatus, MigrationStage
+
+
+class FlagTransitionIn(BaseModel):
+    to: FlagStatus
+    reason: str | None = Field(default=None, max_length=2000)
+    version: int | None = Field(default=None, description="the version you read; a stale one is refused")
+
+
+class ZoneIn(BaseModel):
+    name: str = Field(min_length=2, max_length=200)
+    reason: str | None = Field(default=None, max_length=2000)
+    geometry: dict[str, Any]
+
+
+class AgreementIn(BaseModel):
+    operator_id: int
+    reference: str = Field(min_length=3, max_length=100)
+    valid_from: date
+    valid_to: date | None = None
+
+    @model_validator(mode="after")
+    def _days(self) -> "AgreementIn":
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        return self
+
+
+class MigrationIn(BaseModel):
+    operator_id: int
+    span_id: int
+    flag_id: int | None = None
+    capacity_request_id: int | None = None
+
+
+class AdvanceIn(BaseModel):
+    to: MigrationStage
+    on: date
+
+
+class ReviewIn(BaseModel):
+    verified: bool
+    span_id: int | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ReportReceiptOut(BaseModel):
+    reference: str
+    status: str
+    message: str
