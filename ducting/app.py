@@ -56,6 +56,11 @@ def create_app() -> FastAPI:
     app.include_router(billing_router)
     app.include_router(compliance_router)
     app.include_router(tiles_router)
+    from ducting.web.assets import mount_static
+    from ducting.web.router import router as web_router
+
+    app.include_router(web_router)
+    mount_static(app)
     app.router.on_shutdown.append(tile_pool.close)
     from billing.tariffs import quote_provider
     from ducting.leasing.quotes import register_quote_provider

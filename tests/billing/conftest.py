@@ -74,4 +74,21 @@ def build_net(session: Session, prefix: str = "T") -> Net:
 
 @pytest.fixture()
 def net(session: Session) -> Net:
-    return build_net(session)
+    """The network, with subduct 32/26 in residential zones at Rp 13,000 (of which Rp 5,000 retribusi) and the
+    minimum monthly charge off, so that scenarios show only their own arithmetic."""
+    n = build_net(session)
+    n.set_price("subduct_32_26", "residential", 13_000, levy=5_000)
+    session.execute(text("UPDATE billing_fee SET amount_idr = 0 WHERE kind = 'minimum_monthly_charge'"))
+    return n
+
+
+def lines_of(session: Session, operator_id: int, month: date) -> list[dict]:
+    return [dict(r) for r in session.execute(text("""
+        SELECT l.* FROM invoice_line l JOIN invoice i ON i.id = l.invoice_id
+        WHERE i.operator_id = :o AND i.month = :m AND i.kind = 'invoice' ORDER BY l.line_no"""),
+        {"o": operator_id, "m": month}).mappings()]
+
+
+def invoice_of(session: Session, operator_id: int, month: date) -> dict:
+    return dict(session.execute(text("SELECT * FROM invoice WHERE operator_id = :o AND month = :m AND kind = 'invoice'"),
+                                {"o": operator_id, "m": month}).mappings().one())

@@ -1,0 +1,82 @@
+"""Request and response bodies of the billing API. Amounts travel as strings of whole Rupiah (or integers in)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from billing.models import Invoice, InvoiceLine
+from ducting.network.vocab import SizeClass, ZoneClass
+
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunIn(_In):
+    month: str = Field(pattern=MONTH_PATTERN, description="Calendar month in Asia/Jakarta, YYYY-MM")
+
+
+class IssueIn(_In):
+    issued_on: date | None = Field(default=None, description="Default: today in Asia/Jakarta")
+
+
+class CreditNoteIn(_In):
+    line_ids: list[int] | None = Field(default=None, min_length=1, description="None: every line (voids the invoice)")
+    reason: str = Field(min_length=3, max_length=500)
+    rebill: bool = Field(default=True, description="False waives the amounts; True lets later runs bill what leases say")
+    issued_on: date | None = None
+
+
+class PaymentIn(_In):
+    amount_idr: Decimal = Field(gt=0, max_digits=18, decimal_places=0)
+    paid_on: date
+    reference: str = Field(min_length=1, max_length=120)
+
+
+class TariffIn(_In):
+    product: SizeClass
+    zone_class: ZoneClass
+    first_day: date
+    last_day: date | None = None
+    price_idr_per_m_year: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    retribusi_idr_per_m_year: Decimal = Field(default=Decimal(0), ge=0, max_digits=14, decimal_places=2)
+    legal_basis: str | None = Field(default=None, max_length=500)
+
+
+AMOUNT_FIELDS = ("subtotal_idr", "retribusi_idr", "dpp_nilai_lain_idr", "ppn_idr", "total_idr", "paid_idr")
+
+
+def invoice_out(inv: Invoice, *, lines: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": inv.id, "number": inv.number, "kind": inv.kind.value, "status": inv.status.value,
+        "month": inv.month.strftime("%Y-%m"), "operator_id": inv.operator_id,
+        "issued_on": inv.issued_on.isoformat() if inv.issued_on else None,
+        "due_on": inv.due_on.isoformat() if inv.due_on else None, "credited_invoice_id": inv.credited_invoice_id,
+        "ppn_rate_pct": str(inv.ppn_rate_pct), "dpp": f"{inv.dpp_numerator}/{inv.dpp_denominator}",
+        **{f: str(getattr(inv, f)) for f in AMOUNT_FIELDS},
+    }
+    if lines:
+        out["lines"] = [line_out(line) for line in inv.lines]
+    return out
+
+
+def line_out(line: InvoiceLine) -> dict[str, Any]:
+    def s(v: Any) -> Any:
+        return None if v is None else (v.isoformat() if isinstance(v, date) else str(v))
+
+    return {"id": line.id, "line_no": line.line_no, "kind": line.kind.value, "allocation_id": line.allocation_id,
+            "segment_code": line.segment_code, "subduct": line.subduct_label,
+            "product": line.product.value if line.product else None,
+            "zone_class": line.zone_class.value if line.zone_class else None,
+            "service_month": line.service_month.strftime("%Y-%m"), "period_from": s(line.period_from),
+            "period_to": s(line.period_to), "days": line.days, "days_in_year": line.days_in_year,
+            "length_m": s(line.length_m), "rate_idr_per_m_year": s(line.rate_idr_per_m_year),
+            "discount_pct": s(line.discount_pct), "amount_idr": str(line.amount_idr),
+            "retribusi_idr": str(line.retribusi_idr), "credited_line_id": line.credited_line_id,
+            "description": line.description}

@@ -1,0 +1,171 @@
+"""The tariff schedule: lookups by day, new versions, and the quote provider that leasing calls.
+
+Prices are Rupiah per metre per year for one bore of a product (size class) in a zone class. Versions of one
+key never overlap (the `ex_tariff_key_effective` constraint decides; `create_tariff` translates it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from psycopg.errors import ExclusionViolation
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from billing.models import Tariff
+from billing.money import round_idr
+from billing.proration import days_in_year, next_month, prorated, span_in_month
+from billing.tax import TaxRateMissing, ppn_on
+from ducting.errors import Conflict, DomainError
+from ducting.leasing.periods import Days
+from ducting.leasing.quotes import QuoteLine
+from ducting.network.vocab import SizeClass, ZoneClass
+
+
+class TariffMissing(DomainError):
+    status, code, title = 422, "tariff_missing", "No tariff is in force for that product, zone and day"
+
+
+class TariffOverlap(Conflict):
+    code, title = "tariff_overlap", "Another version of this tariff is in force on some of those days"
+
+
+@dataclass(frozen=True)
+class Rate:
+    product: SizeClass
+    zone_class: ZoneClass
+    first_day: date
+    last_day: date | None
+    price_idr_per_m_year: Decimal
+    retribusi_idr_per_m_year: Decimal
+
+
+def rates(session: Session, *, product: SizeClass, zone_class: ZoneClass, first_day: date,
+          last_day: date | None) -> list[Rate]:
+    """Tariff versions covering `[first_day, last_day]`, clipped to it, in order. Raises TariffMissing on a gap."""
+    days = Days(first_day, last_day)
+    rows = session.execute(text("""
+        SELECT lower(effective) AS lo, upper(effective) AS hi, price_idr_per_m_year, retribusi_idr_per_m_year
+        FROM tariff WHERE product = CAST(:p AS size_class) AND zone_class = CAST(:z AS zone_class)
+          AND effective && CAST(:r AS daterange) ORDER BY lower(effective)"""),
+        {"p": product.value, "z": zone_class.value, "r": days.to_range()}).all()
+    out: list[Rate] = []
+    cursor = first_day
+    for lo, hi, price, levy in rows:
+        start = max(lo, first_day)
+        end = None if hi is None else hi - timedelta(days=1)
+        end = last_day if end is None else (end if last_day is None else min(end, last_day))
+        if start > cursor:
+            break
+        out.append(Rate(product, zone_class, start, end, price, levy))
+        if end is None:
+            return out
+        cursor = end + timedelta(days=1)
+        if last_day is not None and cursor > last_day:
+            return out
+    raise TariffMissing(f"no {product.value} tariff for zone {zone_class.value} on {cursor.isoformat()}",
+                        product=product.value, zone_class=zone_class.value, day=cursor.isoformat())
+
+
+def create_tariff(session: Session, *, product: SizeClass, zone_class: ZoneClass, first_day: date,
+                  last_day: date | None, price_idr_per_m_year: Decimal, retribusi_idr_per_m_year: Decimal,
+                  legal_basis: str | None) -> Tariff:
+    """Add a version. Overlap with another version of the key raises TariffOverlap. Does not commit."""
+    row = Tariff(product=product, zone_class=zone_class, effective=Days(first_day, last_day).to_range(),
+                 price_idr_per_m_year=price_idr_per_m_year, retribusi_idr_per_m_year=retribusi_idr_per_m_year,
+                 legal_basis=legal_basis)
+    session.add(row)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        if isinstance(exc.orig, ExclusionViolation):
+            raise TariffOverlap(f"a {product.value}/{zone_class.value} tariff already covers part of "
+                                f"{first_day.isoformat()}..{last_day.isoformat() if last_day else 'open'}") from exc
+        raise
+    return row
+
+
+def fee(session: Session, kind: str, day: date) -> Decimal:
+    value = session.scalar(text("SELECT amount_idr FROM billing_fee WHERE kind = :k AND effective @> CAST(:d AS date)"),
+                           {"k": kind, "d": day})
+    return Decimal(0) if value is None else value
+
+
+def term_discount_pct(session: Session, first_day: date, last_day: date | None) -> Decimal:
+    """The discount for a contracted term: the largest `min_term_years` the term reaches (365 days a year)."""
+    if last_day is None:
+        return Decimal(0)
+    term_days = (last_day - first_day).days + 1
+    value = session.scalar(text("""
+        SELECT discount_pct FROM term_discount
+        WHERE effective @> CAST(:d AS date) AND :days >= min_term_years * 365
+        ORDER BY min_term_years DESC LIMIT 1"""), {"d": first_day, "days": term_days})
+    return Decimal(0) if value is None else value
+
+
+def _months(first_day: date, last_day: date) -> list[date]:
+    out, m = [], first_day.replace(day=1)
+    while m <= last_day:
+        out.append(m)
+        m = next_month(m)
+    return out
+
+
+def _line_quote(session: Session, line: QuoteLine, first_day: date, last_day: date | None,
+                discount: Decimal) -> dict[str, Any]:
+    metres = line.length_m * line.subducts
+    horizon = last_day or first_day.replace(year=first_day.year + 1) - timedelta(days=1)
+    pieces = rates(session, product=line.size_class, zone_class=line.zone_class, first_day=first_day, last_day=horizon)
+    first = pieces[0]
+    annual = round_idr(metres * first.price_idr_per_m_year * (100 - discount) / 100)
+    month_span = span_in_month(first_day, first_day, last_day)
+    first_month = sum((round_idr(prorated(metres, p.price_idr_per_m_year, s.days, s.first_day.year, discount))
+                       for p in pieces for s in [span_in_month(first_day, p.first_day, p.last_day)] if s), Decimal(0))
+    term_total = None
+    if last_day is not None:  # the same lines the monthly runs will bill: per month and tariff piece, rounded
+        term_total = sum((round_idr(prorated(metres, p.price_idr_per_m_year, s.days, m.year, discount))
+                          for m in _months(first_day, last_day) for p in pieces
+                          for s in [span_in_month(m, p.first_day, p.last_day)] if s), Decimal(0))
+    return {
+        "segment_id": line.segment_id, "segment_code": line.segment_code, "zone_class": line.zone_class.value,
+        "size_class": line.size_class.value, "length_m": str(line.length_m), "subducts": line.subducts,
+        "billed_m": str(metres), "rate_idr_per_m_year": str(first.price_idr_per_m_year),
+        "retribusi_idr_per_m_year": str(first.retribusi_idr_per_m_year), "discount_pct": str(discount),
+        "annual_idr": str(annual), "first_month_days": month_span.days if month_span else 0,
+        "first_month_idr": str(first_month), "term_idr": None if term_total is None else str(term_total),
+    }
+
+
+def quote_provider(session: Session, *, operator_id: int, lines: list[QuoteLine], first_day: date,
+                   last_day: date | None) -> dict[str, Any]:
+    """A JSON-ready quote (amounts are Decimal strings). Registered with leasing by the app factory."""
+    try:
+        discount = term_discount_pct(session, first_day, last_day)
+        out_lines = [_line_quote(session, line, first_day, last_day, discount) for line in lines]
+        tax = ppn_on(session, first_day)
+    except (TariffMissing, TaxRateMissing) as exc:
+        return {"available": False, "reason": exc.detail, "code": exc.code, "currency": "IDR"}
+    entries = len({line.segment_id for line in lines}) + 1 if lines else 0  # a path's manholes: segments + 1
+    one_time = fee(session, "access_per_manhole_entry", first_day) * entries
+    annual = sum((Decimal(x["annual_idr"]) for x in out_lines), Decimal(0))
+    first_month = sum((Decimal(x["first_month_idr"]) for x in out_lines), Decimal(0))
+    term = None if last_day is None else sum((Decimal(x["term_idr"]) for x in out_lines), Decimal(0))
+    return {
+        "available": True, "currency": "IDR", "first_day": first_day.isoformat(),
+        "last_day": last_day.isoformat() if last_day else None,
+        "day_count": f"actual/actual: a day costs 1/{days_in_year(first_day.year)} of the annual rate in {first_day.year}",
+        "discount_pct": str(discount), "lines": out_lines,
+        "annual_total_idr": str(annual), "annual_ppn_idr": str(tax.ppn(annual)),
+        "first_month_idr": str(first_month), "first_month_ppn_idr": str(tax.ppn(first_month)),
+        "one_time_fees_idr": str(one_time), "manhole_entries": entries,
+        "term_total_idr": None if term is None else str(term),
+        "term_ppn_idr": None if term is None else str(tax.ppn(term)),
+        "term_total_with_ppn_idr": None if term is None else str(term + tax.ppn(term) + one_time + tax.ppn(one_time)),
+        "ppn": {"rate_pct": str(tax.rate_pct), "dpp": f"{tax.dpp_numerator}/{tax.dpp_denominator}",
+                "legal_basis": tax.legal_basis},
+    }
