@@ -26,6 +26,7 @@ from sample_data.generate import (
     NODE_COLUMNS,
     SEGMENT_COLUMNS,
     Network,
+    connected_share,
     generate_network,
     largest_component_share,
     route_km,
@@ -60,6 +61,11 @@ def generated() -> Network:
 @pytest.fixture(scope="module", params=["committed", "generated"])
 def network(request: pytest.FixtureRequest) -> Network:
     return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="module")
+def ten_thousand() -> Network:
+    return generate_network(target_segments=10_000, seed=5)
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +224,26 @@ def test_each_district_is_one_connected_piece(network: Network) -> None:
     assert min(shares.values()) >= 0.95
 
 
+@pytest.mark.parametrize("name", ["committed", "generated", "ten_thousand"])
+def test_the_whole_city_is_one_connected_network(name: str, request: pytest.FixtureRequest) -> None:
+    """Operators lease routes across districts, so trunk links must join every district's streets."""
+    assert connected_share(request.getfixturevalue(name)) >= 0.99
+
+
+def test_segments_cross_district_borders_as_trunks_between_manholes(network: Network) -> None:
+    nodes, segments = network.nodes.set_index("code"), network.segments
+    across = segments[segments["start_node"].str[3:6] != segments["end_node"].str[3:6]]
+    assert len(across) >= len(DISTRICTS) - 1
+    joined = {frozenset(pair) for pair in zip(across["start_node"].str[3:6], across["end_node"].str[3:6])}
+    assert len(joined) >= len(DISTRICTS) - 1
+    ends = pd.concat([across["start_node"], across["end_node"]])
+    assert set(nodes.loc[ends, "kind"]) == {NodeKind.MANHOLE.value}
+    assert set(across["zone_class"]) <= {ZoneClass.COMMERCIAL.value, ZoneClass.CBD.value}
+    for text in across["ducts"]:
+        ducts = json.loads(text)
+        assert len(ducts) >= 3 and {d["spec"] for d in ducts} <= {"PVC-110-4x32", "HDPE-40/33-7xMD10"}
+
+
 # The committed sample
 
 
@@ -276,6 +302,8 @@ def test_hundred_thousand_segments_fit_on_the_land_in_good_time(central_land: sh
     assert abs(len(network.segments) - 100_000) <= 3000
     assert shapely.covers(central_land, network.segments.geometry.values).all()
     assert network.nodes["code"].is_unique and network.segments["code"].is_unique
+    assert connected_share(network) >= 0.99
+    assert min(largest_component_share(network).values()) >= 0.99  # Batu Aji too, across its neck
 
 
 def test_progress_counts_up_to_the_segments_made() -> None:
