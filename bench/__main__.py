@@ -13,6 +13,7 @@ import sys
 BENCHMARKS: dict[str, str] = {
     "billing": "invoice run for 10k allocations (vs one INSERT ... SELECT), PDFs for 500 invoices",
     "network": "serving items by bbox (vs raw SQL and tipg), import of 10k segments, service memory",
+    "tiles": "planner map first meaningful paint in Chromium; vector tiles vs raw ST_AsMVT and tipg",
     "compliance": "full rule run over 200k aerial spans, duct_available vs the plain ST_DWithin join, 500-obs re-eval",
     "leasing": "route search vs pgRouting (live and precomputed), accepted allocations/s vs raw inserts",
 }

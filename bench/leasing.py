@@ -120,8 +120,9 @@ def _edges_sql(first: date, last: date) -> str:
         WHERE s.removed_at IS NULL AND s.status = 'operational'"""
 
 
-def far_apart_nodes(graph: Any) -> tuple[int, int]:
-    """Two ends of the network's longest shortest path, found by two sweeps on plain lengths."""
+def far_apart_nodes(graph: Any) -> list[tuple[int, int]]:
+    """Pairs of far-apart nodes, farthest first: two sweeps on plain lengths give one end; the other ends are
+    the nodes farthest from it. At 0-90 % occupancy the very farthest may sit behind a full segment."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import dijkstra
 
@@ -132,8 +133,8 @@ def far_apart_nodes(graph: Any) -> tuple[int, int]:
     dist = dijkstra(m, indices=0)
     a = int(np.nanargmax(np.where(np.isfinite(dist), dist, -1)))
     dist = dijkstra(m, indices=a)
-    b = int(np.nanargmax(np.where(np.isfinite(dist), dist, -1)))
-    return int(net.node_ids[a]), int(net.node_ids[b])
+    order = np.argsort(np.where(np.isfinite(dist), -dist, 0))[:200:10]
+    return [(int(net.node_ids[a]), int(net.node_ids[b])) for b in order]
 
 
 def measure_routes(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
@@ -153,7 +154,6 @@ def measure_routes(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any
     started = time.perf_counter()
     graph.refresh(session)
     load_s = time.perf_counter() - started
-    a, b = far_apart_nodes(graph)
     edges = _edges_sql(first, last)
     pg = psycopg.connect(db.libpq(owner=True), autocommit=True)
     pg.execute("SET max_parallel_workers_per_gather = 0")
@@ -170,9 +170,12 @@ def measure_routes(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any
                          (sql, a, b)).fetchone()
         return row[0]
 
-    path = ours()
-    if path is None:
-        raise SystemExit("no route between the far-apart nodes at this occupancy; try another --seed")
+    for a, b in far_apart_nodes(graph):
+        path = ours()
+        if path is not None:
+            break
+    else:
+        raise SystemExit("no route between far-apart nodes at this occupancy; try another --seed")
     live_cost = pgr(edges)
     pre_cost = pgr("SELECT id, source, target, cost, reverse_cost FROM bench_free_edges")
     timings = interleaved({

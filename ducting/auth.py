@@ -8,6 +8,7 @@ so every transaction it opens carries it (history, audit, row-level security).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,10 @@ from ducting.network.vocab import Role
 from ducting.settings import get_settings
 
 SESSION_COOKIE = "bedelau_session"
+CSRF_COOKIE = "bedelau_csrf"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _hasher = PasswordHasher()
 # Verifying against a dummy hash when the user does not exist keeps response time from revealing usernames.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -84,17 +89,46 @@ _LOOKUP = text("""
     WHERE t.token_hash = :h AND t.revoked_at IS NULL AND t.expires_at > now() AND a.is_active""")
 
 
-def _bearer(request: Request) -> str | None:
+def _credential(request: Request) -> tuple[str | None, bool]:
+    """The caller's token and whether it came from the browser's session cookie (not the Authorization header)."""
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
-        return header[7:].strip() or None
-    return request.cookies.get(SESSION_COOKIE)
+        return header[7:].strip() or None, False
+    return request.cookies.get(SESSION_COOKIE), True
+
+
+def _bearer(request: Request) -> str | None:
+    return _credential(request)[0]
+
+
+def csrf_token(session_token: str) -> str:
+    """The CSRF token that goes with a browser session: an HMAC of the session, so nothing is stored and a token
+    stolen from one session is worthless in another."""
+    key = get_settings().auth.secret_key.encode()
+    return hmac.new(key, b"csrf|" + token_digest(session_token).encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_ok(session_token: str, presented: str | None) -> bool:
+    return bool(presented) and hmac.compare_digest(csrf_token(session_token), presented or "")
+
+
+def check_csrf(request: Request, token: str) -> None:
+    """A state-changing request authenticated by the cookie must echo the session's CSRF token in `X-CSRF-Token`
+    (the web pages' forms check their `csrf_token` field themselves). A cross-site page can make the browser send
+    the cookie, but cannot read the token. Header-token API clients are not affected: no cookie, no CSRF risk."""
+    if request.method in SAFE_METHODS:
+        return
+    if not csrf_ok(token, request.headers.get(CSRF_HEADER)):
+        raise Forbidden("this request came with the session cookie but without its CSRF token "
+                        "(send the X-CSRF-Token header the page gives you)", code="csrf_failed")
 
 
 def current_actor(request: Request, session: SessionDep) -> Actor:
-    token = _bearer(request)
+    token, from_cookie = _credential(request)
     if not token:
         raise Unauthenticated("sign in first: send `Authorization: Bearer <token>` (POST /api/v1/auth/token)")
+    if from_cookie:
+        check_csrf(request, token)
     row = session.execute(_LOOKUP, {"h": token_digest(token)}).first()
     if row is None:
         raise Unauthenticated("the token is unknown, expired or revoked", code="token_invalid")

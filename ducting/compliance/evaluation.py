@@ -120,7 +120,8 @@ def evaluate(session: Session, *, scope: Scope | None = None, survey_id: int | N
     _prepare(session, full)
     report.seconds["prepare"] = round(time.perf_counter() - started, 3)
     scopes = {"{att_scope}": "" if full else "AND (a.span_id = ANY(:spans) OR a.pole_id = ANY(:poles))",
-              "{pole_scope}": "" if full else "AND ld.pole_id = ANY(:poles)"}
+              "{pole_scope}": "" if full else "AND ld.pole_id = ANY(:poles)",
+              "{own_scope}": "" if full else "AND a.pole_id = ANY(:poles)"}
     for rule in RULES:
         sql = rule.sql
         for key, value in scopes.items():
@@ -140,7 +141,9 @@ def evaluate(session: Session, *, scope: Scope | None = None, survey_id: int | N
 def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], full: bool) -> None:
     session.execute(text("CREATE INDEX ON _cand (rule, subject_kind, subject_id)"))
     session.execute(text("ANALYZE _cand"))
-    in_scope = "TRUE" if full else "(f.span_id = ANY(:spans) OR f.pole_id = ANY(:poles))"
+    # a UNION of two index scans: an OR of the two would scan every flag
+    in_scope = "TRUE" if full else """f.id IN (SELECT id FROM compliance_flag WHERE span_id = ANY(:spans)
+                                            UNION SELECT id FROM compliance_flag WHERE pole_id = ANY(:poles))"""
     report.updated = session.execute(text(f"""
         UPDATE compliance_flag f SET measured = c.measured, threshold = c.threshold, operator_ids = c.operator_ids,
                observation_id = c.observation_id, evidence = c.evidence, geom = c.geom, road_class = c.road_class,

@@ -70,7 +70,7 @@ def _flags(session: Session, operator_id: int) -> list[Any]:
                f.subject_id, f.opened_at, f.evidence, coalesce(a.nama, '-') AS kecamatan,
                ST_AsGeoJSON(f.geom, 7)::json AS geometry
         FROM compliance_flag f LEFT JOIN admin_area a ON a.kode = f.kecamatan_kode
-        WHERE :op = ANY(f.operator_ids) AND f.status IN ('open', 'acknowledged')
+        WHERE f.operator_ids @> ARRAY[CAST(:op AS bigint)] AND f.status IN ('open', 'acknowledged')
         ORDER BY f.severity, f.road_class, f.opened_at, f.id"""), {"op": operator_id}).all()
 
 

@@ -140,7 +140,7 @@ OVERLOADED_POLE = Rule(
                 FROM ends LEFT JOIN LATERAL unnest(ends.ops) AS op ON true GROUP BY pole_id),
     own AS (SELECT a.pole_id, count(*) AS n,
                    array_agg(DISTINCT a.operator_id) FILTER (WHERE a.operator_id IS NOT NULL) AS ops
-            FROM cable_attachment a WHERE a.removed_at IS NULL AND a.pole_id IS NOT NULL GROUP BY a.pole_id),
+            FROM cable_attachment a WHERE a.removed_at IS NULL AND a.pole_id IS NOT NULL {{own_scope}} GROUP BY a.pole_id),
     load AS (SELECT coalesce(t.pole_id, w.pole_id) AS pole_id, coalesce(w.n, 0) + coalesce(t.n, 0) AS n,
                     ARRAY(SELECT DISTINCT x FROM unnest(coalesce(w.ops, '{{}}') || coalesce(t.ops, '{{}}')) AS x) AS ops,
                     coalesce(w.n, 0) AS on_pole, coalesce(t.n, 0) AS through_span

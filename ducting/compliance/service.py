@@ -38,7 +38,7 @@ def visibility(actor: Actor, alias: str = "f") -> tuple[str, dict[str, Any]]:
     if actor.role in READ_ALL:
         return "TRUE", {}
     if actor.role == Role.OPERATOR.value and actor.organisation_id is not None:
-        return f":viewer_org = ANY({alias}.operator_ids)", {"viewer_org": actor.organisation_id}
+        return f"{alias}.operator_ids @> ARRAY[CAST(:viewer_org AS bigint)]", {"viewer_org": actor.organisation_id}
     return "FALSE", {}
 
 
@@ -69,7 +69,7 @@ def list_flags(session: Session, *, actor: Actor, status: list[str] | None = Non
         where.append("f.rule = :rule")
         params["rule"] = rule
     if operator_id is not None:
-        where.append(":op = ANY(f.operator_ids)")
+        where.append("f.operator_ids @> ARRAY[CAST(:op AS bigint)]")
         params["op"] = operator_id
     if kecamatan:
         where.append("f.kecamatan_kode = :kec")

@@ -32,6 +32,7 @@ from gis.tiles import BUFFER, EXTENT, Tile, TileError
 router = APIRouter(tags=["tiles"])
 MVT = "application/vnd.mapbox-vector-tile"
 CACHE_CONTROL = "private, max-age=60, stale-while-revalidate=300"
+PUBLIC_CACHE_CONTROL = "public, max-age=86400"  # boundaries change with a migration, not with edits
 
 _AUTH = """(SELECT EXISTS (SELECT 1 FROM api_token t JOIN account a ON a.id = t.account_id
             WHERE t.token_hash = %(token)s AND t.revoked_at IS NULL AND t.expires_at > now() AND a.is_active))"""
@@ -44,10 +45,12 @@ class Layer:
     name: str
     min_zoom: int
     rows_sql: str  # SELECT ... AS geom FROM ... WHERE ...: the features of one tile, `geom` already MVT geometry
+    public: bool = False  # the boundaries are public data (the citizen report page shows them without a login)
 
     def sql(self) -> str:
-        return (f"SELECT {_AUTH} AS allowed, (SELECT ST_AsMVT(q, '{self.name}', {EXTENT}, 'geom', 'id') FROM "
-                f"({self.rows_sql}) q WHERE q.geom IS NOT NULL AND {_AUTH}) AS tile")
+        allowed = "true" if self.public else _AUTH
+        return (f"SELECT {allowed} AS allowed, (SELECT ST_AsMVT(q, '{self.name}', {EXTENT}, 'geom', 'id') FROM "
+                f"({self.rows_sql}) q WHERE q.geom IS NOT NULL AND {allowed}) AS tile")
 
 
 def _mvt_geom(column: str) -> str:
@@ -66,10 +69,14 @@ _OCCUPANCY = """
     ) o ON true"""
 
 LAYERS: dict[str, Layer] = {
+    # The overview layer stays lean (what the map draws first); occupancy is its own layer, fetched only when the
+    # map is coloured by occupancy, because counting subducts costs about five times the geometry (bench/tiles.py).
     "segments": Layer("segments", 8, f"""
+        SELECT s.id, s.code, s.status::text AS status, {_mvt_geom('s.geom')} AS geom
+        FROM route_segment s WHERE s.removed_at IS NULL AND s.geom && {_FILTER}"""),
+    "occupancy": Layer("occupancy", 8, f"""
         SELECT s.id, s.code, s.status::text AS status, s.zone_class::text AS zone_class,
-               round(s.length_m)::int AS length_m, s.kelurahan_kode AS kelurahan, o.usable::int AS usable,
-               o.free::int AS free,
+               round(s.length_m)::int AS length_m, o.usable::int AS usable, o.free::int AS free,
                CASE WHEN o.usable = 0 THEN 'none' WHEN o.free = 0 THEN 'full'
                     WHEN o.free < %(near_full)s * o.usable THEN 'nearly_full' ELSE 'free' END AS occupancy,
                {_mvt_geom('s.geom')} AS geom
@@ -82,7 +89,8 @@ LAYERS: dict[str, Layer] = {
         SELECT row_number() OVER () AS id, k.kode, k.nama,
                ST_AsMVTGeom(ST_SimplifyPreserveTopology(ST_Transform(k.geom, {WEB_MERCATOR}), %(px)s),
                             {_ENVELOPE}, {EXTENT}, {BUFFER}, true) AS geom
-        FROM admin_area k WHERE k.level = '{level}' AND k.geom && {_FILTER}""") for level in ("kecamatan", "kelurahan")},
+        FROM admin_area k WHERE k.level = '{level}' AND k.geom && {_FILTER}""", public=True)
+       for level in ("kecamatan", "kelurahan")},
 }
 
 
@@ -150,11 +158,11 @@ async def tile(layer: str, z: int, x: int, y: int, request: Request) -> Response
     except TileError as exc:
         raise InvalidInput(str(exc), code="bad_tile") from exc
     token = _token(request)
-    if not token:
+    if not token and not spec.public:
         raise Unauthenticated("sign in first: send `Authorization: Bearer <token>` (POST /api/v1/auth/token)")
     if z < spec.min_zoom:
         body = b""
-        allowed = await _allowed(token)
+        allowed = spec.public or await _allowed(token or "")
     else:
         pool = await POOL.get()
         async with pool.connection() as conn:
@@ -164,7 +172,8 @@ async def tile(layer: str, z: int, x: int, y: int, request: Request) -> Response
     if not allowed:
         raise Unauthenticated("the token is unknown, expired or revoked", code="token_invalid")
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization, Cookie"}
+    headers = {"ETag": etag, "Cache-Control": PUBLIC_CACHE_CONTROL if spec.public else CACHE_CONTROL,
+               "Vary": "Authorization, Cookie"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=MVT, headers=headers)

@@ -1,0 +1,106 @@
+// BEDELAU: helpers every page shares. The message catalogue, the API client (session cookie + CSRF header),
+// display formats (Rupiah, WIB) and problem+json rendering. No framework, no build step.
+(function () {
+  "use strict";
+  const I18N = JSON.parse(document.getElementById("i18n").textContent);
+  const CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+  function t(key, values) {
+    let text = I18N[key] !== undefined ? I18N[key] : key;
+    if (values) for (const [k, v] of Object.entries(values)) text = text.split("{" + k + "}").join(String(v));
+    return text;
+  }
+
+  class ApiError extends Error {
+    constructor(status, problem) {
+      super((problem && (problem.detail || problem.title)) || "HTTP " + status);
+      this.status = status;
+      this.problem = problem || {};
+    }
+  }
+
+  async function api(method, path, body, opts) {
+    opts = opts || {};
+    const headers = Object.assign({ Accept: "application/json, application/problem+json" }, opts.headers || {});
+    if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = CSRF;
+    let payload = body;
+    if (body !== undefined && body !== null && !(body instanceof FormData)) {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    const res = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
+    if (res.status === 401) { window.location.href = "/masuk?next=" + encodeURIComponent(location.pathname); }
+    if (!res.ok) {
+      let problem = null;
+      try { problem = await res.json(); } catch (e) { problem = { detail: res.statusText }; }
+      throw new ApiError(res.status, problem);
+    }
+    if (opts.raw) return res;
+    if (res.status === 204) return null;
+    const type = res.headers.get("content-type") || "";
+    return type.includes("json") ? res.json() : res.text();
+  }
+
+  const WIB = "Asia/Jakarta";
+  const fmt = {
+    idr(x) {
+      if (x === null || x === undefined || x === "") return "–";
+      const n = Math.round(Number(x));
+      const s = Math.abs(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ".");
+      return (n < 0 ? "-" : "") + "Rp " + s;
+    },
+    wib(iso) {
+      if (!iso) return "–";
+      const d = new Date(iso);
+      const p = new Intl.DateTimeFormat("id-ID", { timeZone: WIB, day: "2-digit", month: "2-digit", year: "numeric",
+        hour: "2-digit", minute: "2-digit", hour12: false }).formatToParts(d);
+      const g = (type) => (p.find((x) => x.type === type) || {}).value;
+      return `${g("day")}-${g("month")}-${g("year")} ${g("hour")}:${g("minute")} WIB`;
+    },
+    date(iso) {
+      if (!iso) return t("common.open_ended");
+      const [y, m, d] = String(iso).slice(0, 10).split("-");
+      return `${d}-${m}-${y}`;
+    },
+    m(x) { return x === null || x === undefined ? "–" : Number(x).toLocaleString("id-ID", { maximumFractionDigits: 1 }) + " m"; },
+    todayWib() { return new Intl.DateTimeFormat("en-CA", { timeZone: WIB }).format(new Date()); },
+  };
+
+  function problemText(err) {
+    const p = (err && err.problem) || {};
+    const known = p.code && I18N["err." + p.code];
+    const detail = p.detail || (err && err.message) || "";
+    return known ? (detail ? known + " (" + detail + ")" : known) : detail;
+  }
+
+  function problemList(err) {
+    const p = (err && err.problem) || {};
+    const items = (p.errors || []).map((e) => (I18N["err." + e.code] || e.code) + ": " + e.message);
+    return items.length ? items : [p.detail || err.message];
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
+    return node;
+  }
+
+  function toast(message, kind) {
+    let box = document.getElementById("toasts");
+    if (!box) { box = el("div", { id: "toasts", role: "status", "aria-live": "polite" }); document.body.append(box); }
+    const item = el("div", { class: "toast " + (kind || "info") }, message);
+    box.append(item);
+    setTimeout(() => item.remove(), 6000);
+  }
+
+  function statusBadge(status) { return el("span", { class: "badge st-" + status }, t("status." + status)); }
+
+  window.B = { t, api, ApiError, fmt, problemText, problemList, el, toast, statusBadge, CSRF };
+})();

@@ -1,0 +1,117 @@
+// Operator: the availability map (free capacity per segment, no identities), A → B by clicking, route + quote,
+// submit; my requests with accept and cancel.
+(function () {
+  "use strict";
+  const { t, api, fmt, el, problemText, toast } = B;
+  const M = BMap.create("map", { zoom: 13, styleMode: "occupancy" });
+  const map = M.map;
+  window.BEDELAU_MAP = map;
+  const picks = { a: null, b: null };
+  const markers = L.layerGroup().addTo(map);
+  let route = null;
+  let lastQuery = null;
+  const form = document.getElementById("req-form");
+  document.getElementById("first-day").value = addDays(fmt.todayWib(), 7);
+
+  function addDays(iso, n) { const d = new Date(iso + "T12:00:00Z"); d.setUTCDate(d.getUTCDate() + n); return d.toISOString().slice(0, 10); }
+
+  map.on("click", async (e) => {
+    const which = !picks.a ? "a" : !picks.b ? "b" : null;
+    if (!which) return;
+    const node = await nearestNode(e.latlng);
+    if (!node) { toast(t("op.no_node"), "error"); return; }
+    picks[which] = node;
+    drawPicks();
+  });
+
+  async function nearestNode(latlng) {
+    const p = map.latLngToContainerPoint(latlng);
+    const r = 30;
+    const sw = map.containerPointToLatLng([p.x - r, p.y + r]), ne = map.containerPointToLatLng([p.x + r, p.y - r]);
+    const fc = await api("GET", `/api/v1/collections/nodes/items?bbox=${sw.lng},${sw.lat},${ne.lng},${ne.lat}&limit=200`);
+    let best = null, bestD = Infinity;
+    for (const f of fc.features) {
+      const ll = L.latLng(f.geometry.coordinates[1], f.geometry.coordinates[0]);
+      const d = map.distance(latlng, ll);
+      if (d < bestD) { best = { code: f.properties.code, latlng: ll }; bestD = d; }
+    }
+    return best;
+  }
+
+  function drawPicks() {
+    markers.clearLayers();
+    for (const k of ["a", "b"]) {
+      const box = document.getElementById("pt-" + k);
+      box.classList.toggle("set", !!picks[k]);
+      box.querySelector("span").textContent = picks[k] ? picks[k].code : t("op.not_set");
+      if (picks[k]) L.marker(picks[k].latlng, { title: picks[k].code, pmIgnore: true })
+        .bindTooltip(k.toUpperCase() + " · " + picks[k].code, { permanent: true, direction: "top", offset: [-15, -12] }).addTo(markers);
+    }
+    document.getElementById("pick-hint").textContent = !picks.a ? t("op.pick_a") : !picks.b ? t("op.pick_b") : "";
+  }
+
+  document.getElementById("reset").addEventListener("click", () => {
+    picks.a = picks.b = null; drawPicks();
+    if (route) map.removeLayer(route);
+    document.getElementById("result").replaceChildren();
+    document.getElementById("submit").disabled = true;
+  });
+
+  function query() {
+    return { from_node: picks.a.code, to_node: picks.b.code, subduct_count: +form.count.value, size_class: form.size.value,
+             first_day: form.first_day.value, term_months: +form.term.value };
+  }
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const out = document.getElementById("result");
+    if (!picks.a || !picks.b) { out.replaceChildren(el("p", { class: "alert warn" }, t("op.pick_a"))); return; }
+    lastQuery = query();
+    out.replaceChildren(el("p", { class: "muted" }, t("common.loading")));
+    try {
+      const plan = await api("POST", "/api/v1/leasing/quotes", lastQuery);
+      if (route) map.removeLayer(route);
+      route = BReq.routeLayer(plan.geometry).addTo(map);
+      map.fitBounds(route.getBounds(), { padding: [40, 40] });
+      const subducts = plan.segments.flatMap((s) => (s.subducts || []).map((x) => `${s.code} ${x.duct ?? ""}.${x.position ?? x}`));
+      out.replaceChildren(el("div", { class: "card", id: "quote-card" },
+        el("div", { class: "big" }, fmt.m(plan.length_m)),
+        el("dl", { class: "kv" }, el("dt", {}, t("op.segments")), el("dd", {}, String(plan.segments.length)),
+          el("dt", {}, t("op.subducts")), el("dd", { class: "small" }, subducts.slice(0, 6).join(", ") + (subducts.length > 6 ? ` … (+${subducts.length - 6})` : ""))),
+        ...BReq.quoteRows(plan.quote)));
+      document.getElementById("submit").disabled = false;
+    } catch (err) {
+      out.replaceChildren(el("p", { class: "alert error", role: "alert" }, problemText(err)));
+    }
+  });
+
+  document.getElementById("submit").addEventListener("click", async () => {
+    const out = document.getElementById("result");
+    try {
+      const r = await api("POST", "/api/v1/leasing/requests", lastQuery || query());
+      toast(t("op.submitted", { ref: r.reference }), "ok");
+      out.replaceChildren(el("div", { class: "alert ok", id: "submitted" }, el("strong", {}, t("op.submitted", { ref: r.reference })),
+        el("div", {}, `${t("op.hold")}: ${fmt.wib(r.hold_expires_at)}`)));
+      document.getElementById("submit").disabled = true;
+      loadMine();
+    } catch (err) { out.replaceChildren(el("p", { class: "alert error", role: "alert" }, problemText(err))); }
+  });
+
+  async function loadMine() {
+    const box = document.getElementById("mine");
+    const rows = await api("GET", "/api/v1/leasing/requests?limit=20");
+    box.replaceChildren(...(rows.length ? rows.map((r) => {
+      const c = BReq.card(r, { onSelect: (req) => { if (route) map.removeLayer(route); if (req.route) { route = BReq.routeLayer(req.route).addTo(map); map.fitBounds(route.getBounds()); } } });
+      const acts = el("div", { class: "actions" });
+      if (r.status === "offered") acts.append(el("button", { class: "btn primary", type: "button", onclick: (e) => { e.stopPropagation(); move(r, "accept"); } }, t("op.accept")));
+      if (r.status === "offered" || r.status === "submitted") acts.append(el("button", { class: "btn danger", type: "button", onclick: (e) => { e.stopPropagation(); move(r, "cancel"); } }, t("op.cancel")));
+      c.append(acts);
+      return c;
+    }) : [el("p", { class: "muted" }, t("common.none"))]));
+  }
+  async function move(r, action) {
+    try { await api("POST", `/api/v1/leasing/requests/${r.id}/${action}`, action === "cancel" ? { reason: "dibatalkan oleh operator" } : null); toast(t("status." + (action === "accept" ? "accepted" : "cancelled")), "ok"); loadMine(); M.refresh(); }
+    catch (err) { toast(problemText(err), "error"); }
+  }
+  loadMine().catch((err) => toast(problemText(err), "error"));
+})();
