@@ -120,20 +120,25 @@ def _edges_sql(first: date, last: date) -> str:
         WHERE s.removed_at IS NULL AND s.status = 'operational'"""
 
 
-def far_apart_nodes(graph: Any) -> list[tuple[int, int]]:
-    """Pairs of far-apart nodes, farthest first: two sweeps on plain lengths give one end; the other ends are
-    the nodes farthest from it. At 0-90 % occupancy the very farthest may sit behind a full segment."""
+def far_apart_nodes(graph: Any, cost: np.ndarray) -> list[tuple[int, int]]:
+    """Far-apart node pairs that a request can connect: at 0-90 % occupancy a third of the segments may be full
+    for a whole year, which cuts the network into pieces, so both ends are taken from the largest piece that
+    has room. Two sweeps on plain lengths inside it give one end; the nodes farthest from it are the others."""
     from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import dijkstra
+    from scipy.sparse.csgraph import connected_components, dijkstra
 
     net = graph.network
     n = len(net.node_ids)
-    m = csr_matrix((np.concatenate([net.seg_len, net.seg_len]),
-                    (np.concatenate([net.seg_u, net.seg_v]), np.concatenate([net.seg_v, net.seg_u]))), shape=(n, n))
-    dist = dijkstra(m, indices=0)
+    ok = np.isfinite(cost)
+    u, v, w = net.seg_u[ok], net.seg_v[ok], net.seg_len[ok]
+    m = csr_matrix((np.concatenate([w, w]), (np.concatenate([u, v]), np.concatenate([v, u]))), shape=(n, n))
+    _, label = connected_components(m, directed=False)
+    biggest = np.bincount(label).argmax()
+    start = int(np.flatnonzero(label == biggest)[0])
+    dist = dijkstra(m, indices=start)
     a = int(np.nanargmax(np.where(np.isfinite(dist), dist, -1)))
     dist = dijkstra(m, indices=a)
-    order = np.argsort(np.where(np.isfinite(dist), -dist, 0))[:200:10]
+    order = np.argsort(np.where(np.isfinite(dist), -dist, 0))[:50:5]
     return [(int(net.node_ids[a]), int(net.node_ids[b])) for b in order]
 
 
@@ -170,7 +175,9 @@ def measure_routes(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any
                          (sql, a, b)).fetchone()
         return row[0]
 
-    for a, b in far_apart_nodes(graph):
+    cap0 = graph.capacity(days, SizeClass.MICRODUCT)
+    feasible = graph.costs(cap0, NEED, near_full_share=NEAR_FULL, penalty=PENALTY)
+    for a, b in far_apart_nodes(graph, feasible):
         path = ours()
         if path is not None:
             break
@@ -237,7 +244,7 @@ def _accounts(db: BenchDatabase, operators: int = 8) -> dict[str, str]:
 
 
 def _short_trips(db: BenchDatabase, count: int, seed: int) -> list[tuple[str, str]]:
-    """Node pairs 6-15 segments apart (a typical lease: a few hundred metres to a kilometre or two)."""
+    """Node pairs 30-80 segments apart along the streets: a backbone lease of roughly 3-7 km."""
     import psycopg
 
     rng = random.Random(seed)
@@ -253,7 +260,7 @@ def _short_trips(db: BenchDatabase, count: int, seed: int) -> list[tuple[str, st
     while len(trips) < count:
         start = rng.choice(nodes)
         here, seen = start, {start}
-        for _ in range(rng.randint(6, 15)):
+        for _ in range(rng.randint(30, 80)):
             options = [n for n in adjacent[here] if n not in seen]
             if not options:
                 break
@@ -269,12 +276,13 @@ def _raw_insert_rate(db: BenchDatabase, seconds: float) -> tuple[float, int]:
     Far-future random periods rarely collide; collisions are skipped (ON CONFLICT DO NOTHING) and counted out."""
     before = db.scalar("SELECT count(*) FROM allocation")
     max_sub = db.scalar("SELECT max(id) FROM subduct")
-    statement = f"""
+    operator = db.scalar("SELECT min(id) FROM organisation WHERE kind = 'operator'")
+    statement = f"""\\set sub random(1, {max_sub})
+\\set d random(0, 300000)
         INSERT INTO allocation (operator_id, subduct_id, segment_id, period, status, contracted_length_m, is_legacy)
-        SELECT (SELECT min(id) FROM organisation WHERE kind = 'operator'), sd.id, sd.segment_id,
-               daterange(d, d + 1), 'active', 1, true
-        FROM subduct sd, (SELECT DATE '2100-01-01' + (random() * 300000)::int AS d) p
-        WHERE sd.id = 1 + (random() * {max_sub - 1})::bigint
+        SELECT {operator}, sd.id, sd.segment_id, daterange(DATE '2100-01-01' + :d, DATE '2100-01-01' + :d + 1),
+               'active', 1, true
+        FROM subduct sd WHERE sd.id = :sub
         ON CONFLICT DO NOTHING"""
     result = pgbench(db.app_url, statement, clients=8, threads=2, duration_s=seconds)
     inserted = db.scalar("SELECT count(*) FROM allocation") - before
@@ -307,7 +315,7 @@ def measure_allocations(db: BenchDatabase, args: argparse.Namespace) -> dict[str
                 a, b = rng.choice(trips)
                 first = date.today() + timedelta(days=rng.randint(30, 400))
                 r = c.post("/api/v1/leasing/requests", headers={"Authorization": f"Bearer {tokens[op]}"}, json={
-                    "from_node": a, "to_node": b, "subduct_count": 1, "size_class": "microduct",
+                    "from_node": a, "to_node": b, "subduct_count": 2, "size_class": "microduct",
                     "first_day": first.isoformat(), "term_months": 12})
                 with lock:
                     counts[f"submit:{r.status_code}"] += 1
