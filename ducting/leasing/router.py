@@ -46,9 +46,13 @@ def quote_route(body: RouteQuery, session: SessionDep, actor: QuoterDep) -> dict
 def submit(body: RequestIn, session: SessionDep, actor: OperatorDep) -> RequestOut:
     try:
         req = service.submit_request(session, actor=actor, operator_id=actor.organisation_id, data=body)
-    except (LeaseOverlap, NoRoute) as exc:
+    except LeaseOverlap as exc:
         session.rollback()
         exc.extra["alternative"] = _alternative(session, actor, body)
+        raise
+    except NoRoute as exc:
+        # the search already covered every route: there is no alternative to look for
+        exc.extra["alternative"] = None
         raise
     session.commit()
     return request_out(session, req, with_events=True)
