@@ -105,7 +105,7 @@ def choose_subducts(session: Session, *, segment_ids: list[int], count: int, siz
     """Lock `count` free subducts per segment, preferring the same duct and position as the previous segment
     (fewer splices), then the smallest size that fits. Raises NoRoute when a segment turned out full."""
     rows = session.execute(_FREE_SUBDUCTS, {"segments": segment_ids, "size_class": size_class.value,
-                                            "period": _range_literal(days)}).all()
+                                            "period": days.literal()}).all()
     by_segment: dict[int, list[Any]] = {}
     for r in rows:
         by_segment.setdefault(r.segment_id, []).append(r)
@@ -126,11 +126,6 @@ def choose_subducts(session: Session, *, segment_ids: list[int], count: int, siz
                                       [{"id": r.id, "duct": r.duct, "position": r.position, "size_class": r.size_class}
                                        for r in pick]))
     return planned
-
-
-def _range_literal(days: Days) -> str:
-    r = days.to_range()
-    return f"[{r.lower},{r.upper if r.upper else ''})"
 
 
 def route_geometry(session: Session, segment_ids: list[int]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def segment_occupancy(session: Session, *, segment_id: int, days: Days, viewer: 
     seg = session.execute(text("SELECT id, code, length_m FROM route_segment WHERE id = :id"), {"id": segment_id}).first()
     if seg is None:
         raise NotFound(f"segment {segment_id} does not exist")
-    params = {"seg": segment_id, "period": _literal(days)}
+    params = {"seg": segment_id, "period": days.literal()}
     holdings: dict[int, list[Any]] = {}
     for h in session.execute(_HOLDINGS, params):
         holdings.setdefault(h.subduct_id, []).append(h)
@@ -125,8 +125,3 @@ def area_fill(duct: dict[str, Any], rows: list[Any], cables: dict[int, list[Any]
         limit = bores[0]["limit"]
     return {"duct_fill": round(float(duct_fill), 3), "limit": limit,
             "over_limit": bool(limit is not None and duct_fill > Decimal(str(limit))), "bores": bores}
-
-
-def _literal(days: Days) -> str:
-    r = days.to_range()
-    return f"[{r.lower},{r.upper if r.upper else ''})"

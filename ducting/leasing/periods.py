@@ -25,6 +25,11 @@ class Days:
         upper = None if self.last_day is None else self.last_day + timedelta(days=1)
         return Range(self.first_day, upper, "[)")
 
+    def literal(self) -> str:
+        """The range as PostgreSQL text, for a `CAST(:p AS daterange)` parameter."""
+        r = self.to_range()
+        return f"[{r.lower},{r.upper if r.upper else ''})"
+
     @classmethod
     def from_range(cls, value: Range) -> "Days":
         if value.lower is None:
