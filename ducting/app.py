@@ -57,9 +57,11 @@ def create_app() -> FastAPI:
     app.include_router(compliance_router)
     app.include_router(tiles_router)
     from ducting.web.assets import mount_static
+    from ducting.accounts.oidc_router import router as oidc_router
     from ducting.web.router import router as web_router
 
     app.include_router(web_router)
+    app.include_router(oidc_router)
     mount_static(app)
     app.router.on_shutdown.append(tile_pool.close)
     from billing.tariffs import quote_provider

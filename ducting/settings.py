@@ -9,8 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,36 @@ class AuthSettings(BaseSettings):
     token_ttl_hours: int = Field(default=12, ge=1, le=24 * 365)
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
+
+
+class OidcSettings(BaseSettings):
+    """Sign-in through an OpenID Connect provider (Batam's "akun tunggal"), as an option beside passwords.
+
+    Off unless issuer, client id and secret are all set. The provider's identity is mapped to an existing account
+    by `username_claim` (`preferred_username` matches the username, `email` a verified e-mail); nobody is created."""
+
+    model_config = SettingsConfigDict(env_prefix="DUCTING_OIDC_", extra="ignore")
+
+    issuer: str | None = Field(default=None, description="issuer URL; discovery is <issuer>/.well-known/openid-configuration")
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    scopes: str = "openid profile email"
+    username_claim: Literal["preferred_username", "email"] = "preferred_username"
+    redirect_url: str | None = Field(default=None, description="the callback URL registered at the provider; "
+                                     "default: this service's /auth/oidc/callback as the request reached it")
+    leeway_s: int = Field(default=60, ge=0, le=600, description="clock skew allowed on exp/iat")
+    http_timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer and self.client_id and self.client_secret)
+
+    @model_validator(mode="after")
+    def _all_or_nothing(self) -> "OidcSettings":
+        given = [bool(self.issuer), bool(self.client_id), bool(self.client_secret)]
+        if any(given) and not all(given):
+            raise ValueError("OIDC needs DUCTING_OIDC_ISSUER, DUCTING_OIDC_CLIENT_ID and DUCTING_OIDC_CLIENT_SECRET together")
+        return self
 
 
 class TopologySettings(BaseSettings):
@@ -87,6 +118,7 @@ class Settings(BaseSettings):
     port: int = 8000
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
     topology: TopologySettings = Field(default_factory=TopologySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     leasing: LeasingSettings = Field(default_factory=LeasingSettings)
@@ -98,6 +130,8 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "DUCTING_AUTH_SECRET_KEY must be set to a random value of at least 32 characters outside development"
                 )
+            if self.oidc.issuer and not self.oidc.issuer.startswith("https://"):
+                raise ValueError("DUCTING_OIDC_ISSUER must be an https:// URL outside development")
             if not self.db.url:
                 raise ValueError("DATABASE_URL must be set in production: the project-local cluster is for development")
         return self
