@@ -167,8 +167,8 @@ def measure_tiles(args: argparse.Namespace) -> dict[str, Any]:
             for z, t in tiles.items():
                 params = tile_params(t, token)
                 path = f"/tiles/segments/{t.z}/{t.x}/{t.y}.pbf"
-                raw_size = len(conn.execute(sql, params, prepare=True).fetchone()[1] or b"")
-                contenders = {"raw": lambda: conn.execute(sql, params, prepare=True).fetchone(),
+                raw_size = len(conn.execute(sql, params, prepare=True, binary=True).fetchone()[1] or b"")
+                contenders = {"raw": lambda: conn.execute(sql, params, prepare=True, binary=True).fetchone(),
                               "ours": lambda: probe.get_ok(path),
                               # the same server's cheapest answer: what any HTTP response costs on this machine
                               "floor": lambda: probe.get_ok("/static/app/app.js")}

@@ -3,8 +3,10 @@
 Why this path is lean: tipg loses a fixed 3-4 ms per tile outside PostgreSQL (PEERS.md). Here a tile is one
 round trip on an autocommit connection from an async psycopg pool: the token check and the tile are the same
 statement (an uncorrelated `EXISTS` the planner runs once, before any tile work), psycopg prepares it after a
-few uses, and no ORM session, transaction or thread hop is involved. The pool's connections turn parallel
-query off: on 2 cores it made a z14 tile slower, not faster (PEERS.md).
+few uses, the tile comes back in binary (not as hex text), and no ORM session, transaction or thread hop is
+involved. `TileFastPath`, a plain ASGI middleware, answers before FastAPI's routing and dependency machinery,
+which cost about as much as a z16 tile itself. The pool's connections turn parallel query off: on 2 cores it
+made a z14 tile slower, not faster (PEERS.md).
 
 Caching: the ETag is a digest of the tile bytes, so `If-None-Match` gets a 304 without the body, and
 `Cache-Control: private` keeps authenticated tiles out of shared caches. Occupancy (free / nearly full / full)
@@ -16,19 +18,27 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+import psycopg
 from fastapi import APIRouter, Request
+from psycopg_pool import PoolTimeout
 from sqlalchemy.engine import make_url
+from starlette.requests import cookie_parser
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ducting.auth import SESSION_COOKIE, token_digest
-from ducting.errors import InvalidInput, NotFound, Unauthenticated
+from ducting.errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthenticated, problem_response
 from ducting.settings import get_settings
 from gis.crs import WEB_MERCATOR, WGS84
 from gis.tiles import BUFFER, EXTENT, Tile, TileError
 
+log = logging.getLogger("ducting.tiles")
 router = APIRouter(tags=["tiles"])
 MVT = "application/vnd.mapbox-vector-tile"
 CACHE_CONTROL = "private, max-age=60, stale-while-revalidate=300"
@@ -48,9 +58,15 @@ class Layer:
     public: bool = False  # the boundaries are public data (the citizen report page shows them without a login)
 
     def sql(self) -> str:
-        allowed = "true" if self.public else _AUTH
-        return (f"SELECT {allowed} AS allowed, (SELECT ST_AsMVT(q, '{self.name}', {EXTENT}, 'geom', 'id') FROM "
-                f"({self.rows_sql}) q WHERE q.geom IS NOT NULL AND {allowed}) AS tile")
+        return _statement(self)
+
+
+@lru_cache(maxsize=None)
+def _statement(layer: Layer) -> str:
+    """The tile statement of a layer, built once (psycopg keys its prepared statements by the text)."""
+    allowed = "true" if layer.public else _AUTH
+    return (f"SELECT {allowed} AS allowed, (SELECT ST_AsMVT(q, '{layer.name}', {EXTENT}, 'geom', 'id') FROM "
+            f"({layer.rows_sql}) q WHERE q.geom IS NOT NULL AND {allowed}) AS tile")
 
 
 def _mvt_geom(column: str) -> str:
@@ -62,7 +78,7 @@ _OCCUPANCY = """
     LEFT JOIN LATERAL (
         SELECT count(*) FILTER (WHERE u.usable) AS usable, count(*) FILTER (WHERE u.usable AND NOT u.busy) AS free
         FROM (SELECT (sd.status = 'operational' AND NOT sd.is_reserved AND d.status = 'operational') AS usable,
-                     EXISTS (SELECT 1 FROM allocation a WHERE a.subduct_id = sd.id
+                     EXISTS (SELECT 1 FROM allocation_occupancy a WHERE a.subduct_id = sd.id
                              AND a.status IN ('held', 'active', 'terminated') AND a.period @> CURRENT_DATE
                              AND (a.status <> 'held' OR a.hold_expires_at > now())) AS busy
               FROM subduct sd JOIN duct d ON d.id = sd.duct_id WHERE sd.segment_id = s.id) u
@@ -140,16 +156,17 @@ class TilePool:
 POOL = TilePool()
 
 
-def _token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip() or None
-    return request.cookies.get(SESSION_COOKIE)
+def _token_from(authorization: str, cookie: str) -> str | None:
+    """The Bearer token, else the browser's session cookie (the same precedence as ducting.auth)."""
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    return cookie_parser(cookie).get(SESSION_COOKIE) if cookie else None
 
 
-@router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", response_class=Response, summary="A Mapbox vector tile of one layer",
-            responses={200: {"content": {MVT: {}}}, 304: {"description": "Not modified (ETag)"}})
-async def tile(layer: str, z: int, x: int, y: int, request: Request) -> Response:
+async def render_tile(layer: str, z: int, x: int, y: int, *, token: str | None,
+                      if_none_match: str = "") -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of one tile request: 200 with the tile, or 304 when the ETag matches. Raises
+    DomainError (404 layer, 422 tile, 401 token). Shared by the fast path and the documented FastAPI route."""
     spec = LAYERS.get(layer)
     if spec is None:
         raise NotFound(f"no tile layer {layer!r}; layers: {', '.join(LAYERS)}")
@@ -157,30 +174,79 @@ async def tile(layer: str, z: int, x: int, y: int, request: Request) -> Response
         where = Tile(z, x, y)
     except TileError as exc:
         raise InvalidInput(str(exc), code="bad_tile") from exc
-    token = _token(request)
     if not token and not spec.public:
         raise Unauthenticated("sign in first: send `Authorization: Bearer <token>` (POST /api/v1/auth/token)")
-    if z < spec.min_zoom:
-        body = b""
-        allowed = spec.public or await _allowed(token or "")
-    else:
-        pool = await POOL.get()
-        async with pool.connection() as conn:
-            cur = await conn.execute(spec.sql(), tile_params(where, token))
-            allowed, body = await cur.fetchone()
-        body = bytes(body or b"")
-    if not allowed:
-        raise Unauthenticated("the token is unknown, expired or revoked", code="token_invalid")
-    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    headers = {"ETag": etag, "Cache-Control": PUBLIC_CACHE_CONTROL if spec.public else CACHE_CONTROL,
-               "Vary": "Authorization, Cookie"}
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=MVT, headers=headers)
-
-
-async def _allowed(token: str) -> bool:
     pool = await POOL.get()
     async with pool.connection() as conn:
-        cur = await conn.execute(f"SELECT {_AUTH}", {"token": token_digest(token)})
-        return bool((await cur.fetchone())[0])
+        if z < spec.min_zoom:
+            body = b""
+            allowed = spec.public or bool((await (await conn.execute(
+                f"SELECT {_AUTH}", {"token": token_digest(token or "")})).fetchone())[0])
+        else:
+            # binary=True: the tile comes back as bytes, not as hex text twice its size to decode
+            cur = await conn.execute(spec.sql(), tile_params(where, token), binary=True)
+            allowed, body = await cur.fetchone()
+    if not allowed:
+        raise Unauthenticated("the token is unknown, expired or revoked", code="token_invalid")
+    body = bytes(body or b"")
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    headers = {"etag": etag, "cache-control": PUBLIC_CACHE_CONTROL if spec.public else CACHE_CONTROL,
+               "vary": "Authorization, Cookie"}
+    if etag in if_none_match:
+        return 304, headers, b""
+    return 200, headers | {"content-type": MVT}, body
+
+
+@router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", response_class=Response, summary="A Mapbox vector tile of one layer",
+            responses={200: {"content": {MVT: {}}}, 304: {"description": "Not modified (ETag)"}})
+async def tile(layer: str, z: int, x: int, y: int, request: Request) -> Response:
+    """Documents the endpoint; in the app, `TileFastPath` answers these requests before routing."""
+    status, headers, body = await render_tile(
+        layer, z, x, y, token=_token_from(request.headers.get("authorization", ""), request.headers.get("cookie", "")),
+        if_none_match=request.headers.get("if-none-match", ""))
+    return Response(body, status_code=status, headers=headers)
+
+
+# -- the fast path --------------------------------------------------------------------------------------------------
+_PATH = re.compile(r"/tiles/([a-z]+)/(\d{1,2})/(\d{1,9})/(\d{1,9})\.pbf")
+
+
+class TileFastPath:
+    """Pure ASGI middleware that answers `GET /tiles/...` itself, before routing and the rest of the stack.
+
+    Why: a tile's own work is ~1.5 ms at z16, and FastAPI's route matching over every router, its dependency
+    machinery and the middleware around it cost ~1 ms more per request (py-spy, bench/tiles.py). Nothing is
+    skipped that a tile needs: the token is checked in the tile's own statement, errors are the same problem+json
+    (a database outage a 503 with Retry-After, as in ducting.app), and anything unexpected propagates to the
+    server-error middleware outside this one. Other requests pass through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = _PATH.fullmatch(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        wanted = {b"authorization": "", b"cookie": "", b"if-none-match": ""}
+        for name, value in scope["headers"]:
+            if name in wanted:
+                wanted[name] = value.decode("latin-1")
+        layer, z, x, y = match.group(1), int(match.group(2)), int(match.group(3)), int(match.group(4))
+        try:
+            status, headers, body = await render_tile(
+                layer, z, x, y, token=_token_from(wanted[b"authorization"], wanted[b"cookie"]),
+                if_none_match=wanted[b"if-none-match"])
+        except DomainError as exc:
+            extra = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            await problem_response(exc.status, exc.problem(), extra)(scope, receive, send)
+            return
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            log.warning("database unavailable for a tile: %s", str(exc).splitlines()[0] if str(exc) else exc)
+            problem = ServiceUnavailable("the database is not reachable right now; retry shortly").problem()
+            await problem_response(503, problem, {"Retry-After": "2"})(scope, receive, send)
+            return
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        raw.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})

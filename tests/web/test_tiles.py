@@ -98,3 +98,21 @@ def test_boundary_tiles_are_public_for_the_citizen_page(live):
     r = _get(live, None, _path("kecamatan", overview))
     assert r.status_code == 200 and r.headers["cache-control"].startswith("public")
     assert decode(r.content)["kecamatan"]
+
+
+def test_the_fast_path_keeps_the_problem_shape_and_the_bearer_challenge(live):
+    r = _get(live, "bdl_not-a-token", _path("nodes"))
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert r.json()["code"] == "token_invalid"
+
+
+def test_a_cache_busting_query_string_reaches_the_same_tile(live, tokens):
+    plain = _get(live, tokens["perencana"], _path("segments"))
+    busted = _get(live, tokens["perencana"], _path("segments") + "?v=7")
+    assert busted.status_code == 200 and busted.content == plain.content
+
+
+def test_only_get_takes_the_fast_path_other_methods_reach_the_router(live, tokens):
+    r = httpx.post(f"{live}{_path('segments')}", headers={"Authorization": f"Bearer {tokens['perencana']}"}, timeout=30)
+    assert r.status_code == 405
+
