@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ducting.accounts.models import Account, Organisation
 from ducting.app import create_app
 from ducting.auth import hash_password, issue_token
-from ducting.db import SessionFactory, get_session
+from ducting.db import Actor, SessionFactory, bind_actor, get_session
 from ducting.localdb import APP_ROLE, OWNER_ROLE, LocalCluster
 from ducting.migrate import upgrade
 from ducting.network.vocab import OrganisationKind, Role
@@ -77,7 +77,10 @@ def connection(engine: Engine) -> Iterator[Connection]:
 
 @pytest.fixture()
 def session(connection: Connection) -> Iterator[Session]:
+    """The test's session acts as the system (row-level security lets it set up any operator's rows); a request
+    made through `client` acts as its caller, and the session is the system again when the request is done."""
     sess = SessionFactory(bind=connection, join_transaction_mode="create_savepoint")
+    bind_actor(sess, Actor.system("test"))
     yield sess
     sess.close()
 
@@ -90,10 +93,13 @@ def app():
 @pytest.fixture()
 def client(app, session: Session) -> Iterator[TestClient]:
     def _session() -> Iterator[Session]:
+        actor = session.info.get("actor")
         try:
             yield session
         finally:
             session.rollback()  # as closing does in the app: what the route did not commit is gone
+            if actor is not None:
+                bind_actor(session, actor)  # the request bound its caller; the test goes on as before
 
     app.dependency_overrides[get_session] = _session
     with TestClient(app, raise_server_exceptions=True) as c:

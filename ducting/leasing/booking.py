@@ -62,7 +62,7 @@ _FREE_SUBDUCTS = text("""
     FROM subduct sd JOIN duct d ON d.id = sd.duct_id JOIN duct_spec sp ON sp.id = sd.spec_id
     WHERE sd.segment_id = ANY(:segments) AND sd.status = 'operational' AND NOT sd.is_reserved
       AND d.status = 'operational' AND sp.size_class >= CAST(:size_class AS size_class)
-      AND NOT EXISTS (SELECT 1 FROM allocation a
+      AND NOT EXISTS (SELECT 1 FROM allocation_occupancy a  -- every operator's, without identity (RLS)
                       WHERE a.subduct_id = sd.id AND a.status IN ('held', 'active', 'terminated')
                         AND a.period && CAST(:period AS daterange)
                         AND (a.status <> 'held' OR a.hold_expires_at > now()))

@@ -2,7 +2,9 @@
 since when and until when, and each duct's area fill against the configured limits.
 
 An operator sees counts for the whole network and the details of its own holdings; another operator's holding
-shows only as "occupied", never who, nor its terms."""
+shows only as "occupied", never who, nor its terms. The database enforces that too: holdings and cables are read
+through the `allocation_occupancy` and `cable_fill` views, which leave out whom a row belongs to unless the
+caller may see it (row-level security hides the tables' other rows)."""
 
 from __future__ import annotations
 
@@ -30,13 +32,14 @@ _SUBDUCTS = text("""
 _HOLDINGS = text("""
     SELECT a.subduct_id, a.status::text AS status, lower(a.period) AS first_day, upper(a.period) AS upper,
            a.hold_expires_at, a.operator_id, o.code AS operator, a.pks_number, r.reference
-    FROM allocation a JOIN organisation o ON o.id = a.operator_id LEFT JOIN capacity_request r ON r.id = a.request_id
+    FROM allocation_occupancy a LEFT JOIN organisation o ON o.id = a.operator_id
+    LEFT JOIN capacity_request r ON r.id = a.request_id
     WHERE a.segment_id = :seg AND a.status IN ('held', 'active', 'terminated') AND a.period && CAST(:period AS daterange)
       AND (a.status <> 'held' OR a.hold_expires_at > now())
     ORDER BY lower(a.period)""")
 
 _CABLES = text("""
-    SELECT c.subduct_id, c.outer_diameter_mm, c.method FROM cable c JOIN subduct sd ON sd.id = c.subduct_id
+    SELECT c.subduct_id, c.outer_diameter_mm, c.method FROM cable_fill c JOIN subduct sd ON sd.id = c.subduct_id
     WHERE sd.segment_id = :seg AND c.removed_on IS NULL""")
 
 

@@ -130,11 +130,11 @@ class CapacityGraph:
         started = session.execute(text("SELECT clock_timestamp()")).scalar_one()
         if self._synced_until is None:
             rows = session.execute(text("""
-                SELECT id, subduct_id, lower(period), upper(period), status::text, hold_expires_at FROM allocation
+                SELECT id, subduct_id, lower(period), upper(period), status::text, hold_expires_at FROM allocation_occupancy
                 WHERE status IN ('held', 'active', 'terminated')""")).all()
         else:
             rows = session.execute(text("""
-                SELECT id, subduct_id, lower(period), upper(period), status::text, hold_expires_at FROM allocation
+                SELECT id, subduct_id, lower(period), upper(period), status::text, hold_expires_at FROM allocation_occupancy
                 WHERE changed_at > :since"""), {"since": self._synced_until - ALLOCATION_MARGIN}).all()
         self.allocations.upsert([tuple(r) for r in rows], self.network.sub_index)
         self._synced_until = started

@@ -292,26 +292,10 @@ def _event(session: Session, req: CapacityRequest, frm: RequestStatus | None, to
 # -- clocks ---------------------------------------------------------------------------------------------------
 def expire_stale(session: Session) -> int:
     """Release holds past their expiry and expire their requests; start accepted leases whose day has come.
-    Called at the start of every booking transaction and by the sweeper, so nothing stays stale."""
-    expired = session.execute(text("""
-        WITH gone AS (
-            UPDATE allocation SET status = 'released'
-            WHERE status = 'held' AND hold_expires_at <= now() RETURNING request_id),
-        reqs AS (
-            UPDATE capacity_request r SET status = 'expired', status_since = clock_timestamp(), due_at = NULL,
-                                         version = version + 1
-            WHERE r.id IN (SELECT request_id FROM gone) AND r.status IN ('submitted', 'offered')
-            RETURNING r.id, r.operator_id, (SELECT status FROM capacity_request o WHERE o.id = r.id) AS old)
-        INSERT INTO request_event (request_id, operator_id, from_status, to_status, note)
-        SELECT id, operator_id, old, 'expired', 'hold expired' FROM reqs RETURNING request_id""")).all()
-    started = session.execute(text("""
-        WITH s AS (
-            UPDATE capacity_request SET status = 'active', status_since = clock_timestamp(), version = version + 1
-            WHERE status = 'accepted' AND first_day <= (now() AT TIME ZONE 'Asia/Jakarta')::date
-            RETURNING id, operator_id)
-        INSERT INTO request_event (request_id, operator_id, from_status, to_status, note)
-        SELECT id, operator_id, 'accepted', 'active', 'lease period started' FROM s RETURNING request_id""")).all()
-    return len(expired) + len(started)
+    Called at the start of every booking transaction, so nothing stays stale. Every operator's rows: it runs as
+    the schema owner (`leasing_expire_stale()`, SECURITY DEFINER), because one operator's booking must free
+    another's lapsed hold, which row-level security hides from it."""
+    return session.execute(text("SELECT leasing_expire_stale()")).scalar_one()
 
 
 # -- direct allocation --------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from billing.invoicing import issue_month, run_month
 from billing.settlement import record_payment
-from ducting.db import SessionFactory
+from ducting.db import open_session
 from tests.billing.conftest import FINANCE, invoice_of, lines_of
 
 MARCH = date(2026, 3, 1)
@@ -125,7 +125,7 @@ def committed_drafts(engine, owner_engine):
 
 
 def _numbers(engine) -> list[str]:
-    with engine.connect() as c:
+    with open_session(FINANCE, bind=engine) as c:  # row-level security: invoices need a role that reads them
         return list(c.scalars(text("SELECT number FROM invoice WHERE extract(year FROM month) = :y "
                                    "AND number IS NOT NULL ORDER BY number"), {"y": YEAR}))
 
@@ -139,7 +139,7 @@ def test_two_issuers_at_once_get_gapless_distinct_numbers(engine, committed_draf
     errors: list[BaseException] = []
 
     def issue(month: date, fail: bool) -> None:
-        with SessionFactory(bind=engine) as s:
+        with open_session(FINANCE, bind=engine) as s:
             try:
                 barrier.wait()
                 issue_month(s, month=month, actor=FINANCE, issued_on=date(YEAR, 3, 1))
@@ -165,7 +165,7 @@ def test_two_issuers_at_once_get_gapless_distinct_numbers(engine, committed_draf
 def test_issue_failing_at_any_statement_leaves_nothing_half_issued(engine, committed_drafts):
     rng = random.Random(4)
     for k in sorted(rng.sample(range(1, 9), 4)):
-        with SessionFactory(bind=engine) as s:
+        with open_session(FINANCE, bind=engine) as s:
             calls = {"n": 0}
             real = s.execute
 
@@ -184,10 +184,10 @@ def test_issue_failing_at_any_statement_leaves_nothing_half_issued(engine, commi
         if _numbers(engine):  # the failure came after the last statement: everything committed at once
             assert _numbers(engine) == _expected(6)
             return
-        with engine.connect() as c:
+        with open_session(FINANCE, bind=engine) as c:
             assert c.scalar(text("SELECT count(*) FROM invoice WHERE extract(year FROM month) = :y "
                                  "AND status <> 'draft'"), {"y": YEAR}) == 0
-    with SessionFactory(bind=engine) as s:
+    with open_session(FINANCE, bind=engine) as s:
         issue_month(s, month=date(YEAR, 1, 1), actor=FINANCE, issued_on=date(YEAR, 3, 1))
         s.commit()
     assert _numbers(engine) == _expected(6)
@@ -199,10 +199,10 @@ def test_issue_killed_mid_transaction_leaves_nothing_and_no_gap(engine, committe
         import sys, time
         from datetime import date
         from sqlalchemy import create_engine
-        from ducting.db import SessionFactory
+        from ducting.db import open_session
         from billing.invoicing import issue_month
         from tests.billing.conftest import FINANCE
-        with SessionFactory(bind=create_engine({url!r})) as s:
+        with open_session(FINANCE, bind=create_engine({url!r})) as s:
             issue_month(s, month=date({YEAR}, 1, 1), actor=FINANCE, issued_on=date({YEAR}, 3, 1))
             print("numbered", flush=True)
             time.sleep(60)
@@ -217,7 +217,7 @@ def test_issue_killed_mid_transaction_leaves_nothing_and_no_gap(engine, committe
         if proc.poll() is None:
             proc.kill()
     assert _numbers(engine) == []
-    with SessionFactory(bind=engine) as s:  # the killed backend's locks go with its connection
+    with open_session(FINANCE, bind=engine) as s:  # the killed backend's locks go with its connection
         issue_month(s, month=date(YEAR, 2, 1), actor=FINANCE, issued_on=date(YEAR, 3, 1))
         s.commit()
     assert _numbers(engine) == _expected(6)

@@ -74,7 +74,7 @@ def test_two_operators_racing_for_the_last_free_subduct_exactly_one_wins(scratch
     loser = next(r for r in results.values() if r.status_code == 409)
     assert loser.json()["code"] in ("no_route", "lease_overlap")
     assert loser.headers["content-type"].startswith("application/problem+json")
-    engine = create_engine(scratch_database.app_url)
+    engine = create_engine(scratch_database.owner_url)  # the owner reads every operator's rows (no RLS)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM allocation WHERE status <> 'released'")).scalar() == 1
     engine.dispose()
@@ -141,7 +141,7 @@ def test_a_thousand_random_operations_from_eight_clients_never_double_book(scrat
     assert sum(outcomes.values()) == clients * ops_per_client, outcomes
     assert not any(key.split(":")[1].startswith("5") for key in outcomes), outcomes
     assert outcomes["request:201"] > 20 and outcomes["accept:200"] > 5, outcomes
-    engine = create_engine(scratch_database.app_url)
+    engine = create_engine(scratch_database.owner_url)  # the owner reads every operator's rows (no RLS)
     with engine.connect() as conn:
         doubles = conn.execute(text("""
             SELECT count(*) FROM allocation a JOIN allocation b
