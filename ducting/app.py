@@ -52,6 +52,7 @@ def create_app() -> FastAPI:
 
     from billing.router import router as billing_router
     from ducting.accounts.router import router as accounts_router
+    from ducting.audit import router as audit_router
     from ducting.compliance.router import router as compliance_router
     from ducting.leasing import hooks as leasing_hooks
     from ducting.leasing.router import router as leasing_router
@@ -63,6 +64,7 @@ def create_app() -> FastAPI:
     from ducting.network.tiles import router as tiles_router
 
     app.include_router(accounts_router)
+    app.include_router(audit_router)
     app.include_router(network_router)
     app.include_router(files_router)
     app.include_router(leasing_router)
