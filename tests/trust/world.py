@@ -26,8 +26,9 @@ from tests.billing.conftest import Net, build_net
 from tests.compliance.conftest import cable, csv_bytes, span, street
 from tests.conftest import People
 
-BILLED = date(2026, 3, 1)  # issued
-DRAFTED = date(2026, 4, 1)  # previewed, not issued: drafts no operator may see
+BILLED = date(2026, 3, 1)  # issued and partly paid
+UNPAID = date(2026, 4, 1)  # issued, nothing paid: credit notes and payments may still come
+DRAFTED = date(2026, 5, 1)  # previewed, not issued: drafts no operator may see
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Side:
     org_id: int
     requests: dict[str, int] = field(default_factory=dict)  # submitted, offered, accepted
     invoice_id: int = 0
+    unpaid_invoice_id: int = 0
     draft_invoice_id: int = 0
     flag_id: int = 0
     case_id: int = 0
@@ -80,13 +82,14 @@ def build_world(session: Session, people: People) -> World:
         session.execute(text("INSERT INTO cable (subduct_id, allocation_id, operator_id, outer_diameter_mm, installed_on)"
                              " VALUES (:s, :a, :o, 12.5, '2026-01-05')"),
                         {"s": alloc.subduct_id, "a": alloc.id, "o": side.org_id})
-    run_month(session, month=BILLED, actor=finance)
-    issue_month(session, month=BILLED, actor=finance, issued_on=date(2026, 3, 31))
+    for month in (BILLED, UNPAID):
+        run_month(session, month=month, actor=finance)
+        issue_month(session, month=month, actor=finance, issued_on=month.replace(day=28))
     run_month(session, month=DRAFTED, actor=finance)
     for side in (world.a, world.b):
-        side.invoice_id, side.draft_invoice_id = (session.execute(text(
+        side.invoice_id, side.unpaid_invoice_id, side.draft_invoice_id = (session.execute(text(
             "SELECT id FROM invoice WHERE operator_id = :o AND month = :m AND kind = 'invoice'"),
-            {"o": side.org_id, "m": m}).scalar_one() for m in (BILLED, DRAFTED))
+            {"o": side.org_id, "m": m}).scalar_one() for m in (BILLED, UNPAID, DRAFTED))
         record_payment(session, invoice_id=side.invoice_id, amount_idr=Decimal(1000), paid_on=date(2026, 4, 2),
                        reference=f"TRF-{side.org_id}", actor=finance)
     for who, side in (("op_a", world.a), ("op_b", world.b)):
