@@ -224,9 +224,12 @@ def _accounts(db: BenchDatabase, operators: int = 8) -> dict[str, str]:
     from ducting.auth import issue_token
     from ducting.network.vocab import Role
 
+    from ducting.db import Actor, bind_actor
+
     engine = create_engine(db.app_url)
     tokens: dict[str, str] = {}
     with Session(engine) as s:
+        bind_actor(s, Actor.system("bench setup"))  # row-level security: releasing every operator's holds
         orgs = s.scalars(select(Organisation).where(Organisation.kind == "operator", Organisation.status == "active")
                          .order_by(Organisation.id)).all()[:operators]
         wanted = [("bench_planner", Role.PLANNER, None)] + [(f"bench_op{i}", Role.OPERATOR, o.id) for i, o in enumerate(orgs)]
