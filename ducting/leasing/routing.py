@@ -222,6 +222,9 @@ def _load_network(session: Session, epoch: int) -> Network:
         FROM subduct sd JOIN duct d ON d.id = sd.duct_id JOIN duct_spec sp ON sp.id = sd.spec_id
         JOIN route_segment s ON s.id = sd.segment_id
         WHERE s.removed_at IS NULL AND s.status = 'operational' ORDER BY sd.id""")).all()
+    # Two statements, two snapshots (READ COMMITTED): a segment committed between them has subducts but no row
+    # above. It joins the graph at the next reload (its commit bumped the epoch); until then, leave its subducts out.
+    subs = [r for r in subs if r[1] in seg_index]
     return Network(
         epoch=epoch, seg_ids=seg_ids, seg_codes=[r[1] for r in segs],
         seg_u=np.array([node_index[r[2]] for r in segs], np.int64), seg_v=np.array([node_index[r[3]] for r in segs], np.int64),
