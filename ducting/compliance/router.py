@@ -20,6 +20,7 @@ from ducting.compliance.schemas import (AdvanceIn, AgreementIn, FlagTransitionIn
                                         ReviewIn, ZoneIn)
 from ducting.compliance.settings import get_compliance_settings
 from ducting.compliance.survey import import_survey
+from ducting.compliance.vocab import FlagStatus, RuleCode
 from ducting.db import Actor, SessionDep, bind_actor
 from ducting.errors import InvalidInput, NotFound, TooLarge
 from ducting.network.vocab import Role
@@ -74,15 +75,15 @@ def post_evaluate(session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
 
 
 @api.get("/flags", summary="The worklist: severity, then road class, then age")
-def get_flags(session: SessionDep, actor: CurrentActor, status: Annotated[list[str] | None, Query()] = None,
-              rule: str | None = None, operator_id: int | None = None, kecamatan: str | None = None,
+def get_flags(session: SessionDep, actor: CurrentActor, status: Annotated[list[FlagStatus] | None, Query()] = None,
+              rule: RuleCode | None = None, operator_id: int | None = None, kecamatan: str | None = None,
               limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
     return service.list_flags(session, actor=actor, status=status, rule=rule, operator_id=operator_id,
                               kecamatan=kecamatan, limit=limit, offset=offset)
 
 
 @api.get("/flags/map.html", summary="The flags on a folium map, as a standalone HTML file")
-def get_flag_map(session: SessionDep, actor: CurrentActor, rule: str | None = None,
+def get_flag_map(session: SessionDep, actor: CurrentActor, rule: RuleCode | None = None,
                  limit: int = Query(5000, ge=1, le=50_000)) -> Response:
     flags = service.list_flags(session, actor=actor, rule=rule, limit=limit)
     return Response(maps.flag_map_html(flags), media_type="text/html; charset=utf-8",

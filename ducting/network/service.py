@@ -304,13 +304,14 @@ def add_duct(session: Session, *, segment_id: int, placement: DuctPlacement, def
         raise InvalidInput(f"cannot reserve {placement.reserve} of {len(bores)} subducts",
                            errors=[FieldError(path=f"{path}/reserve", code="reserve_too_large",
                                               message=f"{spec.code} has {len(bores)} subduct(s)")])
+    seg_code = seg.code  # read now: after the failed flush below, loading an attribute raises PendingRollbackError
     duct = Duct(segment_id=segment_id, position=position, spec_id=spec.id)
     session.add(duct)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"segment {seg.code} already has a duct at position {position}", code="duct_position_taken") from exc
+        raise Conflict(f"segment {seg_code} already has a duct at position {position}", code="duct_position_taken") from exc
     reserved_from = len(bores) - placement.reserve + 1
     for i, bore in enumerate(bores, start=1):
         session.add(Subduct(duct_id=duct.id, segment_id=segment_id, position=i, spec_id=bore.id,

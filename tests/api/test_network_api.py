@@ -142,6 +142,15 @@ def test_deleting_a_segment_with_ducts_is_refused_with_blockers_then_allowed_aft
     assert gone.json()["properties"]["status"] == "decommissioned" and gone.json()["properties"]["removed_at"]
 
 
+def test_a_duct_at_a_taken_position_is_409_duct_position_taken(client, people):
+    _nodes(client, people, ("MH-T-A", 0, 0), ("MH-T-B", 100, 0))
+    seg = client.post(f"{API}/segments", json=segment_body("RS-T-AB", (0, 0), (100, 0), ducts=[{"spec": "HDPE-32/26"}]),
+                      headers=people.headers("planner")).json()
+    r = client.post(f"{API}/segments/{seg['id']}/ducts", json={"spec": "HDPE-50/42", "position": 1},
+                    headers=people.headers("planner"))
+    assert "RS-T-AB" in _problem(r, 409, "duct_position_taken")["detail"]
+
+
 def test_stale_if_match_gets_412_and_names_who_changed_it(client, people):
     ids = _nodes(client, people, ("MH-T-A", 0, 0))
     url = f"{API}/nodes/{ids['MH-T-A']}"
