@@ -4,66 +4,12 @@ error."""
 
 from __future__ import annotations
 
-import math
 import re
-from datetime import timedelta
-
-import httpx
-import pytest
 
 from ducting.leasing.service import today_wib
-from tests.web.conftest import OPERATOR_PASSWORD, PASSWORDS, shot
-
-TIBAN_LAMA = (103.99705, 1.09380)  # a kelurahan 1.6 km from the sample's nearest node: room to draw
-MANGSANG = (104.04184, 1.03371)
-
-
-def sign_in(page, username: str) -> None:
-    page.goto("/masuk")
-    page.get_by_label("Nama pengguna").fill(username)
-    page.get_by_label("Kata sandi").fill(PASSWORDS.get(username, OPERATOR_PASSWORD))
-    page.get_by_label("Kata sandi").press("Enter")  # keyboard, not a mouse click
-    page.wait_for_url(re.compile(r"/(peta|operator|keuangan)"))
-
-
-def api(live: str, token: str, method: str, path: str, headers: dict[str, str] | None = None, **kw) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} | (headers or {})
-    return httpx.request(method, f"{live}{path}", headers=headers, timeout=60, **kw)
-
-
-def offset(lon: float, lat: float, east_m: float, north_m: float = 0.0) -> tuple[float, float]:
-    return (lon + east_m / (111_320 * math.cos(math.radians(lat))), lat + north_m / 110_574)
-
-
-def manholes(live: str, token: str, *points: tuple[float, float]) -> list[dict]:
-    out = []
-    for lon, lat in points:
-        r = api(live, token, "POST", "/api/v1/network/nodes",
-                json={"kind": "manhole", "geometry": {"type": "Point", "coordinates": [lon, lat]}})
-        assert r.status_code == 201, r.text
-        out.append(r.json())
-    return out
-
-
-def open_map_at(page, lon: float, lat: float, zoom: int = 18) -> None:
-    page.goto(f"/peta#{zoom}/{lat:.6f}/{lon:.6f}")
-    page.wait_for_selector("#map[data-loaded]")
-    page.wait_for_function("BEDELAU_EDIT.getLayers().length > 0")
-
-
-def click_lonlat(page, lon: float, lat: float) -> None:
-    x, y = page.evaluate("([lat, lon]) => { const p = BEDELAU_MAP.latLngToContainerPoint([lat, lon]);"
-                         " const r = BEDELAU_MAP.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
-                         [lat, lon])
-    page.mouse.click(x, y)
-    page.wait_for_timeout(150)
-
-
-def draw_line(page, points: list[tuple[float, float]]) -> None:
-    page.get_by_role("button", name="+ Segmen").click()
-    for lon, lat in points:
-        click_lonlat(page, lon, lat)
-    click_lonlat(page, *points[-1])  # clicking the last vertex again finishes the line
+from tests.web.browser import (MANGSANG, TIBAN_LAMA, api, cable_photo, click_lonlat, connected_pair, draw_line, manholes,
+                               offset, open_map_at, sign_in)
+from tests.web.conftest import shot
 
 
 def test_planner_draws_a_segment_between_two_manholes_and_sees_it_saved_with_history(page, live, tokens):
@@ -104,29 +50,10 @@ def test_planner_sees_a_topology_error_next_to_the_line_end(page, live, tokens):
     page.console_guard.check()
 
 
-def _connected_pair(live: str, token: str) -> tuple[dict, dict]:
-    """Two nodes 300-900 m apart in the dense centre with a free route between them today."""
-    box = "104.000,1.130,104.020,1.150"
-    nodes = api(live, token, "GET", f"/api/v1/collections/nodes/items?bbox={box}&limit=400&kind=manhole").json()["features"]
-    first = (today_wib() + timedelta(days=7)).isoformat()
-    for i, a in enumerate(nodes[::7]):
-        for b in nodes[i * 7 + 1::5]:
-            (x1, y1), (x2, y2) = a["geometry"]["coordinates"], b["geometry"]["coordinates"]
-            d = math.hypot((x2 - x1) * 111_320, (y2 - y1) * 110_574)
-            if not 300 < d < 900:
-                continue
-            q = api(live, token, "POST", "/api/v1/leasing/quotes",
-                    json={"from_node": a["properties"]["code"], "to_node": b["properties"]["code"], "subduct_count": 1,
-                          "size_class": "microduct", "first_day": first, "term_months": 12})
-            if q.status_code == 200:
-                return a, b
-    pytest.fail("no connected pair of manholes in the sample's centre")
-
-
 def test_operator_requests_capacity_a_to_b_and_a_planner_approves_it(browser, live, tokens):
     from tests.web.conftest import BLANK_PNG, ConsoleGuard
 
-    a, b = _connected_pair(live, tokens["op-bln"])
+    a, b = connected_pair(live, tokens["op-bln"])
     (x1, y1), (x2, y2) = a["geometry"]["coordinates"], b["geometry"]["coordinates"]
     pages = []
     for who in ("op-bln", "perencana"):
@@ -216,8 +143,6 @@ def test_finance_previews_issues_the_month_and_downloads_the_pdf(page, live, tok
 
 
 def test_a_citizen_files_a_report_with_a_photo_and_gets_a_reference(page, live, tmp_path):
-    from tests.web.conftest import BLANK_PNG
-
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.goto("/lapor")
     page.wait_for_function("document.querySelectorAll('.leaflet-tile-loaded').length > 0")
@@ -225,7 +150,7 @@ def test_a_citizen_files_a_report_with_a_photo_and_gets_a_reference(page, live, 
     page.get_by_label("Jenis masalah").select_option("low_cable")
     page.get_by_label("Keterangan").fill("Kabel menjuntai rendah melintang di atas jalan, dekat halte.")
     photo = tmp_path / "kabel.png"
-    photo.write_bytes(BLANK_PNG)
+    photo.write_bytes(cable_photo())
     page.get_by_label("Foto").set_input_files(str(photo))
     shot(page, "citizen-report-form")
     page.get_by_role("button", name="Kirim laporan").click()

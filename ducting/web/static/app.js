@@ -63,6 +63,7 @@
       return `${d}-${m}-${y}`;
     },
     m(x) { return x === null || x === undefined ? "–" : Number(x).toLocaleString("id-ID", { maximumFractionDigits: 1 }) + " m"; },
+    km(metres) { return metres === null || metres === undefined ? "–" : (Number(metres) / 1000).toLocaleString("id-ID", { maximumFractionDigits: 1 }) + " km"; },
     todayWib() { return new Intl.DateTimeFormat("en-CA", { timeZone: WIB }).format(new Date()); },
   };
 
@@ -70,13 +71,18 @@
     const p = (err && err.problem) || {};
     const known = p.code && I18N["err." + p.code];
     const detail = p.detail || (err && err.message) || "";
+    // the server's detail is English; with a translated code and a list of what blocks, it only repeats the list
+    if (known && (p.blockers || []).length) return known;
     return known ? (detail ? known + " (" + detail + ")" : known) : detail;
   }
 
   function problemList(err) {
     const p = (err && err.problem) || {};
     const items = (p.errors || []).map((e) => (I18N["err." + e.code] || e.code) + ": " + e.message);
-    return items.length ? items : [p.detail || err.message];
+    // a refused delete names what still depends on the object
+    for (const b of p.blockers || []) items.push(t("err.blocked_by", { what: t("blocker." + b.type) !== "blocker." + b.type ? t("blocker." + b.type) : b.type, label: b.label }));
+    if (items.length && p.blockers && p.blockers.length) items.unshift(problemText(err));
+    return items.length ? items : [problemText(err) || err.message];
   }
 
   function el(tag, attrs, ...children) {

@@ -9,6 +9,7 @@
 
   function crossSection(occ) {
     const wrap = el("div", { class: "xsection" });
+    occ = Object.assign({}, occ, { ducts: occ.ducts.filter((d) => d.status !== "decommissioned") });  // removed ducts stay in history only
     if (!occ.ducts.length) { wrap.append(el("p", { class: "muted" }, t("panel.no_ducts"))); return wrap; }
     const ns = "http://www.w3.org/2000/svg";
     const size = 92, gap = 10;
@@ -67,15 +68,25 @@
     return wrap;
   }
 
+  // field names and values in the reader's language where the catalogue knows them
+  const FIELD_KEYS = { length_m: "attr.length", zone_class: "attr.zone", trench_type: "attr.trench", kelurahan_kode: "attr.kelurahan" };
+  function fieldName(k) { const key = FIELD_KEYS[k] || "attr." + k; return t(key) !== key ? t(key) : k; }
+  function shown(k, v) {
+    if (v === null || v === undefined || v === "") return "–";
+    const prefix = { status: "status.", zone_class: "zone.", trench_type: "trench.", kind: "kind." }[k];
+    return prefix && t(prefix + v) !== prefix + v ? t(prefix + v) : String(v);
+  }
+
   function historyList(entries) {
     const list = el("ol", { class: "history", "aria-label": t("panel.history") });
     for (const e of entries.slice().reverse()) {
-      const changes = Object.entries(e.changes || {}).filter(([k]) => k !== "geom" || e.action !== "INSERT");
+      const action = e.action.toLowerCase();
+      const changes = Object.entries(e.changes || {}).filter(([k]) => k !== "geom" || action !== "insert");
       list.append(el("li", {},
-        el("div", { class: "hhead" }, el("strong", {}, t("action." + e.action.toLowerCase())), " · ", e.username || t("history.system"),
+        el("div", { class: "hhead" }, el("strong", {}, t("action." + action)), " · ", e.username || t("history.system"),
           " · ", el("time", { datetime: e.at }, fmt.wib(e.at)), e.version ? ` · v${e.version}` : ""),
-        e.action === "UPDATE" ? el("ul", { class: "changes" }, changes.map(([k, v]) => el("li", {}, el("code", {}, k), ": ",
-          k === "geom" ? t("history.geometry_changed") : `${v.old ?? "–"} → ${v.new ?? "–"}`))) : null));
+        action === "update" && changes.length ? el("ul", { class: "changes" }, changes.map(([k, v]) => el("li", {}, el("span", { class: "field" }, fieldName(k)), ": ",
+          k === "geom" ? t("history.geometry_changed") : `${shown(k, v.old)} → ${shown(k, v.new)}`))) : null));
     }
     return list;
   }
@@ -98,14 +109,19 @@
     try {
       f = opts.asOf ? await api("GET", `/api/v1/collections/${kind}/items/${target.id}${asOf}`)
                     : await api("GET", `/api/v1/network/${kind}/${target.id}`);
-    } catch (err) { body.replaceChildren(el("p", { class: "alert error" }, problemText(err))); return; }
+    } catch (err) {
+      const gone = err.status === 404 && opts.asOf;  // on the slider: the feature did not exist at that moment
+      body.replaceChildren(el("p", { class: gone ? "alert warn" : "alert error", id: "panel-missing" },
+        gone ? t("panel.not_at_time", { when: fmt.wib(opts.asOf) }) : problemText(err)));
+      return;
+    }
     const p = f.properties;
     const reload = () => show(target, opts);
     const parts = [el("h2", {}, p.code, " ", statusBadge(p.status))];
     const attrs = el("table", { class: "attrs" });
     if (target.type === "segment") {
       attrs.append(row(t("attr.length"), fmt.m(p.length_m)), row(t("attr.zone"), t("zone." + p.zone_class)),
-        row(t("attr.trench"), t("trench." + p.trench_type)), row(t("attr.ends"), `${p.start_node || p.start_node_id} → ${p.end_node || p.end_node_id}`),
+        row(t("attr.trench"), t("trench." + p.trench_type)), row(t("attr.ends"), `${p.start_node || "#" + p.start_node_id} → ${p.end_node || "#" + p.end_node_id}`),
         row(t("attr.kelurahan"), p.kelurahan || "–"));
     } else {
       attrs.append(row(t("attr.kind"), t("kind." + p.kind)), row(t("attr.kelurahan"), p.kelurahan || "–"));
@@ -139,9 +155,12 @@
     }
     if (target.type === "segment" && !opts.asOf) {
       parts.push(el("h3", {}, t("panel.xsection")));
-      const slot = el("div", {}, el("p", { class: "muted" }, t("common.loading")));
+      const slot = el("div", { id: "xsection" }, el("p", { class: "muted" }, t("common.loading")));
       parts.push(slot);
-      api("GET", `/api/v1/leasing/segments/${target.id}/occupancy`).then((occ) => slot.replaceChildren(crossSection(occ)))
+      const changed = () => { if (opts.onChanged) opts.onChanged(); reload(); };
+      Promise.all([api("GET", `/api/v1/leasing/segments/${target.id}/occupancy`),
+                   opts.editable && window.BDucts ? BDucts.editor(target.id, changed) : null])
+        .then(([occ, editor]) => slot.replaceChildren(crossSection(occ), editor || ""))
         .catch((err) => slot.replaceChildren(el("p", { class: "alert error" }, problemText(err))));
     }
     if (!opts.asOf) {
