@@ -33,7 +33,7 @@
       : el("p", { class: "muted" }, t("common.none")));
     document.getElementById("invoices").replaceChildren(list.length ? table(
       [t("inv.number"), t("fin.operator"), t("panel.state"), t("fin.total"), t("fin.paid"), "", t("fin.payments")],
-      list.map((inv) => [inv.number || t("fin.draft_no"), orgs[inv.operator_id] || String(inv.operator_id), statusBadge(inv.status),
+      list.map((inv) => [inv.number || t("fin.draft_no"), orgs[inv.operator_id] || String(inv.operator_id), invoiceBadge(inv),
         fmt.idr(inv.total_idr), fmt.idr(inv.paid_idr),
         el("a", { href: `/api/v1/billing/invoices/${inv.id}/pdf`, class: "btn", download: "", "data-invoice": inv.number || inv.id }, t("inv.pdf")),
         inv.number ? paymentForm(inv) : ""]), [3, 4]) : el("p", { class: "muted" }, t("common.none")));
@@ -44,6 +44,9 @@
       ["XLSX", "run.xlsx"], ["e-Faktur XML", "efaktur.xml"], ["PDF (zip)", "invoices.zip"]].map(([label, file]) =>
       el("a", { class: "btn", href: `${base}/${file}`, download: "" }, label)));
   }
+
+  // an issued invoice with some money in is shown as partly paid (the books keep it `issued` until it is settled)
+  function invoiceBadge(inv) { return statusBadge(inv.status === "issued" && Number(inv.paid_idr) > 0 ? "partially_paid" : inv.status); }
 
   function kpi(label, value) { return el("div", { class: "kpi" }, el("div", { class: "l" }, label), el("div", { class: "v" }, value)); }
 
@@ -57,7 +60,7 @@
     f.addEventListener("submit", async (e) => {
       e.preventDefault();
       try { await api("POST", `/api/v1/billing/invoices/${inv.id}/payments`, { amount_idr: f.amount.value, paid_on: f.paid_on.value, reference: f.reference.value });
-        toast(t("common.saved"), "ok"); show(monthInput.value); aging(); }
+        toast(t("fin.payment_saved", { number: inv.number }), "ok"); show(monthInput.value); aging(); revenue(); }
       catch (err) { toast(problemText(err), "error"); }
     });
     return f;
@@ -69,6 +72,7 @@
     try {
       if (issueBtn) await api("POST", "/api/v1/billing/runs", { month: monthInput.value });
       await show(monthInput.value);
+      revenue().catch((err) => toast(problemText(err), "error"));
     } catch (err) { msg.replaceChildren(el("p", { class: "alert error" }, problemText(err))); }
   });
   if (issueBtn) {
@@ -83,7 +87,7 @@
       try { await api("POST", `/api/v1/billing/runs/${monthInput.value}/issue`, {});
         await show(monthInput.value);  // the numbered invoices first, then the message that says so
         msg.replaceChildren(el("p", { class: "alert ok", id: "issued" }, t("fin.issued", { month: monthInput.value })));
-        aging(); }
+        aging(); revenue(); }
       catch (err) { msg.replaceChildren(el("p", { class: "alert error" }, problemText(err))); }
     });
   }
@@ -95,24 +99,62 @@
       rows.map((r) => [r.operator, ...keys.map((k) => fmt.idr(r[k]))]), keys.map((_, i) => i + 1)) : el("p", { class: "muted" }, t("common.none")));
   }
 
-  async function revenue() {
-    const year = fmt.todayWib().slice(0, 4);
-    const data = await api("GET", `/api/v1/billing/revenue?from=${year}-01&to=${year}-12&by=operator`);
-    const canvas = document.getElementById("revenue-chart");
-    if (!data.revenue.length) { canvas.replaceWith(el("p", { class: "muted", id: "revenue-chart" }, t("fin.no_revenue"))); return; }
-    const months = [...new Set(data.revenue.map((r) => r.month))].sort();
-    const ops = [...new Set(data.revenue.map((r) => r.operator))];
-    const palette = ["#0b5394", "#0f7a5a", "#f08c00", "#862e9c", "#c92a2a", "#5c940d", "#1098ad", "#495057"];
-    const datasets = ops.map((op, i) => ({ label: op, backgroundColor: palette[i % palette.length],
-      data: months.map((m) => { const r = data.revenue.find((x) => x.month === m && x.operator === op); return r ? +r.revenue_idr : 0; }) }));
-    if (chart) chart.destroy();
-    chart = new Chart(canvas, { type: "bar", data: { labels: months, datasets },
-      options: { animation: false, responsive: true, scales: { x: { stacked: true }, y: { stacked: true, ticks: { callback: (v) => fmt.idr(v) } } },
-        plugins: { tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${fmt.idr(c.parsed.y)}` } } } } });
+  // The revenue (PAD) dashboard for the year of the chosen month: billed revenue by operator, kecamatan or product,
+  // the city's retribution share, the next twelve months projected from leases and pending requests, and occupancy.
+  const PALETTE = ["#0b5394", "#0f7a5a", "#f08c00", "#862e9c", "#c92a2a", "#5c940d", "#1098ad", "#495057", "#d6336c", "#74b816"];
+  const charts = {};
+  const sum = (rows, k) => rows.reduce((n, r) => n + Number(r[k] || 0), 0);
+  const millions = (v) => "Rp " + (v / 1e6).toLocaleString("id-ID", { maximumFractionDigits: 1 }) + " jt";
+
+  function barChart(id, labels, datasets) {
+    if (charts[id]) charts[id].destroy();
+    charts[id] = new Chart(document.getElementById(id), { type: "bar", data: { labels, datasets },
+      options: { animation: false, responsive: true, maintainAspectRatio: false,
+        scales: { x: { stacked: true }, y: { stacked: true, ticks: { callback: (v) => (Math.abs(v) >= 1e6 ? millions(v) : fmt.idr(v)) } } },
+        plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } },
+          tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${fmt.idr(c.parsed.y)}` } } } } });
   }
+
+  async function revenue() {
+    const year = (monthInput.value || fmt.todayWib()).slice(0, 4);
+    const by = document.getElementById("pad-by").value;
+    const q = `from=${year}-01&to=${year}-12&by=${by}`;
+    document.getElementById("pad-year").textContent = year;
+    document.getElementById("pad-csv").href = `/api/v1/billing/revenue.csv?${q}`;
+    const data = await api("GET", `/api/v1/billing/revenue?${q}`);
+    const projected = sum(data.projection, "total_idr");
+    document.getElementById("pad-kpis").replaceChildren(
+      kpi(t("fin.pad_billed_year", { year }), fmt.idr(sum(data.revenue, "revenue_idr"))),
+      kpi(t("fin.pad_retribusi"), fmt.idr(sum(data.revenue, "retribusi_idr"))),
+      kpi(t("fin.pad_next12"), fmt.idr(projected)),
+      kpi(t("fin.pad_leased_share"), occupancyShare(data.occupancy)));
+    const months = Array.from({ length: 12 }, (_, i) => `${year}-${String(i + 1).padStart(2, "0")}`);
+    const keys = [...new Set(data.revenue.map((r) => r[by]))];
+    barChart("revenue-chart", months.map((m) => m.slice(5)), keys.map((k, i) => ({ label: labelFor(by, k, data.occupancy), backgroundColor: PALETTE[i % PALETTE.length],
+      data: months.map((m) => sum(data.revenue.filter((r) => r.month === m && r[by] === k), "revenue_idr")) })));
+    barChart("projection-chart", data.projection.map((p) => p.month), [
+      { label: t("fin.pad_from_leases"), backgroundColor: "#0b5394", data: data.projection.map((p) => +p.leases_idr) },
+      { label: t("fin.pad_from_requests"), backgroundColor: "#f08c00", data: data.projection.map((p) => +p.pending_requests_idr) }]);
+    document.getElementById("pad-occupancy").replaceChildren(data.occupancy.length ? table(
+      [t("fin.kecamatan"), t("fin.pad_capacity_km"), t("fin.pad_leased_km"), t("fin.pad_leased_share")],
+      data.occupancy.map((o) => [o.nama, fmt.km(o.capacity_m), fmt.km(o.leased_m),
+        `${Number(o.occupancy_pct).toLocaleString("id-ID")} %`]), [1, 2, 3]) : el("p", { class: "muted" }, t("common.none")));
+    document.getElementById("pad").dataset.loaded = year;
+  }
+
+  function occupancyShare(rows) {
+    const cap = sum(rows, "capacity_m"), used = sum(rows, "leased_m");
+    return cap ? `${(100 * used / cap).toLocaleString("id-ID", { maximumFractionDigits: 2 })} %` : "–";
+  }
+  function labelFor(by, key, occupancy) {
+    if (by === "kecamatan") { const k = occupancy.find((o) => o.kecamatan === key); return key === "-" ? t("fin.no_kecamatan") : k ? k.nama : key; }
+    if (by === "product") return t("size." + key) !== "size." + key ? t("size." + key) : key;
+    return key;
+  }
+  document.getElementById("pad-by").addEventListener("change", () => revenue().catch((err) => toast(problemText(err), "error")));
 
   api("GET", "/api/v1/organisations").then((list) => { for (const o of list) orgs[o.id] = o.code; })
     .then(() => show(monthInput.value)).catch((err) => msg.replaceChildren(el("p", { class: "alert error" }, problemText(err))));
   aging().catch(() => {});
-  revenue().catch(() => {});
+  revenue().catch((err) => toast(problemText(err), "error"));
 })();

@@ -103,15 +103,39 @@
     box.replaceChildren(...(rows.length ? rows.map((r) => {
       const c = BReq.card(r, { onSelect: (req) => { if (route) map.removeLayer(route); if (req.route) { route = BReq.routeLayer(req.route).addTo(map); map.fitBounds(route.getBounds()); } } });
       const acts = el("div", { class: "actions" });
-      if (r.status === "offered") acts.append(el("button", { class: "btn primary", type: "button", onclick: (e) => { e.stopPropagation(); move(r, "accept"); } }, t("op.accept")));
-      if (r.status === "offered" || r.status === "submitted") acts.append(el("button", { class: "btn danger", type: "button", onclick: (e) => { e.stopPropagation(); move(r, "cancel"); } }, t("op.cancel")));
-      c.append(acts);
+      const slot = el("div", { class: "confirm-slot" });
+      const stop = (fn) => (e) => { e.stopPropagation(); fn(); };
+      if (r.status === "offered") acts.append(el("button", { class: "btn primary", type: "button", onclick: stop(() => confirmMove(r, "accept", slot)) }, t("op.accept")));
+      if (r.status === "offered" || r.status === "submitted") acts.append(el("button", { class: "btn danger", type: "button", onclick: stop(() => confirmMove(r, "cancel", slot)) }, t("op.cancel")));
+      c.append(acts, slot);
       return c;
     }) : [el("p", { class: "muted" }, t("common.none"))]));
   }
-  async function move(r, action) {
-    try { await api("POST", `/api/v1/leasing/requests/${r.id}/${action}`, action === "cancel" ? { reason: "dibatalkan oleh operator" } : null); toast(t("status." + (action === "accept" ? "accepted" : "cancelled")), "ok"); loadMine(); M.refresh(); }
-    catch (err) { toast(problemText(err), "error"); }
+
+  // Accepting makes a lease and cancelling gives the held capacity back: both ask once, in the card itself.
+  function confirmMove(r, action, slot) {
+    const reason = action === "cancel" ? el("input", { id: `reason-${r.id}`, minlength: 3, maxlength: 2000, placeholder: t("op.cancel_reason_hint") }) : null;
+    const msg = el("div", { role: "alert" });
+    const yes = el("button", { class: action === "accept" ? "btn primary" : "btn danger", type: "button" }, t(action === "accept" ? "op.accept_yes" : "op.cancel_yes"));
+    const no = el("button", { class: "btn", type: "button" }, t("common.cancel"));
+    const text = action === "accept"
+      ? t("op.accept_confirm", { ref: r.reference, amount: fmt.idr(r.quote && r.quote.annual_total_idr), first: fmt.date(r.first_day) })
+      : t("op.cancel_confirm", { ref: r.reference });
+    const box = el("div", { class: "alert warn", role: "alertdialog", "aria-label": text }, el("p", {}, text),
+      reason ? [el("label", { for: `reason-${r.id}` }, t("op.cancel_reason")), reason] : [], el("div", { class: "actions" }, yes, no), msg);
+    box.addEventListener("click", (e) => e.stopPropagation());
+    no.addEventListener("click", () => slot.replaceChildren());
+    yes.addEventListener("click", async () => {
+      const body = action === "cancel" && reason.value.trim() ? { reason: reason.value.trim() } : null;
+      try {
+        const done = await api("POST", `/api/v1/leasing/requests/${r.id}/${action}`, body);
+        toast(t("op.moved", { ref: r.reference, status: t("status." + done.status) }), "ok");
+        await loadMine();
+        M.refresh();
+      } catch (err) { msg.replaceChildren(el("p", { class: "alert error" }, problemText(err))); }
+    });
+    slot.replaceChildren(box);
+    (reason || yes).focus();
   }
   loadMine().catch((err) => toast(problemText(err), "error"));
 })();
