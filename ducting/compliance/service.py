@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ducting.compliance.models import ComplianceFlag, FlagEvent, MigrationCase, NoOverheadZone, OperatorAgreement
 from ducting.compliance.vocab import FLAG_TRANSITIONS, FlagStatus, MigrationStage
 from ducting.db import Actor
-from ducting.errors import Conflict, InvalidInput, NotFound
+from ducting.errors import Conflict, FieldError, InvalidInput, NotFound
 from ducting.network.vocab import Role
 from gis.crs import WGS84
 from gis.geometry import GeometryRejected, shape_from_geojson
@@ -167,6 +167,8 @@ _STAGE_DATE = {MigrationStage.PULLED_INTO_DUCT: "pulled_on", MigrationStage.CUT_
 
 def open_migration(session: Session, *, operator_id: int, span_id: int, flag_id: int | None,
                    capacity_request_id: int | None = None) -> MigrationCase:
+    _require_references(session, operator_id=operator_id, span_id=span_id, flag_id=flag_id,
+                        capacity_request_id=capacity_request_id)
     case = session.execute(text("SELECT id FROM migration_case WHERE operator_id = :o AND span_id = :s"),
                            {"o": operator_id, "s": span_id}).first()
     if case is not None:
@@ -176,6 +178,21 @@ def open_migration(session: Session, *, operator_id: int, span_id: int, flag_id:
     session.add(row)
     session.flush()
     return row
+
+
+_REFERENCES = {"operator_id": "SELECT 1 FROM organisation WHERE id = :v AND kind = 'operator'",
+               "span_id": "SELECT 1 FROM aerial_span WHERE id = :v",
+               "flag_id": "SELECT 1 FROM compliance_flag WHERE id = :v",
+               "capacity_request_id": "SELECT 1 FROM capacity_request WHERE id = :v"}
+
+
+def _require_references(session: Session, **ids: int | None) -> None:
+    """Every id given names an existing row (422 listing those that do not), before a foreign key says it as a 500."""
+    missing = [FieldError(name, f"{name.removesuffix('_id')}_not_found", f"no {name.removesuffix('_id')} {value}")
+               for name, value in ids.items()
+               if value is not None and session.execute(text(_REFERENCES[name]), {"v": value}).first() is None]
+    if missing:
+        raise InvalidInput(f"{len(missing)} reference(s) name nothing", errors=missing)
 
 
 def advance_migration(session: Session, *, case_id: int, to: MigrationStage, on: date) -> MigrationCase:
