@@ -235,3 +235,23 @@ def test_import_wizard_reports_every_fault_by_row_then_commits_the_fixed_file(pa
     shot(page, "import-committed")
     page.console_guard.expect_http(422)
     page.console_guard.check()
+
+
+def test_planner_splits_a_segment_by_placing_a_manhole_on_it(page, live, tokens):
+    a, b = offset(*TIBAN_LAMA, -150, -600), offset(*TIBAN_LAMA, -50, -600)
+    manholes(live, tokens["perencana"], a, b)
+    seg = _segment(live, tokens["perencana"], a, b, ducts=[{"spec": "PVC-110-4x32"}])
+    middle = offset(*a, 50, 0)
+    sign_in(page, "perencana")
+    open_map_at(page, *middle)
+    page.get_by_label("Jenis node").select_option("manhole")
+    page.get_by_role("button", name="+ Node").click()
+    click_lonlat(page, *middle)
+    page.get_by_text(re.compile(r"Node MH-.* tersimpan; segmen dipecah")).wait_for()
+    page.wait_for_function("BEDELAU_EDIT.getLayers().filter((l) => l.bid && l.bid.type === 'segment').length === 2")
+    half = api(live, tokens["perencana"], "GET", f"/api/v1/network/segments/{seg['id']}").json()
+    assert 45 < float(half["properties"]["length_m"]) < 55
+    ducts = api(live, tokens["perencana"], "GET", f"/api/v1/network/segments/{seg['id']}/ducts").json()
+    assert [(d["spec"], len(d["subducts"])) for d in ducts] == [("PVC-110-4x32", 4)]  # both halves keep the duct
+    shot(page, "planner-split")
+    page.console_guard.check()

@@ -57,6 +57,41 @@ def test_operator_accepts_an_offer_and_cancels_another_request(page, live, token
     page.console_guard.check()
 
 
+def test_planner_rejects_a_request_with_a_reason_the_operator_then_reads(page, live, tokens, browser):
+    req = _request(live, tokens["op-bln"], *connected_pair(live, tokens["op-bln"], skip=3))
+    sign_in(page, "perencana")
+    page.get_by_role("link", name="Kotak masuk").click()
+    card = page.locator(f'.req[data-ref="{req["reference"]}"]')
+    card.click()
+    page.locator("#decision h2", has_text=req["reference"]).wait_for()
+    page.get_by_role("button", name="Tolak").click()  # no reason yet: the form itself refuses
+    assert page.get_by_label("Alasan penolakan").evaluate("(el) => !el.validity.valid")
+    page.get_by_label("Alasan penolakan").fill("Rute melewati segmen yang dijadwalkan perbaikan.")
+    page.get_by_role("button", name="Tolak").click()
+    page.get_by_text(f"{req['reference']} ditolak").wait_for()
+    card.wait_for(state="detached")
+    # the map shows the route of the request now open, and no longer the rejected one's
+    page.wait_for_function("""() => { let routes = 0; BEDELAU_MAP.eachLayer((l) => { if (l instanceof L.GeoJSON) routes++; });
+                                      return routes === Math.min(1, document.querySelectorAll('#inbox .req').length); }""")
+    mine = {x["reference"]: x for x in api(live, tokens["op-bln"], "GET", "/api/v1/leasing/requests?limit=50").json()}
+    assert mine[req["reference"]]["status"] == "rejected"
+    shot(page, "planner-rejects")
+    page.console_guard.check()
+
+    from tests.web.conftest import ConsoleGuard
+
+    ctx = browser.new_context(base_url=live, viewport={"width": 1366, "height": 860}, timezone_id="Asia/Jakarta")
+    ctx.route("https://**/*", lambda route: route.fulfill(status=200, content_type="image/png", body=BLANK_PNG))
+    op = ctx.new_page()
+    op.console_guard = ConsoleGuard(op)
+    sign_in(op, "op-bln")
+    mine_card = op.locator(f'.req[data-ref="{req["reference"]}"]')
+    mine_card.wait_for()
+    assert "Ditolak" in mine_card.inner_text() and "dijadwalkan perbaikan" in mine_card.inner_text()
+    op.console_guard.check()
+    ctx.close()
+
+
 def _survey_csv(base: tuple[float, float]) -> bytes:
     columns = ["kind", "pole_ref", "lon", "lat", "from_pole", "to_pole", "min_clearance_m", "crosses", "road_class",
                "operator", "cable_type", "owner_tag"]

@@ -14,6 +14,7 @@
     list.replaceChildren(...(rows.length ? rows.map((r) => BReq.card(r, { showOperator: true, onSelect: open }))
       : [el("p", { class: "muted" }, t("inbox.empty"))]));
     document.getElementById("decision").replaceChildren();
+    if (route) { map.removeLayer(route); route = null; }  // a decided request's route leaves with its card
     if (rows.length) open(rows[0], list.firstChild);
   }
 
