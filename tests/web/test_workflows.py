@@ -171,6 +171,9 @@ def test_planner_works_the_compliance_flags_and_triages_a_citizen_report(page, l
     assert op.locator("#flags", has_text="Jarak bebas kabel di atas jalan terlalu rendah").count() == 1
     assert "Kabel tanpa label pemilik" not in op.locator("#flags").inner_text()
     shot(op, "operator-flags-and-invoices")
+    with op.expect_download() as dl:
+        op.get_by_role("link", name="Surat kepatuhan (PDF)").click()
+    assert dl.value.path().read_bytes().startswith(b"%PDF")
     op.console_guard.check()
     ctx.close()
 
