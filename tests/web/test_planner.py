@@ -255,3 +255,20 @@ def test_planner_splits_a_segment_by_placing_a_manhole_on_it(page, live, tokens)
     assert [(d["spec"], len(d["subducts"])) for d in ducts] == [("PVC-110-4x32", 4)]  # both halves keep the duct
     shot(page, "planner-split")
     page.console_guard.check()
+
+
+def test_search_finds_a_kelurahan_by_name_and_a_node_by_code(page, live, tokens):
+    (node,) = manholes(live, tokens["perencana"], offset(*TIBAN_LAMA, 900, -300))
+    sign_in(page, "perencana")
+    page.goto("/peta")
+    page.wait_for_selector("#map[data-ready]")
+    search = page.get_by_label("Cari kode atau kelurahan")
+    search.fill("Tiban Lama")
+    search.press("Enter")
+    page.wait_for_function("""() => { const b = BEDELAU_MAP.getBounds(), c = b.getCenter();
+        return BEDELAU_MAP.getZoom() >= 13 && Math.abs(c.lng - 103.99) < 0.03 && Math.abs(c.lat - 1.09) < 0.03; }""")
+    search.fill(node["properties"]["code"].lower())  # codes are found whatever the case
+    search.press("Enter")
+    page.locator("#panel-body h2", has_text=node["properties"]["code"]).wait_for()
+    assert page.evaluate("BEDELAU_MAP.getZoom()") >= 17
+    page.console_guard.check()
