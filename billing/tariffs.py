@@ -117,10 +117,14 @@ def _months(first_day: date, last_day: date) -> list[date]:
 
 
 def _line_quote(session: Session, line: QuoteLine, first_day: date, last_day: date | None,
-                discount: Decimal) -> dict[str, Any]:
+                discount: Decimal, seen: dict[tuple[SizeClass, ZoneClass], list[Rate]]) -> dict[str, Any]:
     metres = line.length_m * line.subducts
     horizon = last_day or first_day.replace(year=first_day.year + 1) - timedelta(days=1)
-    pieces = rates(session, product=line.size_class, zone_class=line.zone_class, first_day=first_day, last_day=horizon)
+    key = (line.size_class, line.zone_class)
+    if key not in seen:  # a route has dozens of segments but only a few product/zone pairs
+        seen[key] = rates(session, product=line.size_class, zone_class=line.zone_class, first_day=first_day,
+                          last_day=horizon)
+    pieces = seen[key]
     first = pieces[0]
     annual = round_idr(metres * first.price_idr_per_m_year * (100 - discount) / 100)
     month_span = span_in_month(first_day, first_day, last_day)
@@ -146,7 +150,8 @@ def quote_provider(session: Session, *, operator_id: int, lines: list[QuoteLine]
     """A JSON-ready quote (amounts are Decimal strings). Registered with leasing by the app factory."""
     try:
         discount = term_discount_pct(session, first_day, last_day)
-        out_lines = [_line_quote(session, line, first_day, last_day, discount) for line in lines]
+        seen: dict[tuple[SizeClass, ZoneClass], list[Rate]] = {}
+        out_lines = [_line_quote(session, line, first_day, last_day, discount, seen) for line in lines]
         tax = ppn_on(session, first_day)
     except (TariffMissing, TaxRateMissing) as exc:
         return {"available": False, "reason": exc.detail, "code": exc.code, "currency": "IDR"}

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import orjson
 from psycopg.errors import ExclusionViolation
 from sqlalchemy import text
@@ -71,13 +72,16 @@ _FREE_SUBDUCTS = text("""
 
 
 def find_path(session: Session, *, from_node_id: int, to_node_id: int, count: int, size_class: SizeClass,
-              days: Days, graph: CapacityGraph = GRAPH) -> tuple[list[int], list[int], float]:
-    """(segment ids, node ids, cost) of the cheapest path with `count` free subducts for all of `days`."""
+              days: Days, graph: CapacityGraph = GRAPH, avoid: frozenset[int] = frozenset()) -> tuple[list[int], list[int], float]:
+    """(segment ids, node ids, cost) of the cheapest path with `count` free subducts for all of `days`, not
+    through the segments in `avoid` (found full a moment ago: another transaction has them locked)."""
     settings = get_settings().leasing
     with graph.lock:
         graph.refresh(session)
         cap = graph.capacity(days, size_class)
         cost = graph.costs(cap, count, near_full_share=settings.near_full_share, penalty=settings.near_full_penalty)
+        if avoid:
+            cost[[graph.network.seg_index[s] for s in avoid if s in graph.network.seg_index]] = np.inf
         path = graph.shortest_path(from_node_id, to_node_id, cost)
         if path is not None:
             return path.segment_ids, path.node_ids, path.cost
@@ -151,20 +155,24 @@ def plan_route(session: Session, *, from_node_id: int, to_node_id: int, subduct_
                via_segment_ids: list[int] | None = None) -> RoutePlan:
     """Find and lock a route: the cheapest path, then concrete subducts on it (locked until the transaction
     ends). A segment found full when locking (the graph was a moment behind) is retried once, fresh."""
-    for attempt in range(2):
+    avoid: set[int] = set()
+    for attempt in range(3):
         if via_segment_ids:
             segment_ids, node_ids, cost = via_segment_ids, [], 0.0
         else:
             segment_ids, node_ids, cost = find_path(session, from_node_id=from_node_id, to_node_id=to_node_id,
-                                                    count=subduct_count, size_class=size_class, days=days, graph=graph)
+                                                    count=subduct_count, size_class=size_class, days=days, graph=graph,
+                                                    avoid=frozenset(avoid))
         try:
             planned = choose_subducts(session, segment_ids=segment_ids, count=subduct_count, size_class=size_class,
                                       days=days)
             break
-        except NoRoute:
-            if attempt == 1 or via_segment_ids:
+        except NoRoute as exc:
+            # a concurrent booking holds the row locks there (or took the space since the graph last looked):
+            # route around it rather than reload the whole graph
+            if attempt == 2 or via_segment_ids:
                 raise
-            graph.forget()
+            avoid.update(b["segment_id"] for b in exc.extra.get("bottleneck", []))
     length = sum((s.length_m for s in planned), Decimal(0))
     q = quote(session, operator_id=operator_id or 0, lines=quote_lines(planned), first_day=days.first_day,
               last_day=days.last_day) if operator_id else {"available": False, "reason": "no operator"}

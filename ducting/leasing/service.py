@@ -20,6 +20,7 @@ from ducting.leasing.models import Allocation, CapacityRequest, RequestEvent
 from ducting.leasing.periods import Days
 from ducting.leasing.schemas import DirectAllocationIn, RequestIn, RouteQuery
 from ducting.leasing.vocab import TRANSITIONS, AllocationStatus, RequestStatus
+from ducting.network.models import RouteSegment
 from ducting.network.vocab import Role
 from ducting.settings import get_settings
 
@@ -217,42 +218,48 @@ def _may(actor: Actor, who: str, req: CapacityRequest) -> bool:
     return False
 
 
-def _held(session: Session, req: CapacityRequest) -> list[Allocation]:
-    return list(session.scalars(select(Allocation).where(Allocation.request_id == req.id,
-                                                         Allocation.status == AllocationStatus.HELD).with_for_update()))
+def _held_hold(session: Session, req: CapacityRequest) -> tuple[int, datetime | None]:
+    """How many of the request's subducts are held, and the earliest hold expiry among them. The request row is
+    locked, so its holds only change under us by expiring (which `now()` below sees)."""
+    count, earliest = session.execute(text(
+        "SELECT count(*), min(hold_expires_at) FROM allocation WHERE request_id = :r AND status = 'held'"),
+        {"r": req.id}).one()
+    return count, earliest
+
+
+def _update_held(session: Session, req: CapacityRequest, **values: Any) -> None:
+    """One set-based UPDATE of the request's held allocations (a route holds dozens); objects already in the
+    session are refreshed from RETURNING."""
+    session.execute(update(Allocation).where(Allocation.request_id == req.id, Allocation.status == AllocationStatus.HELD)
+                    .values(**values).execution_options(synchronize_session="fetch"))
 
 
 def _offer(session: Session, req: CapacityRequest, **_: Any) -> None:
     settings = get_settings().leasing
     now = datetime.now(UTC)
-    held = _held(session, req)
-    if not held or any(a.hold_expires_at <= now for a in held):
+    count, earliest = _held_hold(session, req)
+    if not count or earliest is None or earliest <= now:
         raise Conflict("the hold on this request's subducts has expired", code="hold_expired")
     req.hold_expires_at = now + timedelta(days=settings.hold_days)
     req.due_at = add_working_days(now, settings.acceptance_working_days)
-    for a in held:
-        a.hold_expires_at = req.hold_expires_at
+    _update_held(session, req, hold_expires_at=req.hold_expires_at)
 
 
 def _release(session: Session, req: CapacityRequest, **_: Any) -> None:
-    for a in _held(session, req):
-        a.status = AllocationStatus.RELEASED
+    _update_held(session, req, status=AllocationStatus.RELEASED)
     req.due_at = None
 
 
 def _accept(session: Session, req: CapacityRequest, **_: Any) -> None:
-    held = _held(session, req)
-    if not held or any(a.hold_expires_at <= datetime.now(UTC) for a in held):
+    count, earliest = _held_hold(session, req)
+    if not count or earliest is None or earliest <= datetime.now(UTC):
         raise Conflict("the offer's hold has expired; submit the request again", code="hold_expired")
     year = datetime.now(WIB).year
     req.pks_number = f"PKS/BDL/{year}/{next_number(session, 'PKS', year):06d}"
-    lengths = dict(session.execute(text("SELECT id, length_m FROM route_segment WHERE id = ANY(:ids)"),
-                                   {"ids": list({a.segment_id for a in held})}).all())
-    for a in held:
-        a.status = AllocationStatus.ACTIVE
-        a.hold_expires_at = None
-        a.pks_number = req.pks_number
-        a.contracted_length_m = lengths[a.segment_id]  # the billed snapshot, taken when accepted
+    length_now = (select(RouteSegment.length_m).where(RouteSegment.id == Allocation.segment_id).scalar_subquery())
+    # the billed snapshot, taken when accepted
+    _update_held(session, req, status=AllocationStatus.ACTIVE, hold_expires_at=None, pks_number=req.pks_number,
+                 contracted_length_m=length_now)
     req.hold_expires_at = None
     req.due_at = None
 
