@@ -78,9 +78,11 @@ class BenchDatabase:
                 sql.Identifier(self.name), sql.Literal(json.dumps(note))))
 
     def scalar(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        """One value, read as the schema owner: bookkeeping and checks (counts, double bookings) must see every
+        row, which row-level security would hide from the application role."""
         import psycopg
 
-        with psycopg.connect(self.libpq()) as conn:
+        with psycopg.connect(self.libpq(owner=True)) as conn:
             row = conn.execute(query, params).fetchone()
         return row[0] if row else None
 
@@ -415,8 +417,10 @@ def httpx_load(url: str, *, headers: dict[str, str] | None = None, connections: 
     return LoadResult("httpx", connections, round(elapsed, 2), len(times), round(len(times) / elapsed, 2), bad, latency)
 
 
-def pgbench(db_url: str, statement: str, *, clients: int = 16, threads: int = 2, duration_s: float = 10) -> LoadResult:
-    """Run one SQL statement (literal values, no parameters) in a closed loop with pgbench over TCP."""
+def pgbench(db_url: str, statement: str, *, clients: int = 16, threads: int = 2, duration_s: float = 10,
+            settings: dict[str, str] | None = None) -> LoadResult:
+    """Run one SQL statement (literal values, no parameters) in a closed loop with pgbench over TCP. `settings`
+    are set on each connection (PGOPTIONS), e.g. the identity row-level security reads."""
     tool = postgres_tool("pgbench")
     if tool is None:
         raise RuntimeError("pgbench not found (Debian: postgresql-client)")
@@ -427,7 +431,9 @@ def pgbench(db_url: str, statement: str, *, clients: int = 16, threads: int = 2,
     try:
         cmd = [tool, "-n", "-h", parts.host or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "",
                "-c", str(clients), "-j", str(threads), "-T", str(int(duration_s)), "-f", script, parts.database or ""]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"PGPASSWORD": parts.password or ""})
+        options = " ".join(f"-c {k}={v}" for k, v in (settings or {}).items())
+        done = subprocess.run(cmd, capture_output=True, text=True,
+                              env=os.environ | {"PGPASSWORD": parts.password or "", "PGOPTIONS": options})
     finally:
         os.unlink(script)
     if done.returncode != 0:

@@ -26,10 +26,12 @@ import numpy as np
 from bench.common import (BenchDatabase, Figure, bench_database, console, interleaved, pgbench, report, service,
                           stage_progress, uvicorn_commands, free_port)
 from bench.network import build_network
+from ducting.leasing.periods import Days
 
 DB_NAME = "ducting_bench_leasing_100k"
 SEGMENTS = 100_000
 NEED = 2  # microducts per request in the route search
+OCCUPANCY = "floor-share-v2"  # the occupancy model the database was leased with (see `occupy`)
 PENALTY, NEAR_FULL = 0.5, 0.2  # the service's defaults (DUCTING_LEASING_NEAR_FULL_*)
 
 
@@ -38,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rebuild", action="store_true", help="regenerate the network and its leases")
     parser.add_argument("--queries", type=int, default=15, help="timed route searches per contender")
     parser.add_argument("--load-seconds", type=float, default=20)
+    parser.add_argument("--processes", type=int, default=2,
+                        help="service processes sharing the port (SO_REUSEPORT), as `ducting serve --workers` would run")
+    parser.add_argument("--part", choices=("all", "routes", "throughput"), default="all",
+                        help="measure only the route search or only the allocation throughput")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,12 +51,14 @@ def run(args: argparse.Namespace) -> int:
     db = leasing_network(args.seed, rebuild=args.rebuild)
     figures: list[Figure] = []
     details: dict[str, Any] = {"database": db.name}
-    route = measure_routes(db, args)
-    figures += route.pop("figures")
-    details["routes"] = route
-    rate = measure_allocations(db, args)
-    figures += rate.pop("figures")
-    details["allocations"] = rate
+    if args.part in ("all", "routes"):
+        route = measure_routes(db, args)
+        figures += route.pop("figures")
+        details["routes"] = route
+    if args.part in ("all", "throughput"):
+        rate = measure_allocations(db, args)
+        figures += rate.pop("figures")
+        details["allocations"] = rate
     report("leasing", "Leasing: route search and allocation throughput", figures, details)
     return 0 if all(f.passed is not False for f in figures) else 1
 
@@ -59,34 +67,46 @@ def run(args: argparse.Namespace) -> int:
 def leasing_network(seed: int, *, rebuild: bool) -> BenchDatabase:
     db = bench_database(DB_NAME)
     note = db.note() or {}
-    if not rebuild and note.get("seed") == seed and note.get("leases"):
+    if not rebuild and note.get("seed") == seed and note.get("leases") and note.get("occupancy") == OCCUPANCY:
         console.print(f"  reusing {DB_NAME}: {note['segments']:,} segments, {note['leases']:,} leases")
         return db
-    run_ = build_network(DB_NAME, SEGMENTS, seed)
-    db = bench_database(DB_NAME)
+    if rebuild or note.get("seed") != seed or not note.get("segments"):
+        segments = build_network(DB_NAME, SEGMENTS, seed).segments
+        db = bench_database(DB_NAME)
+    else:  # the same network, leased by an older occupancy model
+        segments = note["segments"]
     leases = occupy(db, seed)
-    db.set_note({"seed": seed, "segments": run_.segments, "leases": leases})
+    db.set_note({"seed": seed, "segments": segments, "leases": leases, "occupancy": OCCUPANCY})
     return db
 
 
 def occupy(db: BenchDatabase, seed: int) -> int:
-    """Each segment gets an occupancy drawn from 0-90 % of its leasable subducts, leased by one of the sample
-    operators over a random period (half open-ended). One statement, so it is quick and repeatable."""
+    """Each segment gets an occupancy drawn from 0-90 % and exactly that share of its leasable subducts
+    (rounded down, chosen at random) is leased by one of the sample operators over a random period (half
+    open-ended). Rounding down keeps every segment at or under 90 %, as the peers' setting has it; leasing each
+    subduct with probability `share` (the first model) filled a third of the segments completely. One
+    statement, so it is quick and repeatable."""
     import psycopg
 
     with stage_progress() as update, psycopg.connect(db.libpq(owner=True), autocommit=True) as conn:
         update("leasing 0-90 %", 0, 1)
+        conn.execute("DELETE FROM allocation")
         conn.execute("SELECT setseed(%s)", (seed % 1000 / 1000,))
         conn.execute("""
             WITH ops AS (SELECT array_agg(id ORDER BY id) AS ids FROM organisation WHERE kind = 'operator'),
-            occ AS (SELECT id, length_m, random() * 0.9 AS share FROM route_segment)
+            occ AS (SELECT id, length_m, random() * 0.9 AS share FROM route_segment),
+            leasable AS (
+                SELECT sd.id, sd.segment_id, row_number() OVER (PARTITION BY sd.segment_id ORDER BY random()) AS rn,
+                       count(*) OVER (PARTITION BY sd.segment_id) AS usable
+                FROM subduct sd JOIN duct d ON d.id = sd.duct_id
+                WHERE NOT sd.is_reserved AND sd.status = 'operational' AND d.status = 'operational')
             INSERT INTO allocation (operator_id, subduct_id, segment_id, period, status, contracted_length_m, is_legacy)
-            SELECT ops.ids[1 + (sd.id % array_length(ops.ids, 1))], sd.id, sd.segment_id,
+            SELECT ops.ids[1 + (l.id % array_length(ops.ids, 1))], l.id, l.segment_id,
                    daterange(start, CASE WHEN random() < 0.5 THEN NULL ELSE start + 180 + (random() * 900)::int END),
                    'active', occ.length_m, true
-            FROM ops, occ JOIN subduct sd ON sd.segment_id = occ.id
+            FROM ops, leasable l JOIN occ ON occ.id = l.segment_id
             CROSS JOIN LATERAL (SELECT CURRENT_DATE - (random() * 365)::int AS start) s
-            WHERE NOT sd.is_reserved AND random() < occ.share""")
+            WHERE l.rn <= floor(occ.share * l.usable)""")
         conn.execute("VACUUM (ANALYZE) allocation, subduct, route_segment")
         update("leasing 0-90 %", 1, 1)
         return conn.execute("SELECT count(*) FROM allocation").fetchone()[0]
@@ -246,36 +266,47 @@ def _accounts(db: BenchDatabase, operators: int = 8) -> dict[str, str]:
     return tokens
 
 
-def _short_trips(db: BenchDatabase, count: int, seed: int) -> list[tuple[str, str]]:
-    """Node pairs 30-80 segments apart along the streets: a backbone lease of roughly 3-7 km."""
-    import psycopg
+def _short_trips(db: BenchDatabase, count: int, seed: int, window: Days) -> list[tuple[str, str]]:
+    """Node pairs 30-80 segments apart (fewest hops) along segments that still have room for 2 microducts over
+    the whole `window` (every request's period lies inside it): backbone leases of roughly 3-7 km that an
+    operator would request after looking at the availability map, so the figure measures bookings, not
+    refusals."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
 
-    rng = random.Random(seed)
-    with psycopg.connect(db.libpq()) as conn:
-        rows = conn.execute("""SELECT a.code, b.code FROM route_segment s
-            JOIN node a ON a.id = s.start_node_id JOIN node b ON b.id = s.end_node_id""").fetchall()
-    adjacent: dict[str, list[str]] = {}
-    for u, v in rows:
-        adjacent.setdefault(u, []).append(v)
-        adjacent.setdefault(v, []).append(u)
-    nodes = list(adjacent)
-    trips = []
-    while len(trips) < count:
-        start = rng.choice(nodes)
-        here, seen = start, {start}
-        for _ in range(rng.randint(30, 80)):
-            options = [n for n in adjacent[here] if n not in seen]
-            if not options:
-                break
-            here = rng.choice(options)
-            seen.add(here)
-        if here != start:
-            trips.append((start, here))
+    from ducting.leasing.routing import CapacityGraph
+    from ducting.network.vocab import SizeClass
+
+    graph = CapacityGraph()
+    engine = create_engine(db.owner_url)
+    with Session(engine) as session:
+        graph.refresh(session)
+        codes = dict(session.execute(text("SELECT id, code FROM node")).all())
+    engine.dispose()
+    net = graph.network
+    room = graph.capacity(window, SizeClass.MICRODUCT).free >= 2
+    n = len(net.node_ids)
+    u, v = net.seg_u[room], net.seg_v[room]
+    hops = csr_matrix((np.ones(2 * len(u)), (np.concatenate([u, v]), np.concatenate([v, u]))), shape=(n, n))
+    rng = np.random.default_rng(seed)
+    starts = np.unique(np.concatenate([u, v]))
+    trips: list[tuple[str, str]] = []
+    for _ in range(50 * count):
+        if len(trips) >= count:
+            break
+        start = int(rng.choice(starts))
+        dist = dijkstra(hops, indices=start, unweighted=True, limit=80)
+        ends = np.flatnonzero((dist >= 30) & (dist <= 80))
+        if len(ends):
+            trips.append((codes[int(net.node_ids[start])], codes[int(net.node_ids[int(rng.choice(ends))])]))
     return trips
 
 
 def _raw_insert_rate(db: BenchDatabase, seconds: float) -> tuple[float, int]:
-    """Single-allocation INSERTs from 8 pgbench clients, durable commits, under the same EXCLUDE constraint.
+    """Single-allocation INSERTs from 8 pgbench clients, durable commits, under the same EXCLUDE constraint and
+    row-level security.
     Far-future random periods rarely collide; collisions are skipped (ON CONFLICT DO NOTHING) and counted out."""
     before = db.scalar("SELECT count(*) FROM allocation")
     max_sub = db.scalar("SELECT max(id) FROM subduct")
@@ -287,7 +318,9 @@ def _raw_insert_rate(db: BenchDatabase, seconds: float) -> tuple[float, int]:
                'active', 1, true
         FROM subduct sd WHERE sd.id = :sub
         ON CONFLICT DO NOTHING"""
-    result = pgbench(db.app_url, statement, clients=8, threads=2, duration_s=seconds)
+    # as that operator, so the inserts pass the same row-level security check the API's do
+    result = pgbench(db.app_url, statement, clients=8, threads=2, duration_s=seconds,
+                     settings={"ducting.role": "operator", "ducting.organisation_id": str(operator)})
     inserted = db.scalar("SELECT count(*) FROM allocation") - before
     import psycopg
 
@@ -301,7 +334,8 @@ def measure_allocations(db: BenchDatabase, args: argparse.Namespace) -> dict[str
 
     tokens = _accounts(db)
     operators = [k for k in tokens if k.startswith("bench_op")]
-    trips = _short_trips(db, 4000, args.seed)
+    window = Days(date.today() + timedelta(days=30), date.today() + timedelta(days=400 + 366))
+    trips = _short_trips(db, 600, args.seed, window)
     port = free_port()
     env = {"DATABASE_URL": db.app_url, "DUCTING_ENV": "test"}
     counts: Counter[str] = Counter()
@@ -335,13 +369,12 @@ def measure_allocations(db: BenchDatabase, args: argparse.Namespace) -> dict[str
                         accepted_allocations += sum(len(s["subducts"]) for s in r3.json()["quote"]["route"]["segments"])
 
     profile = Path(tempfile.gettempdir()) / "bench-leasing-profile.txt"
-    with service("ours", uvicorn_commands("ducting.app:create_app", port=port, factory=True), port=port, env=env,
-                 ready_path="/openapi.json") as svc:
+    commands = uvicorn_commands("ducting.app:create_app", port=port, factory=True, processes=args.processes,
+                                mode="reuseport" if args.processes > 1 else "single")
+    with service("ours", commands, port=port, env=env, ready_path="/openapi.json",
+                 cwd=Path(__file__).resolve().parent.parent) as svc:
         base = f"http://127.0.0.1:{port}"
-        httpx.post(f"{base}/api/v1/leasing/quotes", headers={"Authorization": f"Bearer {tokens[operators[0]]}"},
-                   json={"from_node": trips[0][0], "to_node": trips[0][1], "subduct_count": 1,
-                         "size_class": "microduct", "first_day": (date.today() + timedelta(days=30)).isoformat()},
-                   timeout=120)  # warm: loads the graph once
+        _warm(base, tokens[operators[0]], trips[0])
         stop_at[0] = time.monotonic() + args.load_seconds
         spy = _start_profile(svc.pids[0], args.load_seconds, profile)
         started = time.perf_counter()
@@ -360,13 +393,35 @@ def measure_allocations(db: BenchDatabase, args: argparse.Namespace) -> dict[str
     api_rate = accepted_allocations / elapsed
     figures = [
         Figure("api_accepted_allocations_per_s", "accepted allocations/s through the API, 8 clients",
-               round(api_rate, 1), "/s", note=f"{accepted_allocations:,} in {elapsed:.1f} s; {dict(counts)}"),
+               round(api_rate, 1), "/s",
+               note=f"{accepted_allocations:,} in {elapsed:.1f} s, {args.processes} service process(es); {dict(counts)}"),
         Figure("raw_insert_per_s", "raw allocation INSERTs/s, 8 pgbench clients, same constraint", round(raw_rate, 1), "/s",
                note=f"{raw_n:,} transactions"),
         Figure("api_share_of_raw", "API rate / raw rate", round(api_rate / raw_rate, 3), "", (">=", 0.1)),
         Figure("double_bookings", "subducts booked twice on a day (after the load)", doubles, "", ("<=", 0)),
     ]
     return {"figures": figures, "outcomes": dict(counts), "profile": _summarise_profile(profile)}
+
+
+def _warm(base: str, token: str, trip: tuple[str, str]) -> None:
+    """Every process loads its graph once (seconds at 100k segments) before the clock starts: quote on fresh
+    connections, which the kernel spreads over the processes, until a whole round answers quickly."""
+    import httpx
+
+    body = {"from_node": trip[0], "to_node": trip[1], "subduct_count": 1, "size_class": "microduct",
+            "first_day": (date.today() + timedelta(days=30)).isoformat()}
+
+    def one(_: int) -> float:
+        started = time.perf_counter()
+        httpx.post(f"{base}/api/v1/leasing/quotes", headers={"Authorization": f"Bearer {token}"}, json=body, timeout=180)
+        return time.perf_counter() - started
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(10):
+            if max(pool.map(one, range(8))) < 1.0:
+                return
 
 
 def _start_profile(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
