@@ -5,10 +5,12 @@ written in the caller's transaction (the route commits). Nothing here commits.""
 from __future__ import annotations
 
 import calendar
+import functools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import holidays
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
@@ -31,13 +33,24 @@ def today_wib() -> date:
     return datetime.now(WIB).date()
 
 
+@functools.cache
+def _public_holidays(year: int) -> frozenset[date]:
+    """Indonesia's national public holidays (the `holidays` package's calendar; collective leave days, cuti
+    bersama, are not in it)."""
+    return frozenset(holidays.country_holidays("ID", years=year))
+
+
+def is_working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in _public_holidays(day.year)
+
+
 def add_working_days(start: datetime, days: int) -> datetime:
-    """Monday-Friday only. Public holidays are not yet in a calendar table: a known gap, stated in the README."""
+    """`days` working days later (Monday-Friday, not a national public holiday), counted on the WIB calendar."""
     current = start
     added = 0
     while added < days:
         current += timedelta(days=1)
-        if current.astimezone(WIB).weekday() < 5:
+        if is_working_day(current.astimezone(WIB).date()):
             added += 1
     return current
 

@@ -191,3 +191,20 @@ def test_sla_report_gives_median_and_p90_per_month(client, people, ladder):
     rows = client.get(f"{API}/sla", headers=people.headers("auditor")).json()
     assert rows[-1]["submitted"] == 1 and rows[-1]["decided"] == 1
     assert float(rows[-1]["median_hours"]) >= 0
+
+
+def test_due_dates_count_working_days_skipping_weekends_and_public_holidays():
+    from datetime import datetime
+
+    from ducting.leasing.service import WIB, add_working_days, is_working_day
+
+    # Monday 2026-08-10 09:00 WIB + 10 working days: the weekends of 15-16 and 22-23 August and Independence Day
+    # (Monday 17 August) are skipped, so the due date is Tuesday 25 August... which is the Prophet's Birthday in
+    # 2026, so Wednesday 26 August
+    start = datetime(2026, 8, 10, 9, 0, tzinfo=WIB)
+    assert not is_working_day(date(2026, 8, 17)) and not is_working_day(date(2026, 8, 25))
+    assert is_working_day(date(2026, 8, 18))
+    assert add_working_days(start, 10).astimezone(WIB).date() == date(2026, 8, 26)
+    # a year-end span: Christmas (Friday 25 December 2026) and New Year's Day (Friday 1 January 2027)
+    assert add_working_days(datetime(2026, 12, 24, 9, 0, tzinfo=WIB), 1).astimezone(WIB).date() == date(2026, 12, 28)
+    assert add_working_days(datetime(2026, 12, 31, 9, 0, tzinfo=WIB), 1).astimezone(WIB).date() == date(2027, 1, 4)
