@@ -86,4 +86,9 @@ def create_app() -> FastAPI:
 
     register_quote_provider(quote_provider)
     leasing_hooks.register()
+    from ducting.leasing.sweeper import Sweeper
+
+    sweeper = Sweeper()
+    app.router.on_startup.append(sweeper.start)
+    app.router.on_shutdown.append(sweeper.stop)
     return app

@@ -107,7 +107,7 @@ class LeasingSettings(BaseSettings):
     fill_limit_three_cables: float = Field(default=0.40, gt=0, le=1)
     fill_limit_subdivision: float = Field(default=0.55, gt=0, le=1)
     fill_limit_blown_microduct: float = Field(default=0.65, gt=0, le=1)
-    sweep_interval_s: int = Field(default=60, ge=1)
+    sweep_interval_s: int = Field(default=60, ge=0, description="seconds between sweeps of lapsed holds; 0: off")
 
 
 class Settings(BaseSettings):
