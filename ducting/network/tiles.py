@@ -44,7 +44,7 @@ MVT = "application/vnd.mapbox-vector-tile"
 CACHE_CONTROL = "private, max-age=60, stale-while-revalidate=300"
 PUBLIC_CACHE_CONTROL = "public, max-age=86400"  # boundaries change with a migration, not with edits
 
-_AUTH = """(SELECT EXISTS (SELECT 1 FROM api_token t JOIN account a ON a.id = t.account_id
+TOKEN_CHECK = """(SELECT EXISTS (SELECT 1 FROM api_token t JOIN account a ON a.id = t.account_id
             WHERE t.token_hash = %(token)s AND t.revoked_at IS NULL AND t.expires_at > now() AND a.is_active))"""
 _ENVELOPE = f"ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, {WEB_MERCATOR})"
 _FILTER = f"ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, {WGS84})"
@@ -64,7 +64,7 @@ class Layer:
 @lru_cache(maxsize=None)
 def _statement(layer: Layer) -> str:
     """The tile statement of a layer, built once (psycopg keys its prepared statements by the text)."""
-    allowed = "true" if layer.public else _AUTH
+    allowed = "true" if layer.public else TOKEN_CHECK
     return (f"SELECT {allowed} AS allowed, (SELECT ST_AsMVT(q, '{layer.name}', {EXTENT}, 'geom', 'id') FROM "
             f"({layer.rows_sql}) q WHERE q.geom IS NOT NULL AND {allowed}) AS tile")
 
@@ -181,7 +181,7 @@ async def render_tile(layer: str, z: int, x: int, y: int, *, token: str | None,
         if z < spec.min_zoom:
             body = b""
             allowed = spec.public or bool((await (await conn.execute(
-                f"SELECT {_AUTH}", {"token": token_digest(token or "")})).fetchone())[0])
+                f"SELECT {TOKEN_CHECK}", {"token": token_digest(token or "")})).fetchone())[0])
         else:
             # binary=True: the tile comes back as bytes, not as hex text twice its size to decode
             cur = await conn.execute(spec.sql(), tile_params(where, token), binary=True)

@@ -5,6 +5,9 @@
   const { t, api, fmt, el, problemText, statusBadge, toast } = B;
   const STATE_COLOURS = { free: "#2f9e44", held: "#f59f00", leased: "#1c7ed6", reserved: "#868e96", unavailable: "#c92a2a" };
 
+  const areaNames = {};  // kelurahan code → name, filled by the page that loads the list
+  function area(code) { return !code ? "–" : areaNames[code] ? `${areaNames[code]} (${code})` : code; }
+
   function row(label, value) { return el("tr", {}, el("th", { scope: "row" }, label), el("td", {}, value)); }
 
   function crossSection(occ) {
@@ -122,9 +125,9 @@
     if (target.type === "segment") {
       attrs.append(row(t("attr.length"), fmt.m(p.length_m)), row(t("attr.zone"), t("zone." + p.zone_class)),
         row(t("attr.trench"), t("trench." + p.trench_type)), row(t("attr.ends"), `${p.start_node || "#" + p.start_node_id} → ${p.end_node || "#" + p.end_node_id}`),
-        row(t("attr.kelurahan"), p.kelurahan || "–"));
+        row(t("attr.kelurahan"), area(p.kelurahan)));
     } else {
-      attrs.append(row(t("attr.kind"), t("kind." + p.kind)), row(t("attr.kelurahan"), p.kelurahan || "–"));
+      attrs.append(row(t("attr.kind"), t("kind." + p.kind)), row(t("attr.kelurahan"), area(p.kelurahan)));
     }
     attrs.append(row(t("attr.version"), "v" + p.version));
     if (p.updated_at) attrs.append(row(t("attr.updated"), fmt.wib(p.updated_at)));
@@ -175,5 +178,5 @@
   }
 
   B.vocabulary = (name) => BEDELAU.vocab[name] || [];
-  window.BPanel = { show, crossSection, conflictBox, STATE_COLOURS };
+  window.BPanel = { show, crossSection, conflictBox, STATE_COLOURS, areaNames };
 })();

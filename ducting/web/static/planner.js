@@ -204,6 +204,7 @@
     const list = document.getElementById("kelurahan-list");
     for (const f of fc.features) {
       kelurahan[f.properties.nama.toLowerCase()] = f;
+      if (f.properties.kode) BPanel.areaNames[f.properties.kode] = f.properties.nama;
       list.append(el("option", { value: f.properties.nama }));
     }
   }).catch(showError);
