@@ -270,5 +270,5 @@ def test_search_finds_a_kelurahan_by_name_and_a_node_by_code(page, live, tokens)
     search.fill(node["properties"]["code"].lower())  # codes are found whatever the case
     search.press("Enter")
     page.locator("#panel-body h2", has_text=node["properties"]["code"]).wait_for()
-    assert page.evaluate("BEDELAU_MAP.getZoom()") >= 17
+    page.wait_for_function("BEDELAU_MAP.getZoom() >= 17")  # and the map went there (after its zoom animation)
     page.console_guard.check()

@@ -34,7 +34,8 @@
       const r = await B.api("POST", "/api/v1/public/reports", data);
       form.hidden = true;
       document.getElementById("receipt").replaceChildren(el("div", { class: "card receipt", id: "reference" },
-        el("p", {}, t("rep.thanks")), el("p", { class: "big" }, r.reference), el("p", { class: "muted" }, r.message)));
+        el("p", {}, t("rep.thanks")), el("p", { class: "big" }, r.reference), el("p", { class: "muted" }, t("rep.next")),
+        el("p", {}, el("a", { class: "btn", href: "/lapor" }, t("rep.another")))));
     } catch (err) { msg.replaceChildren(el("p", { class: "alert error" }, B.problemText(err))); }
   });
 })();
