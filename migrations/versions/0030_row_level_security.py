@@ -33,7 +33,7 @@ from alembic import op
 from ducting.localdb import APP_ROLE
 
 revision = "0030"
-down_revision = ("0008", "0011", "0020")
+down_revision = ("0009", "0011", "0020")  # every head at the time: one head again
 branch_labels = None
 depends_on = None
 
@@ -110,7 +110,7 @@ def upgrade() -> None:
 
     -- Occupancy without identity: what availability, routing, occupancy tiles and "occupied" entries need.
     CREATE VIEW allocation_occupancy AS
-    SELECT a.id, a.subduct_id, a.segment_id, a.period, a.status, a.hold_expires_at, a.changed_at,
+    SELECT a.id, a.subduct_id, a.segment_id, a.period, a.status, a.hold_expires_at, a.changed_at, a.change_xid,
            CASE WHEN {_VISIBLE} THEN a.operator_id END AS operator_id,
            CASE WHEN {_VISIBLE} THEN a.request_id END AS request_id,
            CASE WHEN {_VISIBLE} THEN a.pks_number END AS pks_number
