@@ -214,15 +214,16 @@
     const q = document.getElementById("q").value.trim();
     if (!q) return;
     const area = kelurahan[q.toLowerCase()];
-    if (area) { map.fitBounds(L.geoJSON(area).getBounds()); return; }
+    // no animation: Leaflet ignores a new zoom while one is still animating, so a quick second search went nowhere
+    if (area) { map.fitBounds(L.geoJSON(area).getBounds(), { animate: false }); return; }
     const code = q.toUpperCase();
     for (const [kind, type] of [["segments", "segment"], ["nodes", "node"]]) {
       const fc = await api("GET", `/api/v1/collections/${kind}/items?code=${encodeURIComponent(code)}`);
       if (fc.features.length) {
         const f = fc.features[0];
         const g = L.geoJSON(f);
-        if (type === "node") map.setView(g.getBounds().getCenter(), Math.max(map.getZoom(), 17));
-        else map.fitBounds(g.getBounds(), { maxZoom: 17 });
+        if (type === "node") map.setView(g.getBounds().getCenter(), Math.max(map.getZoom(), 17), { animate: false });
+        else map.fitBounds(g.getBounds(), { maxZoom: 17, animate: false });
         select({ type, id: f.id });
         return;
       }
