@@ -3,15 +3,29 @@
 `evaluate()` runs every rule of `rules.RULES` for a scope (everything, or what one survey touched) into the
 temporary table `_cand`, then merges it into `compliance_flag` in three set-based statements:
 
-* a candidate with no live (open, acknowledged) or waived flag for its rule and subject opens a new flag;
-* a live flag whose candidate changed (measured value, operators, observation) takes the new evidence;
-* a live flag in scope with no candidate any more resolves itself, recording the survey that showed it gone.
+* a live (open, acknowledged) flag in scope with no candidate any more resolves itself, recording the survey that
+  showed it gone, with a `flag_event`;
+* a live flag whose candidate changed (measured value, operators, observation, evidence) takes the new evidence;
+  a flag whose candidate is unchanged is not written at all;
+* a candidate with no live or waived flag for its rule and subject opens a new flag; a new `duct_available` flag
+  also opens a `planned` migration case for each operator with cable on the span.
 
-Each state change writes a `flag_event`. Nothing here commits: the caller (route, import, CLI) does.
+Each run is an `evaluation_run` row (who, when, which survey, the counts). A flag records its opening itself
+(`opened_at`, `raised_survey_id`, `opened_run_id`; migration 0021 makes those columns unchangeable by the
+application), so opening half a million flags writes half a million rows, not a million with a foreign-key probe
+each. Later changes are `flag_event` rows, as before.
+
+Runs are serialised by a transaction-level advisory lock: two runs at once would both see a subject without a
+flag and both open one. With the lock the insert needs no `ON CONFLICT` (its speculative insertion cost a third
+of the run); the partial unique index `uq_flag_live` stays as the final guard. The flag's links to its
+observation, survey and run are checked once per statement (migration 0022), not by a query per row.
+
+Nothing here commits: the caller (route, import, CLI) does.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +37,7 @@ from ducting.compliance.rules import CAND_COLUMNS, RULES, parameters
 from ducting.compliance.settings import get_compliance_settings
 
 _LIVE_FLAG = "f.rule = c.rule AND f.subject_kind = c.subject_kind AND f.subject_id = c.subject_id"
+_LOCK_KEY = 0x0C0A_F1A6  # pg_advisory_xact_lock key of "a compliance evaluation is running"
 
 
 @dataclass
@@ -42,10 +57,12 @@ class EvaluationReport:
     full: bool
     spans_in_scope: int | None
     poles_in_scope: int | None
+    run_id: int | None = None
     candidates: dict[str, int] = field(default_factory=dict)
     opened: int = 0
     updated: int = 0
     resolved: int = 0
+    migrations_opened: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -65,7 +82,10 @@ def _widen(session: Session, scope: Scope) -> tuple[list[int], list[int]]:
     return list(row[1]), list(row[0])
 
 
-def _prepare(session: Session, full: bool) -> None:
+def _prepare(session: Session, full: bool, params: dict[str, Any] | None = None) -> None:
+    """The temporary tables every rule reads: live cables per span, the latest verified observation per span and
+    per pole, and the empty candidate table."""
+    params = params if params is not None else _p(session)
     span_filter = "" if full else "AND {col} = ANY(:spans)"
     pole_filter = "" if full else "AND pole_id = ANY(:poles)"
     session.execute(text("DROP TABLE IF EXISTS _live, _obs, _pobs, _cand"))
@@ -74,19 +94,18 @@ def _prepare(session: Session, full: bool) -> None:
         SELECT a.span_id, count(*) AS n,
                coalesce(array_agg(DISTINCT a.operator_id) FILTER (WHERE a.operator_id IS NOT NULL), '{{}}') AS ops
         FROM cable_attachment a WHERE a.removed_at IS NULL AND a.span_id IS NOT NULL
-        {span_filter.format(col='a.span_id')} GROUP BY a.span_id"""), _p(session))
+        {span_filter.format(col='a.span_id')} GROUP BY a.span_id"""), params)
     session.execute(text("ALTER TABLE _live ADD PRIMARY KEY (span_id)"))
     session.execute(text(f"""
         CREATE TEMP TABLE _obs ON COMMIT DROP AS
         SELECT DISTINCT ON (span_id) * FROM observation
         WHERE verified AND span_id IS NOT NULL {span_filter.format(col='span_id')}
-        ORDER BY span_id, observed_at DESC, id DESC"""), _p(session))
+        ORDER BY span_id, observed_at DESC, id DESC"""), params)
     session.execute(text("ALTER TABLE _obs ADD PRIMARY KEY (span_id)"))
     session.execute(text(f"""
         CREATE TEMP TABLE _pobs ON COMMIT DROP AS
         SELECT DISTINCT ON (pole_id) * FROM observation
-        WHERE verified AND pole_id IS NOT NULL {pole_filter} ORDER BY pole_id, observed_at DESC, id DESC"""),
-        _p(session))
+        WHERE verified AND pole_id IS NOT NULL {pole_filter} ORDER BY pole_id, observed_at DESC, id DESC"""), params)
     session.execute(text("ALTER TABLE _pobs ADD PRIMARY KEY (pole_id)"))
     session.execute(text("""
         CREATE TEMP TABLE _cand ON COMMIT DROP AS
@@ -100,68 +119,63 @@ def _p(session: Session) -> dict[str, Any]:
     return session.info.get("_compliance_params", {})
 
 
+def rule_sql(sql: str, *, full: bool) -> str:
+    """A rule's SQL with its scope placeholders filled in."""
+    scopes = {"{att_scope}": "" if full else "AND (a.span_id = ANY(:spans) OR a.pole_id = ANY(:poles))",
+              "{pole_scope}": "" if full else "AND ld.pole_id = ANY(:poles)",
+              "{own_scope}": "" if full else "AND a.pole_id = ANY(:poles)",
+              "{materialized}": "MATERIALIZED" if full else "NOT MATERIALIZED"}
+    for key, value in scopes.items():
+        sql = sql.replace(key, value)
+    return sql
+
+
 def evaluate(session: Session, *, scope: Scope | None = None, survey_id: int | None = None,
              account_id: int | None = None) -> EvaluationReport:
     """Run every rule for `scope` and merge the findings into the flags. Does not commit.
 
-    `survey_id` is recorded on flags raised and on flags resolved: "which survey showed it gone".
+    `survey_id` is the survey whose import asked for this run: recorded on the run (so on the flags it opens) and
+    on the flags it resolves ("which survey showed it gone").
     """
     scope = scope or Scope()
-    settings = get_compliance_settings()
-    params: dict[str, Any] = parameters(settings) | {"survey": survey_id, "aid": account_id}
+    started = time.perf_counter()
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    params: dict[str, Any] = parameters(get_compliance_settings()) | {"survey": survey_id, "aid": account_id}
     full = scope.full
     if not full:
         spans, poles = _widen(session, scope)
         params |= {"spans": spans, "poles": poles}
-    session.info["_compliance_params"] = params
+    params["run"] = session.scalar(text("""INSERT INTO evaluation_run (account_id, survey_id, full_run,
+        spans_in_scope, poles_in_scope) VALUES (:aid, :survey, :full, :ns, :np) RETURNING id"""),
+        params | {"full": full, "ns": None if full else len(params["spans"]),
+                  "np": None if full else len(params["poles"])})
     report = EvaluationReport(full=full, spans_in_scope=None if full else len(params["spans"]),
-                              poles_in_scope=None if full else len(params["poles"]))
-    started = time.perf_counter()
-    _prepare(session, full)
-    report.seconds["prepare"] = round(time.perf_counter() - started, 3)
-    scopes = {"{att_scope}": "" if full else "AND (a.span_id = ANY(:spans) OR a.pole_id = ANY(:poles))",
-              "{pole_scope}": "" if full else "AND ld.pole_id = ANY(:poles)",
-              "{own_scope}": "" if full else "AND a.pole_id = ANY(:poles)"}
+                              poles_in_scope=None if full else len(params["poles"]), run_id=params["run"])
+    t0 = time.perf_counter()
+    _prepare(session, full, params)
+    report.seconds["prepare"] = round(time.perf_counter() - t0, 3)
     for rule in RULES:
-        sql = rule.sql
-        for key, value in scopes.items():
-            sql = sql.replace(key, value)
         t0 = time.perf_counter()
-        result = session.execute(text(sql), params)
+        result = session.execute(text(rule_sql(rule.sql, full=full)), params)
         report.candidates[rule.code.value] = result.rowcount
         report.seconds[rule.code.value] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     _merge(session, report, params, full)
     report.seconds["merge"] = round(time.perf_counter() - t0, 3)
     report.seconds["total"] = round(time.perf_counter() - started, 3)
-    session.info.pop("_compliance_params", None)
+    session.execute(text("""UPDATE evaluation_run SET finished_at = clock_timestamp(), candidates = :cand,
+        opened = :opened, updated = :updated, resolved = :resolved, seconds = :seconds WHERE id = :run"""),
+        {"run": params["run"], "cand": json.dumps(report.candidates), "opened": report.opened,
+         "updated": report.updated, "resolved": report.resolved, "seconds": json.dumps(report.seconds)})
     return report
 
 
 def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], full: bool) -> None:
-    session.execute(text("CREATE INDEX ON _cand (rule, subject_kind, subject_id)"))
     session.execute(text("ANALYZE _cand"))
     # a UNION of two index scans: an OR of the two would scan every flag
     in_scope = "TRUE" if full else """f.id IN (SELECT id FROM compliance_flag WHERE span_id = ANY(:spans)
                                             UNION SELECT id FROM compliance_flag WHERE pole_id = ANY(:poles))"""
-    report.updated = session.execute(text(f"""
-        UPDATE compliance_flag f SET measured = c.measured, threshold = c.threshold, operator_ids = c.operator_ids,
-               observation_id = c.observation_id, evidence = c.evidence, geom = c.geom, road_class = c.road_class,
-               last_seen_at = clock_timestamp(), version = f.version + 1
-        FROM _cand c WHERE {_LIVE_FLAG} AND f.status IN ('open', 'acknowledged')
-          AND (f.measured IS DISTINCT FROM c.measured OR f.operator_ids <> c.operator_ids
-               OR f.observation_id IS DISTINCT FROM c.observation_id OR f.threshold IS DISTINCT FROM c.threshold)"""),
-        params).rowcount
-    report.opened = session.execute(text(f"""
-        WITH opened AS (
-            INSERT INTO compliance_flag ({CAND_COLUMNS.replace('survey_id', 'raised_survey_id')})
-            SELECT {CAND_COLUMNS} FROM _cand c
-            WHERE NOT EXISTS (SELECT 1 FROM compliance_flag f WHERE {_LIVE_FLAG}
-                              AND f.status IN ('open', 'acknowledged', 'waived'))
-            ON CONFLICT DO NOTHING
-            RETURNING id)
-        INSERT INTO flag_event (flag_id, to_status, account_id, survey_id, note)
-        SELECT id, 'open', :aid, :survey, 'raised by rule evaluation' FROM opened"""), params).rowcount
+    # resolve first: in a first full run there is nothing to resolve yet, rather than half a million new flags
     report.resolved = session.execute(text(f"""
         WITH gone AS (
             SELECT f.id, f.status FROM compliance_flag f
@@ -177,3 +191,35 @@ def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], f
                CASE WHEN CAST(:survey AS bigint) IS NULL THEN 'no longer found by re-evaluation'
                     ELSE 'no longer shown by survey' END
         FROM resolved"""), params).rowcount
+    report.updated = session.execute(text(f"""
+        UPDATE compliance_flag f SET measured = c.measured, threshold = c.threshold, operator_ids = c.operator_ids,
+               observation_id = c.observation_id, evidence = c.evidence, geom = c.geom, road_class = c.road_class,
+               kecamatan_kode = c.kecamatan_kode, last_seen_at = clock_timestamp(), version = f.version + 1
+        FROM _cand c WHERE {_LIVE_FLAG} AND f.status IN ('open', 'acknowledged')
+          AND (f.measured IS DISTINCT FROM c.measured OR f.operator_ids <> c.operator_ids
+               OR f.observation_id IS DISTINCT FROM c.observation_id OR f.threshold IS DISTINCT FROM c.threshold
+               OR f.evidence <> c.evidence OR f.road_class <> c.road_class
+               OR f.kecamatan_kode IS DISTINCT FROM c.kecamatan_kode)"""), params).rowcount
+    # What is left in _cand after this has no live or waived flag: it opens one. Decided in its own statement,
+    # not inside the INSERT: a NOT EXISTS on the table being filled is planned from its size before the insert (an
+    # empty table after a reset), and a nested loop over its growing pages is quadratic.
+    session.execute(text(f"""DELETE FROM _cand c WHERE EXISTS (SELECT 1 FROM compliance_flag f WHERE {_LIVE_FLAG}
+                                                        AND f.status IN ('open', 'acknowledged', 'waived'))"""))
+    # Opening and the migration cases of new duct_available flags in one statement: the cases read the
+    # RETURNING rows, so no lookup of half a million just-written flags is needed. An operator has one case per
+    # span: a case still `planned` follows the newest flag; one under way (or done) keeps the flag it started from.
+    row = session.execute(text(f"""
+        WITH opened AS (
+            INSERT INTO compliance_flag ({CAND_COLUMNS.replace('survey_id', 'raised_survey_id')}, opened_run_id)
+            SELECT {CAND_COLUMNS}, :run FROM _cand c
+            RETURNING id, rule, span_id, operator_ids),
+        cases AS (
+            INSERT INTO migration_case (operator_id, span_id, flag_id)
+            SELECT op, o.span_id, o.id FROM opened o CROSS JOIN LATERAL unnest(o.operator_ids) AS op
+            WHERE o.rule = 'duct_available' ORDER BY o.id, op
+            ON CONFLICT (operator_id, span_id) DO UPDATE SET flag_id = EXCLUDED.flag_id,
+                version = migration_case.version + 1, updated_at = clock_timestamp()
+            WHERE migration_case.stage = 'planned' AND migration_case.flag_id IS DISTINCT FROM EXCLUDED.flag_id
+            RETURNING 1)
+        SELECT (SELECT count(*) FROM opened) AS opened, (SELECT count(*) FROM cases) AS cases"""), params).one()
+    report.opened, report.migrations_opened = row.opened, row.cases

@@ -1,4 +1,4 @@
-"""Tables of the compliance domain (created by migration 0020): what hangs in the air, what surveys saw, and the
+"""Tables of the compliance domain (created by migrations 0020 and 0021): what hangs in the air, what surveys saw, and the
 flags the rules raise. Poles are `node` rows of kind `pole`; `PoleDetail` adds what only a pole has."""
 
 from __future__ import annotations
@@ -163,6 +163,26 @@ class ComplianceFlag(IdMixin, Base):
     waived_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("account.id"))
     waived_reason: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    opened_run_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("evaluation_run.id"))
+
+
+class EvaluationRun(IdMixin, Base):
+    """One run of the rules (migration 0021): who asked, for which survey, what it found and how long it took."""
+
+    __tablename__ = "evaluation_run"
+
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=_NOW)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    account_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("account.id"))
+    survey_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("survey_round.id"))
+    full_run: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    spans_in_scope: Mapped[int | None] = mapped_column(Integer)
+    poles_in_scope: Mapped[int | None] = mapped_column(Integer)
+    candidates: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
+    opened: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    updated: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    resolved: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    seconds: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
 
 
 class FlagEvent(IdMixin, Base):

@@ -41,8 +41,10 @@ class Rule:
 CAND_COLUMNS = ("rule, severity, subject_kind, subject_id, span_id, pole_id, operator_ids, measured, threshold, unit, "
                 "observation_id, survey_id, road_class, kecamatan_kode, evidence, geom")
 
-_ACTIVE_AGREEMENT = """EXISTS (SELECT 1 FROM operator_agreement g WHERE g.operator_id = a.operator_id
-    AND g.revoked_at IS NULL AND g.valid_from <= CURRENT_DATE AND (g.valid_to IS NULL OR g.valid_to >= CURRENT_DATE))"""
+# Operators licensed today, as one array computed once per statement (an InitPlan): a correlated EXISTS per cable
+# cost a probe for each of ~600k cables in a full run.
+_LICENSED_OPERATORS = """ARRAY(SELECT g.operator_id FROM operator_agreement g WHERE g.revoked_at IS NULL
+    AND g.valid_from <= CURRENT_DATE AND (g.valid_to IS NULL OR g.valid_to >= CURRENT_DATE))"""
 
 # An attachment with where it hangs and its latest verified observation (span or pole).
 _ATTACHMENT_FROM = """
@@ -109,7 +111,7 @@ UNLICENSED_CABLE = Rule(
     sql=_attachment_rule(
         RuleCode.UNLICENSED_CABLE, Severity.HIGH,
         "jsonb_build_object('why', CASE WHEN a.operator_id IS NULL THEN 'operator_unknown' ELSE 'no_active_agreement' END)",
-        f"a.operator_id IS NULL OR NOT {_ACTIVE_AGREEMENT}"))
+        f"a.operator_id IS NULL OR NOT a.operator_id = ANY({_LICENSED_OPERATORS})"))
 
 ABANDONED_CABLE = Rule(
     code=RuleCode.ABANDONED_CABLE, severity=Severity.MEDIUM, subject=SubjectKind.ATTACHMENT, setting=None, unit=None,
@@ -120,7 +122,7 @@ ABANDONED_CABLE = Rule(
     sql=_attachment_rule(
         RuleCode.ABANDONED_CABLE, Severity.MEDIUM,
         "jsonb_build_object('why', CASE WHEN a.is_dead THEN 'marked_dead' ELSE 'operator_inactive' END)",
-        "a.is_dead OR EXISTS (SELECT 1 FROM organisation org WHERE org.id = a.operator_id AND org.status = 'inactive')"))
+        "a.is_dead OR a.operator_id = ANY(ARRAY(SELECT org.id FROM organisation org WHERE org.status = 'inactive'))"))
 
 OVERLOADED_POLE = Rule(
     code=RuleCode.OVERLOADED_POLE, severity=Severity.HIGH, subject=SubjectKind.POLE,
@@ -207,14 +209,18 @@ DUCT_AVAILABLE = Rule(
     note="Parallel test on chords in UTM metres: the segment's chord is projected on the span; both ends of the "
          "overlap must lie within the distance and the angle within duct_max_angle_deg. ST_DWithin on the true "
          "geometry (GiST) finds the pairs. Overlaps with several segments of one route add up.",
+    # `seg` is materialised in a full run so each free segment's chord ends are computed once, not in every pair's
+    # filter (the planner would push the arithmetic, and its ST_X(ST_StartPoint(...)) calls, into the index scan);
+    # in a scoped run it is inlined, so the few spans in scope drive the search through the GiST index.
     sql=f"""INSERT INTO _cand ({CAND_COLUMNS})
-    WITH pairs AS (
-        SELECT s.id AS span_id, r.id AS seg_id, r.code AS seg_code, s.ax, s.ay, s.bx - s.ax AS ux, s.by_ - s.ay AS uy,
-               ST_X(ST_StartPoint(r.geom_m)) AS cx, ST_Y(ST_StartPoint(r.geom_m)) AS cy,
+    WITH seg AS {{materialized}} (
+        SELECT r.id, r.code, r.geom_m, ST_X(ST_StartPoint(r.geom_m)) AS cx, ST_Y(ST_StartPoint(r.geom_m)) AS cy,
                ST_X(ST_EndPoint(r.geom_m)) AS dx, ST_Y(ST_EndPoint(r.geom_m)) AS dy
-        FROM _live l JOIN aerial_span s ON s.id = l.span_id
-        JOIN route_segment r ON ST_DWithin(s.geom_m, r.geom_m, :duct_distance_m)
-        WHERE {FREE_SEGMENT}),
+        FROM route_segment r WHERE {FREE_SEGMENT}),
+    pairs AS (
+        SELECT s.id AS span_id, g.id AS seg_id, g.code AS seg_code, s.ax, s.ay, s.bx - s.ax AS ux, s.by_ - s.ay AS uy,
+               g.cx, g.cy, g.dx, g.dy
+        FROM _live l JOIN aerial_span s ON s.id = l.span_id JOIN seg g ON ST_DWithin(s.geom_m, g.geom_m, :duct_distance_m)),
     geo AS (
         SELECT *, ux * ux + uy * uy AS uu, sqrt((dx - cx) ^ 2 + (dy - cy) ^ 2) AS clen FROM pairs),
     proj AS (  -- where the segment's chord ends fall on the span (0..1), and the angle between them

@@ -45,7 +45,7 @@ def visibility(actor: Actor, alias: str = "f") -> tuple[str, dict[str, Any]]:
 FLAG_COLUMNS = """f.id, f.rule, f.severity, f.status, f.subject_kind, f.subject_id, f.span_id, f.pole_id,
     f.operator_ids, f.measured, f.threshold, f.unit, f.observation_id, f.raised_survey_id, f.road_class,
     f.kecamatan_kode, f.evidence, f.opened_at, f.last_seen_at, f.acknowledged_at, f.resolved_at,
-    f.resolved_survey_id, f.waived_at, f.waived_by, f.waived_reason, f.version,
+    f.resolved_survey_id, f.waived_at, f.waived_by, f.waived_reason, f.version, f.opened_run_id,
     ST_AsGeoJSON(f.geom, 7)::json AS geometry"""
 
 
@@ -86,10 +86,20 @@ def get_flag(session: Session, *, actor: Actor, flag_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"flag {flag_id} does not exist", code="flag_not_found")
     out = _flag_dict(row)
-    out["history"] = [dict(r._mapping) for r in session.execute(text("""
-        SELECT at, from_status, to_status, account_id, survey_id, note FROM flag_event WHERE flag_id = :id
-        ORDER BY id"""), {"id": flag_id})]
+    out["history"] = flag_history(session, flag_id=flag_id)
     return out
+
+
+def flag_history(session: Session, *, flag_id: int) -> list[dict[str, Any]]:
+    """Every state of a flag, oldest first. The opening comes from the flag and the run that opened it (since
+    migration 0021); older flags have it as a `flag_event` row. Either way it reads the same."""
+    return [dict(r._mapping) for r in session.execute(text("""
+        SELECT f.opened_at AS at, NULL::flag_status AS from_status, 'open'::flag_status AS to_status,
+               r.account_id, r.survey_id, 'raised by rule evaluation' AS note, r.id AS run_id, 0 AS seq
+        FROM compliance_flag f JOIN evaluation_run r ON r.id = f.opened_run_id WHERE f.id = :id
+        UNION ALL
+        SELECT at, from_status, to_status, account_id, survey_id, note, NULL, id FROM flag_event WHERE flag_id = :id
+        ORDER BY at, seq"""), {"id": flag_id})]
 
 
 def change_flag(session: Session, *, actor: Actor, flag_id: int, to: FlagStatus, reason: str | None = None,
@@ -254,11 +264,19 @@ def dashboard(session: Session) -> dict[str, Any]:
         FROM admin_area a LEFT JOIN removed r ON r.k = a.kode LEFT JOIN decluttered d ON d.k = a.kode
         LEFT JOIN signed sg ON sg.k = a.kode LEFT JOIN open_flags o ON o.k = a.kode
         WHERE a.level = 'kecamatan' ORDER BY a.kode""")).all()
+    # opened: flags opened by runs of the survey (since 0021) or open events (before); resolved: resolve events
     trend = session.execute(text("""
+        WITH opened AS (
+            SELECT survey_id, sum(opened) AS n FROM evaluation_run WHERE survey_id IS NOT NULL GROUP BY 1
+            UNION ALL
+            SELECT survey_id, count(*) FROM flag_event WHERE to_status = 'open' AND from_status IS NULL
+              AND survey_id IS NOT NULL GROUP BY 1),
+        resolved AS (
+            SELECT survey_id, count(*) AS n FROM flag_event WHERE to_status = 'resolved' AND survey_id IS NOT NULL
+            GROUP BY 1)
         SELECT r.id AS survey_id, r.name, r.surveyed_on, r.observation_count,
-               count(*) FILTER (WHERE e.to_status = 'open') AS flags_opened,
-               count(*) FILTER (WHERE e.to_status = 'resolved') AS flags_resolved
-        FROM survey_round r LEFT JOIN flag_event e ON e.survey_id = r.id
-        GROUP BY r.id ORDER BY r.surveyed_on, r.id""")).all()
+               coalesce((SELECT sum(n) FROM opened o WHERE o.survey_id = r.id), 0)::int AS flags_opened,
+               coalesce((SELECT n FROM resolved v WHERE v.survey_id = r.id), 0)::int AS flags_resolved
+        FROM survey_round r ORDER BY r.surveyed_on, r.id""")).all()
     return {"kecamatan": [dict(r._mapping) | {"km_aerial_removed": float(r.km_aerial_removed)} for r in per_kec],
             "trend": [dict(r._mapping) for r in trend]}
