@@ -1,9 +1,11 @@
 """The per-operator compliance letter (PDF, Bahasa Indonesia): its violations, a map, and for each migration
 candidate the proposed route through the ducts with a quote and a link to request it.
 
-The route comes from leasing's `plan_route` (the lead's router), run on the duct segments alongside the span and
-inside a savepoint that is rolled back, so composing a letter never holds capacity. When leasing cannot offer a
-route (not importable, no free path, no tariff), the letter says so in one sentence instead.
+The route comes from leasing's `plan_route`, run on the duct segments alongside the span (the connected run the
+rule found, in order along the span) inside a savepoint that is rolled back, so composing a letter never holds
+capacity. The price is the quote billing returns through `ducting.leasing.quotes` (see `QUOTE_KEYS`): the yearly
+rent, its PPN, the one-time access fee and the first year's total, all exact Rupiah. When leasing cannot offer a
+route (no free subduct any more) or billing has no tariff, the letter says so in one sentence instead.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import io
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,7 +30,7 @@ from sqlalchemy.orm import Session
 from ducting.compliance.rules import BY_CODE, explanation
 from ducting.compliance.settings import get_compliance_settings
 from ducting.compliance.vocab import RuleCode, Severity
-from ducting.errors import NotFound
+from ducting.errors import DomainError, NotFound
 from gis.crs import UTM48N, WGS84, transformer
 
 log = logging.getLogger("ducting.compliance")
@@ -45,7 +48,31 @@ def tanggal(day: date) -> str:
 
 
 def rupiah(value: Any) -> str:
-    return "Rp " + f"{float(value):,.0f}".replace(",", ".")
+    """`Rp 1.234.567` from an exact amount (Decimal, int or a Decimal string, as billing's quotes carry them).
+    Billing has already rounded to whole Rupiah; a fraction would be a bug upstream, so it is shown, not hidden."""
+    amount = Decimal(str(value))
+    whole, frac = divmod(abs(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), 1)
+    text = f"{whole:,.0f}".replace(",", ".") + ("," + f"{frac:.2f}"[2:] if frac else "")
+    return ("-Rp " if amount < 0 else "Rp ") + text
+
+
+# The quote shape billing's provider returns through ducting.leasing.quotes (amounts are Decimal strings).
+QUOTE_KEYS = ("annual_total_idr", "annual_ppn_idr", "one_time_fees_idr", "term_total_with_ppn_idr")
+
+
+def quote_text(quote: dict[str, Any] | None) -> str:
+    """One sentence in Bahasa Indonesia: the yearly rent with PPN, the one-time access fee, and the total for the
+    first year, or why there is no price yet."""
+    q = quote or {}
+    if not q.get("available"):
+        return f"penawaran belum tersedia ({_esc(str(q.get('reason') or 'tarif belum ditetapkan'))})"
+    missing = [k for k in QUOTE_KEYS if q.get(k) is None]
+    if missing:
+        log.warning("quote without %s: %s", missing, sorted(q))
+        return "penawaran belum tersedia (format penawaran tidak dikenali; hubungi BUMD)"
+    return (f"sewa {rupiah(q['annual_total_idr'])} per tahun + PPN {rupiah(q['annual_ppn_idr'])}; biaya akses satu "
+            f"kali {rupiah(q['one_time_fees_idr'])} + PPN; jumlah tahun pertama termasuk PPN "
+            f"<b>{rupiah(q['term_total_with_ppn_idr'])}</b>")
 
 
 @dataclass
@@ -57,6 +84,7 @@ class Candidate:
     segment_codes: list[str]
     route: dict[str, Any] | None
     why_not: str | None
+    route_days: str = ""
 
     @property
     def request_url(self) -> str:
@@ -74,43 +102,67 @@ def _flags(session: Session, operator_id: int) -> list[Any]:
         ORDER BY f.severity, f.road_class, f.opened_at, f.id"""), {"op": operator_id}).all()
 
 
-def _plan(session: Session, *, operator_id: int, segment_ids: list[int]) -> tuple[dict[str, Any] | None, str | None]:
-    """A route and quote from leasing for the ducts alongside the span, or why there is none."""
-    try:
-        from ducting.leasing.service import plan_route  # type: ignore[attr-defined]
-    except ImportError:
-        try:
-            from ducting.leasing.booking import plan_route  # type: ignore[no-redef]
-        except ImportError:
-            return None, "Perencana rute layanan sewa belum tersedia; rute dan penawaran akan dikirim terpisah."
+def route_along(session: Session, *, span_id: int, segment_ids: list[int]) -> list[tuple[int, str]]:
+    """The duct segments to propose for a span, in order along it: of the segments the rule found alongside, the
+    connected run (segments sharing nodes) with the most metres, ordered by where its midpoint falls on the span.
+    A second, parallel duct route on the other side of the street is left out rather than leased twice."""
+    rows = session.execute(text("""
+        SELECT r.id, r.code, r.start_node_id, r.end_node_id, r.length_m,
+               ST_LineLocatePoint(s.geom_m, ST_LineInterpolatePoint(r.geom_m, 0.5)) AS along
+        FROM route_segment r, aerial_span s WHERE r.id = ANY(:ids) AND s.id = :span"""),
+        {"ids": segment_ids, "span": span_id}).all()
+    parent: dict[int, int] = {}
+
+    def root(n: int) -> int:
+        while parent.setdefault(n, n) != n:
+            n = parent[n]
+        return n
+
+    for r in rows:
+        parent[root(r.start_node_id)] = root(r.end_node_id)
+    runs: dict[int, list[Any]] = {}
+    for r in rows:
+        runs.setdefault(root(r.start_node_id), []).append(r)
+    if not runs:
+        return []
+    best = max(runs.values(), key=lambda run: (sum(float(r.length_m) for r in run), -min(r.id for r in run)))
+    return [(r.id, r.code) for r in sorted(best, key=lambda r: (r.along, r.id))]
+
+
+def _plan(session: Session, *, operator_id: int, segment_ids: list[int],
+          first: date) -> tuple[dict[str, Any] | None, str | None]:
+    """A route and quote from leasing over `segment_ids` (in order) for a year from `first`, or why there is none.
+    Runs in a savepoint that is rolled back: composing a letter holds no capacity."""
+    from ducting.leasing.booking import plan_route
     from ducting.leasing.periods import Days
     from ducting.network.vocab import SizeClass
 
-    ends = session.execute(text("""SELECT (SELECT start_node_id FROM route_segment WHERE id = :a),
-                                          (SELECT end_node_id FROM route_segment WHERE id = :b)"""),
-                           {"a": segment_ids[0], "b": segment_ids[-1]}).one()
-    first = date.today() + timedelta(days=30)
     savepoint = session.begin_nested()
     try:
-        plan = plan_route(session, from_node_id=ends[0], to_node_id=ends[1], subduct_count=1,
-                          size_class=SizeClass.SUBDUCT_32_26, days=Days(first, first + timedelta(days=364)),
-                          operator_id=operator_id, via_segment_ids=segment_ids)
-        out = plan.as_dict() if hasattr(plan, "as_dict") else dict(plan)
-        return out, None
-    except Exception as exc:  # a letter must still go out when leasing cannot plan this one
+        plan = plan_route(session, from_node_id=0, to_node_id=0, subduct_count=1, size_class=SizeClass.SUBDUCT_32_26,
+                          days=Days(first, first + timedelta(days=364)), operator_id=operator_id,
+                          via_segment_ids=segment_ids)
+        return plan.as_dict(), None
+    except DomainError as exc:  # a letter must still go out when leasing cannot offer this one
         log.info("no route for segments %s: %s", segment_ids, exc)
-        return None, f"Rute tidak dapat direncanakan saat ini ({getattr(exc, 'code', type(exc).__name__)})."
+        return None, f"Rute tidak dapat direncanakan saat ini ({exc.code}): {exc.detail}"
     finally:
-        savepoint.rollback()  # composing a letter holds no capacity
+        savepoint.rollback()
 
 
-def migration_candidates(session: Session, *, operator_id: int, flags: list[Any]) -> list[Candidate]:
+def migration_candidates(session: Session, *, operator_id: int, flags: list[Any],
+                         today: date | None = None) -> list[Candidate]:
+    """The letter's offers: for each migration candidate, the duct route alongside and leasing's quote for one
+    subduct for a year starting 30 days after `today` (the letter's deadline)."""
+    first = (today or date.today()) + timedelta(days=30)
     out = []
     for f in [f for f in flags if f.rule == RuleCode.DUCT_AVAILABLE.value][:MAX_ROUTES]:
-        segs = [int(s) for s in f.evidence.get("segment_ids", [])]
-        route, why = _plan(session, operator_id=operator_id, segment_ids=segs) if segs else (None, "tanpa segmen")
-        out.append(Candidate(f.id, f.span_id, float(f.measured or 0), segs, f.evidence.get("segment_codes", []),
-                             route, why))
+        chain = route_along(session, span_id=f.span_id, segment_ids=[int(s) for s in f.evidence.get("segment_ids", [])])
+        ids, codes = [c[0] for c in chain], [c[1] for c in chain]
+        route, why = (_plan(session, operator_id=operator_id, segment_ids=ids, first=first) if ids
+                      else (None, "Segmen ducting di samping bentang ini tidak lagi tersedia."))
+        out.append(Candidate(f.id, f.span_id, float(f.measured or 0), ids, codes, route, why,
+                             route_days=f"{tanggal(first)} s.d. {tanggal(first + timedelta(days=364))}"))
     return out
 
 
@@ -187,7 +239,7 @@ def render_letter(session: Session, *, operator_id: int, today: date | None = No
     today = today or date.today()
     settings = get_compliance_settings()
     flags = _flags(session, operator_id)
-    candidates = migration_candidates(session, operator_id=operator_id, flags=flags)
+    candidates = migration_candidates(session, operator_id=operator_id, flags=flags, today=today)
     styles = getSampleStyleSheet()
     body = ParagraphStyle("body", parent=styles["BodyText"], fontSize=9.5, leading=12.5)
     small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9.5)
@@ -278,12 +330,8 @@ def _candidates_section(candidates: list[Candidate], body: ParagraphStyle, small
         lines = [f"<b>Bentang #{c.span_id}</b> (temuan #{c.flag_id}): sejajar ducting sepanjang "
                  f"{c.parallel_m:,.0f} m, segmen {', '.join(c.segment_codes[:6])}."]
         if c.route:
-            q = c.route.get("quote") or {}
-            total = q.get("total_idr") or q.get("total") or q.get("grand_total_idr")
-            price = (f"penawaran {rupiah(total)} per tahun (termasuk pajak sesuai tarif)" if q.get("available") and total
-                     else f"penawaran belum tersedia ({_esc(str(q.get('reason', 'tarif belum ditetapkan')))})")
             lines.append(f"Rute: {float(c.route['length_m']):,.0f} m melalui {len(c.route.get('segments', []))} "
-                         f"segmen; {price}.")
+                         f"segmen ({c.route_days}), satu subduct; {quote_text(c.route.get('quote'))}.")
         else:
             lines.append(_esc(c.why_not or "Rute belum tersedia."))
         lines.append(f"Ajukan permohonan: <link href='{_esc(c.request_url)}' color='blue'>{_esc(c.request_url)}</link>")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -187,3 +189,47 @@ def test_verified_citizen_report_feeds_the_rules(client, session, people):
     assert r.status_code == 200
     client.post(f"{API}/evaluate", headers=people.headers("planner"))
     assert flags(session, "slack_or_sag")[0].evidence["loose_cable"] is True
+
+
+def _pdf_text(pdf: bytes, name: str) -> str:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-png", "-r", "80", str(path), str(ARTIFACTS / name)], check=True)
+    out = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    return " ".join(out.split())
+
+
+def test_letter_quotes_the_duct_route_in_rupiah_for_a_migration_candidate(client, session, people):
+    seg = _duct(client, people, dy=8)
+    _two_operators(client, people)
+    r = client.get(f"{API}/letters/{people.orgs['op_a'].id}.pdf", headers=people.headers("planner"))
+    assert r.status_code == 200
+    letter = _pdf_text(r.content, "letter-quote")
+    assert "penawaran belum tersedia" not in letter
+    # the yearly rent, computed here from the tariff table: one subduct over the segment's spheroid metres
+    length_m, zone, product = session.execute(text("""
+        SELECT r.length_m, r.zone_class, min(sp.size_class::text) FROM route_segment r
+        JOIN subduct sd ON sd.segment_id = r.id JOIN duct_spec sp ON sp.id = sd.spec_id
+        WHERE r.id = :id GROUP BY r.id"""), {"id": seg}).one()
+    price = session.scalar(text("""SELECT price_idr_per_m_year FROM tariff WHERE product = CAST(:p AS size_class)
+        AND zone_class = :z AND effective @> CURRENT_DATE + 30"""), {"p": product, "z": zone})
+    annual = (Decimal(length_m) * price).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    assert annual > 1_000_000
+    expected = "Rp " + f"{annual:,.0f}".replace(",", ".")
+    found = re.search(r"sewa (Rp [\d.]+) per tahun \+ PPN (Rp [\d.]+); biaya akses satu kali (Rp [\d.]+) \+ PPN; "
+                      r"jumlah tahun pertama termasuk PPN (Rp [\d.]+)", letter)
+    assert found, letter[letter.find("Penawaran"):][:800]
+    assert found.group(1) == expected
+    rent, ppn, fee, total = (Decimal(g[3:].replace(".", "")) for g in found.groups())
+    assert 0 < ppn < rent and total > rent + ppn + fee  # the fee carries PPN too
+    assert f"via={seg}" in letter.replace("%2C", ",")
+
+
+def test_rupiah_keeps_exact_amounts():
+    from ducting.compliance.letters import rupiah
+
+    assert rupiah("1234567") == "Rp 1.234.567"
+    assert rupiah(Decimal("1500000.00")) == "Rp 1.500.000"
+    assert rupiah(Decimal("-2500")) == "-Rp 2.500"
+    assert rupiah(Decimal("999.5")) == "Rp 999,50"
