@@ -33,7 +33,7 @@ from alembic import op
 from ducting.localdb import APP_ROLE
 
 revision = "0030"
-down_revision = ("0009", "0011", "0020")  # every head at the time: one head again
+down_revision = ("0009", "0011", "0022")  # every head at the time: one head again
 branch_labels = None
 depends_on = None
 
