@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from ducting.compliance import cli as compliance_cli
 from ducting.settings import get_settings
 
 app = typer.Typer(help="BEDELAU Ducting: jaringan ducting bersama Kota Batam.", no_args_is_help=True)
@@ -17,6 +18,7 @@ db_app = typer.Typer(help="The database: a project-local PostgreSQL cluster unle
 sample_app = typer.Typer(help="The Batam sample network.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sample_app, name="sample")
+app.add_typer(compliance_cli.app, name="compliance")
 console = Console(stderr=True)
 
 

@@ -1,10 +1,10 @@
 """Geometry checks with named fault codes, and the metric helpers they rest on.
 
 Two layers: `shape_from_geojson` turns untrusted GeoJSON into a shapely geometry or raises `GeometryRejected`
-(structure: types, numbers, dimensions, vertex counts). `check_points` / `check_lines` then judge geometries
-against the network's rules (service area, swapped axes, lengths, simplicity) and return faults, vectorised over
-whole imports with shapely 2 array functions. Every fault carries a machine `code` and an English sentence that
-names the offending value.
+(structure: types, numbers, dimensions, vertex counts). `check_points` / `check_lines` / `check_polygons` then
+judge geometries against the network's rules (service area, swapped axes, lengths, simplicity, validity) and
+return faults, vectorised over whole imports with shapely 2 array functions. Every fault carries a machine `code`
+and an English sentence that names the offending value.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ _SWAP_LAT = (-90.0, 90.0)
 _SWAP_LON = (100.0, 110.0)
 _DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2, "MultiPolygon": 3}
 SUPPORTED_TYPES = frozenset(_DEPTH)
-_POINT, _LINESTRING = 0, 1  # shapely type ids
+_POINT, _LINESTRING, _POLYGON, _MULTIPOLYGON = 0, 1, 3, 6  # shapely type ids
 
 
 @dataclass(frozen=True)
@@ -351,17 +351,48 @@ def check_lines(geoms: Sequence[BaseGeometry | None], *, service_area: ServiceAr
     return out
 
 
-def _kind_faults(arr: np.ndarray, type_id: int, name: str, out: list[list[GeometryFault]]) -> np.ndarray:
+def check_polygons(geoms: Sequence[BaseGeometry | None], *, service_area: ServiceArea, min_area_m2: float = 1.0,
+                   max_vertices: int = MAX_VERTICES) -> list[list[GeometryFault]]:
+    """Faults per area (Polygon or MultiPolygon, e.g. a zone), vectorised; the outer list lines up with `geoms`.
+
+    The same coordinate and service-area checks as lines, then validity (with GEOS's reason) and a minimum area.
+    """
+    arr = _as_array(geoms)
+    out: list[list[GeometryFault]] = [[] for _ in arr]
+    usable = _kind_faults(arr, _POLYGON, "Polygon", out, also=(_MULTIPOLYGON,))
+    nverts = shapely.get_num_coordinates(arr)
+    for i in np.flatnonzero(usable & (nverts > max_vertices)):
+        out[i].append(GeometryFault("too_many_vertices", f"the area has {nverts[i]:,} vertices; the limit is "
+                                    f"{max_vertices:,}", {"vertices": int(nverts[i]), "limit": max_vertices}))
+    usable &= nverts <= max_vertices
+    coords = _Coords(arr, usable)
+    sane = coords.report(out)
+    _area_faults(arr, sane, service_area, out, "area")
+    rows = np.flatnonzero(usable & ~coords.nonfinite)
+    reasons = shapely.is_valid_reason(arr[rows]) if len(rows) else []
+    for k, i in enumerate(rows):
+        if reasons[k] != "Valid Geometry":
+            out[i].append(GeometryFault("geometry_invalid", f"the area {_where(arr[i])} is not valid: {reasons[k]}",
+                                        {"reason": reasons[k]}))
+        elif sane[i] and (m2 := float(to_metric(arr[i]).area)) < min_area_m2:
+            out[i].append(GeometryFault("area_too_small", f"the area {_where(arr[i])} covers {m2:.2f} m²; at least "
+                                        f"{min_area_m2:g} m² is expected", {"area_m2": round(m2, 3)}))
+    return out
+
+
+def _kind_faults(arr: np.ndarray, type_id: int, name: str, out: list[list[GeometryFault]],
+                 also: tuple[int, ...] = ()) -> np.ndarray:
     """geometry_missing / geometry_type / geometry_empty; returns the mask of geometries worth checking further."""
     ids = shapely.get_type_id(arr)
+    wanted = name if not also else f"{name} or Multi{name}"
     for i in np.flatnonzero(ids < 0):
-        out[i].append(GeometryFault("geometry_missing", f"no geometry given; expected a {name}"))
-    wrong = (ids >= 0) & (ids != type_id)
+        out[i].append(GeometryFault("geometry_missing", f"no geometry given; expected a {wanted}"))
+    right = np.isin(ids, (type_id, *also))
+    wrong = (ids >= 0) & ~right
     for i in np.flatnonzero(wrong):
         got = arr[i].geom_type
-        out[i].append(GeometryFault("geometry_type", f"expected a {name}, got a {got}",
-                                    {"expected": name, "got": got}))
-    right = ids == type_id
+        out[i].append(GeometryFault("geometry_type", f"expected a {wanted}, got a {got}",
+                                    {"expected": wanted, "got": got}))
     empty = np.zeros(len(arr), dtype=bool)
     empty[right] = shapely.is_empty(arr[right])
     for i in np.flatnonzero(empty):

@@ -6,6 +6,7 @@ organisation (others' are 404). Everything needs a login except `POST /api/v1/pu
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 
@@ -13,11 +14,11 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from starlette.responses import Response
 
 from ducting.auth import CurrentActor, require_roles
-from ducting.compliance import citizen, letters, maps, service
+from ducting.compliance import citizen, letters, maps, service, zones
 from ducting.compliance.evaluation import evaluate
 from ducting.compliance.rules import describe
 from ducting.compliance.schemas import (AdvanceIn, AgreementIn, FlagTransitionIn, MigrationIn, ReportReceiptOut,
-                                        ReviewIn, ZoneIn)
+                                        ReviewIn, ZoneIn, ZonePatch)
 from ducting.compliance.settings import get_compliance_settings
 from ducting.compliance.survey import import_survey
 from ducting.compliance.vocab import FlagStatus, RuleCode
@@ -32,6 +33,7 @@ public = APIRouter(prefix="/api/v1/public", tags=["public"])
 ManagerDep = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PLANNER))]
 OverseerDep = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PLANNER, Role.AUDITOR))]
 MAX_SURVEY_BYTES = 50 * 1024 * 1024
+MAX_ZONE_FILE_BYTES = 20 * 1024 * 1024
 
 
 def _own_operator(actor: Actor, operator_id: int) -> None:
@@ -119,12 +121,50 @@ def get_zones(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
         ST_AsGeoJSON(geom, 7)::json AS geometry FROM no_overhead_zone ORDER BY id"""))]
 
 
-@api.post("/zones", status_code=201, summary="Draw a no-overhead zone (GeoJSON Polygon/MultiPolygon, EPSG:4326)")
+@api.post("/zones", status_code=201, summary="Draw a no-overhead zone (GeoJSON Polygon/MultiPolygon, EPSG:4326); "
+          "the spans under it are re-evaluated")
 def post_zone(body: ZoneIn, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
-    zone = service.create_zone(session, name=body.name, geometry=body.geometry, reason=body.reason,
-                               account_id=actor.account_id)
+    written = zones.create_zone(session, name=body.name, geometry=body.geometry, reason=body.reason,
+                                account_id=actor.account_id)
     session.commit()
-    return {"id": zone.id, "name": zone.name}
+    return _zone_written(written)
+
+
+@api.post("/zones/import", summary="Import no-overhead zones (GeoJSON, GeoPackage, KML/KMZ, zipped Shapefile); "
+          "all or nothing; dry_run=true (the default) reports what would change")
+async def post_zone_import(session: SessionDep, actor: ManagerDep,
+                           file: Annotated[UploadFile, File(description="one zone per Polygon/MultiPolygon feature, "
+                                                            "named in `name` or `nama`")],
+                           dry_run: bool = Query(default=True, description="Check and report only (the default)"),
+                           crs: str | None = Query(default=None, max_length=64,
+                                                   description="CRS when the file does not name one")) -> dict[str, Any]:
+    data = await file.read(MAX_ZONE_FILE_BYTES + 1)
+    if len(data) > MAX_ZONE_FILE_BYTES:
+        raise TooLarge(f"the zone file is over {MAX_ZONE_FILE_BYTES} bytes", code="zones_too_large")
+    layers = zones.read_zone_file(data, _upload_name(file.filename), crs=crs)
+    report = zones.import_zones(session, layers=layers, dry_run=dry_run, account_id=actor.account_id)
+    if not dry_run:
+        session.commit()
+    return report.as_dict()
+
+
+@api.patch("/zones/{zone_id}", summary="Rename, reshape or switch off a zone; the spans under it are re-evaluated")
+def patch_zone(zone_id: int, body: ZonePatch, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
+    written = zones.change_zone(session, zone_id=zone_id, account_id=actor.account_id, active=body.active,
+                                name=body.name, reason=body.reason, geometry=body.geometry)
+    session.commit()
+    return _zone_written(written)
+
+
+def _zone_written(written: zones.ZoneWritten) -> dict[str, Any]:
+    return {"id": written.zone_id, "name": written.name,
+            "evaluation": None if written.evaluation is None else written.evaluation.as_dict()}
+
+
+def _upload_name(name: str | None) -> str:
+    """Only the extension of an uploaded name matters; never use it as a path."""
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", (name or "upload").replace("\\", "/").rsplit("/", 1)[-1])
+    return base[-100:] or "upload"
 
 
 @api.get("/agreements", summary="Operator agreements (PKS/permits)")

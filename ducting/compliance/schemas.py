@@ -22,6 +22,15 @@ class ZoneIn(BaseModel):
     geometry: dict[str, Any]
 
 
+class ZonePatch(BaseModel):
+    """What to change; omitted fields stay as they are."""
+
+    name: str | None = Field(default=None, min_length=2, max_length=200)
+    reason: str | None = Field(default=None, max_length=2000)
+    active: bool | None = None
+    geometry: dict[str, Any] | None = None
+
+
 class AgreementIn(BaseModel):
     operator_id: int
     reference: str = Field(min_length=3, max_length=100)

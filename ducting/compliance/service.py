@@ -10,17 +10,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from ducting.compliance.models import ComplianceFlag, FlagEvent, MigrationCase, NoOverheadZone, OperatorAgreement
+from ducting.compliance.models import ComplianceFlag, FlagEvent, MigrationCase, OperatorAgreement
 from ducting.compliance.vocab import FLAG_TRANSITIONS, FlagStatus, MigrationStage
 from ducting.db import Actor
 from ducting.errors import Conflict, FieldError, InvalidInput, NotFound
 from ducting.network.vocab import Role
-from gis.crs import WGS84
-from gis.geometry import GeometryRejected, shape_from_geojson
 
 READ_ALL = {Role.ADMIN.value, Role.PLANNER.value, Role.AUDITOR.value}
 
@@ -138,25 +135,7 @@ def change_flag(session: Session, *, actor: Actor, flag_id: int, to: FlagStatus,
     return flag
 
 
-# -- zones and agreements ------------------------------------------------------------------------------------------
-def create_zone(session: Session, *, name: str, geometry: dict[str, Any], reason: str | None,
-                account_id: int | None) -> NoOverheadZone:
-    """A polygon where overhead cable is prohibited. Does not commit."""
-    kind = geometry.get("type") if isinstance(geometry, dict) else None
-    if kind not in ("Polygon", "MultiPolygon"):
-        raise InvalidInput("a zone is a Polygon or MultiPolygon", code="zone_geometry_invalid")
-    try:
-        shape = shape_from_geojson(geometry, expected=kind)
-    except GeometryRejected as exc:
-        raise InvalidInput(str(exc), code="geometry_invalid") from None
-    if not shape.is_valid:
-        raise InvalidInput("a zone is a valid Polygon or MultiPolygon", code="zone_geometry_invalid")
-    zone_id = session.scalar(text(f"""INSERT INTO no_overhead_zone (name, reason, created_by, geom)
-        VALUES (:n, :r, :a, ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(:g), {WGS84}))) RETURNING id"""),
-        {"n": name, "r": reason, "a": account_id, "g": orjson.dumps(geometry).decode()})
-    return session.get(NoOverheadZone, zone_id)  # type: ignore[return-value]
-
-
+# -- agreements (zones live in ducting.compliance.zones) -----------------------------------------------------------
 def add_agreement(session: Session, *, operator_id: int, reference: str, valid_from: date,
                   valid_to: date | None) -> OperatorAgreement:
     row = OperatorAgreement(operator_id=operator_id, reference=reference, valid_from=valid_from, valid_to=valid_to)

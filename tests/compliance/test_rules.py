@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlalchemy import text
 
-from ducting.compliance import service
+from ducting.compliance import service, zones
 from ducting.compliance.evaluation import evaluate
 from tests.compliance.conftest import cable, flags, pole, span, street
 from tests.factories import line, node_body, point, segment_body
@@ -118,7 +118,7 @@ def test_tidy_span_has_no_slack_flag(session, people, survey):
 
 def _zone(session, people, x0, x1):
     square = line((x0, -30), (x1, -30), (x1, 30), (x0, 30), (x0, -30))
-    service.create_zone(session, name="Kawasan Engku Putri", reason="civic centre", account_id=None,
+    zones.create_zone(session, name="Kawasan Engku Putri", reason="civic centre", account_id=None,
                         geometry={"type": "Polygon", "coordinates": [square["coordinates"]]})
 
 
