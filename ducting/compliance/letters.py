@@ -88,8 +88,9 @@ class Candidate:
 
     @property
     def request_url(self) -> str:
+        """The operator's request page with this route: segment codes in order, as a leasing request names them."""
         base = get_compliance_settings().request_url_base
-        return f"{base}?{urlencode({'via': ','.join(map(str, self.segment_ids)), 'flag': self.flag_id})}"
+        return f"{base}?{urlencode({'segments': ','.join(self.segment_codes), 'flag': self.flag_id})}"
 
 
 def _flags(session: Session, operator_id: int) -> list[Any]:

@@ -17,8 +17,8 @@ from ducting.auth import CurrentActor, require_roles
 from ducting.compliance import citizen, letters, maps, service, zones
 from ducting.compliance.evaluation import evaluate
 from ducting.compliance.rules import describe
-from ducting.compliance.schemas import (AdvanceIn, AgreementIn, FlagTransitionIn, MigrationIn, ReportReceiptOut,
-                                        ReviewIn, ZoneIn, ZonePatch)
+from ducting.compliance.schemas import (AdvanceIn, AgreementIn, FlagTransitionIn, MigrationIn, MigrationPatch,
+                                        ReportReceiptOut, ReviewIn, ZoneIn, ZonePatch)
 from ducting.compliance.settings import get_compliance_settings
 from ducting.compliance.survey import import_survey
 from ducting.compliance.vocab import FlagStatus, RuleCode
@@ -200,18 +200,35 @@ def post_migration(body: MigrationIn, session: SessionDep, actor: ManagerDep) ->
     return {"id": case.id, "stage": case.stage}
 
 
-@api.post("/migrations/{case_id}/advance", summary="Next SJUT step: pulled into duct → cut-over → aerial removed")
-def post_advance(case_id: int, body: AdvanceIn, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def _own_case(session: Any, actor: Actor, case_id: int) -> None:
+    """Planners and admins reach every case, an operator its own; for anyone else a case does not exist."""
     from ducting.compliance.models import MigrationCase
 
     case = session.get(MigrationCase, case_id)
     if case is None or (actor.role == Role.OPERATOR.value and case.operator_id != actor.organisation_id) or \
             actor.role not in (Role.OPERATOR.value, Role.ADMIN.value, Role.PLANNER.value):
         raise NotFound(f"migration case {case_id} does not exist", code="migration_not_found")
+
+
+def _case_out(case: Any) -> dict[str, Any]:
+    return {"id": case.id, "stage": case.stage, "pulled_on": case.pulled_on, "cut_over_on": case.cut_over_on,
+            "removed_on": case.removed_on, "capacity_request_id": case.capacity_request_id, "version": case.version}
+
+
+@api.post("/migrations/{case_id}/advance", summary="Next SJUT step: pulled into duct → cut-over → aerial removed")
+def post_advance(case_id: int, body: AdvanceIn, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    _own_case(session, actor, case_id)
     case = service.advance_migration(session, case_id=case_id, to=body.to, on=body.on)
     session.commit()
-    return {"id": case.id, "stage": case.stage, "pulled_on": case.pulled_on, "cut_over_on": case.cut_over_on,
-            "removed_on": case.removed_on}
+    return _case_out(case)
+
+
+@api.patch("/migrations/{case_id}", summary="Tie a case to the operator's capacity request for the duct route")
+def patch_migration(case_id: int, body: MigrationPatch, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    _own_case(session, actor, case_id)
+    case = service.link_request(session, case_id=case_id, capacity_request_id=body.capacity_request_id)
+    session.commit()
+    return _case_out(case)
 
 
 @api.get("/dashboard", summary="Per kecamatan: km removed, poles decluttered, operators signed, open flags; trend")

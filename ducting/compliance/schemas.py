@@ -51,6 +51,10 @@ class MigrationIn(BaseModel):
     capacity_request_id: int | None = None
 
 
+class MigrationPatch(BaseModel):
+    capacity_request_id: int = Field(ge=1, le=2**63 - 1)
+
+
 class AdvanceIn(BaseModel):
     to: MigrationStage
     on: date

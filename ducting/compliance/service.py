@@ -204,6 +204,40 @@ def advance_migration(session: Session, *, case_id: int, to: MigrationStage, on:
     return case
 
 
+def link_request(session: Session, *, case_id: int, capacity_request_id: int) -> MigrationCase:
+    """Tie a case to the operator's capacity request for its duct route (where the letter's link leads).
+    The request must be the case operator's own. Locks the case. Raises NotFound, InvalidInput. Does not commit."""
+    case = session.get(MigrationCase, case_id, with_for_update=True)
+    if case is None:
+        raise NotFound(f"migration case {case_id} does not exist", code="migration_not_found")
+    owner = session.scalar(text("SELECT operator_id FROM capacity_request WHERE id = :id"), {"id": capacity_request_id})
+    if owner is None or owner != case.operator_id:
+        code = "capacity_request_not_found" if owner is None else "request_operator_mismatch"
+        message = (f"no capacity request {capacity_request_id}" if owner is None else
+                   f"capacity request {capacity_request_id} is another operator's, not this case's")
+        raise InvalidInput(message, code=code, errors=[FieldError("capacity_request_id", code, message)])
+    case.capacity_request_id = capacity_request_id
+    case.version += 1
+    session.execute(text("UPDATE migration_case SET updated_at = clock_timestamp() WHERE id = :id"), {"id": case.id})
+    session.flush()
+    return case
+
+
+def complete_migrations_seen_removed(session: Session, *, survey_id: int, surveyed_on: date,
+                                     span_ids: list[int]) -> int:
+    """Cases at cut-over whose operator has no cable left on the span in this survey: the aerial cable is removed,
+    on the survey's day (SJUT's last step, with the survey as its evidence). Earlier stages are left alone: the
+    order is never skipped. Returns how many cases completed. Does not commit."""
+    return session.execute(text("""
+        UPDATE migration_case m SET stage = 'aerial_removed', removed_on = :on, version = m.version + 1,
+               updated_at = clock_timestamp(),
+               note = concat_ws(E'\n', m.note, 'kabel udara terlihat sudah dibongkar pada survei #' || :sid)
+        WHERE m.stage = 'cut_over' AND m.span_id = ANY(:spans) AND m.cut_over_on <= :on
+          AND NOT EXISTS (SELECT 1 FROM cable_attachment a WHERE a.span_id = m.span_id
+                          AND a.operator_id = m.operator_id AND a.removed_at IS NULL)"""),
+        {"on": surveyed_on, "sid": survey_id, "spans": span_ids}).rowcount
+
+
 def list_migrations(session: Session, *, operator_id: int | None) -> list[dict[str, Any]]:
     rows = session.execute(text("""
         SELECT m.id, m.operator_id, o.code AS operator, m.span_id, m.flag_id, m.capacity_request_id, m.stage,
@@ -216,7 +250,8 @@ def list_migrations(session: Session, *, operator_id: int | None) -> list[dict[s
 
 # -- dashboard ------------------------------------------------------------------------------------------------------
 def dashboard(session: Session) -> dict[str, Any]:
-    """Figures per kecamatan, and the trend across survey rounds."""
+    """Figures per kecamatan (km of aerial cable removed, poles decluttered, operators signed and outstanding,
+    open flags by rule, migration cases by SJUT stage), and the trend across survey rounds."""
     per_kec = session.execute(text("""
         WITH removed AS (
             SELECT s.kecamatan_kode AS k, sum(s.length_m) / 1000.0 AS km FROM cable_attachment a
@@ -235,13 +270,19 @@ def dashboard(session: Session) -> dict[str, Any]:
         open_flags AS (
             SELECT kecamatan_kode AS k, jsonb_object_agg(rule, n) AS by_rule FROM (
                 SELECT kecamatan_kode, rule, count(*) AS n FROM compliance_flag
-                WHERE status IN ('open', 'acknowledged') GROUP BY 1, 2) q GROUP BY 1)
+                WHERE status IN ('open', 'acknowledged') GROUP BY 1, 2) q GROUP BY 1),
+        migrations AS (
+            SELECT k, jsonb_object_agg(stage, n) AS by_stage FROM (
+                SELECT s.kecamatan_kode AS k, m.stage, count(*) AS n FROM migration_case m
+                JOIN aerial_span s ON s.id = m.span_id GROUP BY 1, 2) q GROUP BY 1)
         SELECT a.kode, a.nama, round(coalesce(r.km, 0)::numeric, 3) AS km_aerial_removed,
                coalesce(d.n, 0) AS poles_decluttered, coalesce(sg.signed, 0) AS operators_signed,
                coalesce(sg.operators, 0) - coalesce(sg.signed, 0) AS operators_outstanding,
-               coalesce(o.by_rule, '{}'::jsonb) AS open_flags_by_rule
+               coalesce(o.by_rule, '{}'::jsonb) AS open_flags_by_rule,
+               coalesce(mg.by_stage, '{}'::jsonb) AS migrations_by_stage
         FROM admin_area a LEFT JOIN removed r ON r.k = a.kode LEFT JOIN decluttered d ON d.k = a.kode
         LEFT JOIN signed sg ON sg.k = a.kode LEFT JOIN open_flags o ON o.k = a.kode
+        LEFT JOIN migrations mg ON mg.k = a.kode
         WHERE a.level = 'kecamatan' ORDER BY a.kode""")).all()
     # opened: flags opened by runs of the survey (since 0021) or open events (before); resolved: resolve events
     trend = session.execute(text("""

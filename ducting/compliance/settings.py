@@ -34,7 +34,7 @@ class ComplianceSettings(BaseSettings):
     report_max_photo_pixels: int = Field(default=40_000_000, ge=10_000)
     report_photo_max_side_px: int = Field(default=1600, ge=200)
     # letters: where an operator requests the proposed route (the leasing UI)
-    request_url_base: str = "https://bedelau.batam.go.id/leasing/requests/new"
+    request_url_base: str = "https://bedelau.batam.go.id/operator"
 
     @model_validator(mode="after")
     def _sidewalk_not_above_road(self) -> "ComplianceSettings":

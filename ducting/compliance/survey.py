@@ -11,8 +11,9 @@ One row is one thing seen, named by `kind`:
   or `unknown`), `cable_type`, `diameter_mm`, `height_m`, `owner_tag`, `permit_ref`, `dead`.
 
 The cables listed for an observed span or pole are all the cables there now: a cable seen before and missing now
-is marked removed by this survey, and a span left with none is cleared. Poles within the match tolerance of an
-existing pole are that pole. Every row is checked first; one fault anywhere and nothing is written.
+is marked removed by this survey, and a span left with none is cleared; a migration case at cut-over whose
+operator has no cable left there is completed (aerial cable removed, on the survey's day). Poles within the match
+tolerance of an existing pole are that pole. Every row is checked first; one fault anywhere and nothing is written.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from ducting.compliance.evaluation import EvaluationReport, Scope, evaluate
 from ducting.compliance.models import SurveyRound
+from ducting.compliance.service import complete_migrations_seen_removed
 from ducting.compliance.settings import get_compliance_settings
 from ducting.compliance.vocab import CableType, Crossing, PoleMaterial, RoadClass
 from ducting.errors import FieldError, InvalidInput
@@ -93,6 +95,7 @@ class SurveyReport:
     cables_kept: int
     cables_removed: int
     spans_cleared: int
+    migrations_completed: int
     evaluation: EvaluationReport
 
     def as_dict(self) -> dict[str, Any]:
@@ -367,6 +370,9 @@ def _write(session: Session, p: _Parsed, survey: SurveyRound) -> tuple[dict[str,
           AND EXISTS (SELECT 1 FROM cable_attachment a WHERE a.span_id = s.id AND a.removed_at IS NULL)"""),
         {"ids": observed_spans})
     session.execute(text("UPDATE survey_round SET observation_count = :n WHERE id = :id"), {"n": obs, "id": survey.id})
+    counts["migrations_completed"] = complete_migrations_seen_removed(session, survey_id=survey.id,
+                                                                      surveyed_on=survey.surveyed_on,
+                                                                      span_ids=observed_spans)
     observed_poles = [q.node_id for q in p.poles.values() if q.row > 0]
     return counts, Scope(spans=observed_spans, poles=observed_poles)  # type: ignore[arg-type]
 

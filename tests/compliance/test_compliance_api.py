@@ -223,7 +223,8 @@ def test_letter_quotes_the_duct_route_in_rupiah_for_a_migration_candidate(client
     assert found.group(1) == expected
     rent, ppn, fee, total = (Decimal(g[3:].replace(".", "")) for g in found.groups())
     assert 0 < ppn < rent and total > rent + ppn + fee  # the fee carries PPN too
-    assert f"via={seg}" in letter.replace("%2C", ",")
+    code = session.scalar(text("SELECT code FROM route_segment WHERE id = :id"), {"id": seg})
+    assert f"segments={code}&flag=" in letter
 
 
 def test_rupiah_keeps_exact_amounts():

@@ -1,0 +1,86 @@
+"""Migration tracking in SJUT order, tied to the capacity request and closed by the survey that shows the cable gone;
+and the dashboard's figures per kecamatan and across survey rounds."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import text
+
+from ducting.compliance import service
+from ducting.compliance.vocab import MigrationStage
+from tests.compliance.conftest import cable, flags, span, street
+from tests.compliance.test_rules import _duct
+
+API = "/api/v1/compliance"
+
+
+def _candidate(client, session, people, survey):
+    """A span beside a duct with room, carrying TOPA's and TOPB's cable: one planned case each."""
+    _duct(client, people, dy=8)
+    survey(street() + [span("P0", "P1"), cable("P0", "P1"), cable("P0", "P1", operator="TOPB", cable_type="copper")])
+    return {r.operator_id: r.id for r in session.execute(text("SELECT id, operator_id FROM migration_case"))}
+
+
+def _request(client, people, who: str) -> int:
+    body = {"segments": ["RS-C-AB"], "subduct_count": 1, "size_class": "subduct_32_26",
+            "first_day": (date.today() + timedelta(days=30)).isoformat(), "term_months": 12}
+    r = client.post("/api/v1/leasing/requests", json=body, headers=people.headers(who))
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_operator_ties_its_capacity_request_to_its_case(client, session, people, survey):
+    cases = _candidate(client, session, people, survey)
+    mine = cases[people.orgs["op_a"].id]
+    request_id = _request(client, people, "op_a")
+    r = client.patch(f"{API}/migrations/{mine}", json={"capacity_request_id": request_id},
+                     headers=people.headers("op_a"))
+    assert r.status_code == 200, r.text
+    assert r.json()["capacity_request_id"] == request_id and r.json()["stage"] == "planned"
+    theirs = cases[people.orgs["op_b"].id]
+    assert client.patch(f"{API}/migrations/{theirs}", json={"capacity_request_id": request_id},
+                        headers=people.headers("op_a")).status_code == 404
+
+
+def test_another_operators_request_cannot_be_tied_to_a_case(client, session, people, survey):
+    cases = _candidate(client, session, people, survey)
+    request_id = _request(client, people, "op_b")
+    r = client.patch(f"{API}/migrations/{cases[people.orgs['op_a'].id]}", json={"capacity_request_id": request_id},
+                     headers=people.headers("planner"))
+    assert r.status_code == 422 and r.json()["code"] == "request_operator_mismatch"
+    r = client.patch(f"{API}/migrations/{cases[people.orgs['op_a'].id]}", json={"capacity_request_id": 987654},
+                     headers=people.headers("planner"))
+    assert r.status_code == 422 and r.json()["code"] == "capacity_request_not_found"
+
+
+def test_survey_without_the_cable_completes_a_case_at_cut_over_and_not_an_earlier_one(client, session, people,
+                                                                                       survey):
+    cases = _candidate(client, session, people, survey)
+    a, b = cases[people.orgs["op_a"].id], cases[people.orgs["op_b"].id]
+    for stage, on in ((MigrationStage.PULLED_INTO_DUCT, date(2026, 4, 1)), (MigrationStage.CUT_OVER, date(2026, 4, 8))):
+        service.advance_migration(session, case_id=a, to=stage, on=on)
+    service.advance_migration(session, case_id=b, to=MigrationStage.PULLED_INTO_DUCT, on=date(2026, 4, 1))
+    gone = survey(street() + [span("P0", "P1")], day=date(2026, 5, 2))  # both cables are down
+    assert gone.migrations_completed == 1
+    rows = {r.id: r for r in session.execute(text("SELECT id, stage, removed_on, note FROM migration_case"))}
+    assert rows[a].stage == "aerial_removed" and rows[a].removed_on == date(2026, 5, 2)
+    assert f"survei #{gone.survey_id}" in rows[a].note
+    assert rows[b].stage == "pulled_into_duct" and rows[b].removed_on is None  # SJUT order is never skipped
+    assert flags(session, "duct_available") == []
+
+
+def test_dashboard_counts_removed_cable_migrations_and_the_trend_per_survey(client, session, people, survey):
+    _candidate(client, session, people, survey)
+    first = session.scalar(text("SELECT max(id) FROM survey_round"))
+    opened = len(flags(session))
+    second = survey(street() + [span("P0", "P1"), cable("P0", "P1")], day=date(2026, 6, 1))  # TOPB's cable is gone
+    r = client.get(f"{API}/dashboard", headers=people.headers("auditor"))
+    assert r.status_code == 200
+    kec = [k for k in r.json()["kecamatan"] if k["km_aerial_removed"] > 0]
+    assert len(kec) == 1 and 0.09 < kec[0]["km_aerial_removed"] < 0.11  # one 100 m cable
+    assert kec[0]["migrations_by_stage"] == {"planned": 2}
+    assert kec[0]["open_flags_by_rule"]["duct_available"] == 1
+    trend = {t["survey_id"]: t for t in r.json()["trend"]}
+    assert trend[first]["flags_opened"] == opened and trend[first]["flags_resolved"] == 0
+    assert trend[second.survey_id]["flags_resolved"] == second.evaluation.resolved > 0
