@@ -168,3 +168,54 @@ def test_migration_follows_sjut_order(session, people, survey):
     done = service.advance_migration(session, case_id=case.id, to=service.MigrationStage.AERIAL_REMOVED,
                                      on=date(2026, 5, 9))
     assert done.stage == "aerial_removed" and done.removed_on == date(2026, 5, 9)
+
+
+def test_geopackage_survey_from_a_field_app_is_read(session, people):
+    import io
+
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from tests.factories import at
+
+    rows = [{"kind": "pole", "pole_ref": "G0", "geometry": Point(at(0, 0))},
+            {"kind": "pole", "pole_ref": "G1", "geometry": Point(at(95, 0))},
+            {"kind": "span", "from_pole": "G0", "to_pole": "G1", "min_clearance_m": "3.5", "crosses": "road",
+             "geometry": None},
+            {"kind": "cable", "from_pole": "G0", "to_pole": "G1", "operator": "TOPA", "owner_tag": "ya",
+             "geometry": None}]
+    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+    buf = io.BytesIO()
+    frame.to_file(buf, driver="GPKG", layer="survei_qfield")
+    report = import_survey(session, data=buf.getvalue(), filename="qfield.gpkg", name="gpkg",
+                           surveyed_on=date(2026, 3, 1), team="T")
+    assert report.poles_created == 2 and report.spans_created == 1 and report.cables_added == 1
+    assert float(flags(session, "low_clearance_road")[0].measured) == 3.5
+
+
+def test_kmz_survey_is_read(session, people):
+    import io
+    import zipfile
+
+    from tests.factories import at
+
+    lon0, lat0 = at(0, 0)
+    lon1, lat1 = at(90, 0)
+    kml = f"""<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document>
+        <Placemark><ExtendedData><Data name="kind"><value>pole</value></Data><Data name="pole_ref"><value>Z0</value>
+        </Data></ExtendedData><Point><coordinates>{lon0},{lat0}</coordinates></Point></Placemark>
+        <Placemark><ExtendedData><Data name="kind"><value>pole</value></Data><Data name="pole_ref"><value>Z1</value>
+        </Data></ExtendedData><Point><coordinates>{lon1},{lat1}</coordinates></Point></Placemark>
+        <Placemark><ExtendedData><Data name="kind"><value>span</value></Data><Data name="from_pole"><value>Z0</value>
+        </Data><Data name="to_pole"><value>Z1</value></Data><Data name="sagging"><value>ya</value></Data>
+        </ExtendedData></Placemark>
+        <Placemark><ExtendedData><Data name="kind"><value>cable</value></Data><Data name="from_pole"><value>Z0</value>
+        </Data><Data name="to_pole"><value>Z1</value></Data><Data name="operator"><value>TOPB</value></Data>
+        <Data name="owner_tag"><value>ya</value></Data></ExtendedData></Placemark></Document></kml>"""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("doc.kml", kml)
+    report = import_survey(session, data=buf.getvalue(), filename="kobo.kmz", name="kmz", surveyed_on=date(2026, 3, 1),
+                           team="T")
+    assert report.spans_created == 1 and report.cables_added == 1
+    assert flags(session, "slack_or_sag")[0].evidence["sagging"] is True
