@@ -32,6 +32,7 @@ from ducting.leasing.service import today_wib
 from ducting.network.schemas import NodeIn
 from ducting.network.service import create_node
 from tests.compliance.conftest import csv_bytes, span, street
+from gis.crs import WGS84
 from tests.factories import at, node_body, point, segment_body
 from tests.trust.world import World, build_world
 
@@ -81,6 +82,9 @@ NODE_FILE = json.dumps({"type": "FeatureCollection", "features": [
     {"type": "Feature", "properties": {"code": "MH-W-IMP", "kind": "manhole"},
      "geometry": {"type": "Point", "coordinates": at(500, 500)}}]}).encode()
 ZONE = {"type": "Polygon", "coordinates": [[at(900, 900), at(1000, 900), at(1000, 1000), at(900, 1000), at(900, 900)]]}
+
+ZONE_FILE = json.dumps({"type": "FeatureCollection", "features": [
+    {"type": "Feature", "properties": {"name": "Zona impor"}, "geometry": ZONE}]}).encode()
 
 A_REQ = {
     "submitted": lambda c: {"request_id": c.a.requests["submitted"]},
@@ -236,6 +240,11 @@ MATRIX: dict[tuple[str, str], tuple[Call, str]] = {
     ("GET", "/api/v1/compliance/zones"): (Call(), "401 200 200 200 200 200 200"),
     ("POST", "/api/v1/compliance/zones"): (Call(json=lambda c: {"name": "Zona matriks", "geometry": ZONE}),
                                            "401 201 201 403 403 403 403"),
+    ("PATCH", "/api/v1/compliance/zones/{zone_id}"): (
+        Call(path=lambda c: {"zone_id": c.ids["zone"]}, json=lambda c: {"name": "Zona matriks (ubah)"}),
+        "401 200 200 403 403 403 403"),
+    ("POST", "/api/v1/compliance/zones/import"): (Call(files=lambda c: {"file": ("zones.geojson", ZONE_FILE)}),
+                                                  "401 200 200 403 403 403 403"),
     ("GET", "/api/v1/compliance/agreements"): (Call(), "401 200 200 403 200 403 403"),
     ("POST", "/api/v1/compliance/agreements"): (
         Call(json=lambda c: {"operator_id": c.a.org_id, "reference": "PKS-MATRIKS", "valid_from": "2026-01-01"}),
@@ -290,6 +299,9 @@ def ctx(session: Session, people) -> Ctx:
                             photo=_jpeg(), client_addr="192.0.2.7")
     c.ids["report"] = session.execute(text("SELECT id FROM citizen_report WHERE reference = :r"),
                                       {"r": receipt.reference}).scalar_one()
+    c.ids["zone"] = session.execute(text(
+        "INSERT INTO no_overhead_zone (name, geom) VALUES ('Zona uji', ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(:g), :srid)))"
+        " RETURNING id"), {"g": json.dumps(ZONE), "srid": WGS84}).scalar_one()
     # the seeded whole-duct CBD tariff ends before 2031, so a new version from 2031 is a clean addition
     session.execute(text("UPDATE tariff SET effective = daterange(lower(effective), '2031-01-01') "
                          "WHERE product = 'whole_duct' AND zone_class = 'cbd' AND upper_inf(effective)"))
