@@ -157,7 +157,11 @@ def _parse(layers: dict[str, gpd.GeoDataFrame]) -> tuple[list[_Row], list[FieldE
             for f in geom_faults:
                 fail(f.code, f.message, **f.detail)
             name = " ".join(_first(rec, name_cols)[1].split())
-            if not 2 <= len(name) <= 200:
+            reason = _first(rec, reason_cols)[1][:2000] or None
+            if "\x00" in name + (reason or ""):
+                fail("nul_character", "the name or reason contains a NUL character (\\u0000), which cannot be stored")
+                name = ""
+            elif not 2 <= len(name) <= 200:
                 fail("zone_name_missing" if not name else "zone_name_length",
                      "a zone needs a name of 2 to 200 characters in a `name` (or `nama`) column")
             elif name.casefold() in seen:
@@ -166,7 +170,6 @@ def _parse(layers: dict[str, gpd.GeoDataFrame]) -> tuple[list[_Row], list[FieldE
                      + (f" of layer {other[0]!r}" if multi else ""))
             else:
                 seen[name.casefold()] = (layer, n)
-            reason = _first(rec, reason_cols)[1][:2000] or None
             active_col, raw_active = _first(rec, active_cols)
             raw_active = raw_active.lower()
             if raw_active and raw_active not in _TRUE | _FALSE:

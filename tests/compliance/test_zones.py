@@ -76,7 +76,8 @@ def test_zone_file_with_faults_reports_every_row_and_writes_nothing(client, sess
                       (square(200, 300), {"keterangan": "tanpa nama"}),  # 4
                       (square(400, 500), {"name": "zona a"}),  # 5: same name as row 1
                       (far, {"name": "Laut lepas"}),  # 6
-                      (square(600, 700), {"name": "Zona B", "aktif": "mungkin"}))  # 7
+                      (square(600, 700), {"name": "Zona B", "aktif": "mungkin"}),  # 7
+                      (square(800, 900), {"name": "Zona\u0000C"}))  # 8
     before = _zone_count(session)
     r = _import(client, people, data, dry_run=False)
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
@@ -84,7 +85,8 @@ def test_zone_file_with_faults_reports_every_row_and_writes_nothing(client, sess
     assert body["code"] == "zones_rejected"
     found = {(e["detail"]["row"], e["code"]) for e in body["errors"]}
     assert found == {(2, "geometry_type"), (3, "coordinates_swapped"), (4, "zone_name_missing"),
-                     (5, "zone_name_duplicate"), (6, "outside_service_area"), (7, "value_invalid")}
+                     (5, "zone_name_duplicate"), (6, "outside_service_area"), (7, "value_invalid"),
+                     (8, "nul_character")}
     assert all(e["path"] == f"rows/{e['detail']['row']}" for e in body["errors"])
     assert _zone_count(session) == before
 
