@@ -252,6 +252,9 @@ MATRIX: dict[tuple[str, str], tuple[Call, str]] = {
     ("GET", "/api/v1/compliance/migrations"): (Call(), "401 200 200 200 200 200 200"),  # finance: an empty list
     ("POST", "/api/v1/compliance/migrations"): (
         Call(json=lambda c: {"operator_id": c.a.org_id, "span_id": c.a.span_id}), "401 201 201 403 403 403 403"),
+    ("PATCH", "/api/v1/compliance/migrations/{case_id}"): (
+        Call(path=lambda c: {"case_id": c.a.case_id}, json=lambda c: {"capacity_request_id": c.a.requests["offered"]}),
+        "401 200 200 404 404 200 404"),
     ("POST", "/api/v1/compliance/migrations/{case_id}/advance"): (
         Call(path=lambda c: {"case_id": c.a.case_id}, json=lambda c: {"to": "pulled_into_duct", "on": "2026-05-01"}),
         "401 200 200 404 404 200 404"),
