@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ducting.errors import Conflict, FieldError, InvalidInput
-from ducting.leasing.models import Allocation
 from ducting.leasing.periods import Days
 from ducting.leasing.quotes import QuoteLine, quote
 from ducting.leasing.routing import GRAPH, CapacityGraph
@@ -179,29 +178,37 @@ def plan_route(session: Session, *, from_node_id: int, to_node_id: int, subduct_
     return RoutePlan(planned, node_ids, length, cost or float(length), route_geometry(session, segment_ids), q)
 
 
+_INSERT_ALLOCATIONS = text("""
+    INSERT INTO allocation (request_id, operator_id, subduct_id, segment_id, route_seq, period, status,
+                            hold_expires_at, contracted_length_m, pks_number, is_legacy, created_by)
+    SELECT :request, :operator, u.subduct, u.segment, u.seq, CAST(:period AS daterange),
+           CAST(:status AS allocation_status), :hold_until, u.metres, :pks, :legacy, :by
+    FROM unnest(CAST(:subducts AS bigint[]), CAST(:segments AS bigint[]), CAST(:seqs AS integer[]),
+                CAST(:metres AS numeric[])) AS u(subduct, segment, seq, metres)
+    ORDER BY u.seq
+    RETURNING id""")
+
+
 def hold(session: Session, *, plan: RoutePlan, operator_id: int, request_id: int | None, days: Days,
          status: AllocationStatus, hold_expires_at: datetime | None, created_by: int | None,
-         pks_number: str | None = None, is_legacy: bool = False) -> list[Allocation]:
-    """Write one allocation per chosen subduct. The exclusion constraint refuses a double booking (LeaseOverlap)."""
-    rows = []
-    seq = 0
-    for seg in plan.segments:
-        for sub in seg.subducts:
-            seq += 1
-            rows.append(Allocation(request_id=request_id, operator_id=operator_id, subduct_id=sub["id"],
-                                   segment_id=seg.segment_id, route_seq=seq, period=days.to_range(), status=status,
-                                   hold_expires_at=hold_expires_at, contracted_length_m=seg.length_m,
-                                   pks_number=pks_number, is_legacy=is_legacy, created_by=created_by))
-    session.add_all(rows)
+         pks_number: str | None = None, is_legacy: bool = False) -> list[int]:
+    """Write one allocation per chosen subduct, in one statement (a route holds dozens), and return their ids.
+    The exclusion constraint refuses a double booking (LeaseOverlap); the savepoint keeps the transaction usable
+    for looking for an alternative."""
+    picks = [(sub["id"], seg.segment_id, seg.length_m) for seg in plan.segments for sub in seg.subducts]
+    params = {"request": request_id, "operator": operator_id, "period": days.literal(), "status": status.value,
+              "hold_until": hold_expires_at, "pks": pks_number, "legacy": is_legacy, "by": created_by,
+              "subducts": [p[0] for p in picks], "segments": [p[1] for p in picks],
+              "seqs": list(range(1, len(picks) + 1)), "metres": [p[2] for p in picks]}
+    session.flush()  # pending objects (the request row) first
     try:
         with session.begin_nested():
-            session.flush()
+            return list(session.execute(_INSERT_ALLOCATIONS, params).scalars())
     except IntegrityError as exc:
         if isinstance(exc.orig, ExclusionViolation):
             raise LeaseOverlap("a subduct on this route was taken by another lease a moment ago",
                                bottleneck=[{"segment_id": s.segment_id, "code": s.code} for s in plan.segments]) from exc
         raise
-    return rows
 
 
 def parse_days(first_day: Any, last_day: Any, *, path: str = "") -> Days:

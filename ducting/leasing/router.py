@@ -128,9 +128,9 @@ def terminate(request_id: int, body: TerminateIn, session: SessionDep, actor: Op
 @router.post("/allocations", status_code=201, response_model=list[AllocationOut],
              summary="Record capacity already in use (legacy cables), under the same constraint")
 def allocate(body: DirectAllocationIn, session: SessionDep, actor: PlannerDep) -> list[AllocationOut]:
-    rows = service.allocate_directly(session, actor=actor, data=body)
+    ids = service.allocate_directly(session, actor=actor, data=body)
     session.commit()
-    return allocations_out(session, actor, ids=[r.id for r in rows])
+    return allocations_out(session, actor, ids=ids)
 
 
 @router.get("/allocations", response_model=list[AllocationOut])

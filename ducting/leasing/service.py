@@ -56,11 +56,15 @@ def add_working_days(start: datetime, days: int) -> datetime:
 
 
 def next_number(session: Session, series: str, year: int) -> int:
-    """Gapless: the counter row is locked until the transaction ends; a rollback gives the number back."""
-    session.execute(text("INSERT INTO number_series (series, year) VALUES (:s, :y) ON CONFLICT DO NOTHING"),
-                    {"s": series, "y": year})
-    return session.execute(text("UPDATE number_series SET last_value = last_value + 1 WHERE series = :s AND year = :y"
-                                " RETURNING last_value"), {"s": series, "y": year}).scalar_one()
+    """Gapless: the counter row is locked until the transaction ends; a rollback gives the number back. So take
+    it as late as possible: every other transaction wanting the series waits for this one to commit."""
+    params = {"s": series, "y": year}
+    bump = text("UPDATE number_series SET last_value = last_value + 1 WHERE series = :s AND year = :y RETURNING last_value")
+    value = session.execute(bump, params).scalar()
+    if value is None:  # the year's first number
+        session.execute(text("INSERT INTO number_series (series, year) VALUES (:s, :y) ON CONFLICT DO NOTHING"), params)
+        value = session.execute(bump, params).scalar_one()
+    return value
 
 
 # -- input ----------------------------------------------------------------------------------------------------
@@ -153,7 +157,7 @@ def submit_request(session: Session, *, actor: Actor, operator_id: int, data: Re
     now = datetime.now(UTC)
     year = datetime.now(WIB).year
     request = CapacityRequest(
-        reference=f"REQ/{year}/{next_number(session, 'REQ', year):06d}", operator_id=operator_id,
+        reference=f"REQ/{year}/{_request_number(session):06d}", operator_id=operator_id,
         submitted_by=actor.account_id, from_node_id=from_id, to_node_id=to_id, via_segment_ids=via,
         subduct_count=data.subduct_count, size_class=data.size_class, first_day=days.first_day, last_day=days.last_day,
         status=RequestStatus.SUBMITTED, due_at=add_working_days(now, settings.decision_working_days),
@@ -166,6 +170,11 @@ def submit_request(session: Session, *, actor: Actor, operator_id: int, data: Re
                  status=AllocationStatus.HELD, hold_expires_at=request.hold_expires_at, created_by=actor.account_id)
     _event(session, request, None, RequestStatus.SUBMITTED, actor)
     return request
+
+
+def _request_number(session: Session) -> int:
+    """Unique and rising, not gapless (a sequence: no lock held until commit; see migration 0031)."""
+    return session.execute(text("SELECT nextval('capacity_request_reference_seq')")).scalar_one()
 
 
 def _multiline(geometry: dict[str, Any]) -> Any:
@@ -220,6 +229,9 @@ def transition(session: Session, *, request_id: int, to: RequestStatus, actor: A
     if to == RequestStatus.ACCEPTED and req.first_day <= today_wib():
         _activate(session, req)
     session.flush()
+    if to == RequestStatus.ACCEPTED:
+        _number_contract(session, req)
+        session.flush()
     return req
 
 
@@ -267,14 +279,21 @@ def _accept(session: Session, req: CapacityRequest, **_: Any) -> None:
     count, earliest = _held_hold(session, req)
     if not count or earliest is None or earliest <= datetime.now(UTC):
         raise Conflict("the offer's hold has expired; submit the request again", code="hold_expired")
-    year = datetime.now(WIB).year
-    req.pks_number = f"PKS/BDL/{year}/{next_number(session, 'PKS', year):06d}"
     length_now = (select(RouteSegment.length_m).where(RouteSegment.id == Allocation.segment_id).scalar_subquery())
-    # the billed snapshot, taken when accepted
-    _update_held(session, req, status=AllocationStatus.ACTIVE, hold_expires_at=None, pks_number=req.pks_number,
-                 contracted_length_m=length_now)
+    # the billed snapshot, taken when accepted; the PKS number comes last (`_number_contract`)
+    _update_held(session, req, status=AllocationStatus.ACTIVE, hold_expires_at=None, contracted_length_m=length_now)
     req.hold_expires_at = None
     req.due_at = None
+
+
+def _number_contract(session: Session, req: CapacityRequest) -> None:
+    """The gapless PKS number, as the transaction's last write: its counter row stays locked until commit, and
+    every other acceptance in the city waits for it."""
+    year = datetime.now(WIB).year
+    req.pks_number = f"PKS/BDL/{year}/{next_number(session, 'PKS', year):06d}"
+    session.execute(update(Allocation).where(Allocation.request_id == req.id, Allocation.status == AllocationStatus.ACTIVE,
+                                             Allocation.pks_number.is_(None))
+                    .values(pks_number=req.pks_number).execution_options(synchronize_session="fetch"))
 
 
 def _terminate(session: Session, req: CapacityRequest, *, last_day: date | None = None, **_: Any) -> None:
@@ -319,7 +338,7 @@ def expire_stale(session: Session) -> int:
 
 
 # -- direct allocation --------------------------------------------------------------------------------------------
-def allocate_directly(session: Session, *, actor: Actor, data: DirectAllocationIn) -> list[Allocation]:
+def allocate_directly(session: Session, *, actor: Actor, data: DirectAllocationIn) -> list[int]:
     """A planner records capacity already in use (legacy cables): active at once, same constraint."""
     org = session.execute(text("SELECT id FROM organisation WHERE code = :c AND kind = 'operator'"),
                           {"c": data.operator}).scalar()
