@@ -141,9 +141,9 @@ def _edges_sql(first: date, last: date) -> str:
 
 
 def far_apart_nodes(graph: Any, cost: np.ndarray) -> list[tuple[int, int]]:
-    """Far-apart node pairs that a request can connect: at 0-90 % occupancy a third of the segments may be full
-    for a whole year, which cuts the network into pieces, so both ends are taken from the largest piece that
-    has room. Two sweeps on plain lengths inside it give one end; the nodes farthest from it are the others."""
+    """Far-apart node pairs that a request can connect: segments too full for the request may still cut a few
+    corners off the network, so both ends are taken from the largest piece that has room. Two sweeps on plain
+    lengths inside it give one end; the nodes farthest from it are the others."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components, dijkstra
 

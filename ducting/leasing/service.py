@@ -243,7 +243,7 @@ def _may(actor: Actor, who: str, req: CapacityRequest) -> bool:
     return False
 
 
-def _held_hold(session: Session, req: CapacityRequest) -> tuple[int, datetime | None]:
+def _holds(session: Session, req: CapacityRequest) -> tuple[int, datetime | None]:
     """How many of the request's subducts are held, and the earliest hold expiry among them. The request row is
     locked, so its holds only change under us by expiring (which `now()` below sees)."""
     count, earliest = session.execute(text(
@@ -262,7 +262,7 @@ def _update_held(session: Session, req: CapacityRequest, **values: Any) -> None:
 def _offer(session: Session, req: CapacityRequest, **_: Any) -> None:
     settings = get_settings().leasing
     now = datetime.now(UTC)
-    count, earliest = _held_hold(session, req)
+    count, earliest = _holds(session, req)
     if not count or earliest is None or earliest <= now:
         raise Conflict("the hold on this request's subducts has expired", code="hold_expired")
     req.hold_expires_at = now + timedelta(days=settings.hold_days)
@@ -276,7 +276,7 @@ def _release(session: Session, req: CapacityRequest, **_: Any) -> None:
 
 
 def _accept(session: Session, req: CapacityRequest, **_: Any) -> None:
-    count, earliest = _held_hold(session, req)
+    count, earliest = _holds(session, req)
     if not count or earliest is None or earliest <= datetime.now(UTC):
         raise Conflict("the offer's hold has expired; submit the request again", code="hold_expired")
     length_now = (select(RouteSegment.length_m).where(RouteSegment.id == Allocation.segment_id).scalar_subquery())
