@@ -5,8 +5,9 @@ loopback only. Reports throughput, p50 and p99 per kind, and the error and 5xx c
   subduct and three issued billing months, built once into `ducting_bench_load_base` and copied fresh
   (`CREATE DATABASE ... TEMPLATE`) for every run, so the capacity requests of one run never fill the next's.
 * Service: `--processes` uvicorn processes (default 2, `SO_REUSEPORT`, as `bench network` measures), access log off.
-* Clients: a bounded asyncio + httpx loop (`--clients` tasks, each a closed loop with `--think-ms` between
-  requests, all stopping at `--duration`). Personas by client number: 12 planners, 12 operators, 8 finance
+* Clients: a bounded asyncio + aiohttp loop (`--clients` tasks, each a closed loop with `--think-ms` between
+  requests, all stopping at `--duration`). Not httpx: measured here, its client took 74 % of a core at ~170 req/s
+  on a machine whose two cores the servers also need, and aiohttp takes under 10 % at twice the rate. Personas by client number: 12 planners, 12 operators, 8 finance
   (scaled to `--clients`). Each picks its next request by weight:
 
   | kind | what | who |
@@ -19,7 +20,8 @@ loopback only. Reports throughput, p50 and p99 per kind, and the error and 5xx c
 
 An error is a transport failure, a timeout or any status the kind does not expect (a 409 `no_route` for a
 capacity request is a refusal, counted apart). The client shares the two cores with the server and PostgreSQL,
-so its own cost is inside every latency: the figures are a floor on what the service can do.
+so its own cost is inside every latency: the figures are a floor on what the service can do. `--trace FILE` keeps
+every request's start, kind, duration and status, to see when the slow ones happened.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--processes", type=int, default=2, help="uvicorn processes sharing the port (default 2)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the base database")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--trace", type=Path, help="write every request's start, kind, seconds and status (JSON)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                  ready_path="/openapi.json", cwd=Path(__file__).resolve().parent.parent) as svc:
         asyncio.run(warm(svc.base_url, world))
         result = asyncio.run(load(svc.base_url, world, clients=args.clients, duration_s=args.duration,
-                                  think_s=args.think_ms / 1000, seed=args.seed))
+                                  think_s=args.think_ms / 1000, seed=args.seed, trace_path=args.trace))
         details["server_memory_mb"] = {pid: m.rss_mb for pid, m in svc.memory().items()}
     details["kinds"] = result.summary()
     details["wall_s"] = round(result.wall_s, 2)
@@ -220,7 +223,7 @@ def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 
 def _request(kind: str, persona: str, world: World, rng: random.Random) -> tuple[str, str, dict[str, Any]]:
-    """(method, path, httpx keyword arguments) of one request of `kind`."""
+    """(method, path, aiohttp keyword arguments) of one request of `kind`."""
     lon, lat = rng.choice(world.points)
     box = f"{lon - 0.004:.6f},{lat - 0.004:.6f},{lon + 0.004:.6f},{lat + 0.004:.6f}"
     if kind == "map_items":
@@ -250,24 +253,31 @@ def personas(clients: int) -> list[str]:
 
 async def warm(base: str, world: World) -> None:
     """Each process loads its capacity graph on its first leasing call: do that before the clock starts."""
-    import httpx
+    import aiohttp
 
     token = world.tokens["operator"][0]
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120) as c:
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {token}"}, timeout=timeout) as c:
+        async def one(box: str) -> None:
+            async with c.get("/api/v1/leasing/availability", params={"bbox": box}) as r:
+                await r.read()
+
         for _ in range(8):
             lon, lat = world.points[0]
-            await asyncio.gather(*(c.get("/api/v1/leasing/availability", params={
-                "bbox": f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}"}) for _ in range(4)))
+            await asyncio.gather(*(one(f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}") for _ in range(4)))
 
 
-async def load(base: str, world: World, *, clients: int, duration_s: float, think_s: float, seed: int) -> Result:
-    import httpx
+async def load(base: str, world: World, *, clients: int, duration_s: float, think_s: float, seed: int,
+               trace_path: Path | None = None) -> Result:
+    import aiohttp
+    import orjson
 
     result = Result()
+    trace: list[tuple[float, str, float, int, int]] | None = [] if trace_path is not None else None
+    t0 = time.perf_counter()
     deadline = time.monotonic() + duration_s
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
-    async def client(i: int, persona: str, http: httpx.AsyncClient) -> None:
+    async def client(i: int, persona: str, http: aiohttp.ClientSession) -> None:
         rng = random.Random(seed * 1000 + i)
         tokens = world.tokens[persona]
         headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
@@ -277,31 +287,38 @@ async def load(base: str, world: World, *, clients: int, duration_s: float, thin
             method, path, kwargs = _request(kind, persona, world, rng)
             started = time.perf_counter()
             try:
-                response = await http.request(method, path, headers=headers, **kwargs)
-                status = response.status_code
-            except httpx.HTTPError as exc:
+                async with http.request(method, path, headers=headers, **kwargs) as response:
+                    body = await response.read()
+                    status = response.status
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 result.errors[kind] += 1
                 result.times[kind].append(time.perf_counter() - started)
                 if len(result.samples) < 20:
                     result.samples.append(f"{kind}: {exc!r}")
                 continue
             result.times[kind].append(time.perf_counter() - started)
+            if trace is not None:
+                trace.append((round(started - t0, 4), kind, round(time.perf_counter() - started, 4), i, status))
             result.statuses[kind][status] += 1
             if status >= 500:
                 result.server_errors[kind] += 1
             if status not in EXPECTED[kind]:
                 result.errors[kind] += 1
                 if len(result.samples) < 20:
-                    result.samples.append(f"{kind} {status}: {response.text[:200]}")
+                    result.samples.append(f"{kind} {status}: {body[:200]!r}")
             elif status == 409:
                 result.refused[kind] += 1
             if think_s:
                 await asyncio.sleep(think_s)
 
     started = time.perf_counter()
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(base, connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
         await asyncio.gather(*(client(i, p, http) for i, p in enumerate(personas(clients))))
     result.wall_s = time.perf_counter() - started
+    if trace_path is not None:  # one row per request: start (s), kind, seconds, client, status
+        trace_path.write_text(orjson.dumps(trace).decode())
+        console.print(f"  {len(trace):,} requests traced to {trace_path}")
     for line in result.samples:
         console.print(f"  [red]{line}[/]")
     return result
