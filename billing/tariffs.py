@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from billing.models import Tariff
 from billing.money import round_idr
-from billing.proration import days_in_year, next_month, prorated, span_in_month
+from billing.proration import days_in_year, next_month, span_in_month
 from billing.tax import TaxRateMissing, ppn_on
 from ducting.errors import Conflict, DomainError
 from ducting.leasing.periods import Days
@@ -116,25 +116,45 @@ def _months(first_day: date, last_day: date) -> list[date]:
     return out
 
 
+@dataclass(frozen=True)
+class _Schedule:
+    """What one (product, zone) costs over a quote's days, independent of metres: the tariff pieces, and for the
+    first month and for every month of the term the pieces' factors `rate x (100 - discount %) x days` with their
+    divisor `100 x days in the year`. A route has dozens of lines but only a few keys, so each key's months are
+    walked once; a line then multiplies its metres in. Exact: the products stay far inside Decimal's precision
+    (billing.money), so `metres x (rate x ... x days)` equals `prorated`'s `metres x rate x ... x days`."""
+
+    pieces: list[Rate]
+    first_month: list[tuple[Decimal, int]]
+    term: list[tuple[Decimal, int]] | None
+
+    @classmethod
+    def build(cls, pieces: list[Rate], first_day: date, last_day: date | None, discount: Decimal) -> "_Schedule":
+        def factors(month: date) -> list[tuple[Decimal, int]]:
+            return [(p.price_idr_per_m_year * (100 - discount) * s.days, 100 * days_in_year(month.year))
+                    for p in pieces for s in [span_in_month(month, p.first_day, p.last_day)] if s]
+
+        # the pieces start on or after first_day (rates() clips them), so the first month starts there too
+        term = None if last_day is None else [f for m in _months(first_day, last_day) for f in factors(m)]
+        return cls(pieces, factors(first_day), term)
+
+
 def _line_quote(session: Session, line: QuoteLine, first_day: date, last_day: date | None,
-                discount: Decimal, seen: dict[tuple[SizeClass, ZoneClass], list[Rate]]) -> dict[str, Any]:
+                discount: Decimal, seen: dict[tuple[SizeClass, ZoneClass], _Schedule]) -> dict[str, Any]:
     metres = line.length_m * line.subducts
     horizon = last_day or first_day.replace(year=first_day.year + 1) - timedelta(days=1)
     key = (line.size_class, line.zone_class)
     if key not in seen:  # a route has dozens of segments but only a few product/zone pairs
-        seen[key] = rates(session, product=line.size_class, zone_class=line.zone_class, first_day=first_day,
-                          last_day=horizon)
-    pieces = seen[key]
-    first = pieces[0]
+        seen[key] = _Schedule.build(rates(session, product=line.size_class, zone_class=line.zone_class,
+                                          first_day=first_day, last_day=horizon), first_day, last_day, discount)
+    schedule = seen[key]
+    first = schedule.pieces[0]
     annual = round_idr(metres * first.price_idr_per_m_year * (100 - discount) / 100)
     month_span = span_in_month(first_day, first_day, last_day)
-    first_month = sum((round_idr(prorated(metres, p.price_idr_per_m_year, s.days, s.first_day.year, discount))
-                       for p in pieces for s in [span_in_month(first_day, p.first_day, p.last_day)] if s), Decimal(0))
-    term_total = None
-    if last_day is not None:  # the same lines the monthly runs will bill: per month and tariff piece, rounded
-        term_total = sum((round_idr(prorated(metres, p.price_idr_per_m_year, s.days, m.year, discount))
-                          for m in _months(first_day, last_day) for p in pieces
-                          for s in [span_in_month(m, p.first_day, p.last_day)] if s), Decimal(0))
+    # the same lines the monthly runs will bill: per month and tariff piece, each rounded once
+    first_month = sum((round_idr(metres * k / d) for k, d in schedule.first_month), Decimal(0))
+    term_total = None if schedule.term is None else sum((round_idr(metres * k / d) for k, d in schedule.term),
+                                                         Decimal(0))
     return {
         "segment_id": line.segment_id, "segment_code": line.segment_code, "zone_class": line.zone_class.value,
         "size_class": line.size_class.value, "length_m": str(line.length_m), "subducts": line.subducts,
@@ -150,7 +170,7 @@ def quote_provider(session: Session, *, operator_id: int, lines: list[QuoteLine]
     """A JSON-ready quote (amounts are Decimal strings). Registered with leasing by the app factory."""
     try:
         discount = term_discount_pct(session, first_day, last_day)
-        seen: dict[tuple[SizeClass, ZoneClass], list[Rate]] = {}
+        seen: dict[tuple[SizeClass, ZoneClass], _Schedule] = {}
         out_lines = [_line_quote(session, line, first_day, last_day, discount, seen) for line in lines]
         tax = ppn_on(session, first_day)
     except (TariffMissing, TaxRateMissing) as exc:
