@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from fastapi import FastAPI, Request
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -35,6 +36,7 @@ class LimitBody:
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    sys.setswitchinterval(settings.api.gil_switch_interval_ms / 1000)  # the process serves this app (ApiSettings)
     app = FastAPI(title="BEDELAU Ducting API", version=__version__,
                   description="Jaringan ducting bersama Kota Batam: peta jaringan, sewa kapasitas, kepatuhan kabel "
                               "udara, dan penagihan. Shared underground duct network of Batam.",

@@ -68,7 +68,7 @@ class AuditFilter:
         return " AND ".join(conds) or "TRUE", params
 
 
-def audit_filter(
+async def audit_filter(
     table: Annotated[str | None, Query(max_length=63, pattern=r"^[a-z_][a-z0-9_]*$",
                                        description="The object's table, e.g. allocation, invoice, route_segment")] = None,
     row_id: Annotated[str | None, Query(max_length=64, description="The object's id (with `table`)")] = None,

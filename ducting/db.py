@@ -7,12 +7,13 @@ back whatever was not committed. At the start of every transaction the request's
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -52,7 +53,7 @@ def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 30
     engine = create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size // 2,
         pool_pre_ping=True,  # a restarted database costs one failed check, not a failed request
         pool_recycle=1800,
         connect_args={"options": f"-c statement_timeout={statement_timeout_ms} -c timezone=Asia/Jakarta"},
@@ -87,17 +88,20 @@ def _actor_params(actor: Actor) -> dict[str, str]:
     }
 
 
-def bind_actor(session: Session, actor: Actor) -> None:
-    """Make `actor` the identity of this session: the current transaction now, and every later one."""
+def bind_actor(session: Session, actor: Actor, *, set_in_transaction: bool = True) -> None:
+    """Make `actor` the identity of this session: the current transaction now, and every later one.
+    `set_in_transaction=False` is for a caller whose own statement has already written the same settings into
+    the current transaction (ducting.auth's token check)."""
     session.info["actor"] = actor
-    if session.in_transaction():
+    if set_in_transaction and session.in_transaction():
         session.execute(_ACTOR_SQL, _actor_params(actor))
 
 
 @event.listens_for(Session, "after_begin")
 def _identity_per_transaction(session: Session, transaction: Any, connection: Any) -> None:
     actor: Actor | None = session.info.get("actor")
-    if actor is not None:
+    # a savepoint (begin_nested) inherits the settings of the transaction it is in: no statement needed
+    if actor is not None and not transaction.nested:
         connection.execute(_ACTOR_SQL, _actor_params(actor))
 
 
@@ -108,14 +112,21 @@ def open_session(actor: Actor | None = None, *, bind: Engine | None = None) -> S
     return session
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session for one request. Never commits; closing rolls back what the route did not commit."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for one request. Never commits; closing rolls back what the route did not commit.
+
+    Async on purpose, though the session is not: FastAPI runs a sync dependency in a worker thread, and every such
+    hop queues behind the others under load. Making a session does no I/O, so it happens on the event loop; only a
+    close that must roll back an open transaction (a round trip) goes to a worker thread."""
     bind = getattr(request.app.state, "engine", None) or get_engine()
     session = SessionFactory(bind=bind)
     try:
         yield session
     finally:
-        session.close()
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -54,8 +54,9 @@ def submit(body: RequestIn, session: SessionDep, actor: OperatorDep) -> RequestO
         # the search already covered every route: there is no alternative to look for
         exc.extra["alternative"] = None
         raise
+    out = request_out(session, req, with_events=True)  # read inside the transaction: no second one to answer
     session.commit()
-    return request_out(session, req, with_events=True)
+    return out
 
 
 def _alternative(session: Session, actor: Actor, body: RequestIn) -> dict[str, Any] | None:
@@ -96,8 +97,9 @@ def get_request(request_id: int, session: SessionDep, actor: CurrentActor) -> Re
 
 def _move(session: Session, actor: Actor, request_id: int, to: RequestStatus, **kw: Any) -> RequestOut:
     req = service.transition(session, request_id=request_id, to=to, actor=actor, **kw)
+    out = request_out(session, req, with_events=True)
     session.commit()
-    return request_out(session, req, with_events=True)
+    return out
 
 
 @router.post("/requests/{request_id}/approve", response_model=RequestOut, summary="Offer the held route")
@@ -153,10 +155,10 @@ def availability(session: SessionDep, actor: CurrentActor, bbox: str = Query(des
     from starlette.responses import Response
 
     from ducting.leasing.routing import GRAPH
-    from ducting.network.ogc import parse_bbox
+    from ducting.network.ogc import bbox_values
     from gis.crs import WGS84
 
-    box = parse_bbox(bbox)
+    box = bbox_values(bbox)
     days = booking.parse_days(first_day or service.today_wib(), last_day)
     with GRAPH.lock:
         GRAPH.refresh(session)
@@ -189,9 +191,9 @@ def request_out(session: Session, req: CapacityRequest, *, with_events: bool = F
     status = req.status
     if status in (RequestStatus.SUBMITTED, RequestStatus.OFFERED) and req.hold_expires_at and req.hold_expires_at <= now:
         status = RequestStatus.EXPIRED  # the sweeper will file it; the answer is already true
-    route = session.execute(text("SELECT ST_AsGeoJSON(route_geom, 7) FROM capacity_request WHERE id = :id"),
-                            {"id": req.id}).scalar()
-    operator = session.execute(text("SELECT code FROM organisation WHERE id = :id"), {"id": req.operator_id}).scalar()
+    route, operator = session.execute(text("""
+        SELECT ST_AsGeoJSON(r.route_geom, 7), o.code FROM capacity_request r JOIN organisation o ON o.id = r.operator_id
+        WHERE r.id = :id"""), {"id": req.id}).one()
     events = []
     if with_events:
         events = [dict(r._mapping) for r in session.execute(text("""
