@@ -34,6 +34,29 @@ class LimitBody:
         await self.app(scope, receive, send)
 
 
+def check_database_role(app: FastAPI) -> None:
+    """Row-level security only binds a role that is not superuser, not BYPASSRLS and owns no table: refuse to
+    serve on any other in production, and say so loudly elsewhere. A database that is down now is not a reason to
+    refuse: the service starts and recovers when it is back (the check then waits for the next start)."""
+    from ducting.db import get_engine, rls_bypass_reasons
+    from ducting.settings import Environment
+
+    engine = getattr(app.state, "engine", None) or get_engine()
+    try:
+        reasons = rls_bypass_reasons(engine)
+    except DBAPIError as exc:
+        log.warning("could not check the database role at start-up: %s", str(exc.orig).splitlines()[0])
+        return
+    if not reasons:
+        return
+    message = ("DATABASE_URL's role gets past row-level security (" + "; ".join(reasons) + "): operators could see "
+               "each other's rows through any query that forgets its filter. Connect as the application role "
+               "(ducting_app; README, 'Security model').")
+    if get_settings().env == Environment.PRODUCTION:
+        raise RuntimeError(message)
+    log.error(message)
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     sys.setswitchinterval(settings.api.gil_switch_interval_ms / 1000)  # the process serves this app (ApiSettings)
@@ -91,6 +114,7 @@ def create_app() -> FastAPI:
     from ducting.leasing.sweeper import Sweeper
 
     sweeper = Sweeper()
+    app.router.on_startup.append(lambda: check_database_role(app))
     app.router.on_startup.append(sweeper.start)
     app.router.on_shutdown.append(sweeper.stop)
     return app

@@ -68,6 +68,28 @@ def get_engine() -> Engine:
                        statement_timeout_ms=settings.db.statement_timeout_ms)
 
 
+def rls_bypass_reasons(engine: Engine) -> list[str]:
+    """Why the service's database role would get past row-level security, if it would: a superuser, BYPASSRLS,
+    or owning (directly or through a role it inherits) a table whose policies are not forced on its owner.
+    Empty when the policies bind the role, as they must (README, "Security model")."""
+    with engine.connect() as conn:
+        row = conn.execute(text("""
+            SELECT current_user AS role, r.rolsuper, r.rolbypassrls,
+                   (SELECT string_agg(c.relname, ', ' ORDER BY c.relname) FROM pg_class c
+                    WHERE c.relrowsecurity AND NOT c.relforcerowsecurity
+                      AND pg_has_role(current_user, c.relowner, 'USAGE')) AS owned
+            FROM pg_roles r WHERE r.rolname = current_user""")).one()
+        conn.rollback()
+    reasons = []
+    if row.rolsuper:
+        reasons.append(f"{row.role} is a superuser")
+    if row.rolbypassrls:
+        reasons.append(f"{row.role} has BYPASSRLS")
+    if row.owned:
+        reasons.append(f"{row.role} owns tables whose policies do not bind their owner: {row.owned}")
+    return reasons
+
+
 SessionFactory = sessionmaker(expire_on_commit=False, autoflush=False)
 
 

@@ -79,6 +79,31 @@ def test_the_application_role_cannot_bypass_row_level_security(session):
     assert owned == []  # an owner is exempt from its tables' policies (they are not FORCEd)
 
 
+def test_the_service_checks_its_role_at_start_up_and_production_refuses_an_owner(engine, owner_engine, monkeypatch,
+                                                                                   caplog):
+    from fastapi import FastAPI
+
+    from ducting.app import check_database_role
+    from ducting.db import rls_bypass_reasons
+    from ducting.settings import Environment, get_settings
+
+    assert rls_bypass_reasons(engine) == []
+    reasons = rls_bypass_reasons(owner_engine)
+    assert len(reasons) == 1 and "owns tables whose policies do not bind their owner" in reasons[0]
+    assert "allocation" in reasons[0] and "invoice" in reasons[0]
+
+    app = FastAPI()
+    app.state.engine = owner_engine
+    with caplog.at_level("ERROR", logger="ducting"):
+        check_database_role(app)  # development: said loudly, the service still starts
+    assert "gets past row-level security" in caplog.text
+    monkeypatch.setattr(get_settings(), "env", Environment.PRODUCTION)
+    with pytest.raises(RuntimeError, match="gets past row-level security"):
+        check_database_role(app)
+    app.state.engine = engine
+    check_database_role(app)  # the application role passes, in production too
+
+
 def test_unscoped_selects_as_operator_a_return_none_of_operator_bs_rows(session, people, world):
     a, b = world.a.org_id, world.b.org_id
     mine = {t: _ids(session, t, w, o=a) for t, w in OWNER_OF.items()}
