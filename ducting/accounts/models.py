@@ -52,6 +52,13 @@ class Account(IdMixin, Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    # the single sign-on identity this account is bound to, from its first sign-on (migration 0033)
+    oidc_issuer: Mapped[str | None] = mapped_column(Text)
+    oidc_subject: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def sso_linked(self) -> bool:
+        return self.oidc_subject is not None
 
 
 class ApiToken(IdMixin, Base):

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import threading
 import time
@@ -38,6 +39,7 @@ from ducting.accounts.models import Account
 from ducting.errors import DomainError
 from ducting.settings import OidcSettings
 
+log = logging.getLogger("ducting.oidc")
 FLOW_COOKIE = "bedelau_oidc"
 FLOW_TTL_S = 600
 METADATA_TTL_S = 3600
@@ -208,7 +210,32 @@ def verify_id_token(settings: OidcSettings, provider: Provider, id_token: str, *
 
 
 def account_for(session: Session, settings: OidcSettings, claims: dict[str, Any]) -> Account:
-    """The existing, active account the identity names. Does not create one, and does not commit."""
+    """The existing, active account the identity names. Does not create one, and does not commit.
+
+    An account is bound to the provider's (issuer, `sub`) at its first sign-on: `sub` is the identity the provider
+    never reuses, while a username or an e-mail may be handed to someone else. A bound account is found by that
+    pair alone; another `sub` presenting its username is refused until an admin unlinks it (`unlink_sso`)."""
+    issuer, subject = str(claims.get("iss") or settings.issuer), claims.get("sub")
+    if not isinstance(subject, str) or not 1 <= len(subject) <= 255:
+        raise OidcFailed("the provider sent no usable 'sub'", code="oidc_no_account")
+    bound = session.scalar(select(Account).where(Account.oidc_issuer == issuer, Account.oidc_subject == subject))
+    if bound is not None:
+        if not bound.is_active:
+            raise OidcFailed("no active BEDELAU account matches this sign-on; ask an administrator",
+                             code="oidc_no_account")
+        return bound
+    account = _account_by_claim(session, settings, claims)
+    if account.oidc_subject is not None:
+        # the same message as for no account: the provider's user learns nothing about who holds this one
+        log.warning("single sign-on: %s (sub %s) presented the username of %s, which is bound to another identity",
+                    issuer, subject, account.username)
+        raise OidcFailed("no active BEDELAU account matches this sign-on; ask an administrator",
+                         code="oidc_no_account")
+    account.oidc_issuer, account.oidc_subject = issuer, subject
+    return account
+
+
+def _account_by_claim(session: Session, settings: OidcSettings, claims: dict[str, Any]) -> Account:
     claim = settings.username_claim
     value = claims.get(claim)
     if not isinstance(value, str) or not value.strip():

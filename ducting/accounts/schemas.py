@@ -34,6 +34,7 @@ class AccountOut(BaseModel):
     role: Role
     organisation_id: int | None
     is_active: bool
+    sso_linked: bool = Field(default=False, description="bound to a single sign-on identity (issuer + sub)")
 
 
 class OrganisationOut(BaseModel):
@@ -67,6 +68,8 @@ class AccountPatch(BaseModel):
     role: Role | None = None
     organisation: str | None = None
     is_active: bool | None = None
+    unlink_sso: bool | None = Field(default=None, description="true: forget the bound single sign-on identity, so "
+                                                              "the next sign-on by username binds afresh")
 
 
 class AccountCreated(AccountOut):

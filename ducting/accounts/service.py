@@ -74,6 +74,8 @@ def update_account(session: Session, *, account_id: int, patch: AccountPatch) ->
         account.is_active = patch.is_active
         if not patch.is_active:
             revoke_tokens(session, account_id=account.id)
+    if patch.unlink_sso:
+        account.oidc_issuer = account.oidc_subject = None
     session.flush()
     return account
 

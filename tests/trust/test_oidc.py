@@ -154,3 +154,25 @@ def test_partial_oidc_configuration_is_refused_at_start_up(monkeypatch):
     monkeypatch.setenv("DUCTING_OIDC_ISSUER", "https://akun.batam.go.id")
     with pytest.raises(ValidationError, match="together"):
         OidcSettings()
+
+
+def test_first_sign_on_binds_the_account_to_the_providers_sub_and_another_sub_is_refused(client, provider, people,
+                                                                                          session):
+    finance = people.accounts["finance"]
+    assert sign_on(client, provider, preferred_username="t_finance").status_code == 303
+    session.refresh(finance)
+    assert (finance.oidc_issuer, finance.oidc_subject) == (provider.issuer, "akun-t_finance")
+    # someone else at the provider now carries the username: refused, and the binding stays
+    client.cookies.clear()
+    refused = sign_on(client, provider, preferred_username="t_finance", sub="akun-orang-lain")
+    assert refused.status_code == 401 and SESSION_COOKIE not in refused.cookies
+    # the bound identity is found by its sub, whatever username the provider shows today
+    done = sign_on(client, provider, preferred_username="keuangan-baru", sub="akun-t_finance")
+    assert done.status_code == 303 and client.get("/api/v1/auth/me").json()["username"] == "t_finance"
+    # an admin unlinks the account; the next sign-on by username binds afresh
+    unlinked = client.patch(f"/api/v1/accounts/{finance.id}", json={"unlink_sso": True}, headers=people.headers("admin"))
+    assert unlinked.status_code == 200 and unlinked.json()["sso_linked"] is False
+    client.cookies.clear()
+    assert sign_on(client, provider, preferred_username="t_finance", sub="akun-orang-lain").status_code == 303
+    session.refresh(finance)
+    assert finance.oidc_subject == "akun-orang-lain"
