@@ -425,3 +425,73 @@ def test_tiles_answer_every_signed_in_role_and_public_layers_anyone(app, test_da
     assert not wrong, wrong
     # a tile carries no identity: every role that may read it gets the same bytes
     assert all(len(tags - {None}) == 1 for tags in etags.values()), etags
+
+
+# The browser's pages and the single sign-on routes are not in the OpenAPI document (include_in_schema=False), so
+# they have their own table, walked the same way: every such route of the app must be named here. GET pages are
+# opened with each role's session cookie; 303 is the redirect to sign in (or, for "/", to the role's home page).
+PAGES: dict[tuple[str, str], str] = {
+    #                              anonymous admin planner finance auditor op_a op_b
+    ("GET", "/"):                  "303 303 303 303 303 303 303",
+    ("GET", "/masuk"):             "200 200 200 200 200 200 200",
+    ("GET", "/lapor"):             "200 200 200 200 200 200 200",
+    ("GET", "/peta"):              "303 200 200 403 200 403 403",
+    ("GET", "/kotak-masuk"):       "303 200 200 403 403 403 403",
+    ("GET", "/impor"):             "303 200 200 403 403 403 403",
+    ("GET", "/kepatuhan"):         "303 200 200 403 200 403 403",
+    ("GET", "/operator"):          "303 403 403 403 403 200 200",
+    ("GET", "/operator/sewa"):     "303 403 403 403 403 200 200",
+    ("GET", "/operator/tagihan"):  "303 403 403 403 403 200 200",
+    ("GET", "/keuangan"):          "303 200 403 200 200 403 403",
+    # forms and redirects with their own tests
+    ("POST", "/masuk"): "tests/web/test_session.py (password sign-in, lockout)",
+    ("POST", "/keluar"): "tests/web/test_session.py::test_logout_needs_the_form_token_and_revokes_the_session",
+    ("GET", "/auth/oidc/login"): "tests/trust/test_oidc.py",
+    ("GET", "/auth/oidc/callback"): "tests/trust/test_oidc.py",
+}
+FRAMEWORK = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect")}
+
+
+def _routes_outside_openapi(app) -> set[tuple[str, str]]:
+    documented = _endpoints(app)
+    out = set()
+    for entry in app.routes:
+        for route in getattr(getattr(entry, "original_router", None), "routes", None) or [entry]:
+            for method in getattr(route, "methods", None) or ():
+                if method != "HEAD" and (method, route.path) not in documented:
+                    out.add((method, route.path))
+    return out - FRAMEWORK
+
+
+def test_every_page_and_sign_on_route_is_classified(app):
+    have = _routes_outside_openapi(app)
+    assert ("GET", "/peta") in have and ("GET", "/auth/oidc/callback") in have  # the walk sees the routers
+    unclassified, stale = sorted(have - PAGES.keys()), sorted(PAGES.keys() - have)
+    assert not unclassified, f"classify these routes in tests/trust/test_matrix.py PAGES: {unclassified}"
+    assert not stale, f"these PAGES rows name routes that no longer exist: {stale}"
+
+
+def test_every_role_opens_the_pages_the_table_says_and_no_operator_page_shows_the_other(client, session, ctx):
+    from ducting.auth import SESSION_COOKIE
+
+    markers = {"op_a": _markers(session, ctx.world.b), "op_b": _markers(session, ctx.world.a)}
+    wrong, leaks = [], []
+    for (method, path), expected in sorted(PAGES.items()):
+        if method != "GET" or not expected[0].isdigit():
+            continue
+        for who, want in zip(ROLES, map(int, expected.split()), strict=True):
+            client.cookies.clear()
+            if who != "anonymous":
+                client.cookies.set(SESSION_COOKIE, ctx.people.tokens[who])
+            r = client.get(path, follow_redirects=False)
+            if r.status_code != want:
+                wrong.append(f"GET {path} as {who}: {r.status_code} (want {want})")
+            if who == "anonymous" and want == 303 and path not in ("/",):
+                assert r.headers["location"].startswith(f"/masuk?next={path}")
+            if who in markers and r.status_code == 200:
+                found = sorted(m for m in markers[who] if m in r.text)
+                if found:
+                    leaks.append(f"GET {path} as {who} shows the other operator's {found}")
+    client.cookies.clear()
+    assert not leaks, "\n".join(leaks)
+    assert not wrong, f"{len(wrong)} page(s) off the table:\n" + "\n".join(wrong)
