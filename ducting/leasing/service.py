@@ -35,9 +35,10 @@ def today_wib() -> date:
 
 @functools.cache
 def _public_holidays(year: int) -> frozenset[date]:
-    """Indonesia's national public holidays (the `holidays` package's calendar; collective leave days, cuti
-    bersama, are not in it)."""
-    return frozenset(holidays.country_holidays("ID", years=year))
+    """Days the BUMD's offices are closed: Indonesia's national public holidays and the collective leave days
+    (cuti bersama) set each year by joint decree for the civil service, which a city enterprise follows. Both come
+    from the `holidays` package's calendar, its "public" and "government" categories."""
+    return frozenset(holidays.country_holidays("ID", years=year, categories=("public", "government")))
 
 
 def is_working_day(day: date) -> bool:
@@ -45,7 +46,7 @@ def is_working_day(day: date) -> bool:
 
 
 def add_working_days(start: datetime, days: int) -> datetime:
-    """`days` working days later (Monday-Friday, not a national public holiday), counted on the WIB calendar."""
+    """`days` working days later (Monday-Friday, not a public holiday or cuti bersama), on the WIB calendar."""
     current = start
     added = 0
     while added < days:

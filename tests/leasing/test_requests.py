@@ -208,3 +208,8 @@ def test_due_dates_count_working_days_skipping_weekends_and_public_holidays():
     # a year-end span: Christmas (Friday 25 December 2026) and New Year's Day (Friday 1 January 2027)
     assert add_working_days(datetime(2026, 12, 24, 9, 0, tzinfo=WIB), 1).astimezone(WIB).date() == date(2026, 12, 28)
     assert add_working_days(datetime(2026, 12, 31, 9, 0, tzinfo=WIB), 1).astimezone(WIB).date() == date(2027, 1, 4)
+    # cuti bersama (collective leave) around Nyepi and Idul Fitri 2026: Wednesday 18 March (leave), Thursday 19
+    # (Nyepi), Friday 20 (leave), the weekend with Idul Fitri, Monday 23 and Tuesday 24 (leave): Tuesday 17 March
+    # plus one working day is Wednesday 25 March
+    assert not any(is_working_day(date(2026, 3, d)) for d in (18, 20, 23, 24))
+    assert add_working_days(datetime(2026, 3, 17, 9, 0, tzinfo=WIB), 1).astimezone(WIB).date() == date(2026, 3, 25)
