@@ -213,3 +213,41 @@ def test_due_dates_count_working_days_skipping_weekends_and_public_holidays():
     # plus one working day is Wednesday 25 March
     assert not any(is_working_day(date(2026, 3, d)) for d in (18, 20, 23, 24))
     assert add_working_days(datetime(2026, 3, 17, 9, 0, tzinfo=WIB), 1).astimezone(WIB).date() == date(2026, 3, 25)
+
+
+def test_lists_carry_each_quotes_totals_in_a_fixed_number_of_statements(client, people, ladder, engine):
+    from sqlalchemy import event
+
+    made = [client.post(f"{API}/requests", json=_body(subduct_count=1), headers=people.headers(who)).json()
+            for who in ("op_a", "op_b", "op_a")]
+    detail = client.get(f"{API}/requests/{made[0]['id']}", headers=people.headers("op_a")).json()
+    assert detail["quote"]["lines"] and detail["quote"]["route"]
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        def listed(path: str, who: str) -> list[dict]:
+            statements.clear()
+            body = client.get(f"{API}/{path}", headers=people.headers(who)).json()
+            body.append(len(statements))
+            return body
+
+        *inbox, inbox_statements = listed("inbox", "planner")
+        *mine, mine_statements = listed("requests", "op_a")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert [r["id"] for r in inbox] == [r["id"] for r in made]  # oldest due first
+    assert [r["id"] for r in mine] == [made[2]["id"], made[0]["id"]]  # newest first, A's own
+    for listed_request in inbox:
+        quote = listed_request["quote"]
+        assert "lines" not in quote and "route" not in quote
+        assert quote["annual_total_idr"] and quote["term_total_with_ppn_idr"]
+        assert listed_request["route"]["type"] == "MultiLineString" and listed_request["operator"] in ("TOPA", "TOPB")
+    assert inbox[0]["quote"]["annual_total_idr"] == detail["quote"]["annual_total_idr"]
+    # the same few statements (savepoints and the caller check of the test session included), whether the list
+    # holds two requests or three: nothing per request
+    assert inbox_statements == mine_statements <= 8, statements
