@@ -163,7 +163,9 @@ def submit_request(session: Session, *, actor: Actor, operator_id: int, data: Re
         subduct_count=data.subduct_count, size_class=data.size_class, first_day=days.first_day, last_day=days.last_day,
         status=RequestStatus.SUBMITTED, due_at=add_working_days(now, settings.decision_working_days),
         hold_expires_at=now + timedelta(days=settings.hold_days), route_length_m=route.length_m,
-        route_geom=_multiline(route.geometry), quote=route.quote | {"route": route.as_dict() | {"geometry": None}},
+        # the route beside its quote, without a second copy of the quote or of the geometry (route_geom has it)
+        route_geom=_multiline(route.geometry),
+        quote=route.quote | {"route": {k: v for k, v in route.as_dict().items() if k not in ("geometry", "quote")}},
         quote_total_idr=_total(route.quote))
     session.add(request)
     session.flush()

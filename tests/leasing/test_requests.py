@@ -221,7 +221,8 @@ def test_lists_carry_each_quotes_totals_in_a_fixed_number_of_statements(client, 
     made = [client.post(f"{API}/requests", json=_body(subduct_count=1), headers=people.headers(who)).json()
             for who in ("op_a", "op_b", "op_a")]
     detail = client.get(f"{API}/requests/{made[0]['id']}", headers=people.headers("op_a")).json()
-    assert detail["quote"]["lines"] and detail["quote"]["route"]
+    assert detail["quote"]["lines"] and detail["quote"]["route"]["segments"]
+    assert "quote" not in detail["quote"]["route"]  # stored once, not again inside the route
 
     statements: list[str] = []
 
