@@ -1,5 +1,7 @@
 // Compliance: the flag worklist beside its map (acknowledge / resolve / waive with a reason), filtered by rule, and
 // the triage queue of citizen reports (verify or reject). A card and its feature on the map select each other.
+// The tabs are switched here; no-overhead zones and migration cases live in compliance_zones.js and
+// compliance_migrations.js, which hear "comp:tab" when their tab opens and say "comp:changed" when flags may have moved.
 (function () {
   "use strict";
   const { t, api, fmt, el, problemText, toast } = B;
@@ -109,11 +111,13 @@
 
   document.querySelectorAll('[role="tab"]').forEach((tab) => tab.addEventListener("click", () => {
     document.querySelectorAll('[role="tab"]').forEach((x) => { x.setAttribute("aria-selected", String(x === tab)); document.getElementById(x.getAttribute("aria-controls")).hidden = x !== tab; });
-    const reportsShown = tab.id === "tab-reports";
-    if (reportsShown && reportsLayer.getLayers().length) map.fitBounds(reportsLayer.getBounds(), { maxZoom: 16, padding: [30, 30] });
-    document.getElementById("rule-filter-box").hidden = reportsShown;
+    if (tab.id === "tab-reports" && reportsLayer.getLayers().length) map.fitBounds(reportsLayer.getBounds(), { maxZoom: 16, padding: [30, 30] });
+    document.getElementById("rule-filter-box").hidden = tab.id !== "tab-flags";
+    // the zone and migration tabs (compliance_zones.js, compliance_migrations.js) load when first shown
+    document.dispatchEvent(new CustomEvent("comp:tab", { detail: tab.id }));
   }));
   ruleFilter.addEventListener("change", () => loadFlags());
+  document.addEventListener("comp:changed", () => loadFlags());  // a zone changed: the spans under it were re-evaluated
 
   api("GET", "/api/v1/compliance/rules").then((list) => {
     for (const r of list) {

@@ -1,0 +1,99 @@
+// Migration cases on the compliance page: how many cases each kecamatan has at each SJUT stage (from the
+// dashboard), and the cases themselves, each with one button to its next step for planners and admins. A step the
+// API refuses (out of order, a date before the previous step) is said at the case, redrawn as it now stands.
+(function () {
+  "use strict";
+  const { t, api, fmt, el, problemText, toast } = B;
+  const manager = BEDELAU.role === "planner" || BEDELAU.role === "admin";
+  // the order of ducting.compliance.vocab.MigrationStage: pulled into the duct, cut-over, aerial cable removed
+  const STAGES = ["planned", "pulled_into_duct", "cut_over", "aerial_removed"];
+  const DATE_OF = { pulled_into_duct: "pulled_on", cut_over: "cut_over_on", aerial_removed: "removed_on" };
+  const board = document.getElementById("mig-dashboard"), list = document.getElementById("mig-list");
+  const kecamatan = {};  // kode → nama, from the dashboard
+  let loaded = false;
+
+  const stageBadge = (stage) => el("span", { class: "badge mig-" + stage }, t("comp.mig.stage." + stage));
+
+  function refusal(err) {
+    const p = err.problem || {};
+    const key = "comp.mig.err." + p.code;
+    if (!p.code || t(key) === key) return problemText(err);
+    return p.detail ? `${t(key)} (${p.detail})` : t(key);
+  }
+
+  function dashboardTable(rows) {
+    const withCases = rows.filter((k) => STAGES.some((s) => k.migrations_by_stage[s]));
+    if (!withCases.length) return el("p", { class: "muted" }, t("comp.mig.none"));
+    const total = (k) => STAGES.reduce((n, s) => n + (k.migrations_by_stage[s] || 0), 0);
+    const sums = STAGES.map((s) => withCases.reduce((n, k) => n + (k.migrations_by_stage[s] || 0), 0));
+    const cell = (n) => el("td", { class: "num" + (n ? "" : " muted") }, String(n || 0));
+    return el("table", { class: "grid small mig-board" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("comp.mig.kecamatan")),
+        STAGES.map((s) => el("th", { scope: "col", class: "num", title: t("comp.mig.stage." + s) }, t("comp.mig.short." + s))),
+        el("th", { scope: "col", class: "num" }, t("comp.mig.total")))),
+      el("tbody", {}, withCases.map((k) => el("tr", { "data-kecamatan": k.kode }, el("th", { scope: "row" }, k.nama),
+        STAGES.map((s) => cell(k.migrations_by_stage[s])), el("td", { class: "num" }, el("strong", {}, String(total(k))))))),
+      el("tfoot", {}, el("tr", {}, el("th", { scope: "row" }, t("comp.mig.total")), sums.map(cell),
+        el("td", { class: "num" }, el("strong", {}, String(sums.reduce((a, b) => a + b, 0)))))));
+  }
+
+  async function advance(c, to, on, msg) {
+    try {
+      const r = await api("POST", `/api/v1/compliance/migrations/${c.id}/advance`, { to, on });
+      toast(t("comp.mig.advanced", { id: c.id, stage: t("comp.mig.stage." + r.stage) }), "ok");
+      await load();
+    } catch (err) {
+      // the case may have moved behind this page: redraw it as it stands and keep the refusal on it
+      const text = refusal(err);
+      if (err.status >= 400 && err.status < 500 && err.status !== 401) await load({ id: c.id, text });
+      else msg.replaceChildren(el("p", { class: "alert error" }, text));
+    }
+  }
+
+  function caseCard(c, refused) {
+    const msg = el("div", { role: "alert" }, refused ? el("p", { class: "alert error" }, refused) : null);
+    const done = (stage) => c[DATE_OF[stage]] ? fmt.date(c[DATE_OF[stage]]) : "–";
+    const card = el("article", { class: "req mig", "data-case": String(c.id), "data-stage": c.stage },
+      el("div", { class: "top" }, el("strong", {}, `${c.operator} · ${t("comp.mig.span", { id: c.span_id })}`), stageBadge(c.stage)),
+      el("dl", { class: "kv" },
+        el("dt", {}, t("comp.mig.case")), el("dd", {}, "#" + c.id),
+        el("dt", {}, t("comp.mig.kecamatan")), el("dd", {}, kecamatan[c.kecamatan_kode] || c.kecamatan_kode || "–"),
+        el("dt", {}, t("comp.mig.length")), el("dd", {}, fmt.m(c.length_m)),
+        STAGES.slice(1).flatMap((s) => [el("dt", {}, t("comp.mig.stage." + s)), el("dd", {}, done(s))]),
+        c.flag_id ? [el("dt", {}, t("comp.mig.flag")), el("dd", {}, "#" + c.flag_id)] : [],
+        c.capacity_request_id ? [el("dt", {}, t("comp.mig.request")), el("dd", {}, "#" + c.capacity_request_id)] : []));
+    const next = STAGES[STAGES.indexOf(c.stage) + 1];
+    if (manager && next) {
+      const id = `mig-on-${c.id}`;
+      const on = el("input", { id, type: "date", value: fmt.todayWib(), required: true });
+      const go = el("button", { class: "btn primary", type: "button", onclick: () => {
+        if (!on.value) { on.reportValidity(); return; }
+        go.disabled = true;
+        advance(c, next, on.value, msg).finally(() => { go.disabled = false; });
+      } }, t("comp.mig.advance", { stage: t("comp.mig.stage." + next) }));
+      card.append(el("div", { class: "actions advance" }, el("label", { for: id }, t("comp.mig.on")), on, go));
+    } else if (!next) {
+      card.append(el("p", { class: "muted small" }, t("comp.mig.done")));
+    }
+    card.append(msg);
+    return card;
+  }
+
+  async function load(refused) {
+    let dash = null, cases;
+    try {
+      [dash, cases] = await Promise.all([api("GET", "/api/v1/compliance/dashboard"), api("GET", "/api/v1/compliance/migrations")]);
+    } catch (err) { list.replaceChildren(el("p", { class: "alert warn" }, problemText(err))); return; }
+    for (const k of dash.kecamatan) kecamatan[k.kode] = k.nama;
+    board.replaceChildren(dashboardTable(dash.kecamatan));
+    list.replaceChildren(...(cases.length ? cases.map((c) => caseCard(c, refused && refused.id === c.id ? refused.text : null))
+      : [el("p", { class: "muted" }, t("comp.mig.none"))]));
+    if (refused && !cases.some((c) => c.id === refused.id)) toast(refused.text, "error");
+    const open = cases.filter((c) => c.stage !== "aerial_removed").length;
+    document.getElementById("tab-mig").textContent = `${t("comp.mig.tab")} (${open})`;
+    list.dataset.loaded = String(cases.length);
+  }
+
+  document.addEventListener("comp:tab", (e) => { if (e.detail === "tab-mig" && !loaded) { loaded = true; load(); } });
+  document.addEventListener("comp:changed", () => { if (loaded) load(); });  // a re-evaluation may open cases
+})();
