@@ -115,8 +115,13 @@ def test_planner_imports_a_zone_file_only_after_a_clean_dry_run_then_switches_th
     page.wait_for_timeout(400)  # the map's fly to the zone
     shot(page, "compliance-zones")
 
+    card.get_by_label("Nama zona").fill(ZONE + " Utara")
+    card.get_by_role("button", name="Ganti nama").click()
+    page.get_by_text(f"Nama zona kini {ZONE} Utara").first.wait_for()
+    assert _scalar(db, "SELECT name FROM no_overhead_zone WHERE id = :z", z=zone_id) == ZONE + " Utara"
+    card = page.locator(f'.req[data-zone="{zone_id}"]', has_text=ZONE + " Utara")
     card.get_by_role("button", name="Nonaktifkan").click()
-    page.get_by_text(f"Zona {ZONE} dinonaktifkan").wait_for()
+    page.get_by_text(f"Zona {ZONE} Utara dinonaktifkan").wait_for()
     page.locator(f'.req[data-zone="{zone_id}"]', has_text="Nonaktif").wait_for()
     assert _scalar(db, "SELECT active FROM no_overhead_zone WHERE id = :z", z=zone_id) is False
     assert _scalar(db, "SELECT count(*) FROM compliance_flag WHERE rule = 'no_overhead_zone' AND status = 'open' "
@@ -195,4 +200,11 @@ def test_auditor_reads_zones_and_migration_cases_without_changing_them(page, liv
     page.locator("#mig-list[data-loaded]").wait_for(state="attached")
     page.locator("#mig-dashboard > *").first.wait_for()
     assert page.locator("#migrations button").count() == 0
+    page.get_by_role("link", name="EN", exact=True).click()  # what the scripts draw follows the toggle too
+    page.get_by_role("tab", name="Migration").click()
+    page.locator("#mig-dashboard th", has_text="Kecamatan").first.wait_for()
+    assert page.get_by_role("tab", name="No-overhead zones").is_visible()
+    assert "Migration cases" in page.locator("#migrations").inner_text()
+    page.get_by_role("link", name="ID", exact=True).click()
+    page.get_by_role("tab", name="Migrasi").wait_for()
     page.console_guard.check()
