@@ -10,12 +10,22 @@
   const markers = L.layerGroup().addTo(map);
   let route = null;
   let lastQuery = null;
+  // A compliance letter links here with the route it proposes (segment codes in order, and the flag it answers):
+  // that route is the request until the operator picks points on the map or resets.
+  const fromLetter = letterRoute(new URLSearchParams(window.location.search));
   const form = document.getElementById("req-form");
   document.getElementById("first-day").value = addDays(fmt.todayWib(), 7);
+
+  function letterRoute(params) {
+    const codes = (params.get("segments") || "").split(",").map((s) => s.trim()).filter(Boolean);
+    const flag = /^\d+$/.test(params.get("flag") || "") ? params.get("flag") : null;
+    return codes.length ? { codes, flag } : null;
+  }
 
   function addDays(iso, n) { const d = new Date(iso + "T12:00:00Z"); d.setUTCDate(d.getUTCDate() + n); return d.toISOString().slice(0, 10); }
 
   map.on("click", async (e) => {
+    if (letter) { letter = null; drawPicks(); }  // picking points replaces the letter's route
     const which = !picks.a ? "a" : !picks.b ? "b" : null;
     if (!which) return;
     const node = await nearestNode(e.latlng);
@@ -38,34 +48,45 @@
     return best;
   }
 
+  let letter = fromLetter;
+
   function drawPicks() {
     markers.clearLayers();
+    const banner = document.getElementById("letter-route");
+    banner.hidden = !letter;
+    if (letter) {
+      const { codes, flag } = letter;
+      banner.textContent = t("op.letter_route", { n: codes.length, first: codes[0], last: codes[codes.length - 1] })
+        + (flag ? " " + t("op.letter_flag", { id: flag }) : "");
+    }
     for (const k of ["a", "b"]) {
       const box = document.getElementById("pt-" + k);
-      box.classList.toggle("set", !!picks[k]);
-      box.querySelector("span").textContent = picks[k] ? picks[k].code : t("op.not_set");
+      const shown = letter ? (k === "a" ? letter.codes[0] : letter.codes[letter.codes.length - 1]) : picks[k] && picks[k].code;
+      box.classList.toggle("set", !!shown);
+      box.querySelector("span").textContent = shown || t("op.not_set");
       if (picks[k]) L.marker(picks[k].latlng, { title: picks[k].code, pmIgnore: true })
         .bindTooltip(k.toUpperCase() + " · " + picks[k].code, { permanent: true, direction: "top", offset: [-15, -12] }).addTo(markers);
     }
-    document.getElementById("pick-hint").textContent = !picks.a ? t("op.pick_a") : !picks.b ? t("op.pick_b") : "";
+    document.getElementById("pick-hint").textContent = letter ? "" : !picks.a ? t("op.pick_a") : !picks.b ? t("op.pick_b") : "";
   }
 
   document.getElementById("reset").addEventListener("click", () => {
-    picks.a = picks.b = null; drawPicks();
+    picks.a = picks.b = null; letter = null; drawPicks();
     if (route) map.removeLayer(route);
     document.getElementById("result").replaceChildren();
     document.getElementById("submit").disabled = true;
   });
 
   function query() {
-    return { from_node: picks.a.code, to_node: picks.b.code, subduct_count: +form.count.value, size_class: form.size.value,
+    const where = letter ? { segments: letter.codes } : { from_node: picks.a.code, to_node: picks.b.code };
+    return { ...where, subduct_count: +form.count.value, size_class: form.size.value,
              first_day: form.first_day.value, term_months: +form.term.value };
   }
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const out = document.getElementById("result");
-    if (!picks.a || !picks.b) { out.replaceChildren(el("p", { class: "alert warn" }, t("op.pick_a"))); return; }
+    if (!letter && (!picks.a || !picks.b)) { out.replaceChildren(el("p", { class: "alert warn" }, t("op.pick_a"))); return; }
     lastQuery = query();
     out.replaceChildren(el("p", { class: "muted" }, t("common.loading")));
     try {
@@ -138,4 +159,5 @@
     (reason || yes).focus();
   }
   loadMine().catch((err) => toast(problemText(err), "error"));
+  if (letter) { drawPicks(); form.requestSubmit(); }  // the letter's route, quoted at once
 })();
