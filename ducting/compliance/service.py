@@ -241,7 +241,8 @@ def complete_migrations_seen_removed(session: Session, *, survey_id: int, survey
 def list_migrations(session: Session, *, operator_id: int | None) -> list[dict[str, Any]]:
     rows = session.execute(text("""
         SELECT m.id, m.operator_id, o.code AS operator, m.span_id, m.flag_id, m.capacity_request_id, m.stage,
-               m.pulled_on, m.cut_over_on, m.removed_on, s.length_m, s.kecamatan_kode, m.version
+               m.pulled_on, m.cut_over_on, m.removed_on, s.length_m, s.kecamatan_kode, m.version,
+               ST_AsGeoJSON(s.geom, 7)::json AS geometry
         FROM migration_case m JOIN organisation o ON o.id = m.operator_id JOIN aerial_span s ON s.id = m.span_id
         WHERE CAST(:op AS bigint) IS NULL OR m.operator_id = :op ORDER BY m.operator_id, m.stage, m.id"""),
         {"op": operator_id}).all()

@@ -153,8 +153,13 @@ def test_planner_advances_a_migration_case_and_sees_a_refused_step_at_the_case(p
     assert board.locator("tfoot").inner_text().split()[-1] == str(_scalar(db, """SELECT count(*) FROM migration_case m
         JOIN aerial_span s ON s.id = m.span_id JOIN admin_area a ON a.kode = s.kecamatan_kode AND a.level = 'kecamatan'"""))
 
+    # every case's aerial span is on the map, and a case's card takes the map to its span
+    cases = int(page.locator("#mig-list").get_attribute("data-loaded"))
+    assert int(page.locator("#map").get_attribute("data-migration-spans")) == cases >= 2
     card = page.locator(f'.req[data-case="{first}"]')
     assert "Direncanakan" in card.inner_text()
+    card.locator("dl").click()
+    assert card.get_attribute("aria-selected") == "true"
     card.get_by_role("button", name="Lanjut: Ditarik ke duct").click()
     page.get_by_text(f"Kasus #{first}: Ditarik ke duct").wait_for()
     card = page.locator(f'.req[data-case="{first}"][data-stage="pulled_into_duct"]')

@@ -9,6 +9,9 @@
   const STAGES = ["planned", "pulled_into_duct", "cut_over", "aerial_removed"];
   const DATE_OF = { pulled_into_duct: "pulled_on", cut_over: "cut_over_on", aerial_removed: "removed_on" };
   const board = document.getElementById("mig-dashboard"), list = document.getElementById("mig-list");
+  const map = window.BEDELAU_MAP;
+  const spans = L.featureGroup();  // the cases' aerial spans, on the map while this tab is open
+  const SPAN_STYLE = { color: "#e8590c", weight: 6, opacity: 0.85 };
   const kecamatan = {};  // kode → nama, from the dashboard
   let loaded = false;
 
@@ -76,6 +79,18 @@
       card.append(el("p", { class: "muted small" }, t("comp.mig.done")));
     }
     card.append(msg);
+    if (c.geometry) {
+      const layer = L.geoJSON(c.geometry, { style: SPAN_STYLE }).addTo(spans);
+      layer.bindTooltip(`#${c.id} · ${c.operator} · ${t("comp.mig.stage." + c.stage)}`);
+      const open = () => {
+        list.querySelectorAll(".req").forEach((x) => x.setAttribute("aria-selected", String(x === card)));
+        map.fitBounds(layer.getBounds(), { maxZoom: 18, padding: [60, 60] });
+      };
+      layer.on("click", () => { open(); card.scrollIntoView({ block: "nearest" }); });
+      card.setAttribute("tabindex", "0");
+      card.addEventListener("click", (e) => { if (!e.target.closest("button, input, label")) open(); });
+      card.addEventListener("keydown", (e) => { if (e.key === "Enter" && e.target === card) { e.preventDefault(); open(); } });
+    }
     return card;
   }
 
@@ -86,14 +101,21 @@
     } catch (err) { list.replaceChildren(el("p", { class: "alert warn" }, problemText(err))); return; }
     for (const k of dash.kecamatan) kecamatan[k.kode] = k.nama;
     board.replaceChildren(dashboardTable(dash.kecamatan));
+    spans.clearLayers();
     list.replaceChildren(...(cases.length ? cases.map((c) => caseCard(c, refused && refused.id === c.id ? refused.text : null))
       : [el("p", { class: "muted" }, t("comp.mig.none"))]));
     if (refused && !cases.some((c) => c.id === refused.id)) toast(refused.text, "error");
     const open = cases.filter((c) => c.stage !== "aerial_removed").length;
     document.getElementById("tab-mig").textContent = `${t("comp.mig.tab")} (${open})`;
     list.dataset.loaded = String(cases.length);
+    map.getContainer().dataset.migrationSpans = String(spans.getLayers().length);
   }
 
-  document.addEventListener("comp:tab", (e) => { if (e.detail === "tab-mig" && !loaded) { loaded = true; load(); } });
+  document.addEventListener("comp:tab", async (e) => {
+    if (e.detail !== "tab-mig") { map.removeLayer(spans); return; }
+    spans.addTo(map);
+    if (!loaded) { loaded = true; await load(); }
+    if (spans.getLayers().length) map.fitBounds(spans.getBounds(), { maxZoom: 17, padding: [40, 40] });
+  });
   document.addEventListener("comp:changed", () => { if (loaded) load(); });  // a re-evaluation may open cases
 })();
