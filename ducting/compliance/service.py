@@ -191,11 +191,13 @@ def advance_migration(session: Session, *, case_id: int, to: MigrationStage, on:
         raise NotFound(f"migration case {case_id} does not exist", code="migration_not_found")
     current = MigrationStage(case.stage)
     if to.rank != current.rank + 1:
-        raise MigrationOutOfOrder(f"the case is at {current.value}; the next step is "
-                                  f"{list(MigrationStage)[min(current.rank + 1, 3)].value}, not {to.value}")
+        following = list(MigrationStage)[min(current.rank + 1, 3)].value
+        raise MigrationOutOfOrder(f"the case is at {current.value}; the next step is {following}, not {to.value}",
+                                  stage=current.value, next_stage=following, asked=to.value)
     previous = {MigrationStage.CUT_OVER: case.pulled_on, MigrationStage.AERIAL_REMOVED: case.cut_over_on}.get(to)
     if previous is not None and on < previous:
-        raise MigrationOutOfOrder(f"{to.value} on {on} is before the previous step ({previous})")
+        raise MigrationOutOfOrder(f"{to.value} on {on} is before the previous step ({previous})",
+                                  asked=to.value, on=on.isoformat(), previous_on=previous.isoformat())
     setattr(case, _STAGE_DATE[to], on)
     case.stage = to
     case.version += 1

@@ -159,11 +159,16 @@ def test_migration_follows_sjut_order(session, people, survey):
     survey(street() + [span("P0", "P1"), cable("P0", "P1")])
     span_id = session.scalar(text("SELECT id FROM aerial_span"))
     case = service.open_migration(session, operator_id=people.orgs["op_a"].id, span_id=span_id, flag_id=None)
-    with pytest.raises(service.MigrationOutOfOrder):
+    with pytest.raises(service.MigrationOutOfOrder) as skipped:
         service.advance_migration(session, case_id=case.id, to=service.MigrationStage.CUT_OVER, on=date(2026, 5, 1))
+    # the refusal names the stages as members, so the page can say it in the reader's language
+    assert {k: skipped.value.problem()[k] for k in ("stage", "next_stage", "asked")} == {
+        "stage": "planned", "next_stage": "pulled_into_duct", "asked": "cut_over"}
     service.advance_migration(session, case_id=case.id, to=service.MigrationStage.PULLED_INTO_DUCT, on=date(2026, 5, 1))
-    with pytest.raises(service.MigrationOutOfOrder):
+    with pytest.raises(service.MigrationOutOfOrder) as early:
         service.advance_migration(session, case_id=case.id, to=service.MigrationStage.CUT_OVER, on=date(2026, 4, 1))
+    assert {k: early.value.problem()[k] for k in ("asked", "on", "previous_on")} == {
+        "asked": "cut_over", "on": "2026-04-01", "previous_on": "2026-05-01"}
     service.advance_migration(session, case_id=case.id, to=service.MigrationStage.CUT_OVER, on=date(2026, 5, 3))
     done = service.advance_migration(session, case_id=case.id, to=service.MigrationStage.AERIAL_REMOVED,
                                      on=date(2026, 5, 9))

@@ -175,6 +175,9 @@ def test_planner_advances_a_migration_case_and_sees_a_refused_step_at_the_case(p
     card.get_by_role("button", name="Lanjut: Alih layanan").click()
     card.locator(".alert.error").wait_for()
     assert "Urutan SJUT tidak boleh dilompati atau mundur" in card.inner_text()
+    # the refusal's detail in Indonesian, from the problem's members (the server's `detail` is English)
+    before = (today - timedelta(days=3)).strftime("%d-%m-%Y")
+    assert f"Alih layanan pada {before} lebih awal dari tahap sebelumnya ({today.strftime('%d-%m-%Y')})" in card.inner_text()
     assert _scalar(db, "SELECT stage FROM migration_case WHERE id = :id", id=first) == "pulled_into_duct"
 
     # a case moved behind the page: the stale step is refused, and the case is redrawn where it now stands
@@ -185,7 +188,7 @@ def test_planner_advances_a_migration_case_and_sees_a_refused_step_at_the_case(p
     other.get_by_role("button", name="Lanjut: Ditarik ke duct").click()
     other = page.locator(f'.req[data-case="{second}"][data-stage="pulled_into_duct"]')
     other.locator(".alert.error").wait_for()
-    assert "the next step is cut_over" in other.inner_text()
+    assert "kasus ada di tahap Ditarik ke duct; tahap berikutnya Alih layanan, bukan Ditarik ke duct" in other.inner_text()
     assert other.get_by_role("button", name="Lanjut: Alih layanan").count() == 1
     page.locator(f'.req[data-case="{first}"]').scroll_into_view_if_needed()
     shot(page, "compliance-migrations")

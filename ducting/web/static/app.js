@@ -67,10 +67,25 @@
     todayWib() { return new Intl.DateTimeFormat("en-CA", { timeZone: WIB }).format(new Date()); },
   };
 
+  // The server's `detail` is English. Where the catalogue has a template for a code ("err.<code>.detail...") whose
+  // every {name} the problem carries as a member, the detail is said in the reader's language instead:
+  // {name|prefix} translates the value as "<prefix>.<value>", {name|date} writes a date.
+  function problemDetail(p) {
+    if (!p || !p.code) return null;
+    const keys = Object.keys(I18N).filter((k) => k.startsWith("err." + p.code + ".detail")).sort();
+    for (const key of keys) {
+      const names = [...I18N[key].matchAll(/\{(\w+)(?:\|([\w.]+))?\}/g)];
+      if (!names.every((m) => p[m[1]] !== undefined && p[m[1]] !== null)) continue;
+      return I18N[key].replace(/\{(\w+)(?:\|([\w.]+))?\}/g, (_, name, how) =>
+        how === "date" ? fmt.date(p[name]) : how ? t(how + "." + p[name]) : String(p[name]));
+    }
+    return null;
+  }
+
   function problemText(err) {
     const p = (err && err.problem) || {};
     const known = p.code && I18N["err." + p.code];
-    const detail = p.detail || (err && err.message) || "";
+    const detail = problemDetail(p) || p.detail || (err && err.message) || "";
     // the server's detail is English; with a translated code and a list of what blocks, it only repeats the list
     if (known && (p.blockers || []).length) return known;
     return known ? (detail ? known + " (" + detail + ")" : known) : detail;
@@ -108,5 +123,5 @@
 
   function statusBadge(status) { return el("span", { class: "badge st-" + status }, t("status." + status)); }
 
-  window.B = { t, api, ApiError, fmt, problemText, problemList, el, toast, statusBadge, CSRF };
+  window.B = { t, api, ApiError, fmt, problemText, problemDetail, problemList, el, toast, statusBadge, CSRF };
 })();

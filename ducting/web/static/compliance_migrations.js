@@ -3,7 +3,7 @@
 // API refuses (out of order, a date before the previous step) is said at the case, redrawn as it now stands.
 (function () {
   "use strict";
-  const { t, api, fmt, el, problemText, toast } = B;
+  const { t, api, fmt, el, problemText, problemDetail, toast } = B;
   const manager = BEDELAU.role === "planner" || BEDELAU.role === "admin";
   // the order of ducting.compliance.vocab.MigrationStage: pulled into the duct, cut-over, aerial cable removed
   const STAGES = ["planned", "pulled_into_duct", "cut_over", "aerial_removed"];
@@ -21,7 +21,8 @@
     const p = err.problem || {};
     const key = "comp.mig.err." + p.code;
     if (!p.code || t(key) === key) return problemText(err);
-    return p.detail ? `${t(key)} (${p.detail})` : t(key);
+    const detail = problemDetail(p) || p.detail;
+    return detail ? `${t(key)} (${detail})` : t(key);
   }
 
   function dashboardTable(rows) {
