@@ -92,15 +92,15 @@ def _no_route(graph: CapacityGraph, cap: Any, a: int, b: int, count: int) -> NoR
     net = graph.network
     assert net is not None
     if a not in net.node_index or b not in net.node_index:
-        return NoRoute("one of the nodes has no operational duct route", bottleneck=[])
+        return NoRoute("one of the nodes has no operational duct route", bottleneck=[], reason="node_off_network")
     bare = graph.shortest_path(a, b, net.seg_len.copy())
     if bare is None:
-        return NoRoute("the two nodes are not connected by duct routes at all", bottleneck=[])
+        return NoRoute("the two nodes are not connected by duct routes at all", bottleneck=[], reason="not_connected")
     short = [{"segment_id": sid, "code": code, "free": free, "usable": usable}
              for sid, code, free, usable in graph.segment_free(cap, bare.segment_ids) if free < count]
     names = ", ".join(f"{s['code']} ({s['free']} free)" for s in short[:5])
     return NoRoute(f"no route has {count} free subduct(s) for the whole period; the direct route is blocked at {names}",
-                   bottleneck=short)
+                   bottleneck=short, needed=count, blocked_at=", ".join(s["code"] for s in short[:5]))
 
 
 def choose_subducts(session: Session, *, segment_ids: list[int], count: int, size_class: SizeClass,
@@ -121,6 +121,7 @@ def choose_subducts(session: Session, *, segment_ids: list[int], count: int, siz
         free = by_segment.get(sid, [])
         if len(free) < count:
             raise NoRoute(f"segment {meta[sid].code} has {len(free)} free subduct(s) now, {count} needed",
+                          segment=meta[sid].code, free=len(free), needed=count,
                           bottleneck=[{"segment_id": sid, "code": meta[sid].code, "free": len(free)}])
         ranked = sorted(free, key=lambda r: ((r.duct, r.position) not in previous, r.size_class, r.duct, r.position))
         pick = ranked[:count]

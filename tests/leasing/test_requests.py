@@ -74,6 +74,7 @@ def test_route_avoids_a_full_segment_and_reports_the_bottleneck_when_none_is_lef
     blocked = client.post(f"{API}/requests", json=_body(), headers=people.headers("op_a"))
     body = _problem(blocked, 409, "no_route")
     assert {b["code"] for b in body["bottleneck"]} == {"RS-L-A1"}
+    assert (body["needed"], body["blocked_at"]) == (2, "RS-L-A1")  # for the page to say in Indonesian
 
 
 def test_capacity_free_only_for_part_of_the_period_is_not_offered(client, people, ladder):
