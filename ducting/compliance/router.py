@@ -21,7 +21,7 @@ from ducting.compliance.schemas import (AdvanceIn, AgreementIn, FlagTransitionIn
                                         ReportReceiptOut, ReviewIn, ZoneIn, ZonePatch)
 from ducting.compliance.settings import get_compliance_settings
 from ducting.compliance.survey import import_survey
-from ducting.compliance.vocab import FlagStatus, RuleCode
+from ducting.compliance.vocab import FlagStatus, MigrationStage, RuleCode
 from ducting.db import Actor, SessionDep, bind_actor
 from ducting.errors import InvalidInput, NotFound, TooLarge
 from ducting.network.vocab import Role
@@ -184,12 +184,19 @@ def post_agreement(body: AgreementIn, session: SessionDep, actor: ManagerDep) ->
 
 
 @api.get("/migrations", summary="Migration cases in SJUT order (operators: their own)")
-def get_migrations(session: SessionDep, actor: CurrentActor, operator_id: int | None = None) -> list[dict[str, Any]]:
+def get_migrations(session: SessionDep, actor: CurrentActor,
+                   operator_id: int | None = Query(default=None, ge=1, le=2**63 - 1),
+                   stage: MigrationStage | None = None,
+                   kecamatan: str | None = Query(default=None, max_length=16, pattern=r"^[0-9.]+$",
+                                                 description="Kecamatan code, e.g. 21.71.01"),
+                   limit: int = Query(default=200, ge=1, le=1000), offset: int = Query(default=0, ge=0, le=10_000_000),
+                   ) -> list[dict[str, Any]]:
     if actor.role == Role.OPERATOR.value:
         operator_id = actor.organisation_id
     elif actor.role not in service.READ_ALL:
         return []
-    return service.list_migrations(session, operator_id=operator_id)
+    return service.list_migrations(session, operator_id=operator_id, stage=stage, kecamatan=kecamatan, limit=limit,
+                                   offset=offset)
 
 
 @api.post("/migrations", status_code=201, summary="Open a migration case for an operator's cable on a span")

@@ -240,14 +240,20 @@ def complete_migrations_seen_removed(session: Session, *, survey_id: int, survey
         {"on": surveyed_on, "sid": survey_id, "spans": span_ids}).rowcount
 
 
-def list_migrations(session: Session, *, operator_id: int | None) -> list[dict[str, Any]]:
+def list_migrations(session: Session, *, operator_id: int | None, stage: MigrationStage | None = None,
+                    kecamatan: str | None = None, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
+    """Cases in SJUT order (operator, stage, id), one page of them; a city-wide programme has thousands."""
     rows = session.execute(text("""
         SELECT m.id, m.operator_id, o.code AS operator, m.span_id, m.flag_id, m.capacity_request_id, m.stage,
                m.pulled_on, m.cut_over_on, m.removed_on, s.length_m, s.kecamatan_kode, m.version,
                ST_AsGeoJSON(s.geom, 7)::json AS geometry
         FROM migration_case m JOIN organisation o ON o.id = m.operator_id JOIN aerial_span s ON s.id = m.span_id
-        WHERE CAST(:op AS bigint) IS NULL OR m.operator_id = :op ORDER BY m.operator_id, m.stage, m.id"""),
-        {"op": operator_id}).all()
+        WHERE (CAST(:op AS bigint) IS NULL OR m.operator_id = :op)
+          AND (CAST(:stage AS text) IS NULL OR m.stage::text = :stage)
+          AND (CAST(:kec AS text) IS NULL OR s.kecamatan_kode = :kec)
+        ORDER BY m.operator_id, m.stage, m.id LIMIT :limit OFFSET :offset"""),
+        {"op": operator_id, "stage": stage.value if stage else None, "kec": kecamatan, "limit": limit,
+         "offset": offset}).all()
     return [dict(r._mapping) | {"length_m": float(r.length_m)} for r in rows]
 
 

@@ -84,3 +84,30 @@ def test_dashboard_counts_removed_cable_migrations_and_the_trend_per_survey(clie
     trend = {t["survey_id"]: t for t in r.json()["trend"]}
     assert trend[first]["flags_opened"] == opened and trend[first]["flags_resolved"] == 0
     assert trend[second.survey_id]["flags_resolved"] == second.evaluation.resolved > 0
+
+
+def test_migration_list_filters_by_stage_and_kecamatan_and_pages(client, session, people, survey):
+    cases = _candidate(client, session, people, survey)
+    a, b = cases[people.orgs["op_a"].id], cases[people.orgs["op_b"].id]
+    service.advance_migration(session, case_id=a, to=MigrationStage.PULLED_INTO_DUCT, on=date(2026, 4, 1))
+    kec = session.execute(text("SELECT s.kecamatan_kode FROM migration_case m JOIN aerial_span s ON s.id = m.span_id"
+                               " WHERE m.id = :id"), {"id": a}).scalar_one()
+    session.commit()
+
+    def ids(**params) -> list[int]:
+        r = client.get(f"{API}/migrations", params=params, headers=people.headers("planner"))
+        assert r.status_code == 200, r.text
+        return [c["id"] for c in r.json()]
+
+    assert sorted(ids()) == sorted([a, b])
+    assert ids(stage="pulled_into_duct") == [a] and ids(stage="planned") == [b] and ids(stage="cut_over") == []
+    assert kec is not None  # the test network lies inside a kecamatan
+    assert sorted(ids(kecamatan=kec)) == sorted([a, b])
+    assert ids(kecamatan="99.99.99") == []
+    first, second = ids(limit=1), ids(limit=1, offset=1)
+    assert len(first) == len(second) == 1 and {first[0], second[0]} == {a, b}
+    assert client.get(f"{API}/migrations", params={"stage": "lompat"}, headers=people.headers("planner")).status_code == 422
+    assert client.get(f"{API}/migrations", params={"kecamatan": "x'; --"}, headers=people.headers("planner")).status_code == 422
+    # an operator's filter still only reaches its own cases
+    r = client.get(f"{API}/migrations", params={"stage": "planned"}, headers=people.headers("op_a"))
+    assert r.status_code == 200 and r.json() == []

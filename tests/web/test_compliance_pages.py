@@ -190,6 +190,16 @@ def test_planner_advances_a_migration_case_and_sees_a_refused_step_at_the_case(p
     other.locator(".alert.error").wait_for()
     assert "kasus ada di tahap Ditarik ke duct; tahap berikutnya Alih layanan, bukan Ditarik ke duct" in other.inner_text()
     assert other.get_by_role("button", name="Lanjut: Alih layanan").count() == 1
+    # the list filtered by stage: none at cut-over yet, both pulled into the duct; the map follows the list
+    page.get_by_label("Tahap", exact=True).select_option("cut_over")
+    page.locator('#mig-list[data-filter="cut_over|"][data-loaded="0"]').wait_for(state="attached")
+    assert int(page.locator("#map").get_attribute("data-migration-spans")) == 0
+    page.get_by_label("Tahap", exact=True).select_option("pulled_into_duct")
+    page.locator('#mig-list[data-filter="pulled_into_duct|"]').wait_for(state="attached")
+    pulled = _scalar(db, "SELECT count(*) FROM migration_case WHERE stage = 'pulled_into_duct'")
+    assert int(page.locator("#mig-list").get_attribute("data-loaded")) == pulled >= 2
+    page.get_by_label("Tahap", exact=True).select_option("")
+    page.locator('#mig-list[data-filter="|"]').wait_for(state="attached")
     page.locator(f'.req[data-case="{first}"]').scroll_into_view_if_needed()
     shot(page, "compliance-migrations")
     page.console_guard.expect_http(409)

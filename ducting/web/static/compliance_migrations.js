@@ -95,22 +95,70 @@
     return card;
   }
 
+  // A city-wide programme has thousands of cases: the list comes a page at a time, filtered by stage and kecamatan.
+  const PAGE = 200;
+  const stageFilter = document.getElementById("mig-stage"), kecFilter = document.getElementById("mig-kecamatan");
+  const moreBox = document.getElementById("mig-more");
+  let shown = [];
+
+  function casesUrl(offset) {
+    const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
+    if (stageFilter.value) q.set("stage", stageFilter.value);
+    if (kecFilter.value) q.set("kecamatan", kecFilter.value);
+    return "/api/v1/compliance/migrations?" + q;
+  }
+
+  function fillKecamatan(rows) {
+    const keep = kecFilter.value;
+    kecFilter.replaceChildren(el("option", { value: "" }, t("comp.mig.all_kecamatan")),
+      ...rows.filter((k) => STAGES.some((s) => k.migrations_by_stage[s])).map((k) => el("option", { value: k.kode }, k.nama)));
+    kecFilter.value = [...kecFilter.options].some((o) => o.value === keep) ? keep : "";
+  }
+
+  function showMore(full) {
+    moreBox.replaceChildren(full ? el("button", { class: "btn", type: "button", id: "mig-more-btn", onclick: more },
+      t("comp.mig.more")) : []);
+  }
+
+  async function more() {
+    let page;
+    try { page = await api("GET", casesUrl(shown.length)); }
+    catch (err) { toast(problemText(err), "error"); return; }
+    shown = shown.concat(page);
+    list.append(...page.map((c) => caseCard(c, null)));
+    list.dataset.loaded = String(shown.length);
+    map.getContainer().dataset.migrationSpans = String(spans.getLayers().length);
+    showMore(page.length === PAGE);
+  }
+
   async function load(refused) {
     let dash = null, cases;
     try {
-      [dash, cases] = await Promise.all([api("GET", "/api/v1/compliance/dashboard"), api("GET", "/api/v1/compliance/migrations")]);
+      [dash, cases] = await Promise.all([api("GET", "/api/v1/compliance/dashboard"), api("GET", casesUrl(0))]);
     } catch (err) { list.replaceChildren(el("p", { class: "alert warn" }, problemText(err))); return; }
     for (const k of dash.kecamatan) kecamatan[k.kode] = k.nama;
     board.replaceChildren(dashboardTable(dash.kecamatan));
+    fillKecamatan(dash.kecamatan);
     spans.clearLayers();
+    shown = cases;
     list.replaceChildren(...(cases.length ? cases.map((c) => caseCard(c, refused && refused.id === c.id ? refused.text : null))
       : [el("p", { class: "muted" }, t("comp.mig.none"))]));
     if (refused && !cases.some((c) => c.id === refused.id)) toast(refused.text, "error");
-    const open = cases.filter((c) => c.stage !== "aerial_removed").length;
+    // open cases city-wide, from the dashboard's counts (the list may be one page of them)
+    const open = dash.kecamatan.reduce((n, k) => n + STAGES.slice(0, 3).reduce((m, s) => m + (k.migrations_by_stage[s] || 0), 0), 0);
     document.getElementById("tab-mig").textContent = `${t("comp.mig.tab")} (${open})`;
     list.dataset.loaded = String(cases.length);
+    list.dataset.filter = `${stageFilter.value}|${kecFilter.value}`;  // what the list shows (tests wait on it)
     map.getContainer().dataset.migrationSpans = String(spans.getLayers().length);
+    showMore(cases.length === PAGE);
   }
+
+  stageFilter.replaceChildren(el("option", { value: "" }, t("comp.mig.all_stages")),
+    ...STAGES.map((s) => el("option", { value: s }, t("comp.mig.stage." + s))));
+  for (const box of [stageFilter, kecFilter]) box.addEventListener("change", async () => {
+    await load();
+    if (spans.getLayers().length) map.fitBounds(spans.getBounds(), { maxZoom: 17, padding: [40, 40] });
+  });
 
   document.addEventListener("comp:tab", async (e) => {
     if (e.detail !== "tab-mig") { map.removeLayer(spans); return; }
