@@ -4,7 +4,7 @@ and admins see all; finance and auditors read."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from psycopg.types.range import Range
@@ -188,23 +188,23 @@ def sla(session: SessionDep, actor: Annotated[Actor, Depends(require_roles(Role.
 
 
 # -- shaping ------------------------------------------------------------------------------------------------------
-_ROUTE_AND_OPERATOR = text("""
-    SELECT r.id, ST_AsGeoJSON(r.route_geom, 7) AS route, o.code FROM capacity_request r
-    JOIN organisation o ON o.id = r.operator_id WHERE r.id = ANY(:ids)""")
+# What a request's answer needs beside the ORM row: the route as GeoJSON, the operator's code, and the quote less
+# the keys in :omit (a list leaves out the per-segment lines; parsing them only to drop them cost most of its time)
+_ROUTE_OPERATOR_QUOTE = text("""
+    SELECT r.id, ST_AsGeoJSON(r.route_geom, 7) AS route, o.code, r.quote - CAST(:omit AS text[]) AS quote
+    FROM capacity_request r JOIN organisation o ON o.id = r.operator_id WHERE r.id = ANY(:ids)""")
+LIST_QUOTE_OMITS = ["lines", "route"]  # a list's quotes carry their totals; GET /requests/{id} has every line
 
 
 def request_out(session: Session, req: CapacityRequest, *, with_events: bool = False) -> RequestOut:
-    _, route, operator = session.execute(_ROUTE_AND_OPERATOR, {"ids": [req.id]}).one()
+    _, route, operator, quote = session.execute(_ROUTE_OPERATOR_QUOTE, {"ids": [req.id], "omit": []}).one()
     events = []
     if with_events:
         events = [dict(r._mapping) for r in session.execute(text("""
             SELECT e.at, e.from_status::text AS from_status, e.to_status::text AS to_status, a.username AS by, e.note
             FROM request_event e LEFT JOIN account a ON a.id = e.account_id
             WHERE e.request_id = :id ORDER BY e.at, e.id"""), {"id": req.id})]
-    return _shaped(req, route, operator, events)
-
-
-LIST_QUOTE_OMITS = ("lines", "route")  # a list's quotes carry their totals; GET /requests/{id} has every line
+    return _shaped(req, route, operator, quote, events)
 
 
 def requests_out(session: Session, ids: list[int]) -> list[RequestOut]:
@@ -214,17 +214,13 @@ def requests_out(session: Session, ids: list[int]) -> list[RequestOut]:
         return []
     reqs = {r.id: r for r in session.scalars(select(CapacityRequest).options(defer(CapacityRequest.quote))
                                              .where(CapacityRequest.id.in_(ids)))}
-    # the quote's lines stay in the database: parsing them only to drop them cost most of the time
-    extra = {r.id: (r.route, r.code, r.quote) for r in session.execute(text("""
-        SELECT r.id, ST_AsGeoJSON(r.route_geom, 7) AS route, o.code, r.quote - CAST(:omit AS text[]) AS quote
-        FROM capacity_request r JOIN organisation o ON o.id = r.operator_id WHERE r.id = ANY(:ids)"""),
-        {"ids": ids, "omit": list(LIST_QUOTE_OMITS)})}
-    return [_shaped(reqs[i], *extra[i][:2], [], quote=extra[i][2]) for i in ids if i in reqs and i in extra]
+    extra = {r.id: (r.route, r.code, r.quote)
+             for r in session.execute(_ROUTE_OPERATOR_QUOTE, {"ids": ids, "omit": LIST_QUOTE_OMITS})}
+    return [_shaped(reqs[i], *extra[i], []) for i in ids if i in reqs and i in extra]
 
 
-def _shaped(req: CapacityRequest, route: str | None, operator: str, events: list[dict[str, Any]], *,
-            quote: dict[str, Any] | None | Literal[False] = False) -> RequestOut:
-    """The answer for one request; `quote`, when given, replaces the stored one (a list's shortened quote)."""
+def _shaped(req: CapacityRequest, route: str | None, operator: str, quote: dict[str, Any] | None,
+            events: list[dict[str, Any]]) -> RequestOut:
     now = datetime.now(UTC)
     status = req.status
     if status in (RequestStatus.SUBMITTED, RequestStatus.OFFERED) and req.hold_expires_at and req.hold_expires_at <= now:
@@ -235,7 +231,7 @@ def _shaped(req: CapacityRequest, route: str | None, operator: str, events: list
                       hold_expires_at=req.hold_expires_at, subduct_count=req.subduct_count, size_class=req.size_class,
                       first_day=req.first_day, last_day=req.last_day, route_length_m=req.route_length_m,
                       route=orjson.loads(route) if route else None,
-                      quote=req.quote if quote is False else quote,
+                      quote=quote,
                       pks_number=req.pks_number,
                       reason=req.reason, created_at=req.created_at, events=events)
 

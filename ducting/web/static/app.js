@@ -91,9 +91,23 @@
     return known ? (detail ? known + " (" + detail + ")" : known) : detail;
   }
 
+  // a problem or field-error code in words (the catalogue's "err.<code>"), else the code itself
+  function codeText(code) {
+    return I18N["err." + code] || code;
+  }
+
+  // A file upload (multipart "file") to an import endpoint, with query parameters; empty ones are left out.
+  function postFile(path, file, params) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params || {})) if (v !== "" && v !== null && v !== undefined) q.set(k, String(v));
+    const data = new FormData();
+    data.append("file", file);
+    return api("POST", q.toString() ? `${path}?${q}` : path, data);
+  }
+
   function problemList(err) {
     const p = (err && err.problem) || {};
-    const items = (p.errors || []).map((e) => (I18N["err." + e.code] || e.code) + ": " + e.message);
+    const items = (p.errors || []).map((e) => codeText(e.code) + ": " + e.message);
     // a refused delete names what still depends on the object
     for (const b of p.blockers || []) items.push(t("err.blocked_by", { what: t("blocker." + b.type) !== "blocker." + b.type ? t("blocker." + b.type) : b.type, label: b.label }));
     if (items.length && p.blockers && p.blockers.length) items.unshift(problemText(err));
@@ -123,5 +137,5 @@
 
   function statusBadge(status) { return el("span", { class: "badge st-" + status }, t("status." + status)); }
 
-  window.B = { t, api, ApiError, fmt, problemText, problemDetail, problemList, el, toast, statusBadge, CSRF };
+  window.B = { t, api, postFile, ApiError, fmt, codeText, problemText, problemDetail, problemList, el, toast, statusBadge, CSRF };
 })();

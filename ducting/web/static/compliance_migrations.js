@@ -3,7 +3,7 @@
 // API refuses (out of order, a date before the previous step) is said at the case, redrawn as it now stands.
 (function () {
   "use strict";
-  const { t, api, fmt, el, problemText, problemDetail, toast } = B;
+  const { t, api, fmt, el, problemText, toast } = B;
   const manager = BEDELAU.role === "planner" || BEDELAU.role === "admin";
   // the order of ducting.compliance.vocab.MigrationStage: pulled into the duct, cut-over, aerial cable removed
   const STAGES = ["planned", "pulled_into_duct", "cut_over", "aerial_removed"];
@@ -16,14 +16,6 @@
   let loaded = false;
 
   const stageBadge = (stage) => el("span", { class: "badge mig-" + stage }, t("comp.mig.stage." + stage));
-
-  function refusal(err) {
-    const p = err.problem || {};
-    const key = "comp.mig.err." + p.code;
-    if (!p.code || t(key) === key) return problemText(err);
-    const detail = problemDetail(p) || p.detail;
-    return detail ? `${t(key)} (${detail})` : t(key);
-  }
 
   function dashboardTable(rows) {
     const withCases = rows.filter((k) => STAGES.some((s) => k.migrations_by_stage[s]));
@@ -48,7 +40,7 @@
       await load();
     } catch (err) {
       // the case may have moved behind this page: redraw it as it stands and keep the refusal on it
-      const text = refusal(err);
+      const text = problemText(err);
       if (err.status >= 400 && err.status < 500 && err.status !== 401) await load({ id: c.id, text });
       else msg.replaceChildren(el("p", { class: "alert error" }, text));
     }

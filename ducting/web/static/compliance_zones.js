@@ -16,27 +16,15 @@
   const STYLE_OFF = { color: "#868e96", weight: 2, dashArray: "6 4", fillColor: "#868e96", fillOpacity: 0.04 };
   let checked = null;  // the File whose dry run passed: only it may be saved
 
-  // a code the zone import names, in words: its own catalogue first, then the shared error catalogue
-  function codeText(code) {
-    for (const key of ["comp.zones.err." + code, "err." + code]) if (t(key) !== key) return t(key);
-    return code;
-  }
-
-  function refusal(err) {
-    const p = err.problem || {};
-    if (!p.code || codeText(p.code) === p.code) return problemText(err);
-    return p.detail ? `${codeText(p.code)} (${p.detail})` : codeText(p.code);
-  }
-
   function faults(err) {
     const errors = (err.problem && err.problem.errors) || [];
-    if (!errors.length) return el("div", { class: "card", id: "zone-faults" }, el("p", { class: "alert error", role: "alert" }, refusal(err)));
+    if (!errors.length) return el("div", { class: "card", id: "zone-faults" }, el("p", { class: "alert error", role: "alert" }, problemText(err)));
     const layered = errors.some((e) => /^[^/]+\/rows\//.test(e.path || ""));
     const rows = errors.map((e) => {
       const d = e.detail || {};
       const row = d.row !== undefined ? String(d.row) : (String(e.path || "").match(/rows\/(\d+)/) || [])[1] || "–";
       return el("tr", { "data-row": row }, el("td", { class: "num" }, row), layered ? el("td", {}, d.layer || "–") : null,
-        el("td", {}, codeText(e.code), el("br"), el("code", { class: "small" }, e.code)), el("td", { class: "msg" }, e.message));
+        el("td", {}, B.codeText(e.code), el("br"), el("code", { class: "small" }, e.code)), el("td", { class: "msg" }, e.message));
     });
     const cols = [t("comp.zones.row"), layered ? t("comp.zones.layer") : null, t("comp.zones.rule"), t("comp.zones.message")].filter(Boolean);
     return el("div", { class: "card", id: "zone-faults" },
@@ -61,13 +49,10 @@
   async function send(dryRun) {
     const file = dryRun ? form.file.files[0] : checked;
     if (!file) return;
-    const data = new FormData();
-    data.append("file", file);
-    const crs = form.crs.value.trim() ? `&crs=${encodeURIComponent(form.crs.value.trim())}` : "";
     out.replaceChildren(el("p", { class: "muted" }, t("common.loading")));
     commit.disabled = true;
     try {
-      const r = await api("POST", `/api/v1/compliance/zones/import?dry_run=${dryRun}${crs}`, data);
+      const r = await B.postFile("/api/v1/compliance/zones/import", file, { dry_run: dryRun, crs: form.crs.value.trim() });
       const counts = { file: file.name, created: r.created, updated: r.updated, unchanged: r.unchanged };
       if (dryRun) {
         checked = file; commit.disabled = false;
@@ -95,7 +80,7 @@
       toast(t(done, { name: r.name }) + (ev ? " · " + t("comp.zones.reevaluated", { spans: ev.spans_in_scope ?? "–", opened: ev.opened, resolved: ev.resolved }) : ""), "ok");
       await loadZones(false);
       if (ev) document.dispatchEvent(new CustomEvent("comp:changed"));
-    } catch (err) { msg.replaceChildren(el("p", { class: "alert error" }, refusal(err))); }
+    } catch (err) { msg.replaceChildren(el("p", { class: "alert error" }, problemText(err))); }
   }
 
   function select(card, layer) {

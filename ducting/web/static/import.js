@@ -2,7 +2,7 @@
 // and message, nothing written), 3 commit the very file that passed. Choosing another file starts again.
 (function () {
   "use strict";
-  const { t, api, el, problemText } = B;
+  const { t, el, problemText } = B;
   const form = document.getElementById("import-form"), out = document.getElementById("report");
   const commit = document.getElementById("commit");
   let checked = null;  // the File whose dry run passed: only it may be committed
@@ -33,7 +33,7 @@
     if (!errors.length) return el("p", { class: "alert error", role: "alert" }, problemText(err));
     const rows = errors.map((e) => {
       const w = where(e.path);
-      const rule = B.t("err." + e.code) !== "err." + e.code ? B.t("err." + e.code) : e.code;
+      const rule = B.codeText(e.code);
       return el("tr", {}, el("td", { class: "num" }, w.row), el("td", {}, w.layer),
         el("td", {}, rule, el("br"), el("code", { class: "small" }, e.code)), el("td", {}, e.message));
     });
@@ -46,13 +46,10 @@
   async function send(dryRun) {
     const file = dryRun ? form.file.files[0] : checked;
     if (!file) return;
-    const data = new FormData();
-    data.append("file", file);
-    const crs = form.crs.value.trim() ? `&crs=${encodeURIComponent(form.crs.value.trim())}` : "";
     out.replaceChildren(el("p", { class: "muted" }, t("common.loading")));
     commit.disabled = true;
     try {
-      const r = await api("POST", `/api/v1/network/import?dry_run=${dryRun}${crs}`, data);
+      const r = await B.postFile("/api/v1/network/import", file, { dry_run: dryRun, crs: form.crs.value.trim() });
       if (dryRun) {
         step(2); checked = file; commit.disabled = false;
         out.replaceChildren(el("div", { class: "card", id: "dry-run" }, el("p", { class: "alert ok" }, t("imp.ok", { file: file.name })),
