@@ -35,30 +35,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _populate(url: str) -> None:
     eng = create_engine(url)
     with eng.begin() as c:
-        c.execute(text("""INSERT INTO organisation (code, name, kind, npwp)
+        c.execute(
+            text("""INSERT INTO organisation (code, name, kind, npwp)
             SELECT 'OP' || lpad(i::text, 2, '0'), 'PT Operator Bench ' || i, 'operator', '0123456789' || lpad(i::text, 5, '0')
-            FROM generate_series(1, :n) i"""), {"n": OPERATORS})
-        c.execute(text(f"""INSERT INTO node (code, kind, status, geom)
+            FROM generate_series(1, :n) i"""),
+            {"n": OPERATORS},
+        )
+        c.execute(
+            text(f"""INSERT INTO node (code, kind, status, geom)
             SELECT 'MH-BB-' || i, 'manhole', 'operational',
                    ST_SetSRID(ST_MakePoint(104.02 + (i % {COLS}) * 0.0009, 1.10 + (i / {COLS}) * 0.0009), {WGS84})
-            FROM generate_series(0, {ROWS * COLS - 1}) i"""))
-        c.execute(text(f"""INSERT INTO route_segment (code, start_node_id, end_node_id, status, trench_type, zone_class, geom)
+            FROM generate_series(0, {ROWS * COLS - 1}) i""")
+        )
+        c.execute(
+            text(f"""INSERT INTO route_segment (code, start_node_id, end_node_id, status, trench_type, zone_class, geom)
             SELECT 'RS-BB-' || a.id, a.id, b.id, 'operational', 'open_cut',
                    (ARRAY['cbd', 'commercial', 'residential', 'industrial'])[1 + a.id % 4]::zone_class,
                    ST_MakeLine(a.geom, b.geom)
             FROM node a JOIN node b ON b.code = 'MH-BB-' || (substring(a.code FROM 7)::int + 1)
-            WHERE a.code LIKE 'MH-BB-%' AND substring(a.code FROM 7)::int % {COLS} <> {COLS - 1}"""))
-        c.execute(text("""INSERT INTO duct (segment_id, position, spec_id)
+            WHERE a.code LIKE 'MH-BB-%' AND substring(a.code FROM 7)::int % {COLS} <> {COLS - 1}""")
+        )
+        c.execute(
+            text("""INSERT INTO duct (segment_id, position, spec_id)
             SELECT s.id, 1, (SELECT id FROM duct_spec WHERE code = 'PVC-110-4x32' ORDER BY version DESC LIMIT 1)
-            FROM route_segment s"""))
-        c.execute(text("""INSERT INTO subduct (duct_id, segment_id, position, spec_id)
+            FROM route_segment s""")
+        )
+        c.execute(
+            text("""INSERT INTO subduct (duct_id, segment_id, position, spec_id)
             SELECT d.id, d.segment_id, p, (SELECT id FROM duct_spec WHERE code = 'HDPE-32/26' ORDER BY version DESC LIMIT 1)
-            FROM duct d CROSS JOIN generate_series(1, 4) p"""))
-        c.execute(text("""INSERT INTO allocation (operator_id, subduct_id, segment_id, period, status, contracted_length_m,
+            FROM duct d CROSS JOIN generate_series(1, 4) p""")
+        )
+        c.execute(
+            text("""INSERT INTO allocation (operator_id, subduct_id, segment_id, period, status, contracted_length_m,
                                                   is_legacy)
             SELECT o.id, sd.id, sd.segment_id, daterange('2025-01-01', NULL), 'active', s.length_m, true
             FROM subduct sd JOIN route_segment s ON s.id = sd.segment_id
-            JOIN organisation o ON o.code = 'OP' || lpad((1 + sd.id % :n)::text, 2, '0')"""), {"n": OPERATORS})
+            JOIN organisation o ON o.code = 'OP' || lpad((1 + sd.id % :n)::text, 2, '0')"""),
+            {"n": OPERATORS},
+        )
         c.execute(text("ANALYZE"))
     eng.dispose()
 
@@ -79,8 +93,12 @@ WHERE a.status IN ('active', 'terminated') AND a.period && daterange(:m0, :m1) A
 def _baseline(url: str, month: date, nxt: date) -> tuple[float, int]:
     eng = create_engine(url)
     with eng.begin() as c:
-        c.execute(text("CREATE TABLE IF NOT EXISTS bench_lines (allocation_id bigint, service_month date, period_from date,"
-                       " period_to date, days int, length_m numeric(12, 3), rate numeric(14, 2), amount_idr numeric(18, 0))"))
+        c.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS bench_lines (allocation_id bigint, service_month date, period_from date,"
+                " period_to date, days int, length_m numeric(12, 3), rate numeric(14, 2), amount_idr numeric(18, 0))"
+            )
+        )
         c.execute(text("TRUNCATE bench_lines"))
     with eng.begin() as c:
         t0 = time.perf_counter()
@@ -105,8 +123,13 @@ def _run(url: str, month: date) -> tuple[float, dict[str, Any], int]:
         s.commit()
     seconds = time.perf_counter() - t0
     with open_session(actor, bind=eng) as c:
-        rent = c.scalar(text("SELECT sum(amount_idr) FROM invoice_line l JOIN invoice i ON i.id = l.invoice_id "
-                             "WHERE i.month = :m AND l.kind = 'rent'"), {"m": month})
+        rent = c.scalar(
+            text(
+                "SELECT sum(amount_idr) FROM invoice_line l JOIN invoice i ON i.id = l.invoice_id "
+                "WHERE i.month = :m AND l.kind = 'rent'"
+            ),
+            {"m": month},
+        )
     eng.dispose()
     return seconds, summary.as_dict(), rent
 
@@ -133,8 +156,15 @@ def pdf_child(url: str, n: int, out_path: str) -> None:
                     invoice_pdf(s, inv, member)
         seconds = time.perf_counter() - t0
         lines = len(invoices[0].lines) if invoices else 0
-    print(json.dumps({"seconds": seconds, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "lines_per_invoice": lines}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "lines_per_invoice": lines,
+            }
+        )
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,14 +184,23 @@ def run(args: argparse.Namespace) -> int:
             return 1
         baselines.append(base_s)
         runs.append(run_s)
-        details.setdefault("runs", []).append({"month": m.isoformat(), "run_s": run_s, "baseline_s": base_s,
-                                               **summary})
+        details.setdefault("runs", []).append({"month": m.isoformat(), "run_s": run_s, "baseline_s": base_s, **summary})
     import tempfile
 
     with tempfile.NamedTemporaryFile(suffix=".zip") as tmp:
-        child = subprocess.run([sys.executable, "-c", "import sys; from bench.billing import pdf_child; "
-                                "pdf_child(sys.argv[1], int(sys.argv[2]), sys.argv[3])", db.app_url, str(args.pdfs),
-                                tmp.name], capture_output=True, text=True)
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from bench.billing import pdf_child; "
+                "pdf_child(sys.argv[1], int(sys.argv[2]), sys.argv[3])",
+                db.app_url,
+                str(args.pdfs),
+                tmp.name,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if child.returncode != 0:
             print(child.stderr, file=sys.stderr)
             return 1
@@ -170,14 +209,23 @@ def run(args: argparse.Namespace) -> int:
     details["pdf"] = pdf
     run_med, base_med = median(runs), median(baselines)
     figures = [
-        Figure("run_s", f"invoice run + issue, {allocations:,} allocations / {OPERATORS} operators (median)", run_med,
-               "s", ("<", 5.0)),
+        Figure(
+            "run_s",
+            f"invoice run + issue, {allocations:,} allocations / {OPERATORS} operators (median)",
+            run_med,
+            "s",
+            ("<", 5.0),
+        ),
         Figure("baseline_s", "one INSERT ... SELECT of the same line amounts (median)", base_med, "s"),
         Figure("ratio", "run / INSERT ... SELECT", run_med / base_med, "x", ("<=", 5.0)),
-        Figure("pdf_s", f"{args.pdfs} invoice PDFs into a zip ({pdf['lines_per_invoice']} lines each)", pdf["seconds"],
-               "s", note=f"{pdf['seconds'] / args.pdfs * 1000:.0f} ms per PDF; zip {pdf['zip_mb']} MB"),
-        Figure("pdf_rss", "peak RSS of the PDF process", pdf["maxrss_mb"], "MiB",
-               note="one PDF in memory at a time"),
+        Figure(
+            "pdf_s",
+            f"{args.pdfs} invoice PDFs into a zip ({pdf['lines_per_invoice']} lines each)",
+            pdf["seconds"],
+            "s",
+            note=f"{pdf['seconds'] / args.pdfs * 1000:.0f} ms per PDF; zip {pdf['zip_mb']} MB",
+        ),
+        Figure("pdf_rss", "peak RSS of the PDF process", pdf["maxrss_mb"], "MiB", note="one PDF in memory at a time"),
     ]
     report("billing", "bench billing", figures, details)
     return 0 if all(f.passed is not False for f in figures) else 1

@@ -53,16 +53,20 @@ class BenchDatabase:
 
     def libpq(self, *, owner: bool = False) -> str:
         """The same URL as plain `postgresql://`, for psycopg, asyncpg and the PostgreSQL tools."""
-        return make_url(self.owner_url if owner else self.app_url).set(drivername="postgresql").render_as_string(
-            hide_password=False)
+        return (
+            make_url(self.owner_url if owner else self.app_url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
 
     def note(self) -> dict[str, Any] | None:
         """What a benchmark wrote about this database's contents (see `set_note`), or None."""
         import psycopg
 
         with psycopg.connect(self.libpq()) as conn:
-            raw = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                               (self.name,)).fetchone()
+            raw = conn.execute(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (self.name,)
+            ).fetchone()
         try:
             return json.loads(raw[0]) if raw and raw[0] else None
         except ValueError:
@@ -74,8 +78,9 @@ class BenchDatabase:
         from psycopg import sql
 
         with psycopg.connect(self.libpq(owner=True), autocommit=True) as conn:
-            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                sql.Identifier(self.name), sql.Literal(json.dumps(note))))
+            conn.execute(
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(self.name), sql.Literal(json.dumps(note)))
+            )
 
     def scalar(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         """One value, read as the schema owner: bookkeeping and checks (counts, double bookings) must see every
@@ -139,12 +144,18 @@ class Timings:
         return percentile(self.seconds, 95) * 1000
 
     def summary(self) -> dict[str, float]:
-        return {"n": len(self.seconds), "p50_ms": round(self.p50_ms, 3), "p95_ms": round(self.p95_ms, 3),
-                "min_ms": round(min(self.seconds) * 1000, 3), "max_ms": round(max(self.seconds) * 1000, 3)}
+        return {
+            "n": len(self.seconds),
+            "p50_ms": round(self.p50_ms, 3),
+            "p95_ms": round(self.p95_ms, 3),
+            "min_ms": round(min(self.seconds) * 1000, 3),
+            "max_ms": round(max(self.seconds) * 1000, 3),
+        }
 
 
-def interleaved(contenders: dict[str, Callable[[], object]], *, n: int, warmup: int = 10,
-                label: str = "timing") -> dict[str, Timings]:
+def interleaved(
+    contenders: dict[str, Callable[[], object]], *, n: int, warmup: int = 10, label: str = "timing"
+) -> dict[str, Timings]:
     """Time each contender `n` times, one call of each in turn, so drifting machine noise hits all alike."""
     out = {name: Timings() for name in contenders}
     for _ in range(warmup):
@@ -170,8 +181,14 @@ def stopwatch() -> Iterator[Callable[[], float]]:
 @contextmanager
 def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
     """A Rich progress display fed by (stage, done, total) calls, as the importer and generator report."""
-    bar = Progress(TextColumn("  {task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=console, transient=False)
+    bar = Progress(
+        TextColumn("  {task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
     tasks: dict[str, Any] = {}
 
     def update(stage: str, done: int, total: int) -> None:
@@ -218,7 +235,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, *, timeout_s: float = 60, procs: Sequence[subprocess.Popen] = (), log: Path | None = None) -> None:
+def wait_http(
+    url: str, *, timeout_s: float = 60, procs: Sequence[subprocess.Popen] = (), log: Path | None = None
+) -> None:
     """Wait until `url` answers 200; fail early, with the log's tail, if a process dies."""
     parts = urlsplit(url)
     deadline = time.monotonic() + timeout_s
@@ -285,8 +304,16 @@ class Service:
 
 
 @contextmanager
-def service(name: str, commands: Sequence[Sequence[str]], *, port: int, env: dict[str, str], ready_path: str,
-            cwd: Path | None = None, timeout_s: float = 90) -> Iterator[Service]:
+def service(
+    name: str,
+    commands: Sequence[Sequence[str]],
+    *,
+    port: int,
+    env: dict[str, str],
+    ready_path: str,
+    cwd: Path | None = None,
+    timeout_s: float = 90,
+) -> Iterator[Service]:
     """Start one or more server processes that serve `port`, wait until `ready_path` answers, stop them after.
 
     Output goes to a log file that is shown when a server fails to start.
@@ -297,8 +324,16 @@ def service(name: str, commands: Sequence[Sequence[str]], *, port: int, env: dic
     with log.open("wb") as out:
         try:
             for cmd in commands:
-                procs.append(subprocess.Popen(list(cmd), env=os.environ | env, cwd=cwd or workdir, stdout=out,
-                                              stderr=subprocess.STDOUT, start_new_session=True))
+                procs.append(
+                    subprocess.Popen(
+                        list(cmd),
+                        env=os.environ | env,
+                        cwd=cwd or workdir,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
             base = f"http://127.0.0.1:{port}"
             wait_http(base + ready_path, timeout_s=timeout_s, procs=procs, log=log)
             yield Service(name, base, procs, log)
@@ -322,8 +357,15 @@ def _stop(proc: subprocess.Popen) -> None:
         pass
 
 
-def uvicorn_commands(app: str, *, port: int, python: str = sys.executable, factory: bool = False,
-                     processes: int = 1, mode: str = "single") -> list[list[str]]:
+def uvicorn_commands(
+    app: str,
+    *,
+    port: int,
+    python: str = sys.executable,
+    factory: bool = False,
+    processes: int = 1,
+    mode: str = "single",
+) -> list[list[str]]:
     """How to run `app` under uvicorn on `port`: mode "single" (one process), "workers" (`--workers N`),
     or "reuseport" (N single-worker processes, each with its own SO_REUSEPORT socket; see bench/reuseport.py).
     Access logs are off: both contenders pay the same, and wrk would fill a disk with them."""
@@ -354,8 +396,9 @@ class LoadResult:
         return self.requests > 0 and self.bad_responses == 0
 
 
-def load(url: str, *, headers: dict[str, str] | None = None, connections: int = 16, threads: int = 2,
-         duration_s: float = 10) -> LoadResult:
+def load(
+    url: str, *, headers: dict[str, str] | None = None, connections: int = 16, threads: int = 2, duration_s: float = 10
+) -> LoadResult:
     """wrk when it is installed (Debian `wrk`), otherwise a bounded asyncio + httpx client (weaker: it shares
     the 2 cores with the servers and is slower per request, so its figures are a floor, not a peer's)."""
     if shutil.which("wrk"):
@@ -372,8 +415,9 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def wrk(url: str, *, headers: dict[str, str] | None = None, connections: int = 16, threads: int = 2,
-        duration_s: float = 10) -> LoadResult:
+def wrk(
+    url: str, *, headers: dict[str, str] | None = None, connections: int = 16, threads: int = 2, duration_s: float = 10
+) -> LoadResult:
     cmd = ["wrk", f"-c{connections}", f"-t{threads}", f"-d{int(duration_s)}s", "--latency", "--timeout", "30s"]
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]
@@ -383,13 +427,16 @@ def wrk(url: str, *, headers: dict[str, str] | None = None, connections: int = 1
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     bad = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(g) for g in errors.groups()) if errors else 0)
-    latency = {f"p{m.group(1)}": round(_ms(m.group(2)), 2)
-               for m in re.finditer(r"^\s+(50|75|90|99)(?:\.\d+)?%\s+([\d.]+(?:us|ms|s|m))\s*$", out, re.M)}
+    latency = {
+        f"p{m.group(1)}": round(_ms(m.group(2)), 2)
+        for m in re.finditer(r"^\s+(50|75|90|99)(?:\.\d+)?%\s+([\d.]+(?:us|ms|s|m))\s*$", out, re.M)
+    }
     return LoadResult("wrk", connections, duration_s, requests, round(rate, 2), bad, latency)
 
 
-def httpx_load(url: str, *, headers: dict[str, str] | None = None, connections: int = 16,
-               duration_s: float = 10) -> LoadResult:
+def httpx_load(
+    url: str, *, headers: dict[str, str] | None = None, connections: int = 16, duration_s: float = 10
+) -> LoadResult:
     import asyncio
 
     import httpx
@@ -400,6 +447,7 @@ def httpx_load(url: str, *, headers: dict[str, str] | None = None, connections: 
         deadline = time.monotonic() + duration_s
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
+
             async def worker() -> None:
                 nonlocal bad
                 while time.monotonic() < deadline:
@@ -407,6 +455,7 @@ def httpx_load(url: str, *, headers: dict[str, str] | None = None, connections: 
                     response = await client.get(url)
                     times.append(time.perf_counter() - started)
                     bad += response.status_code >= 300
+
             await asyncio.gather(*(worker() for _ in range(connections)))
         return times, bad
 
@@ -417,8 +466,15 @@ def httpx_load(url: str, *, headers: dict[str, str] | None = None, connections: 
     return LoadResult("httpx", connections, round(elapsed, 2), len(times), round(len(times) / elapsed, 2), bad, latency)
 
 
-def pgbench(db_url: str, statement: str, *, clients: int = 16, threads: int = 2, duration_s: float = 10,
-            settings: dict[str, str] | None = None) -> LoadResult:
+def pgbench(
+    db_url: str,
+    statement: str,
+    *,
+    clients: int = 16,
+    threads: int = 2,
+    duration_s: float = 10,
+    settings: dict[str, str] | None = None,
+) -> LoadResult:
     """Run one SQL statement (literal values, no parameters) in a closed loop with pgbench over TCP. `settings`
     are set on each connection (PGOPTIONS), e.g. the identity row-level security reads."""
     tool = postgres_tool("pgbench")
@@ -429,11 +485,32 @@ def pgbench(db_url: str, statement: str, *, clients: int = 16, threads: int = 2,
         fh.write(statement.strip().rstrip(";") + ";\n")
         script = fh.name
     try:
-        cmd = [tool, "-n", "-h", parts.host or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "",
-               "-c", str(clients), "-j", str(threads), "-T", str(int(duration_s)), "-f", script, parts.database or ""]
+        cmd = [
+            tool,
+            "-n",
+            "-h",
+            parts.host or "127.0.0.1",
+            "-p",
+            str(parts.port or 5432),
+            "-U",
+            parts.username or "",
+            "-c",
+            str(clients),
+            "-j",
+            str(threads),
+            "-T",
+            str(int(duration_s)),
+            "-f",
+            script,
+            parts.database or "",
+        ]
         options = " ".join(f"-c {k}={v}" for k, v in (settings or {}).items())
-        done = subprocess.run(cmd, capture_output=True, text=True,
-                              env=os.environ | {"PGPASSWORD": parts.password or "", "PGOPTIONS": options})
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            env=os.environ | {"PGPASSWORD": parts.password or "", "PGOPTIONS": options},
+        )
     finally:
         os.unlink(script)
     if done.returncode != 0:
@@ -442,8 +519,15 @@ def pgbench(db_url: str, statement: str, *, clients: int = 16, threads: int = 2,
     failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
     tps = float(re.search(r"tps = ([\d.]+)", done.stdout).group(1))
     lat = re.search(r"latency average = ([\d.]+) ms", done.stdout)
-    return LoadResult("pgbench", clients, duration_s, count, round(tps, 2), int(failed.group(1)) if failed else 0,
-                      {"mean": float(lat.group(1))} if lat else {})
+    return LoadResult(
+        "pgbench",
+        clients,
+        duration_s,
+        count,
+        round(tps, 2),
+        int(failed.group(1)) if failed else 0,
+        {"mean": float(lat.group(1))} if lat else {},
+    )
 
 
 # -- figures --------------------------------------------------------------------------------------------------------
@@ -463,8 +547,9 @@ class Figure:
         if self.target is None or self.value is None:
             return None
         op, limit = self.target
-        return {"<=": self.value <= limit, "<": self.value < limit,
-                ">=": self.value >= limit, ">": self.value > limit}[op]
+        return {"<=": self.value <= limit, "<": self.value < limit, ">=": self.value >= limit, ">": self.value > limit}[
+            op
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -484,8 +569,14 @@ def _fmt(value: float | None) -> str:
 def report(name: str, title: str, figures: list[Figure], details: dict[str, Any]) -> Path:
     """Print the figures as a table and write them, with `details`, to bench/results/<name>-<timestamp>.json."""
     table = Table(title=title, title_justify="left", show_lines=False)
-    for column, justify in (("figure", "left"), ("value", "right"), ("unit", "left"), ("target", "left"),
-                            ("", "left"), ("note", "left")):
+    for column, justify in (
+        ("figure", "left"),
+        ("value", "right"),
+        ("unit", "left"),
+        ("target", "left"),
+        ("", "left"),
+        ("note", "left"),
+    ):
         table.add_column(column, justify=justify, overflow="fold")
     for f in figures:
         verdict = {True: "[green]PASS[/]", False: "[red]FAIL[/]", None: ""}[f.passed]
@@ -495,8 +586,13 @@ def report(name: str, title: str, figures: list[Figure], details: dict[str, Any]
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M%S")
     path = RESULTS_DIR / f"{name}-{stamp}.json"
-    payload = {"benchmark": name, "at": datetime.now().astimezone().isoformat(timespec="seconds"),
-               "machine": machine(), "figures": [f.as_dict() for f in figures], "details": details}
+    payload = {
+        "benchmark": name,
+        "at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "figures": [f.as_dict() for f in figures],
+        "details": details,
+    }
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     console.print(f"written to {path.relative_to(PROJECT_ROOT)}")
     return path
@@ -511,16 +607,30 @@ def warn_if_busy() -> float:
     """Say so when the machine is busy before a benchmark starts; returns the load average."""
     load = load_average()
     if load > 0.5 * (os.cpu_count() or 1):
-        console.print(f"[yellow]the machine is busy (load average {load:.1f} on {os.cpu_count()} cores): "
-                      f"absolute figures will be slower; same-run ratios still hold best[/]")
+        console.print(
+            f"[yellow]the machine is busy (load average {load:.1f} on {os.cpu_count()} cores): "
+            f"absolute figures will be slower; same-run ratios still hold best[/]"
+        )
     return load
 
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    mem_kb = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal:")), 0)
-    return {"cores": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1), "python": sys.version.split()[0],
-            "commit": commit or None, "load_average_at_end": load_average()}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    mem_kb = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        ),
+        0,
+    )
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "python": sys.version.split()[0],
+        "commit": commit or None,
+        "load_average_at_end": load_average(),
+    }

@@ -23,8 +23,19 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import (BenchDatabase, Figure, bench_database, console, interleaved, pgbench, report, service,
-                          stage_progress, uvicorn_commands, free_port)
+from bench.common import (
+    BenchDatabase,
+    Figure,
+    bench_database,
+    console,
+    free_port,
+    interleaved,
+    pgbench,
+    report,
+    service,
+    stage_progress,
+    uvicorn_commands,
+)
 from bench.network import build_network
 from ducting.leasing.periods import Days
 
@@ -40,10 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rebuild", action="store_true", help="regenerate the network and its leases")
     parser.add_argument("--queries", type=int, default=15, help="timed route searches per contender")
     parser.add_argument("--load-seconds", type=float, default=20)
-    parser.add_argument("--processes", type=int, default=2,
-                        help="service processes sharing the port (SO_REUSEPORT), as `ducting serve --workers` would run")
-    parser.add_argument("--part", choices=("all", "routes", "throughput"), default="all",
-                        help="measure only the route search or only the allocation throughput")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="service processes sharing the port (SO_REUSEPORT), as `ducting serve --workers` would run",
+    )
+    parser.add_argument(
+        "--part",
+        choices=("all", "routes", "throughput"),
+        default="all",
+        help="measure only the route search or only the allocation throughput",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -191,13 +210,14 @@ def measure_routes(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any
         return graph.shortest_path(a, b, graph.costs(cap, NEED, near_full_share=NEAR_FULL, penalty=PENALTY))
 
     def pgr(sql: str) -> float | None:
-        row = pg.execute("SELECT max(agg_cost) FROM pgr_dijkstra(%s, %s::bigint, %s::bigint, directed => true)",
-                         (sql, a, b)).fetchone()
+        row = pg.execute(
+            "SELECT max(agg_cost) FROM pgr_dijkstra(%s, %s::bigint, %s::bigint, directed => true)", (sql, a, b)
+        ).fetchone()
         return row[0]
 
     cap0 = graph.capacity(days, SizeClass.MICRODUCT)
     feasible = graph.costs(cap0, NEED, near_full_share=NEAR_FULL, penalty=PENALTY)
-    for a, b in far_apart_nodes(graph, feasible):
+    for a, b in far_apart_nodes(graph, feasible):  # noqa: B007 - ours() reads a and b
         path = ours()
         if path is not None:
             break
@@ -205,32 +225,78 @@ def measure_routes(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any
         raise SystemExit("no route between far-apart nodes at this occupancy; try another --seed")
     live_cost = pgr(edges)
     pre_cost = pgr("SELECT id, source, target, cost, reverse_cost FROM bench_free_edges")
-    timings = interleaved({
-        "ours": ours,
-        "pgr_live": lambda: pgr(edges),
-        "pgr_precomputed": lambda: pgr("SELECT id, source, target, cost, reverse_cost FROM bench_free_edges"),
-    }, n=args.queries, warmup=2, label="route searches")
+    timings = interleaved(
+        {
+            "ours": ours,
+            "pgr_live": lambda: pgr(edges),
+            "pgr_precomputed": lambda: pgr("SELECT id, source, target, cost, reverse_cost FROM bench_free_edges"),
+        },
+        n=args.queries,
+        warmup=2,
+        label="route searches",
+    )
     pg.close()
     session.close()
     engine.dispose()
     same = abs(path.cost - live_cost) <= 1e-6 * live_cost and abs(path.cost - pre_cost) <= 1e-6 * pre_cost
     ours_t, live_t, pre_t = timings["ours"], timings["pgr_live"], timings["pgr_precomputed"]
     figures = [
-        Figure("route_ours_p50_ms", "route search, ours (in-memory graph), p50", round(ours_t.p50_ms, 1), "ms",
-               note=f"p95 {ours_t.p95_ms:.1f} ms; {len(path.segment_ids)} segments, {path.length_m / 1000:.1f} km"),
-        Figure("route_pgr_live_p50_ms", "pgr_dijkstra, live period filter, p50", round(live_t.p50_ms, 1), "ms",
-               note=f"p95 {live_t.p95_ms:.1f} ms"),
-        Figure("route_pgr_pre_p50_ms", "pgr_dijkstra, precomputed free counts, p50", round(pre_t.p50_ms, 1), "ms",
-               note=f"p95 {pre_t.p95_ms:.1f} ms"),
-        Figure("route_speedup_vs_live", "pgr live / ours (p50)", round(live_t.p50_ms / ours_t.p50_ms, 1), "x", (">=", 10)),
-        Figure("route_vs_precomputed", "ours / pgr precomputed (p50)", round(ours_t.p50_ms / pre_t.p50_ms, 2), "x", ("<=", 1)),
-        Figure("route_ours_p95_vs_pre", "ours p95 / pgr precomputed p95", round(ours_t.p95_ms / pre_t.p95_ms, 2), "x", ("<=", 1)),
-        Figure("route_same_cost", "same path cost as pgRouting (1 = yes)", 1.0 if same else 0.0, "", (">=", 1),
-               note=f"ours {path.cost:.3f}, pgr live {live_cost:.3f}, precomputed {pre_cost:.3f}"),
+        Figure(
+            "route_ours_p50_ms",
+            "route search, ours (in-memory graph), p50",
+            round(ours_t.p50_ms, 1),
+            "ms",
+            note=f"p95 {ours_t.p95_ms:.1f} ms; {len(path.segment_ids)} segments, {path.length_m / 1000:.1f} km",
+        ),
+        Figure(
+            "route_pgr_live_p50_ms",
+            "pgr_dijkstra, live period filter, p50",
+            round(live_t.p50_ms, 1),
+            "ms",
+            note=f"p95 {live_t.p95_ms:.1f} ms",
+        ),
+        Figure(
+            "route_pgr_pre_p50_ms",
+            "pgr_dijkstra, precomputed free counts, p50",
+            round(pre_t.p50_ms, 1),
+            "ms",
+            note=f"p95 {pre_t.p95_ms:.1f} ms",
+        ),
+        Figure(
+            "route_speedup_vs_live", "pgr live / ours (p50)", round(live_t.p50_ms / ours_t.p50_ms, 1), "x", (">=", 10)
+        ),
+        Figure(
+            "route_vs_precomputed",
+            "ours / pgr precomputed (p50)",
+            round(ours_t.p50_ms / pre_t.p50_ms, 2),
+            "x",
+            ("<=", 1),
+        ),
+        Figure(
+            "route_ours_p95_vs_pre",
+            "ours p95 / pgr precomputed p95",
+            round(ours_t.p95_ms / pre_t.p95_ms, 2),
+            "x",
+            ("<=", 1),
+        ),
+        Figure(
+            "route_same_cost",
+            "same path cost as pgRouting (1 = yes)",
+            1.0 if same else 0.0,
+            "",
+            (">=", 1),
+            note=f"ours {path.cost:.3f}, pgr live {live_cost:.3f}, precomputed {pre_cost:.3f}",
+        ),
         Figure("graph_load_s", "graph load from the database (once per network change)", round(load_s, 2), "s"),
     ]
-    return {"figures": figures, "from_node": a, "to_node": b, "path_segments": len(path.segment_ids),
-            "path_km": round(path.length_m / 1000, 2), "timings": {k: v.summary() for k, v in timings.items()}}
+    return {
+        "figures": figures,
+        "from_node": a,
+        "to_node": b,
+        "path_segments": len(path.segment_ids),
+        "path_km": round(path.length_m / 1000, 2),
+        "timings": {k: v.summary() for k, v in timings.items()},
+    }
 
 
 # -- throughput -----------------------------------------------------------------------------------------------------
@@ -242,17 +308,21 @@ def _accounts(db: BenchDatabase, operators: int = 8) -> dict[str, str]:
 
     from ducting.accounts.models import Account, Organisation
     from ducting.auth import issue_token
-    from ducting.network.vocab import Role
-
     from ducting.db import Actor, bind_actor
+    from ducting.network.vocab import Role
 
     engine = create_engine(db.app_url)
     tokens: dict[str, str] = {}
     with Session(engine) as s:
         bind_actor(s, Actor.system("bench setup"))  # row-level security: releasing every operator's holds
-        orgs = s.scalars(select(Organisation).where(Organisation.kind == "operator", Organisation.status == "active")
-                         .order_by(Organisation.id)).all()[:operators]
-        wanted = [("bench_planner", Role.PLANNER, None)] + [(f"bench_op{i}", Role.OPERATOR, o.id) for i, o in enumerate(orgs)]
+        orgs = s.scalars(
+            select(Organisation)
+            .where(Organisation.kind == "operator", Organisation.status == "active")
+            .order_by(Organisation.id)
+        ).all()[:operators]
+        wanted = [("bench_planner", Role.PLANNER, None)] + [
+            (f"bench_op{i}", Role.OPERATOR, o.id) for i, o in enumerate(orgs)
+        ]
         for username, role, org in wanted:
             acc = s.scalars(select(Account).where(Account.username == username)).first()
             if acc is None:
@@ -319,8 +389,14 @@ def _raw_insert_rate(db: BenchDatabase, seconds: float) -> tuple[float, int]:
         FROM subduct sd WHERE sd.id = :sub
         ON CONFLICT DO NOTHING"""
     # as that operator, so the inserts pass the same row-level security check the API's do
-    result = pgbench(db.app_url, statement, clients=8, threads=2, duration_s=seconds,
-                     settings={"ducting.role": "operator", "ducting.organisation_id": str(operator)})
+    result = pgbench(
+        db.app_url,
+        statement,
+        clients=8,
+        threads=2,
+        duration_s=seconds,
+        settings={"ducting.role": "operator", "ducting.organisation_id": str(operator)},
+    )
     inserted = db.scalar("SELECT count(*) FROM allocation") - before
     import psycopg
 
@@ -351,16 +427,27 @@ def measure_allocations(db: BenchDatabase, args: argparse.Namespace) -> dict[str
             while time.monotonic() < stop_at[0]:
                 a, b = rng.choice(trips)
                 first = date.today() + timedelta(days=rng.randint(30, 400))
-                r = c.post("/api/v1/leasing/requests", headers={"Authorization": f"Bearer {tokens[op]}"}, json={
-                    "from_node": a, "to_node": b, "subduct_count": 2, "size_class": "microduct",
-                    "first_day": first.isoformat(), "term_months": 12})
+                r = c.post(
+                    "/api/v1/leasing/requests",
+                    headers={"Authorization": f"Bearer {tokens[op]}"},
+                    json={
+                        "from_node": a,
+                        "to_node": b,
+                        "subduct_count": 2,
+                        "size_class": "microduct",
+                        "first_day": first.isoformat(),
+                        "term_months": 12,
+                    },
+                )
                 with lock:
                     counts[f"submit:{r.status_code}"] += 1
                 if r.status_code != 201:
                     continue
                 rid = r.json()["id"]
-                r2 = c.post(f"/api/v1/leasing/requests/{rid}/approve",
-                            headers={"Authorization": f"Bearer {tokens['bench_planner']}"})
+                r2 = c.post(
+                    f"/api/v1/leasing/requests/{rid}/approve",
+                    headers={"Authorization": f"Bearer {tokens['bench_planner']}"},
+                )
                 r3 = c.post(f"/api/v1/leasing/requests/{rid}/accept", headers={"Authorization": f"Bearer {tokens[op]}"})
                 with lock:
                     counts[f"approve:{r2.status_code}"] += 1
@@ -369,10 +456,16 @@ def measure_allocations(db: BenchDatabase, args: argparse.Namespace) -> dict[str
                         accepted_allocations += sum(len(s["subducts"]) for s in r3.json()["quote"]["route"]["segments"])
 
     profile = Path(tempfile.gettempdir()) / "bench-leasing-profile.txt"
-    commands = uvicorn_commands("ducting.app:create_app", port=port, factory=True, processes=args.processes,
-                                mode="reuseport" if args.processes > 1 else "single")
-    with service("ours", commands, port=port, env=env, ready_path="/openapi.json",
-                 cwd=Path(__file__).resolve().parent.parent) as svc:
+    commands = uvicorn_commands(
+        "ducting.app:create_app",
+        port=port,
+        factory=True,
+        processes=args.processes,
+        mode="reuseport" if args.processes > 1 else "single",
+    )
+    with service(
+        "ours", commands, port=port, env=env, ready_path="/openapi.json", cwd=Path(__file__).resolve().parent.parent
+    ) as svc:
         base = f"http://127.0.0.1:{port}"
         _warm(base, tokens[operators[0]], trips[0])
         stop_at[0] = time.monotonic() + args.load_seconds
@@ -392,11 +485,20 @@ def measure_allocations(db: BenchDatabase, args: argparse.Namespace) -> dict[str
     raw_rate, raw_n = _raw_insert_rate(db, 10)
     api_rate = accepted_allocations / elapsed
     figures = [
-        Figure("api_accepted_allocations_per_s", "accepted allocations/s through the API, 8 clients",
-               round(api_rate, 1), "/s",
-               note=f"{accepted_allocations:,} in {elapsed:.1f} s, {args.processes} service process(es); {dict(counts)}"),
-        Figure("raw_insert_per_s", "raw allocation INSERTs/s, 8 pgbench clients, same constraint", round(raw_rate, 1), "/s",
-               note=f"{raw_n:,} transactions"),
+        Figure(
+            "api_accepted_allocations_per_s",
+            "accepted allocations/s through the API, 8 clients",
+            round(api_rate, 1),
+            "/s",
+            note=f"{accepted_allocations:,} in {elapsed:.1f} s, {args.processes} service process(es); {dict(counts)}",
+        ),
+        Figure(
+            "raw_insert_per_s",
+            "raw allocation INSERTs/s, 8 pgbench clients, same constraint",
+            round(raw_rate, 1),
+            "/s",
+            note=f"{raw_n:,} transactions",
+        ),
         Figure("api_share_of_raw", "API rate / raw rate", round(api_rate / raw_rate, 3), "", (">=", 0.1)),
         Figure("double_bookings", "subducts booked twice on a day (after the load)", doubles, "", ("<=", 0)),
     ]
@@ -408,12 +510,19 @@ def _warm(base: str, token: str, trip: tuple[str, str]) -> None:
     connections, which the kernel spreads over the processes, until a whole round answers quickly."""
     import httpx
 
-    body = {"from_node": trip[0], "to_node": trip[1], "subduct_count": 1, "size_class": "microduct",
-            "first_day": (date.today() + timedelta(days=30)).isoformat()}
+    body = {
+        "from_node": trip[0],
+        "to_node": trip[1],
+        "subduct_count": 1,
+        "size_class": "microduct",
+        "first_day": (date.today() + timedelta(days=30)).isoformat(),
+    }
 
     def one(_: int) -> float:
         started = time.perf_counter()
-        httpx.post(f"{base}/api/v1/leasing/quotes", headers={"Authorization": f"Bearer {token}"}, json=body, timeout=180)
+        httpx.post(
+            f"{base}/api/v1/leasing/quotes", headers={"Authorization": f"Bearer {token}"}, json=body, timeout=180
+        )
         return time.perf_counter() - started
 
     from concurrent.futures import ThreadPoolExecutor
@@ -431,8 +540,11 @@ def _start_profile(pid: int, seconds: float, out: Path) -> subprocess.Popen | No
     if not Path(spy).exists():
         console.print("[yellow]py-spy not installed: no profile (pip install py-spy)[/]")
         return None
-    return subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-f", "raw", "-o", str(out),
-                             "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-f", "raw", "-o", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _summarise_profile(path: Path) -> dict[str, Any]:
@@ -441,9 +553,14 @@ def _summarise_profile(path: Path) -> dict[str, Any]:
         return {}
     buckets: Counter[str] = Counter()
     total = 0
-    rules = [("waiting on PostgreSQL (psycopg)", ("psycopg/",)), ("route search (numpy/scipy)", ("routing.py",)),
-             ("SQLAlchemy ORM and core", ("sqlalchemy/",)), ("pydantic / FastAPI", ("pydantic", "fastapi/")),
-             ("argon2 / auth", ("auth.py",)), ("uvicorn / asyncio", ("uvicorn/", "asyncio/"))]
+    rules = [
+        ("waiting on PostgreSQL (psycopg)", ("psycopg/",)),
+        ("route search (numpy/scipy)", ("routing.py",)),
+        ("SQLAlchemy ORM and core", ("sqlalchemy/",)),
+        ("pydantic / FastAPI", ("pydantic", "fastapi/")),
+        ("argon2 / auth", ("auth.py",)),
+        ("uvicorn / asyncio", ("uvicorn/", "asyncio/")),
+    ]
     for line in path.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         if not n.isdigit():

@@ -36,8 +36,20 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import (BenchDatabase, Figure, bench_database, console, free_port, local_cluster, percentile, report,
-                          service, stopwatch, uvicorn_commands, warn_if_busy)
+from bench.common import (
+    BenchDatabase,
+    Figure,
+    bench_database,
+    console,
+    free_port,
+    local_cluster,
+    percentile,
+    report,
+    service,
+    stopwatch,
+    uvicorn_commands,
+    warn_if_busy,
+)
 from ducting.localdb import APP_ROLE, OWNER_ROLE, LocalCluster
 
 BASE_DB = "ducting_bench_load_base"
@@ -50,8 +62,13 @@ WEIGHTS: dict[str, dict[str, int]] = {
     "operator": {"availability": 30, "capacity_request": 20, "map_tile": 20, "map_items": 15, "invoices": 15},
     "finance": {"invoices": 70, "map_items": 15, "map_tile": 15},
 }
-EXPECTED = {"map_items": {200}, "map_tile": {200}, "availability": {200}, "capacity_request": {201, 409},
-            "invoices": {200}}
+EXPECTED = {
+    "map_items": {200},
+    "map_tile": {200},
+    "availability": {200},
+    "capacity_request": {201, 409},
+    "invoices": {200},
+}
 BILLED_MONTHS = (date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1))
 
 
@@ -66,8 +83,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    details: dict[str, Any] = {"load_average_at_start": warn_if_busy(), "clients": args.clients,
-                               "duration_s": args.duration, "think_ms": args.think_ms, "processes": args.processes}
+    details: dict[str, Any] = {
+        "load_average_at_start": warn_if_busy(),
+        "clients": args.clients,
+        "duration_s": args.duration,
+        "think_ms": args.think_ms,
+        "processes": args.processes,
+    }
     console.rule("data: the Batam sample, leases, three billed months")
     base = base_database(rebuild=args.rebuild)
     db = fresh_copy(base)
@@ -75,19 +97,44 @@ def run(args: argparse.Namespace) -> int:
     details["data"] = world.describe()
     console.rule(f"{args.clients} clients for {args.duration:.0f} s against {args.processes} process(es)")
     port = free_port()
-    cmds = uvicorn_commands("ducting.app:create_app", port=port, factory=True, processes=args.processes,
-                            mode="reuseport" if args.processes > 1 else "single")
-    with service("ducting-load", cmds, port=port, env={"DATABASE_URL": db.app_url, "DUCTING_ENV": "test"},
-                 ready_path="/openapi.json", cwd=Path(__file__).resolve().parent.parent) as svc:
+    cmds = uvicorn_commands(
+        "ducting.app:create_app",
+        port=port,
+        factory=True,
+        processes=args.processes,
+        mode="reuseport" if args.processes > 1 else "single",
+    )
+    with service(
+        "ducting-load",
+        cmds,
+        port=port,
+        env={"DATABASE_URL": db.app_url, "DUCTING_ENV": "test"},
+        ready_path="/openapi.json",
+        cwd=Path(__file__).resolve().parent.parent,
+    ) as svc:
         asyncio.run(warm(svc.base_url, world))
-        result = asyncio.run(load(svc.base_url, world, clients=args.clients, duration_s=args.duration,
-                                  think_s=args.think_ms / 1000, seed=args.seed, trace_path=args.trace))
+        result = asyncio.run(
+            load(
+                svc.base_url,
+                world,
+                clients=args.clients,
+                duration_s=args.duration,
+                think_s=args.think_ms / 1000,
+                seed=args.seed,
+                trace_path=args.trace,
+            )
+        )
         details["server_memory_mb"] = {pid: m.rss_mb for pid, m in svc.memory().items()}
     details["kinds"] = result.summary()
     details["wall_s"] = round(result.wall_s, 2)
     figures = load_figures(result)
-    report("load", f"bench load  ({args.clients} clients, {args.duration:.0f} s, think {args.think_ms:g} ms, "
-                   f"{args.processes} process(es))", figures, details)
+    report(
+        "load",
+        f"bench load  ({args.clients} clients, {args.duration:.0f} s, think {args.think_ms:g} ms, "
+        f"{args.processes} process(es))",
+        figures,
+        details,
+    )
     return 0 if all(f.passed is not False for f in figures) else 1
 
 
@@ -116,7 +163,8 @@ def base_database(*, rebuild: bool) -> BenchDatabase:
         console.print(f"  loaded the sample in {elapsed():.1f} s")
     owner = create_engine(db.owner_url)
     with owner.begin() as c:  # legacy leases: every seventh free subduct, operators in turn
-        leased = c.execute(text("""
+        leased = c.execute(
+            text("""
             WITH free AS (SELECT sd.id, sd.segment_id, row_number() OVER (ORDER BY sd.id) AS rn
                           FROM subduct sd WHERE sd.status = 'operational' AND NOT sd.is_reserved),
                  ops AS (SELECT id, row_number() OVER (ORDER BY code) - 1 AS k, count(*) OVER () AS n
@@ -124,7 +172,8 @@ def base_database(*, rebuild: bool) -> BenchDatabase:
             INSERT INTO allocation (operator_id, subduct_id, segment_id, period, status, contracted_length_m, is_legacy)
             SELECT ops.id, free.id, free.segment_id, daterange('2025-06-01', NULL), 'active', s.length_m, true
             FROM free JOIN route_segment s ON s.id = free.segment_id JOIN ops ON ops.k = (free.rn / 7) % ops.n
-            WHERE free.rn % 7 = 0""")).rowcount
+            WHERE free.rn % 7 = 0""")
+        ).rowcount
     owner.dispose()
     with Session(engine) as s:
         bind_actor(s, Actor.system("bench load"))
@@ -156,8 +205,12 @@ class World:
     last_day: date
 
     def describe(self) -> dict[str, Any]:
-        return {"accounts": {k: len(v) for k, v in self.tokens.items()}, "points": len(self.points),
-                "trips": len(self.trips), "months": self.months}
+        return {
+            "accounts": {k: len(v) for k, v in self.tokens.items()},
+            "points": len(self.points),
+            "trips": len(self.trips),
+            "months": self.months,
+        }
 
 
 def prepare(db: BenchDatabase, *, seed: int) -> World:
@@ -176,13 +229,20 @@ def prepare(db: BenchDatabase, *, seed: int) -> World:
     tokens: dict[str, list[str]] = defaultdict(list)
     with Session(engine) as s:
         bind_actor(s, Actor.system("bench load"))
-        for account in s.scalars(select(Account).where(Account.role.in_(["planner", "operator", "finance"]))
-                                 .order_by(Account.username)):
+        for account in s.scalars(
+            select(Account).where(Account.role.in_(["planner", "operator", "finance"])).order_by(Account.username)
+        ):
             secret, _ = issue_token(s, account=account, name="bench load", ttl=timedelta(hours=2))
             tokens[Role(account.role).value].append(secret)
-        points = [(r[0], r[1]) for r in s.execute(text(
-            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_LineInterpolatePoint(geom, 0.5) AS p FROM route_segment "
-            "WHERE removed_at IS NULL) x"))]
+        points = [
+            (r[0], r[1])
+            for r in s.execute(
+                text(
+                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_LineInterpolatePoint(geom, 0.5) AS p FROM route_segment "
+                    "WHERE removed_at IS NULL) x"
+                )
+            )
+        ]
         s.commit()
     engine.dispose()
     first = date.today().replace(day=1) + timedelta(days=40)
@@ -206,17 +266,23 @@ class Result:
     def summary(self) -> dict[str, Any]:
         out = {}
         for kind, times in sorted(self.times.items()):
-            out[kind] = {"requests": len(times), "per_s": round(len(times) / self.wall_s, 2),
-                         "p50_ms": round(percentile(times, 50) * 1000, 1), "p99_ms": round(percentile(times, 99) * 1000, 1),
-                         "errors": self.errors[kind], "5xx": self.server_errors[kind], "refused": self.refused[kind],
-                         "statuses": dict(self.statuses[kind])}
+            out[kind] = {
+                "requests": len(times),
+                "per_s": round(len(times) / self.wall_s, 2),
+                "p50_ms": round(percentile(times, 50) * 1000, 1),
+                "p99_ms": round(percentile(times, 99) * 1000, 1),
+                "errors": self.errors[kind],
+                "5xx": self.server_errors[kind],
+                "refused": self.refused[kind],
+                "statuses": dict(self.statuses[kind]),
+            }
         return out
 
 
 def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:
     import math
 
-    n = 2 ** z
+    n = 2**z
     x = int((lon + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
     return x, y
@@ -233,13 +299,27 @@ def _request(kind: str, persona: str, world: World, rng: random.Random) -> tuple
         x, y = _tile(lon, lat, z)
         return "GET", f"/tiles/segments/{z}/{x}/{y}.pbf", {}
     if kind == "availability":
-        return "GET", "/api/v1/leasing/availability", {"params": {
-            "bbox": box, "first_day": world.first_day.isoformat(), "last_day": world.last_day.isoformat()}}
+        return (
+            "GET",
+            "/api/v1/leasing/availability",
+            {"params": {"bbox": box, "first_day": world.first_day.isoformat(), "last_day": world.last_day.isoformat()}},
+        )
     if kind == "capacity_request":
         a, b = rng.choice(world.trips)
-        return "POST", "/api/v1/leasing/requests", {"json": {
-            "from_node": a, "to_node": b, "subduct_count": 1, "size_class": "microduct",
-            "first_day": world.first_day.isoformat(), "last_day": world.last_day.isoformat()}}
+        return (
+            "POST",
+            "/api/v1/leasing/requests",
+            {
+                "json": {
+                    "from_node": a,
+                    "to_node": b,
+                    "subduct_count": 1,
+                    "size_class": "microduct",
+                    "first_day": world.first_day.isoformat(),
+                    "last_day": world.last_day.isoformat(),
+                }
+            },
+        )
     params = {"month": rng.choice(world.months)} if persona == "finance" else {}
     return "GET", "/api/v1/billing/invoices", {"params": params}
 
@@ -258,6 +338,7 @@ async def warm(base: str, world: World) -> None:
     token = world.tokens["operator"][0]
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {token}"}, timeout=timeout) as c:
+
         async def one(box: str) -> None:
             async with c.get("/api/v1/leasing/availability", params={"bbox": box}) as r:
                 await r.read()
@@ -267,8 +348,16 @@ async def warm(base: str, world: World) -> None:
             await asyncio.gather(*(one(f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}") for _ in range(4)))
 
 
-async def load(base: str, world: World, *, clients: int, duration_s: float, think_s: float, seed: int,
-               trace_path: Path | None = None) -> Result:
+async def load(
+    base: str,
+    world: World,
+    *,
+    clients: int,
+    duration_s: float,
+    think_s: float,
+    seed: int,
+    trace_path: Path | None = None,
+) -> Result:
     import aiohttp
     import orjson
 
@@ -290,7 +379,7 @@ async def load(base: str, world: World, *, clients: int, duration_s: float, thin
                 async with http.request(method, path, headers=headers, **kwargs) as response:
                     body = await response.read()
                     status = response.status
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 result.errors[kind] += 1
                 result.times[kind].append(time.perf_counter() - started)
                 if len(result.samples) < 20:
@@ -329,17 +418,40 @@ def load_figures(result: Result) -> list[Figure]:
     total = sum(k["requests"] for k in s.values())
     maps = [t for kind in MAP_KINDS for t in result.times.get(kind, [])]
     figures = [
-        Figure("throughput", "throughput, all kinds", round(total / result.wall_s, 1), "req/s",
-               note=f"{total:,} requests in {result.wall_s:.1f} s"),
-        Figure("map_p99_ms", "map reads (items + tiles) p99", round(percentile(maps, 99) * 1000, 1) if maps else None,
-               "ms", ("<", MAP_P99_TARGET_MS), f"p50 {percentile(maps, 50) * 1000:.1f} ms" if maps else ""),
-        Figure("errors", "errors (transport, timeout, unexpected status)", sum(k["errors"] for k in s.values()), "",
-               ("<=", 0)),
+        Figure(
+            "throughput",
+            "throughput, all kinds",
+            round(total / result.wall_s, 1),
+            "req/s",
+            note=f"{total:,} requests in {result.wall_s:.1f} s",
+        ),
+        Figure(
+            "map_p99_ms",
+            "map reads (items + tiles) p99",
+            round(percentile(maps, 99) * 1000, 1) if maps else None,
+            "ms",
+            ("<", MAP_P99_TARGET_MS),
+            f"p50 {percentile(maps, 50) * 1000:.1f} ms" if maps else "",
+        ),
+        Figure(
+            "errors",
+            "errors (transport, timeout, unexpected status)",
+            sum(k["errors"] for k in s.values()),
+            "",
+            ("<=", 0),
+        ),
         Figure("5xx", "5xx responses", sum(k["5xx"] for k in s.values()), "", ("<=", 0)),
     ]
     for kind, k in s.items():
         refused = f", {k['refused']} refused (no route)" if k["refused"] else ""
-        figures.append(Figure(f"{kind}_p99_ms", f"{kind}: p50 {k['p50_ms']:.1f} ms, p99", k["p99_ms"], "ms",
-                              note=f"{k['per_s']:.1f} req/s, {k['requests']:,} requests, {k['errors']} errors, "
-                                   f"{k['5xx']} 5xx{refused}"))
+        figures.append(
+            Figure(
+                f"{kind}_p99_ms",
+                f"{kind}: p50 {k['p50_ms']:.1f} ms, p99",
+                k["p99_ms"],
+                "ms",
+                note=f"{k['per_s']:.1f} req/s, {k['requests']:,} requests, {k['errors']} errors, "
+                f"{k['5xx']} 5xx{refused}",
+            )
+        )
     return figures

@@ -14,6 +14,7 @@ Databases `ducting_bench_10k` (re-created on every run: the import is the thing 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 from collections.abc import Callable
@@ -23,9 +24,25 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import (BENCH_VENV, BenchDatabase, Figure, HttpProbe, Service, bench_database, console, free_port,
-                          interleaved, load, pgbench, report, service, stage_progress, stopwatch, uvicorn_commands,
-                          warn_if_busy)
+from bench.common import (
+    BENCH_VENV,
+    BenchDatabase,
+    Figure,
+    HttpProbe,
+    Service,
+    bench_database,
+    console,
+    free_port,
+    interleaved,
+    load,
+    pgbench,
+    report,
+    service,
+    stage_progress,
+    stopwatch,
+    uvicorn_commands,
+    warn_if_busy,
+)
 
 SEED = 2026
 IMPORT_DB, IMPORT_SEGMENTS = "ducting_bench_10k", 10_000
@@ -33,8 +50,10 @@ SERVING_DB, SERVING_SEGMENTS = "ducting_bench_100k", 100_000
 BBOX_SEGMENTS = (1000, 1400)  # the box holds this many live segments: more than one page of LIMIT
 LIMIT = 1000
 DB_OPTIONS = "-c statement_timeout=30000 -c timezone=Asia/Jakarta"  # what ducting.db.make_engine sets
-TIPG_PROPERTIES = ("code,start_node_id,end_node_id,status,trench_type,depth_m,zone_class,length_m,"
-                   "kecamatan_kode,kelurahan_kode,version")  # the properties our collection returns
+TIPG_PROPERTIES = (
+    "code,start_node_id,end_node_id,status,trench_type,depth_m,zone_class,length_m,"
+    "kecamatan_kode,kelurahan_kode,version"
+)  # the properties our collection returns
 BUMD_CODE = "BUMD"
 
 
@@ -65,8 +84,12 @@ def run(args: argparse.Namespace) -> int:
 
     figures += import_figures(small, big)
     figures += serving_figures(serving)
-    report("network", f"bench network  (seed {args.seed}; {serving['segments']:,} segments served; "
-                      f"same-run comparisons)", figures, details)
+    report(
+        "network",
+        f"bench network  (seed {args.seed}; {serving['segments']:,} segments served; same-run comparisons)",
+        figures,
+        details,
+    )
     return 0 if all(f.passed is not False for f in figures) else 1
 
 
@@ -101,8 +124,9 @@ def build_network(name: str, target: int, seed: int) -> ImportRun:
     api = get_settings().api  # the per-import feature limit guards uploads; a benchmark may exceed it
     api.max_import_features = max(api.max_import_features, 4 * target)
     with stage_progress() as update, stopwatch() as elapsed:
-        network = generate_network(target_segments=target, seed=seed,
-                                   progress=lambda done, total: update("generating", done, total))
+        network = generate_network(
+            target_segments=target, seed=seed, progress=lambda done, total: update("generating", done, total)
+        )
         run.generate_s = round(elapsed(), 2)
     db = bench_database(name, fresh=True)
     engine = make_engine(db.app_url, statement_timeout_ms=0)  # as the service connects; no limit for a bulk load
@@ -119,9 +143,11 @@ def build_network(name: str, target: int, seed: int) -> ImportRun:
     finally:
         engine.dispose()
     run.built_at = datetime.now().astimezone().isoformat(timespec="seconds")
-    console.print(f"  imported {run.segments:,} segments, {run.nodes:,} nodes, {run.ducts:,} ducts, "
-                  f"{run.subducts:,} subducts in [bold]{run.seconds:.1f} s[/] "
-                  f"({', '.join(f'{k} {v:.1f}' for k, v in run.stages_s.items())})")
+    console.print(
+        f"  imported {run.segments:,} segments, {run.nodes:,} nodes, {run.ducts:,} ducts, "
+        f"{run.subducts:,} subducts in [bold]{run.seconds:.1f} s[/] "
+        f"({', '.join(f'{k} {v:.1f}' for k, v in run.stages_s.items())})"
+    )
     if run.owner_fix:
         console.print(f"  [yellow]note:[/] {run.owner_fix}")
     return run
@@ -148,7 +174,7 @@ def _timed_import(engine: Any, data: bytes, run: ImportRun) -> None:
             run.seconds = round(elapsed(), 2)
     starts.pop("done", None)
     marks = sorted(starts.items(), key=lambda kv: kv[1]) + [("end", run.seconds)]
-    run.stages_s = {a[0]: round(b[1] - a[1], 2) for a, b in zip(marks, marks[1:])}
+    run.stages_s = {a[0]: round(b[1] - a[1], 2) for a, b in itertools.pairwise(marks)}
     run.nodes, run.segments = result.nodes.create, result.segments.create
     run.ducts, run.subducts = result.ducts, result.subducts
 
@@ -177,8 +203,10 @@ def _fix_owners(session: Any, network: Any) -> str | None:
         return None
     names = sorted(set(owners[unknown]))
     network.nodes.loc[unknown, "owner"] = BUMD_CODE
-    return (f"the generator's node owner {', '.join(map(repr, names))} matches no organisation code or name; "
-            f"set to {BUMD_CODE!r} on {int(unknown.sum()):,} nodes before writing the GeoPackage")
+    return (
+        f"the generator's node owner {', '.join(map(repr, names))} matches no organisation code or name; "
+        f"set to {BUMD_CODE!r} on {int(unknown.sum()):,} nodes before writing the GeoPackage"
+    )
 
 
 def serving_network(target: int, seed: int, *, rebuild: bool) -> tuple[BenchDatabase, ImportRun]:
@@ -193,8 +221,9 @@ def serving_network(target: int, seed: int, *, rebuild: bool) -> tuple[BenchData
             if count == note.get("segments"):
                 run = ImportRun(**{k: v for k, v in note.items() if k in ImportRun.__dataclass_fields__})
                 run.reused = True
-                console.print(f"  reusing {name}: {count:,} segments, built {run.built_at} "
-                              f"(import took {run.seconds:.1f} s then)")
+                console.print(
+                    f"  reusing {name}: {count:,} segments, built {run.built_at} (import took {run.seconds:.1f} s then)"
+                )
                 return db, run
         why = "no note on it" if not note else "built from another generator, seed or size"
         console.print(f"  {name} does not hold this network ({why}); building it")
@@ -258,8 +287,11 @@ def dense_bbox(db: BenchDatabase) -> tuple[tuple[float, float, float, float], in
 
         def box(half: float) -> tuple[tuple[float, float, float, float], int]:
             b = (round(cx - half, 5), round(cy - half, 5), round(cx + half, 5), round(cy + half, 5))
-            n = conn.execute("SELECT count(*) FROM route_segment WHERE removed_at IS NULL"
-                             " AND geom && ST_MakeEnvelope(%s, %s, %s, %s, %s)", (*b, WGS84)).fetchone()[0]
+            n = conn.execute(
+                "SELECT count(*) FROM route_segment WHERE removed_at IS NULL"
+                " AND geom && ST_MakeEnvelope(%s, %s, %s, %s, %s)",
+                (*b, WGS84),
+            ).fetchone()[0]
             return b, n
 
         lo, hi = 0.0005, 0.2
@@ -281,11 +313,14 @@ def captured_statement(db: BenchDatabase, bbox: tuple[float, float, float, float
 
     engine = make_engine(db.app_url)
     seen: list[tuple[str, Any]] = []
-    event.listen(engine, "before_cursor_execute", lambda conn, cur, stmt, params, ctx, many: seen.append((stmt, params)))
+    event.listen(
+        engine, "before_cursor_execute", lambda conn, cur, stmt, params, ctx, many: seen.append((stmt, params))
+    )
     try:
         with SessionFactory(bind=engine) as session:
-            _, returned, _ = queries.feature_page(session, queries.COLLECTIONS["segments"], bbox=bbox, limit=LIMIT,
-                                                  offset=0, as_of=None, equals={})
+            _, returned, _ = queries.feature_page(
+                session, queries.COLLECTIONS["segments"], bbox=bbox, limit=LIMIT, offset=0, as_of=None, equals={}
+            )
     finally:
         engine.dispose()
     statement, params = seen[-1]
@@ -296,8 +331,14 @@ def our_service(db: BenchDatabase, *, processes: int = 1, mode: str = "single"):
     port = free_port()
     env = {"DATABASE_URL": db.app_url, "DUCTING_ENV": "test"}
     cmds = uvicorn_commands("ducting.app:create_app", port=port, factory=True, processes=processes, mode=mode)
-    return service(f"ducting-{mode}-{processes}", cmds, port=port, env=env, ready_path="/openapi.json",
-                   cwd=Path(__file__).resolve().parent.parent)
+    return service(
+        f"ducting-{mode}-{processes}",
+        cmds,
+        port=port,
+        env=env,
+        ready_path="/openapi.json",
+        cwd=Path(__file__).resolve().parent.parent,
+    )
 
 
 def tipg_service(db: BenchDatabase):
@@ -305,11 +346,17 @@ def tipg_service(db: BenchDatabase):
     port = free_port()
     python = BENCH_VENV / "bin" / "python"
     if not python.exists():
-        raise RuntimeError(f"no {python}: create it with `python -m venv {BENCH_VENV}` and "
-                           f"`{BENCH_VENV}/bin/pip install tipg 'uvicorn[standard]'`")
-    env = {"DATABASE_URL": db.libpq(), "TIPG_DB_SCHEMAS": '["public"]', "TIPG_DB_TABLES": '["public.route_segment"]',
-           "TIPG_TABLE_CONFIG__public_route_segment__geomcol": "geom",
-           "TIPG_TABLE_CONFIG__public_route_segment__pk": "id"}
+        raise RuntimeError(
+            f"no {python}: create it with `python -m venv {BENCH_VENV}` and "
+            f"`{BENCH_VENV}/bin/pip install tipg 'uvicorn[standard]'`"
+        )
+    env = {
+        "DATABASE_URL": db.libpq(),
+        "TIPG_DB_SCHEMAS": '["public"]',
+        "TIPG_DB_TABLES": '["public.route_segment"]',
+        "TIPG_TABLE_CONFIG__public_route_segment__geomcol": "geom",
+        "TIPG_TABLE_CONFIG__public_route_segment__pk": "id",
+    }
     cmds = uvicorn_commands("tipg.main:app", port=port, python=str(python))
     return service("tipg", cmds, port=port, env=env, ready_path="/healthz")
 
@@ -347,16 +394,23 @@ def measure_serving(db: BenchDatabase, args: argparse.Namespace) -> dict[str, An
     bbox_text = ",".join(f"{v:.5f}" for v in bbox)
     statement, params, returned = captured_statement(db, bbox)
     console.print(f"  bbox {bbox_text} holds {in_box:,} segments; a page returns {returned:,}")
-    out: dict[str, Any] = {"segments": db.scalar("SELECT count(*) FROM route_segment"), "bbox": bbox,
-                           "segments_in_bbox": in_box, "limit": LIMIT, "sql": " ".join(statement.split()),
-                           "sql_params": params, "postgres": db.scalar("SELECT version()"),
-                           "postgis": db.scalar("SELECT postgis_lib_version()"),
-                           "tipg_version": None if args.no_tipg else tipg_version()}
+    out: dict[str, Any] = {
+        "segments": db.scalar("SELECT count(*) FROM route_segment"),
+        "bbox": bbox,
+        "segments_in_bbox": in_box,
+        "limit": LIMIT,
+        "sql": " ".join(statement.split()),
+        "sql_params": params,
+        "postgres": db.scalar("SELECT version()"),
+        "postgis": db.scalar("SELECT postgis_lib_version()"),
+        "tipg_version": None if args.no_tipg else tipg_version(),
+    }
     with ExitStack() as stack:
         servers = _start_servers(stack, db, bbox_text, tipg=not args.no_tipg)
         out["paths"] = {name: c.path for name, c in servers.items()}
-        out["response_bytes"] = {name: len(HttpProbe(c.service.base_url, c.headers).get_ok(c.path))
-                                 for name, c in servers.items()}
+        out["response_bytes"] = {
+            name: len(HttpProbe(c.service.base_url, c.headers).get_ok(c.path)) for name, c in servers.items()
+        }
         sql_conn = stack.enter_context(psycopg.connect(db.libpq(), autocommit=True, options=DB_OPTIONS))
         literal_sql = psycopg.ClientCursor(sql_conn).mogrify(statement, params)
         contenders: dict[str, Callable[[], object]] = {SQL: lambda: sql_conn.execute(statement, params).fetchone()}
@@ -383,13 +437,17 @@ def _start_servers(stack: ExitStack, db: BenchDatabase, bbox_text: str, *, tipg:
     ours_path = f"/api/v1/collections/segments/items?bbox={bbox_text}&limit={LIMIT}"
     servers = {OURS: Contender(stack.enter_context(our_service(db)), ours_path, auth)}
     if tipg:  # the same properties, order and geometry column as ours
-        tipg_path = (f"/collections/public.route_segment/items?bbox={bbox_text}&limit={LIMIT}&geom-column=geom"
-                     f"&sortby=id&properties={TIPG_PROPERTIES}")
+        tipg_path = (
+            f"/collections/public.route_segment/items?bbox={bbox_text}&limit={LIMIT}&geom-column=geom"
+            f"&sortby=id&properties={TIPG_PROPERTIES}"
+        )
         servers[TIPG] = Contender(stack.enter_context(tipg_service(db)), tipg_path, {})
-    servers[OURS_REUSEPORT] = Contender(stack.enter_context(our_service(db, processes=2, mode="reuseport")),
-                                        ours_path, auth)
-    servers[OURS_WORKERS] = Contender(stack.enter_context(our_service(db, processes=2, mode="workers")),
-                                      ours_path, auth)
+    servers[OURS_REUSEPORT] = Contender(
+        stack.enter_context(our_service(db, processes=2, mode="reuseport")), ours_path, auth
+    )
+    servers[OURS_WORKERS] = Contender(
+        stack.enter_context(our_service(db, processes=2, mode="workers")), ours_path, auth
+    )
     return servers
 
 
@@ -403,51 +461,105 @@ def _load(name: str, url: str, headers: dict[str, str], args: argparse.Namespace
 
 def _memory(svc: Service) -> dict[str, Any]:
     per = {pid: asdict(m) for pid, m in svc.memory().items()}
-    return {"per_process": per, "rss_mb": round(sum(m["rss_mb"] for m in per.values()), 1),
-            "hwm_mb": round(max(m["hwm_mb"] for m in per.values()), 1)}
+    return {
+        "per_process": per,
+        "rss_mb": round(sum(m["rss_mb"] for m in per.values()), 1),
+        "hwm_mb": round(max(m["hwm_mb"] for m in per.values()), 1),
+    }
 
 
 # -- figures --------------------------------------------------------------------------------------------------------
 def import_figures(small: ImportRun, big: ImportRun) -> list[Figure]:
     big_note = f"{big.nodes:,} nodes" + (f"; measured when built, {big.built_at[:16]}" if big.reused else "")
     return [
-        Figure("import_10k_s", f"import {small.segments:,} segments (GeoPackage, all checks, commit)", small.seconds, "s",
-               ("<", 30), note=f"{small.nodes:,} nodes" + ("; node owners renamed, see JSON" if small.owner_fix else "")),
-        Figure("import_100k_s", f"import {big.segments:,} segments (information)", big.seconds, "s", None, note=big_note),
+        Figure(
+            "import_10k_s",
+            f"import {small.segments:,} segments (GeoPackage, all checks, commit)",
+            small.seconds,
+            "s",
+            ("<", 30),
+            note=f"{small.nodes:,} nodes" + ("; node owners renamed, see JSON" if small.owner_fix else ""),
+        ),
+        Figure(
+            "import_100k_s", f"import {big.segments:,} segments (information)", big.seconds, "s", None, note=big_note
+        ),
     ]
 
 
 def serving_figures(s: dict[str, Any]) -> list[Figure]:
     lat, loads, mem, size = s["latency"], s["load"], s["memory"], s["response_bytes"]
     figs = [
-        Figure("items_http_p50_ms", "items?bbox&limit=1000: HTTP, p50", lat[OURS]["p50_ms"], "ms",
-               note=f"p95 {lat[OURS]['p95_ms']:.1f} ms; {size[OURS] / 1024:.0f} KiB"),
-        Figure("items_sql_p50_ms", "the same SQL statement, p50", lat[SQL]["p50_ms"], "ms",
-               note=f"p95 {lat[SQL]['p95_ms']:.1f} ms"),
-        Figure("items_ratio_p50", "HTTP / SQL, p50", s["latency_ratio_p50"], "x", ("<=", 1.5),
-               note=f"p95 ratio {s['latency_ratio_p95']:.2f}"),
+        Figure(
+            "items_http_p50_ms",
+            "items?bbox&limit=1000: HTTP, p50",
+            lat[OURS]["p50_ms"],
+            "ms",
+            note=f"p95 {lat[OURS]['p95_ms']:.1f} ms; {size[OURS] / 1024:.0f} KiB",
+        ),
+        Figure(
+            "items_sql_p50_ms",
+            "the same SQL statement, p50",
+            lat[SQL]["p50_ms"],
+            "ms",
+            note=f"p95 {lat[SQL]['p95_ms']:.1f} ms",
+        ),
+        Figure(
+            "items_ratio_p50",
+            "HTTP / SQL, p50",
+            s["latency_ratio_p50"],
+            "x",
+            ("<=", 1.5),
+            note=f"p95 ratio {s['latency_ratio_p95']:.2f}",
+        ),
     ]
     for name in (TIPG, OURS_REUSEPORT, OURS_WORKERS):
         if name in lat:
-            figs.append(Figure(f"one_client_p50_ms:{name}", f"one client p50: {name}", lat[name]["p50_ms"], "ms",
-                               note=f"p95 {lat[name]['p95_ms']:.1f} ms; {size[name] / 1024:.0f} KiB"))
+            figs.append(
+                Figure(
+                    f"one_client_p50_ms:{name}",
+                    f"one client p50: {name}",
+                    lat[name]["p50_ms"],
+                    "ms",
+                    note=f"p95 {lat[name]['p95_ms']:.1f} ms; {size[name] / 1024:.0f} KiB",
+                )
+            )
     for name, r in loads.items():
         lat_ms = r["latency_ms"]
         shown = f"p50 {lat_ms['p50']:.0f} ms" if "p50" in lat_ms else f"mean {lat_ms.get('mean', 0):.0f} ms"
         bad = f"; [red]{r['bad_responses']} bad[/]" if r["bad_responses"] else ""
-        figs.append(Figure(f"rps:{name}", f"req/s, {r['connections']} connections: {name}",
-                           r["requests_per_s"] if r["requests"] else None, "req/s", note=f"{r['tool']}, {shown}{bad}"))
+        figs.append(
+            Figure(
+                f"rps:{name}",
+                f"req/s, {r['connections']} connections: {name}",
+                r["requests_per_s"] if r["requests"] else None,
+                "req/s",
+                note=f"{r['tool']}, {shown}{bad}",
+            )
+        )
     if loads.get(TIPG, {}).get("requests_per_s"):
-        figs.append(Figure("rps_ours_over_tipg", "req/s: ours / tipg", round(
-            loads[OURS]["requests_per_s"] / loads[TIPG]["requests_per_s"], 2), "x"))
+        figs.append(
+            Figure(
+                "rps_ours_over_tipg",
+                "req/s: ours / tipg",
+                round(loads[OURS]["requests_per_s"] / loads[TIPG]["requests_per_s"], 2),
+                "x",
+            )
+        )
     figs += [
         Figure("rss_mb", "service VmRSS after load", mem[OURS]["rss_mb"], "MB", ("<", 500), note="one process"),
         Figure("hwm_mb", "service VmHWM (peak)", mem[OURS]["hwm_mb"], "MB", ("<", 500)),
     ]
     for name in (TIPG, OURS_REUSEPORT, OURS_WORKERS):
         if name in mem:
-            figs.append(Figure(f"rss_mb:{name}", f"VmRSS after load: {name}", mem[name]["rss_mb"], "MB",
-                               note="sum of processes" if len(mem[name]["per_process"]) > 1 else ""))
+            figs.append(
+                Figure(
+                    f"rss_mb:{name}",
+                    f"VmRSS after load: {name}",
+                    mem[name]["rss_mb"],
+                    "MB",
+                    note="sum of processes" if len(mem[name]["per_process"]) > 1 else "",
+                )
+            )
     return figs
 
 

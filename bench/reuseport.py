@@ -28,8 +28,14 @@ def main(argv: list[str] | None = None) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((args.host, args.port))
-    config = uvicorn.Config(args.app, factory=args.factory, host=args.host, port=args.port,
-                            log_level=args.log_level, access_log=not args.no_access_log)
+    config = uvicorn.Config(
+        args.app,
+        factory=args.factory,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=not args.no_access_log,
+    )
     uvicorn.Server(config).run(sockets=[sock])  # uvicorn listens on the socket it is given
 
 

@@ -17,15 +17,21 @@ import argparse
 import statistics
 from typing import Any
 
-from bench.common import (Figure, HttpProbe, bench_database, console, interleaved, load, report, stopwatch,
-                          warn_if_busy)
+from bench.common import Figure, HttpProbe, bench_database, console, interleaved, load, report, stopwatch, warn_if_busy
 
 SAMPLE_DB = "ducting_bench_sample"
 ZOOMS = (14, 15, 16)
 FMP_TARGET_MS = 1500
 RATIO_TARGET = 1.3
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,9 +51,16 @@ def run(args: argparse.Namespace) -> int:
         console.rule("first meaningful paint of the planner map (the Batam sample)")
         paint = first_paint(args.loads)
         details["paint"] = paint
-        figures.append(Figure("fmp_ms", f"planner map first meaningful paint, median of {len(paint['ms'])} loads",
-                              paint["median_ms"], "ms", ("<", FMP_TARGET_MS),
-                              f"min {min(paint['ms']):.0f}, max {max(paint['ms']):.0f}; {paint['tiles']} tile requests"))
+        figures.append(
+            Figure(
+                "fmp_ms",
+                f"planner map first meaningful paint, median of {len(paint['ms'])} loads",
+                paint["median_ms"],
+                "ms",
+                ("<", FMP_TARGET_MS),
+                f"min {min(paint['ms']):.0f}, max {max(paint['ms']):.0f}; {paint['tiles']} tile requests",
+            )
+        )
     if not args.skip_tiles:
         console.rule("vector tiles over the dense centre of the 100k network")
         tiles = measure_tiles(args)
@@ -125,15 +138,18 @@ def built_serving_database() -> Any:
     from ducting.localdb import APP_ROLE, OWNER_ROLE
 
     cluster = local_cluster()
-    db = BenchDatabase(SERVING_DB, cluster.url(role=APP_ROLE, dbname=SERVING_DB),
-                       cluster.url(role=OWNER_ROLE, dbname=SERVING_DB))
+    db = BenchDatabase(
+        SERVING_DB, cluster.url(role=APP_ROLE, dbname=SERVING_DB), cluster.url(role=OWNER_ROLE, dbname=SERVING_DB)
+    )
     try:
         note = db.note() or {}
-    except Exception as exc:  # noqa: BLE001 - no database: say how to make it
+    except Exception as exc:
         raise SystemExit(f"{SERVING_DB} is not there ({exc}); build it with `python -m bench network`") from exc
     if not note.get("segments"):
-        raise SystemExit(f"{SERVING_DB} holds no finished network yet (a build may be running); "
-                         f"run `python -m bench network` first, then this")
+        raise SystemExit(
+            f"{SERVING_DB} holds no finished network yet (a build may be running); "
+            f"run `python -m bench network` first, then this"
+        )
     return db
 
 
@@ -158,8 +174,11 @@ def measure_tiles(args: argparse.Namespace) -> dict[str, Any]:
     sql = LAYERS["segments"].sql()
     auth_sql = f"SELECT {TOKEN_CHECK}"
     floor_path = f"/tiles/segments/{LAYERS['segments'].min_zoom - 1}/0/0.pbf"
-    out: dict[str, Any] = {"segments": db.scalar("SELECT count(*) FROM route_segment WHERE removed_at IS NULL"),
-                           "tiles": {z: f"{t.z}/{t.x}/{t.y}" for z, t in tiles.items()}, "zooms": {}}
+    out: dict[str, Any] = {
+        "segments": db.scalar("SELECT count(*) FROM route_segment WHERE removed_at IS NULL"),
+        "tiles": {z: f"{t.z}/{t.x}/{t.y}" for z, t in tiles.items()},
+        "zooms": {},
+    }
     options = "-c statement_timeout=30000 -c timezone=Asia/Jakarta -c max_parallel_workers_per_gather=0"
     tipg_ctx = None if args.no_tipg else tipg_service(db)
     with our_service(db) as ours, psycopg.connect(db.libpq(), autocommit=True, options=options) as conn:
@@ -171,23 +190,37 @@ def measure_tiles(args: argparse.Namespace) -> dict[str, Any]:
                 params = tile_params(t, token)
                 path = f"/tiles/segments/{t.z}/{t.x}/{t.y}.pbf"
                 raw_size = len(conn.execute(sql, params, prepare=True, binary=True).fetchone()[1] or b"")
-                contenders = {"raw": lambda: conn.execute(sql, params, prepare=True, binary=True).fetchone(),
-                              "ours": lambda: probe.get_ok(path),
-                              # the endpoint's cheapest answer (a tile below the layer's minimum zoom: the token
-                              # check alone) and that statement alone: their difference is the fixed HTTP cost
-                              "floor": lambda: probe.get(floor_path),
-                              "floor_raw": lambda: conn.execute(auth_sql, {"token": params["token"]}, prepare=True).fetchone()}
+                contenders = {
+                    "raw": lambda: conn.execute(sql, params, prepare=True, binary=True).fetchone(),
+                    "ours": lambda: probe.get_ok(path),
+                    # the endpoint's cheapest answer (a tile below the layer's minimum zoom: the token
+                    # check alone) and that statement alone: their difference is the fixed HTTP cost
+                    "floor": lambda: probe.get(floor_path),
+                    "floor_raw": lambda: conn.execute(auth_sql, {"token": params["token"]}, prepare=True).fetchone(),
+                }
                 tpath = f"/collections/public.route_segment/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}"
                 if tprobe:
                     contenders["tipg"] = lambda: tprobe.get_ok(tpath)
                 timings = interleaved(contenders, n=args.requests, warmup=20, label=f"z{z}")
                 out["zooms"][z] = {name: tm.summary() for name, tm in timings.items()} | {
-                    "bytes": {"ours": len(probe.get_ok(path)), "raw": raw_size,
-                              "tipg": len(tprobe.get_ok(tpath)) if tprobe else None}}
+                    "bytes": {
+                        "ours": len(probe.get_ok(path)),
+                        "raw": raw_size,
+                        "tipg": len(tprobe.get_ok(tpath)) if tprobe else None,
+                    }
+                }
             t14 = tiles[14]
             url = f"{ours.base_url}/tiles/segments/{t14.z}/{t14.x}/{t14.y}.pbf"
-            out["load"] = {"ours": vars(load(url, headers={"Authorization": f"Bearer {token}"},
-                                             connections=args.connections, duration_s=args.duration))}
+            out["load"] = {
+                "ours": vars(
+                    load(
+                        url,
+                        headers={"Authorization": f"Bearer {token}"},
+                        connections=args.connections,
+                        duration_s=args.duration,
+                    )
+                )
+            }
             if tipg:
                 turl = f"{tipg.base_url}/collections/public.route_segment/tiles/WebMercatorQuad/{t14.z}/{t14.x}/{t14.y}"
                 out["load"]["tipg"] = vars(load(turl, connections=args.connections, duration_s=args.duration))
@@ -207,24 +240,65 @@ def tile_figures(s: dict[str, Any]) -> list[Figure]:
         z = int(z)
         raw, ours, floor = row["raw"]["p50_ms"], row["ours"]["p50_ms"], row["floor"]["p50_ms"]
         fixed = floor - row["floor_raw"]["p50_ms"] if "floor_raw" in row else None
-        figures.append(Figure(f"z{z}_raw_ms", f"z{z} tile {s['tiles'][z]}: raw ST_AsMVT p50", raw, "ms",
-                              note=f"{row['bytes']['raw'] / 1024:.0f} KiB"))
-        figures.append(Figure(f"z{z}_ours_ms", f"z{z}: /tiles p50 over HTTP", ours, "ms",
-                              note=f"token-check-only tile {floor:.2f} ms" + (
-                                  f"; fixed HTTP cost {fixed:.2f} ms" if fixed is not None else "")))
+        figures.append(
+            Figure(
+                f"z{z}_raw_ms",
+                f"z{z} tile {s['tiles'][z]}: raw ST_AsMVT p50",
+                raw,
+                "ms",
+                note=f"{row['bytes']['raw'] / 1024:.0f} KiB",
+            )
+        )
+        figures.append(
+            Figure(
+                f"z{z}_ours_ms",
+                f"z{z}: /tiles p50 over HTTP",
+                ours,
+                "ms",
+                note=f"token-check-only tile {floor:.2f} ms"
+                + (f"; fixed HTTP cost {fixed:.2f} ms" if fixed is not None else ""),
+            )
+        )
         figures.append(Figure(f"z{z}_ratio", f"z{z}: ours / raw, p50", round(ours / raw, 2), "x", ("<=", RATIO_TARGET)))
         if "tipg" in row:
             tipg = row["tipg"]["p50_ms"]
-            figures.append(Figure(f"z{z}_tipg_ratio", f"z{z}: tipg / raw, p50 (information)", round(tipg / raw, 2), "x",
-                                  note=f"tipg p50 {tipg:.2f} ms"))
-            figures.append(Figure(f"z{z}_ours_over_tipg", f"z{z}: ours / tipg, p50 (beat tipg)", round(ours / tipg, 2),
-                                  "x", ("<", 1.0)))
+            figures.append(
+                Figure(
+                    f"z{z}_tipg_ratio",
+                    f"z{z}: tipg / raw, p50 (information)",
+                    round(tipg / raw, 2),
+                    "x",
+                    note=f"tipg p50 {tipg:.2f} ms",
+                )
+            )
+            figures.append(
+                Figure(
+                    f"z{z}_ours_over_tipg",
+                    f"z{z}: ours / tipg, p50 (beat tipg)",
+                    round(ours / tipg, 2),
+                    "x",
+                    ("<", 1.0),
+                )
+            )
     load_runs = s.get("load", {})
     for name, res in load_runs.items():
-        figures.append(Figure(f"tiles_per_s_{name}", f"z14 tiles/s, {res['connections']} clients: {name}",
-                              res["requests_per_s"], "tiles/s", note=f"{res['tool']}; bad {res['bad_responses']}"))
+        figures.append(
+            Figure(
+                f"tiles_per_s_{name}",
+                f"z14 tiles/s, {res['connections']} clients: {name}",
+                res["requests_per_s"],
+                "tiles/s",
+                note=f"{res['tool']}; bad {res['bad_responses']}",
+            )
+        )
     if "tipg" in load_runs:
-        figures.append(Figure("tiles_per_s_ratio", "z14 tiles/s ours / tipg (beat tipg)",
-                              round(load_runs["ours"]["requests_per_s"] / load_runs["tipg"]["requests_per_s"], 2), "x",
-                              (">", 1.0)))
+        figures.append(
+            Figure(
+                "tiles_per_s_ratio",
+                "z14 tiles/s ours / tipg (beat tipg)",
+                round(load_runs["ours"]["requests_per_s"] / load_runs["tipg"]["requests_per_s"], 2),
+                "x",
+                (">", 1.0),
+            )
+        )
     return figures

@@ -26,12 +26,46 @@ RUPIAH_FORMAT = '"Rp" #,##0;[Red]-"Rp" #,##0'
 METRE_FORMAT = "#,##0.000"
 RATE_FORMAT = '"Rp" #,##0.00'
 
-INVOICE_COLUMNS = ["number", "kind", "status", "month", "operator_code", "operator_name", "operator_npwp", "issued_on",
-                   "due_on", "subtotal_idr", "retribusi_idr", "dpp_nilai_lain_idr", "ppn_rate_pct", "ppn_idr",
-                   "total_idr", "paid_idr", "credited_number"]
-LINE_COLUMNS = ["invoice_number", "operator_code", "line_no", "kind", "segment_code", "subduct", "product", "zone_class",
-                "service_month", "period_from", "period_to", "days", "days_in_year", "length_m",
-                "rate_idr_per_m_year", "discount_pct", "amount_idr", "retribusi_idr", "description"]
+INVOICE_COLUMNS = [
+    "number",
+    "kind",
+    "status",
+    "month",
+    "operator_code",
+    "operator_name",
+    "operator_npwp",
+    "issued_on",
+    "due_on",
+    "subtotal_idr",
+    "retribusi_idr",
+    "dpp_nilai_lain_idr",
+    "ppn_rate_pct",
+    "ppn_idr",
+    "total_idr",
+    "paid_idr",
+    "credited_number",
+]
+LINE_COLUMNS = [
+    "invoice_number",
+    "operator_code",
+    "line_no",
+    "kind",
+    "segment_code",
+    "subduct",
+    "product",
+    "zone_class",
+    "service_month",
+    "period_from",
+    "period_to",
+    "days",
+    "days_in_year",
+    "length_m",
+    "rate_idr_per_m_year",
+    "discount_pct",
+    "amount_idr",
+    "retribusi_idr",
+    "description",
+]
 
 _INVOICES = """
 SELECT coalesce(i.number, 'DRAFT-' || i.id) AS number, i.kind::text, i.status::text, to_char(i.month, 'YYYY-MM') AS month,
@@ -79,10 +113,18 @@ def csv_stream(session: Session, month: date, which: str) -> Iterator[str]:
 
 
 _MONEY_COLUMNS = {"subtotal_idr", "retribusi_idr", "ppn_idr", "total_idr", "paid_idr", "amount_idr"}
-_FORMATS = {**{c: RUPIAH_FORMAT for c in _MONEY_COLUMNS}, "dpp_nilai_lain_idr": RATE_FORMAT,
-            "rate_idr_per_m_year": RATE_FORMAT, "length_m": METRE_FORMAT, "ppn_rate_pct": "0.00",
-            "discount_pct": "0.00", "issued_on": "yyyy-mm-dd", "due_on": "yyyy-mm-dd", "period_from": "yyyy-mm-dd",
-            "period_to": "yyyy-mm-dd"}
+_FORMATS = {
+    **dict.fromkeys(_MONEY_COLUMNS, RUPIAH_FORMAT),
+    "dpp_nilai_lain_idr": RATE_FORMAT,
+    "rate_idr_per_m_year": RATE_FORMAT,
+    "length_m": METRE_FORMAT,
+    "ppn_rate_pct": "0.00",
+    "discount_pct": "0.00",
+    "issued_on": "yyyy-mm-dd",
+    "due_on": "yyyy-mm-dd",
+    "period_from": "yyyy-mm-dd",
+    "period_to": "yyyy-mm-dd",
+}
 _WIDTHS = {"operator_name": 34, "description": 40, "number": 20, "invoice_number": 20, "segment_code": 18}
 
 
@@ -135,35 +177,60 @@ def efaktur_xml(session: Session, month: date) -> bytes:
     root = ET.Element("TaxInvoiceBulk", {"xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance"})
     _sub(root, "TIN", SELLER.npwp)
     invoices = _sub(root, "ListOfTaxInvoice")
-    heads = session.execute(text("""
+    heads = session.execute(
+        text("""
         SELECT i.id, i.number, i.issued_on, i.dpp_numerator, i.dpp_denominator, i.ppn_rate_pct,
                o.name, o.npwp, o.address, o.contact_email, t.efaktur_trx_code
         FROM invoice i JOIN organisation o ON o.id = i.operator_id
         JOIN tax_rate t ON t.tax = 'PPN' AND t.effective @> i.month
         WHERE i.month = :m AND i.kind = 'invoice' AND i.status IN ('issued', 'paid') ORDER BY i.number"""),
-        {"m": month}).all()
+        {"m": month},
+    ).all()
     for h in heads:
         inv = _sub(invoices, "TaxInvoice")
-        for tag, value in (("TaxInvoiceDate", h.issued_on.isoformat()), ("TaxInvoiceOpt", "Normal"),
-                           ("TrxCode", h.efaktur_trx_code), ("AddInfo", None), ("CustomDoc", None),
-                           ("CustomDocMonthYear", None), ("RefDesc", h.number), ("FacilityStamp", None),
-                           ("SellerIDTKU", SELLER.npwp + SELLER.idtku_suffix), ("BuyerTin", h.npwp),
-                           ("BuyerDocument", "TIN"), ("BuyerCountry", "IDN"), ("BuyerDocumentNumber", None),
-                           ("BuyerName", h.name), ("BuyerAdress", h.address or "-"), ("BuyerEmail", h.contact_email),
-                           ("BuyerIDTKU", (h.npwp or "").rjust(16, "0") + "000000")):
+        for tag, value in (
+            ("TaxInvoiceDate", h.issued_on.isoformat()),
+            ("TaxInvoiceOpt", "Normal"),
+            ("TrxCode", h.efaktur_trx_code),
+            ("AddInfo", None),
+            ("CustomDoc", None),
+            ("CustomDocMonthYear", None),
+            ("RefDesc", h.number),
+            ("FacilityStamp", None),
+            ("SellerIDTKU", SELLER.npwp + SELLER.idtku_suffix),
+            ("BuyerTin", h.npwp),
+            ("BuyerDocument", "TIN"),
+            ("BuyerCountry", "IDN"),
+            ("BuyerDocumentNumber", None),
+            ("BuyerName", h.name),
+            ("BuyerAdress", h.address or "-"),
+            ("BuyerEmail", h.contact_email),
+            ("BuyerIDTKU", (h.npwp or "").rjust(16, "0") + "000000"),
+        ):
             _sub(inv, tag, value)
         goods = _sub(inv, "ListOfGoodService")
-        for line in session.execute(text("SELECT description, amount_idr FROM invoice_line WHERE invoice_id = :i "
-                                         "ORDER BY line_no"), {"i": h.id}):
+        for line in session.execute(
+            text("SELECT description, amount_idr FROM invoice_line WHERE invoice_id = :i ORDER BY line_no"), {"i": h.id}
+        ):
             g = _sub(goods, "GoodService")
             base = line.amount_idr
             other = base * h.dpp_numerator / h.dpp_denominator
             vat = other * h.ppn_rate_pct / 100
-            for tag, value in (("Opt", "B"), ("Code", "000000"), ("Name", line.description), ("Unit", "UM.0033"),
-                               ("Price", _money(base)), ("Qty", "1"), ("TotalDiscount", "0"),
-                               ("TaxBase", _money(base)), ("OtherTaxBase", _money(other)),
-                               ("VATRate", f"{h.ppn_rate_pct:g}"), ("VAT", _money(vat)),
-                               ("STLGRate", "0"), ("STLG", "0")):
+            for tag, value in (
+                ("Opt", "B"),
+                ("Code", "000000"),
+                ("Name", line.description),
+                ("Unit", "UM.0033"),
+                ("Price", _money(base)),
+                ("Qty", "1"),
+                ("TotalDiscount", "0"),
+                ("TaxBase", _money(base)),
+                ("OtherTaxBase", _money(other)),
+                ("VATRate", f"{h.ppn_rate_pct:g}"),
+                ("VAT", _money(vat)),
+                ("STLGRate", "0"),
+                ("STLG", "0"),
+            ):
                 _sub(g, tag, value)
     ET.indent(root)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8")

@@ -47,8 +47,10 @@ def parse_month(value: str) -> date:
     try:
         return datetime.strptime(value, "%Y-%m").date()
     except ValueError:
-        raise InvalidInput(f"month {value!r} is not YYYY-MM", errors=[
-            FieldError(path="month", code="month_format", message="expected YYYY-MM, e.g. 2026-03")]) from None
+        raise InvalidInput(
+            f"month {value!r} is not YYYY-MM",
+            errors=[FieldError(path="month", code="month_format", message="expected YYYY-MM, e.g. 2026-03")],
+        ) from None
 
 
 def today_jakarta() -> date:
@@ -67,9 +69,16 @@ class RunSummary:
     issued: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"month": self.month.strftime("%Y-%m"), "invoices": self.invoices, "lines": self.lines,
-                "subtotal_idr": str(self.subtotal_idr), "ppn_idr": str(self.ppn_idr),
-                "total_idr": str(self.total_idr), "drafts": self.drafts, "issued": self.issued}
+        return {
+            "month": self.month.strftime("%Y-%m"),
+            "invoices": self.invoices,
+            "lines": self.lines,
+            "subtotal_idr": str(self.subtotal_idr),
+            "ppn_idr": str(self.ppn_idr),
+            "total_idr": str(self.total_idr),
+            "drafts": self.drafts,
+            "issued": self.issued,
+        }
 
 
 def _lock_run(session: Session, month: date) -> InvoiceRun:
@@ -79,8 +88,12 @@ def _lock_run(session: Session, month: date) -> InvoiceRun:
 
 
 def _issued_months_before(session: Session, month: date) -> list[date]:
-    return list(session.scalars(text("SELECT month FROM invoice_run WHERE issued_at IS NOT NULL AND month < :m "
-                                     "ORDER BY month"), {"m": month}))
+    return list(
+        session.scalars(
+            text("SELECT month FROM invoice_run WHERE issued_at IS NOT NULL AND month < :m ORDER BY month"),
+            {"m": month},
+        )
+    )
 
 
 def _refuse_uncovered(session: Session, month: date) -> None:
@@ -88,8 +101,15 @@ def _refuse_uncovered(session: Session, month: date) -> None:
     if rows:
         raise TariffMissing(
             f"{len(rows)} allocation(s) have days with no tariff in force; add the tariff versions first",
-            errors=[FieldError(path=f"allocation/{r.id}", code="tariff_missing",
-                               message=f"segment {r.code}: {r.missing_days} day(s) without a tariff") for r in rows])
+            errors=[
+                FieldError(
+                    path=f"allocation/{r.id}",
+                    code="tariff_missing",
+                    message=f"segment {r.code}: {r.missing_days} day(s) without a tariff",
+                )
+                for r in rows
+            ],
+        )
 
 
 def run_month(session: Session, *, month: date, actor: Actor) -> RunSummary:
@@ -97,8 +117,9 @@ def run_month(session: Session, *, month: date, actor: Actor) -> RunSummary:
     month = month.replace(day=1)
     ppn_on(session, month)  # a month without a PPN rate is refused before anything is written
     run = _lock_run(session, month)
-    session.execute(text("DELETE FROM invoice WHERE month = :m AND status = 'draft' AND kind = 'invoice'"),
-                    {"m": month})
+    session.execute(
+        text("DELETE FROM invoice WHERE month = :m AND status = 'draft' AND kind = 'invoice'"), {"m": month}
+    )
     session.execute(text("DROP TABLE IF EXISTS _bill"))
     session.execute(text(q.RENT_INTO_BILL), {"months": [month]})
     session.execute(text("ANALYZE _bill"))  # a fresh temp table has no statistics; without them the check below loops
@@ -121,13 +142,16 @@ def run_month(session: Session, *, month: date, actor: Actor) -> RunSummary:
 
 
 def summarise(session: Session, month: date) -> RunSummary:
-    row = session.execute(text("""
+    row = session.execute(
+        text("""
         SELECT count(*) AS invoices, coalesce(sum(subtotal_idr), 0) AS subtotal, coalesce(sum(ppn_idr), 0) AS ppn,
                coalesce(sum(total_idr), 0) AS total, count(*) FILTER (WHERE status = 'draft') AS drafts,
                count(*) FILTER (WHERE status <> 'draft') AS issued,
                (SELECT count(*) FROM invoice_line l JOIN invoice j ON j.id = l.invoice_id
                 WHERE j.month = :m AND j.kind = 'invoice') AS lines
-        FROM invoice WHERE month = :m AND kind = 'invoice'"""), {"m": month}).one()
+        FROM invoice WHERE month = :m AND kind = 'invoice'"""),
+        {"m": month},
+    ).one()
     return RunSummary(month, row.invoices, row.lines, row.subtotal, row.ppn, row.total, row.drafts, row.issued)
 
 
@@ -140,20 +164,29 @@ def issue_month(session: Session, *, month: date, actor: Actor, issued_on: date 
     month = month.replace(day=1)
     issued_on = issued_on or today_jakarta()
     run = _lock_run(session, month)
-    drafts = session.execute(text("""
+    drafts = (
+        session.execute(
+            text("""
         SELECT i.id FROM invoice i JOIN organisation o ON o.id = i.operator_id
         WHERE i.month = :m AND i.status = 'draft' AND i.kind = 'invoice'
-        ORDER BY o.code, i.id FOR UPDATE OF i"""), {"m": month}).scalars().all()
+        ORDER BY o.code, i.id FOR UPDATE OF i"""),
+            {"m": month},
+        )
+        .scalars()
+        .all()
+    )
     if not drafts:
         if run.issued_at is None:
             raise MonthNotIssuable(f"{month:%Y-%m} has no drafts: run a preview first")
         return summarise(session, month)
     numbers = take_numbers(session, Series.INVOICE, issued_on.year, len(drafts))
-    session.execute(text("""
+    session.execute(
+        text("""
         UPDATE invoice i SET status = 'issued', number = n.number, issued_on = :on, due_on = :due
         FROM unnest(CAST(:ids AS bigint[]), CAST(:numbers AS text[])) AS n(id, number)
         WHERE i.id = n.id"""),
-        {"ids": drafts, "numbers": numbers, "on": issued_on, "due": issued_on + timedelta(days=PAYMENT_TERM_DAYS)})
+        {"ids": drafts, "numbers": numbers, "on": issued_on, "due": issued_on + timedelta(days=PAYMENT_TERM_DAYS)},
+    )
     run.issued_at = datetime.now(JAKARTA)
     run.issued_by = actor.account_id
     session.flush()
@@ -161,8 +194,9 @@ def issue_month(session: Session, *, month: date, actor: Actor, issued_on: date 
     return summarise(session, month)
 
 
-def visible_invoices(session: Session, *, actor: Actor, month: date | None = None,
-                     operator_id: int | None = None) -> list[Invoice]:
+def visible_invoices(
+    session: Session, *, actor: Actor, month: date | None = None, operator_id: int | None = None
+) -> list[Invoice]:
     """Invoices an actor may see: operators only their own, and never drafts."""
     stmt = select(Invoice).order_by(Invoice.month.desc(), Invoice.number, Invoice.id)
     if actor.role == "operator":
@@ -177,8 +211,8 @@ def visible_invoices(session: Session, *, actor: Actor, month: date | None = Non
 def get_invoice(session: Session, *, actor: Actor, invoice_id: int) -> Invoice:
     """One invoice, or NotFound: also for another operator's invoice or a draft shown to an operator."""
     inv = session.get(Invoice, invoice_id)
-    if inv is None or (actor.role == "operator" and (inv.operator_id != actor.organisation_id
-                                                      or inv.status == InvoiceStatus.DRAFT)):
+    if inv is None or (
+        actor.role == "operator" and (inv.operator_id != actor.organisation_id or inv.status == InvoiceStatus.DRAFT)
+    ):
         raise NotFound(f"invoice {invoice_id} does not exist")
     return inv
-

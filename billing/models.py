@@ -30,8 +30,9 @@ class Tariff(IdMixin, Base):
     price_idr_per_m_year: Mapped[Decimal] = mapped_column(Numeric(14, 2), nullable=False)
     retribusi_idr_per_m_year: Mapped[Decimal] = mapped_column(Numeric(14, 2), nullable=False, server_default="0")
     legal_basis: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=text("clock_timestamp()"))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")
+    )
 
 
 class BillingFee(IdMixin, Base):
@@ -75,14 +76,17 @@ class InvoiceRun(Base):
 class Invoice(IdMixin, Base):
     __tablename__ = "invoice"
 
-    uuid: Mapped[uuid_mod.UUID] = mapped_column(UUID(as_uuid=True), unique=True, nullable=False,
-                                                server_default=text("gen_random_uuid()"))
-    kind: Mapped[InvoiceKind] = mapped_column(enum_column(InvoiceKind, "invoice_kind"), nullable=False,
-                                              server_default="invoice")
+    uuid: Mapped[uuid_mod.UUID] = mapped_column(
+        UUID(as_uuid=True), unique=True, nullable=False, server_default=text("gen_random_uuid()")
+    )
+    kind: Mapped[InvoiceKind] = mapped_column(
+        enum_column(InvoiceKind, "invoice_kind"), nullable=False, server_default="invoice"
+    )
     month: Mapped[date] = mapped_column(Date, ForeignKey("invoice_run.month"), nullable=False)
     operator_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("organisation.id"), nullable=False)
-    status: Mapped[InvoiceStatus] = mapped_column(enum_column(InvoiceStatus, "invoice_status"), nullable=False,
-                                                  server_default="draft")
+    status: Mapped[InvoiceStatus] = mapped_column(
+        enum_column(InvoiceStatus, "invoice_status"), nullable=False, server_default="draft"
+    )
     number: Mapped[str | None] = mapped_column(String(32), unique=True)
     issued_on: Mapped[date | None] = mapped_column(Date)
     due_on: Mapped[date | None] = mapped_column(Date)
@@ -99,10 +103,11 @@ class Invoice(IdMixin, Base):
     total_idr: Mapped[Decimal] = mapped_column(Numeric(18, 0), nullable=False, server_default="0")
     paid_idr: Mapped[Decimal] = mapped_column(Numeric(18, 0), nullable=False, server_default="0")
     paid_on: Mapped[date | None] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=text("clock_timestamp()"))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")
+    )
 
-    lines: Mapped[list["InvoiceLine"]] = relationship(order_by="InvoiceLine.line_no", viewonly=True)
+    lines: Mapped[list[InvoiceLine]] = relationship(order_by="InvoiceLine.line_no", viewonly=True)
 
 
 class InvoiceLine(IdMixin, Base):
@@ -144,5 +149,6 @@ class Payment(IdMixin, Base):
     paid_on: Mapped[date] = mapped_column(Date, nullable=False)
     reference: Mapped[str] = mapped_column(Text, nullable=False)
     recorded_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("account.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=text("clock_timestamp()"))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")
+    )

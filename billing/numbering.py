@@ -21,10 +21,19 @@ def take_numbers(session: Session, series: Series | str, year: int, count: int) 
     """Reserve the next `count` numbers of a series-year, in order. Does not commit."""
     if count <= 0:
         return []
-    session.execute(text("INSERT INTO number_series (series, year, last_value) VALUES (:s, :y, 0) "
-                         "ON CONFLICT (series, year) DO NOTHING"), {"s": str(series), "y": year})
-    last = session.scalar(text("SELECT last_value FROM number_series WHERE series = :s AND year = :y FOR UPDATE"),
-                          {"s": str(series), "y": year})
-    session.execute(text("UPDATE number_series SET last_value = :v WHERE series = :s AND year = :y"),
-                    {"v": last + count, "s": str(series), "y": year})
+    session.execute(
+        text(
+            "INSERT INTO number_series (series, year, last_value) VALUES (:s, :y, 0) "
+            "ON CONFLICT (series, year) DO NOTHING"
+        ),
+        {"s": str(series), "y": year},
+    )
+    last = session.scalar(
+        text("SELECT last_value FROM number_series WHERE series = :s AND year = :y FOR UPDATE"),
+        {"s": str(series), "y": year},
+    )
+    session.execute(
+        text("UPDATE number_series SET last_value = :v WHERE series = :s AND year = :y"),
+        {"v": last + count, "s": str(series), "y": year},
+    )
     return [format_number(str(series), year, last + i) for i in range(1, count + 1)]

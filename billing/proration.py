@@ -31,7 +31,7 @@ def month_bounds(month: date) -> tuple[date, date]:
 
 
 def next_month(month: date) -> date:
-    first, last = month_bounds(month)
+    _first, last = month_bounds(month)
     return last + timedelta(days=1)
 
 
@@ -55,8 +55,9 @@ def span_in_month(month: date, first_day: date, last_day: date | None) -> Span |
     return Span(lo, hi) if lo <= hi else None
 
 
-def prorated(length_m: Decimal, rate_idr_per_m_year: Decimal, days: int, year: int,
-             discount_pct: Decimal = Decimal(0)) -> Decimal:
+def prorated(
+    length_m: Decimal, rate_idr_per_m_year: Decimal, days: int, year: int, discount_pct: Decimal = Decimal(0)
+) -> Decimal:
     """The exact (unrounded) rent for `days` days in `year`. Division is the last operation."""
     numerator = to_decimal(length_m) * to_decimal(rate_idr_per_m_year) * (100 - to_decimal(discount_pct)) * days
     return numerator / (100 * days_in_year(year))

@@ -20,24 +20,39 @@ from sqlalchemy.orm import Session
 from billing import invoicing_sql as q
 from billing.proration import next_month
 
-DIMENSIONS = {"operator": "o.code", "kecamatan": "coalesce(l.kecamatan_kode, '-')", "product": "coalesce(l.product::text, l.kind::text)"}
+DIMENSIONS = {
+    "operator": "o.code",
+    "kecamatan": "coalesce(l.kecamatan_kode, '-')",
+    "product": "coalesce(l.product::text, l.kind::text)",
+}
 
 
 def billed(session: Session, *, first: date, last: date, by: str) -> list[dict[str, Any]]:
     key = DIMENSIONS[by]
-    rows = session.execute(text(f"""
+    rows = session.execute(
+        text(f"""
         SELECT to_char(l.service_month, 'YYYY-MM') AS month, {key} AS key, sum(l.amount_idr) AS revenue_idr,
                sum(l.retribusi_idr) AS retribusi_idr
         FROM invoice_line l JOIN invoice i ON i.id = l.invoice_id JOIN organisation o ON o.id = i.operator_id
         WHERE i.status <> 'draft' AND l.service_month BETWEEN :a AND :b
-        GROUP BY 1, 2 ORDER BY 1, 2"""), {"a": first, "b": last}).mappings()
-    return [{"month": r["month"], by: r["key"], "revenue_idr": str(r["revenue_idr"]),
-             "retribusi_idr": str(r["retribusi_idr"])} for r in rows]
+        GROUP BY 1, 2 ORDER BY 1, 2"""),
+        {"a": first, "b": last},
+    ).mappings()
+    return [
+        {
+            "month": r["month"],
+            by: r["key"],
+            "revenue_idr": str(r["revenue_idr"]),
+            "retribusi_idr": str(r["retribusi_idr"]),
+        }
+        for r in rows
+    ]
 
 
 def occupancy(session: Session, *, day: date) -> list[dict[str, Any]]:
     """Per kecamatan: leasable subduct-metres, metres leased on `day`, and the share."""
-    rows = session.execute(text("""
+    rows = session.execute(
+        text("""
         WITH cap AS (
             SELECT coalesce(s.kecamatan_kode, '-') AS k, sum(s.length_m) AS capacity_m
             FROM subduct sd JOIN route_segment s ON s.id = sd.segment_id
@@ -48,10 +63,18 @@ def occupancy(session: Session, *, day: date) -> list[dict[str, Any]]:
             WHERE a.status IN ('active', 'terminated') AND a.period @> CAST(:d AS date) GROUP BY 1)
         SELECT cap.k, coalesce(ar.nama, cap.k) AS nama, cap.capacity_m, coalesce(used.leased_m, 0) AS leased_m
         FROM cap LEFT JOIN used ON used.k = cap.k LEFT JOIN admin_area ar ON ar.kode = cap.k ORDER BY cap.k"""),
-        {"d": day}).all()
-    return [{"kecamatan": r.k, "nama": r.nama, "capacity_m": str(r.capacity_m), "leased_m": str(r.leased_m),
-             "occupancy_pct": str((100 * r.leased_m / r.capacity_m).quantize(Decimal("0.1")) if r.capacity_m else 0)}
-            for r in rows]
+        {"d": day},
+    ).all()
+    return [
+        {
+            "kecamatan": r.k,
+            "nama": r.nama,
+            "capacity_m": str(r.capacity_m),
+            "leased_m": str(r.leased_m),
+            "occupancy_pct": str((100 * r.leased_m / r.capacity_m).quantize(Decimal("0.1")) if r.capacity_m else 0),
+        }
+        for r in rows
+    ]
 
 
 def projection(session: Session, *, start: date, months: int = 12) -> list[dict[str, Any]]:
@@ -59,9 +82,15 @@ def projection(session: Session, *, start: date, months: int = 12) -> list[dict[
     month_list = [start.replace(day=1)]
     for _ in range(months - 1):
         month_list.append(next_month(month_list[-1]))
-    leases = dict(session.execute(text(f"WITH {q.PIECES} SELECT to_char(service_month, 'YYYY-MM'), sum(amount_idr) "
-                                       "FROM priced GROUP BY 1"), {"months": month_list}).all())
-    pending = dict(session.execute(text("""
+    leases = dict(
+        session.execute(
+            text(f"WITH {q.PIECES} SELECT to_char(service_month, 'YYYY-MM'), sum(amount_idr) FROM priced GROUP BY 1"),
+            {"months": month_list},
+        ).all()
+    )
+    pending = dict(
+        session.execute(
+            text("""
         WITH m AS (SELECT unnest(CAST(:months AS date[])) AS m0),
         r AS (
             SELECT c.first_day, c.last_day,
@@ -72,13 +101,22 @@ def projection(session: Session, *, start: date, months: int = 12) -> list[dict[
             FROM capacity_request c WHERE c.status IN ('submitted', 'offered', 'accepted'))
         SELECT to_char(m.m0, 'YYYY-MM'), round(sum(r.annual / 12))
         FROM m JOIN r ON r.first_day < (m.m0 + interval '1 month') AND (r.last_day IS NULL OR r.last_day >= m.m0)
-        GROUP BY 1"""), {"months": month_list}).all())
+        GROUP BY 1"""),
+            {"months": month_list},
+        ).all()
+    )
     out = []
     for m in month_list:
         key = m.strftime("%Y-%m")
         lease_idr, pending_idr = leases.get(key) or Decimal(0), pending.get(key) or Decimal(0)
-        out.append({"month": key, "leases_idr": str(lease_idr), "pending_requests_idr": str(pending_idr),
-                    "total_idr": str(lease_idr + pending_idr)})
+        out.append(
+            {
+                "month": key,
+                "leases_idr": str(lease_idr),
+                "pending_requests_idr": str(pending_idr),
+                "total_idr": str(lease_idr + pending_idr),
+            }
+        )
     return out
 
 

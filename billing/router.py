@@ -18,7 +18,15 @@ from sqlalchemy import select, text
 from starlette.responses import Response
 
 from billing import documents, exports, revenue
-from billing.invoicing import get_invoice, issue_month, parse_month, run_month, summarise, today_jakarta, visible_invoices
+from billing.invoicing import (
+    get_invoice,
+    issue_month,
+    parse_month,
+    run_month,
+    summarise,
+    today_jakarta,
+    visible_invoices,
+)
 from billing.models import Tariff
 from billing.schemas import MONTH_PATTERN, CreditNoteIn, IssueIn, PaymentIn, RunIn, TariffIn, invoice_out
 from billing.settlement import aging, credit_invoice, record_payment
@@ -56,8 +64,10 @@ def _operator_scope(session: SessionDep, actor: Actor, code: str | None) -> int:
                 raise NotFound(f"no statement for operator {code!r}")
         return actor.organisation_id
     if code is None:
-        raise InvalidInput("name the operator", errors=[FieldError(path="operator", code="operator_required",
-                                                                   message="operator code is required")])
+        raise InvalidInput(
+            "name the operator",
+            errors=[FieldError(path="operator", code="operator_required", message="operator code is required")],
+        )
     org_id = session.scalar(select(Organisation.id).where(Organisation.code == code))
     if org_id is None:
         raise NotFound(f"no operator {code!r}")
@@ -73,19 +83,28 @@ def list_tariffs(session: SessionDep, actor: CurrentActor, day: date | None = No
     out = []
     for t in session.scalars(stmt):
         days = Days.from_range(t.effective)
-        out.append({"id": t.id, "product": t.product.value, "zone_class": t.zone_class.value,
-             "first_day": days.first_day.isoformat(),
-             "last_day": days.last_day.isoformat() if days.last_day else None,
-             "price_idr_per_m_year": str(t.price_idr_per_m_year),
-             "retribusi_idr_per_m_year": str(t.retribusi_idr_per_m_year), "legal_basis": t.legal_basis})
+        out.append(
+            {
+                "id": t.id,
+                "product": t.product.value,
+                "zone_class": t.zone_class.value,
+                "first_day": days.first_day.isoformat(),
+                "last_day": days.last_day.isoformat() if days.last_day else None,
+                "price_idr_per_m_year": str(t.price_idr_per_m_year),
+                "retribusi_idr_per_m_year": str(t.retribusi_idr_per_m_year),
+                "legal_basis": t.legal_basis,
+            }
+        )
     return out
 
 
 @router.post("/tariffs", status_code=201)
 def add_tariff(body: TariffIn, session: SessionDep, actor: FinanceDep) -> dict[str, Any]:
     if body.last_day is not None and body.last_day < body.first_day:
-        raise InvalidInput("last_day is before first_day", errors=[
-            FieldError(path="last_day", code="days_reversed", message="last_day must not be before first_day")])
+        raise InvalidInput(
+            "last_day is before first_day",
+            errors=[FieldError(path="last_day", code="days_reversed", message="last_day must not be before first_day")],
+        )
     row = create_tariff(session, **body.model_dump())
     session.commit()
     return {"id": row.id}
@@ -102,8 +121,9 @@ def preview_run(body: RunIn, session: SessionDep, actor: FinanceDep) -> dict[str
 @router.get("/runs/{month}")
 def get_run(month: str, session: SessionDep, actor: BooksDep) -> dict[str, Any]:
     m = _month(month)
-    return summarise(session, m).as_dict() | {"invoices_list": [invoice_out(i) for i in
-                                                                visible_invoices(session, actor=actor, month=m)]}
+    return summarise(session, m).as_dict() | {
+        "invoices_list": [invoice_out(i) for i in visible_invoices(session, actor=actor, month=m)]
+    }
 
 
 @router.post("/runs/{month}/issue")
@@ -115,14 +135,20 @@ def issue_run(month: str, body: IssueIn, session: SessionDep, actor: FinanceDep)
 
 @router.get("/runs/{month}/invoices.csv")
 def run_invoices_csv(month: str, session: SessionDep, actor: BooksDep) -> StreamingResponse:
-    return StreamingResponse(exports.csv_stream(session, _month(month), "invoices"), media_type="text/csv",
-                             headers={"Content-Disposition": f'attachment; filename="tagihan-{month}.csv"'})
+    return StreamingResponse(
+        exports.csv_stream(session, _month(month), "invoices"),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="tagihan-{month}.csv"'},
+    )
 
 
 @router.get("/runs/{month}/lines.csv")
 def run_lines_csv(month: str, session: SessionDep, actor: BooksDep) -> StreamingResponse:
-    return StreamingResponse(exports.csv_stream(session, _month(month), "lines"), media_type="text/csv",
-                             headers={"Content-Disposition": f'attachment; filename="baris-tagihan-{month}.csv"'})
+    return StreamingResponse(
+        exports.csv_stream(session, _month(month), "lines"),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="baris-tagihan-{month}.csv"'},
+    )
 
 
 @router.get("/runs/{month}/run.xlsx")
@@ -144,14 +170,18 @@ def run_pdfs(month: str, session: SessionDep, actor: BooksDep) -> StreamingRespo
             while block := tmp.read(1 << 16):
                 yield block
 
-    return StreamingResponse(chunks(), media_type="application/zip",
-                             headers={"Content-Disposition": f'attachment; filename="tagihan-{month}.zip"'})
+    return StreamingResponse(
+        chunks(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="tagihan-{month}.zip"'},
+    )
 
 
 # -- invoices --------------------------------------------------------------------------------------------------------
 @router.get("/invoices")
-def list_invoices(session: SessionDep, actor: CustomerDep,
-                  month: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None) -> list[dict[str, Any]]:
+def list_invoices(
+    session: SessionDep, actor: CustomerDep, month: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None
+) -> list[dict[str, Any]]:
     return [invoice_out(i) for i in visible_invoices(session, actor=actor, month=_month(month) if month else None)]
 
 
@@ -169,16 +199,29 @@ def invoice_pdf(invoice_id: int, session: SessionDep, actor: CustomerDep) -> Res
 
 @router.post("/invoices/{invoice_id}/credit-notes", status_code=201)
 def add_credit_note(invoice_id: int, body: CreditNoteIn, session: SessionDep, actor: FinanceDep) -> dict[str, Any]:
-    note = credit_invoice(session, invoice_id=invoice_id, line_ids=body.line_ids, reason=body.reason,
-                          rebill=body.rebill, issued_on=body.issued_on or today_jakarta(), actor=actor)
+    note = credit_invoice(
+        session,
+        invoice_id=invoice_id,
+        line_ids=body.line_ids,
+        reason=body.reason,
+        rebill=body.rebill,
+        issued_on=body.issued_on or today_jakarta(),
+        actor=actor,
+    )
     session.commit()
     return invoice_out(note, lines=True)
 
 
 @router.post("/invoices/{invoice_id}/payments", status_code=201)
 def add_payment(invoice_id: int, body: PaymentIn, session: SessionDep, actor: FinanceDep) -> dict[str, Any]:
-    payment = record_payment(session, invoice_id=invoice_id, amount_idr=body.amount_idr, paid_on=body.paid_on,
-                             reference=body.reference, actor=actor)
+    payment = record_payment(
+        session,
+        invoice_id=invoice_id,
+        amount_idr=body.amount_idr,
+        paid_on=body.paid_on,
+        reference=body.reference,
+        actor=actor,
+    )
     session.commit()
     inv = get_invoice(session, actor=actor, invoice_id=invoice_id)
     return {"id": payment.id, "invoice": invoice_out(inv)}
@@ -195,9 +238,13 @@ def read_aging(session: SessionDep, actor: CustomerDep, as_of: date | None = Non
 def statement(month: str, session: SessionDep, actor: CustomerDep, operator: str | None = None) -> dict[str, Any]:
     org_id = _operator_scope(session, actor, operator)
     rows = documents.statement_rows(session, operator_id=org_id, month=_month(month))
-    return {"month": month, "operator_id": org_id,
-            "lines": [{k: (str(v) if v is not None and not isinstance(v, (int, str)) else v) for k, v in r.items()}
-                      for r in rows]}
+    return {
+        "month": month,
+        "operator_id": org_id,
+        "lines": [
+            {k: (str(v) if v is not None and not isinstance(v, (int, str)) else v) for k, v in r.items()} for r in rows
+        ],
+    }
 
 
 @router.get("/statements/{month}/pdf")
@@ -211,20 +258,28 @@ def statement_pdf(month: str, session: SessionDep, actor: CustomerDep, operator:
 @router.get("/statements/{month}/map.png")
 def statement_map(month: str, session: SessionDep, actor: CustomerDep, operator: str | None = None) -> Response:
     org_id = _operator_scope(session, actor, operator)
-    return Response(documents.statement_map_png(session, operator_id=org_id, month=_month(month)),
-                    media_type="image/png")
+    return Response(
+        documents.statement_map_png(session, operator_id=org_id, month=_month(month)), media_type="image/png"
+    )
 
 
 # -- revenue (PAD) -----------------------------------------------------------------------------------------------------
 def _revenue(session: SessionDep, first: str, last: str, by: str) -> dict[str, Any]:
     if by not in revenue.DIMENSIONS:
-        raise InvalidInput(f"by must be one of {sorted(revenue.DIMENSIONS)}", errors=[
-            FieldError(path="by", code="dimension_unknown", message=f"unknown dimension {by!r}")])
+        raise InvalidInput(
+            f"by must be one of {sorted(revenue.DIMENSIONS)}",
+            errors=[FieldError(path="by", code="dimension_unknown", message=f"unknown dimension {by!r}")],
+        )
     a, b = _month(first), _month(last)
     today = today_jakarta()
-    return {"from": first, "to": last, "by": by, "revenue": revenue.billed(session, first=a, last=b, by=by),
-            "occupancy": revenue.occupancy(session, day=today),
-            "projection": revenue.projection(session, start=today.replace(day=1))}
+    return {
+        "from": first,
+        "to": last,
+        "by": by,
+        "revenue": revenue.billed(session, first=a, last=b, by=by),
+        "occupancy": revenue.occupancy(session, day=today),
+        "projection": revenue.projection(session, start=today.replace(day=1)),
+    }
 
 
 RangeFrom = Annotated[str, Query(alias="from", pattern=MONTH_PATTERN)]
@@ -232,14 +287,16 @@ RangeTo = Annotated[str, Query(alias="to", pattern=MONTH_PATTERN)]
 
 
 @router.get("/revenue")
-def read_revenue(session: SessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo,
-                 by: str = "operator") -> dict[str, Any]:
+def read_revenue(
+    session: SessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo, by: str = "operator"
+) -> dict[str, Any]:
     return _revenue(session, first, last, by)
 
 
 @router.get("/revenue.csv")
-def revenue_csv(session: SessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo,
-                by: str = "operator") -> Response:
+def revenue_csv(
+    session: SessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo, by: str = "operator"
+) -> Response:
     data = _revenue(session, first, last, by)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")

@@ -29,7 +29,9 @@ class IssueIn(_In):
 class CreditNoteIn(_In):
     line_ids: list[int] | None = Field(default=None, min_length=1, description="None: every line (voids the invoice)")
     reason: str = Field(min_length=3, max_length=500)
-    rebill: bool = Field(default=True, description="False waives the amounts; True lets later runs bill what leases say")
+    rebill: bool = Field(
+        default=True, description="False waives the amounts; True lets later runs bill what leases say"
+    )
     issued_on: date | None = None
 
 
@@ -54,11 +56,17 @@ AMOUNT_FIELDS = ("subtotal_idr", "retribusi_idr", "dpp_nilai_lain_idr", "ppn_idr
 
 def invoice_out(inv: Invoice, *, lines: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "id": inv.id, "number": inv.number, "kind": inv.kind.value, "status": inv.status.value,
-        "month": inv.month.strftime("%Y-%m"), "operator_id": inv.operator_id,
+        "id": inv.id,
+        "number": inv.number,
+        "kind": inv.kind.value,
+        "status": inv.status.value,
+        "month": inv.month.strftime("%Y-%m"),
+        "operator_id": inv.operator_id,
         "issued_on": inv.issued_on.isoformat() if inv.issued_on else None,
-        "due_on": inv.due_on.isoformat() if inv.due_on else None, "credited_invoice_id": inv.credited_invoice_id,
-        "ppn_rate_pct": str(inv.ppn_rate_pct), "dpp": f"{inv.dpp_numerator}/{inv.dpp_denominator}",
+        "due_on": inv.due_on.isoformat() if inv.due_on else None,
+        "credited_invoice_id": inv.credited_invoice_id,
+        "ppn_rate_pct": str(inv.ppn_rate_pct),
+        "dpp": f"{inv.dpp_numerator}/{inv.dpp_denominator}",
         **{f: str(getattr(inv, f)) for f in AMOUNT_FIELDS},
     }
     if lines:
@@ -70,13 +78,25 @@ def line_out(line: InvoiceLine) -> dict[str, Any]:
     def s(v: Any) -> Any:
         return None if v is None else (v.isoformat() if isinstance(v, date) else str(v))
 
-    return {"id": line.id, "line_no": line.line_no, "kind": line.kind.value, "allocation_id": line.allocation_id,
-            "segment_code": line.segment_code, "subduct": line.subduct_label,
-            "product": line.product.value if line.product else None,
-            "zone_class": line.zone_class.value if line.zone_class else None,
-            "service_month": line.service_month.strftime("%Y-%m"), "period_from": s(line.period_from),
-            "period_to": s(line.period_to), "days": line.days, "days_in_year": line.days_in_year,
-            "length_m": s(line.length_m), "rate_idr_per_m_year": s(line.rate_idr_per_m_year),
-            "discount_pct": s(line.discount_pct), "amount_idr": str(line.amount_idr),
-            "retribusi_idr": str(line.retribusi_idr), "credited_line_id": line.credited_line_id,
-            "description": line.description}
+    return {
+        "id": line.id,
+        "line_no": line.line_no,
+        "kind": line.kind.value,
+        "allocation_id": line.allocation_id,
+        "segment_code": line.segment_code,
+        "subduct": line.subduct_label,
+        "product": line.product.value if line.product else None,
+        "zone_class": line.zone_class.value if line.zone_class else None,
+        "service_month": line.service_month.strftime("%Y-%m"),
+        "period_from": s(line.period_from),
+        "period_to": s(line.period_to),
+        "days": line.days,
+        "days_in_year": line.days_in_year,
+        "length_m": s(line.length_m),
+        "rate_idr_per_m_year": s(line.rate_idr_per_m_year),
+        "discount_pct": s(line.discount_pct),
+        "amount_idr": str(line.amount_idr),
+        "retribusi_idr": str(line.retribusi_idr),
+        "credited_line_id": line.credited_line_id,
+        "description": line.description,
+    }

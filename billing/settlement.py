@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing.models import Invoice, InvoiceLine, Payment
+from billing.models import Invoice, Payment
 from billing.numbering import take_numbers
 from billing.tax import TaxRate
 from billing.vocab import InvoiceKind, InvoiceStatus, Series
@@ -48,37 +48,65 @@ def _lock_invoice(session: Session, invoice_id: int) -> Invoice:
 
 
 def _credited_total(session: Session, invoice_id: int) -> Decimal:
-    return -session.scalar(text("SELECT coalesce(sum(total_idr), 0) FROM invoice WHERE credited_invoice_id = :i"),
-                           {"i": invoice_id})
+    return -session.scalar(
+        text("SELECT coalesce(sum(total_idr), 0) FROM invoice WHERE credited_invoice_id = :i"), {"i": invoice_id}
+    )
 
 
-def credit_invoice(session: Session, *, invoice_id: int, line_ids: list[int] | None, reason: str, rebill: bool,
-                   issued_on: date, actor: Actor) -> Invoice:
+def credit_invoice(
+    session: Session,
+    *,
+    invoice_id: int,
+    line_ids: list[int] | None,
+    reason: str,
+    rebill: bool,
+    issued_on: date,
+    actor: Actor,
+) -> Invoice:
     """Issue a credit note reversing `line_ids` (None: every line not yet credited, which voids the invoice)."""
     inv = _lock_invoice(session, invoice_id)
     if inv.kind != InvoiceKind.INVOICE or inv.status != InvoiceStatus.ISSUED:
-        raise InvoiceStateConflict(f"only an issued, unpaid invoice can be credited; {inv.number or inv.id} is "
-                                   f"{inv.kind.value} {inv.status.value}", status_now=inv.status.value)
-    open_lines = list(session.scalars(text("""
+        raise InvoiceStateConflict(
+            f"only an issued, unpaid invoice can be credited; {inv.number or inv.id} is "
+            f"{inv.kind.value} {inv.status.value}",
+            status_now=inv.status.value,
+        )
+    open_lines = list(
+        session.scalars(
+            text("""
         SELECT l.id FROM invoice_line l WHERE l.invoice_id = :i
           AND NOT EXISTS (SELECT 1 FROM invoice_line c WHERE c.credited_line_id = l.id) ORDER BY l.line_no"""),
-        {"i": invoice_id}))
+            {"i": invoice_id},
+        )
+    )
     wanted = open_lines if line_ids is None else line_ids
     bad = [lid for lid in wanted if lid not in open_lines]
     if bad or not wanted:
-        raise InvalidInput("lines must belong to the invoice and not be credited already", errors=[
-            FieldError(path=f"line_ids/{i}", code="line_not_creditable", message=f"line {lid} cannot be credited")
-            for i, lid in enumerate(bad)] or [FieldError(path="line_ids", code="line_not_creditable",
-                                                         message="nothing left to credit")])
+        raise InvalidInput(
+            "lines must belong to the invoice and not be credited already",
+            errors=[
+                FieldError(path=f"line_ids/{i}", code="line_not_creditable", message=f"line {lid} cannot be credited")
+                for i, lid in enumerate(bad)
+            ]
+            or [FieldError(path="line_ids", code="line_not_creditable", message="nothing left to credit")],
+        )
     voids = set(wanted) == set(open_lines)
     if voids and inv.paid_idr > 0:
         raise InvoiceStateConflict(f"{inv.number} has payments of {inv.paid_idr}; void needs them refunded first")
-    note = Invoice(kind=InvoiceKind.CREDIT_NOTE, month=inv.month, operator_id=inv.operator_id,
-                   credited_invoice_id=inv.id, reason=reason, ppn_rate_pct=inv.ppn_rate_pct,
-                   dpp_numerator=inv.dpp_numerator, dpp_denominator=inv.dpp_denominator)
+    note = Invoice(
+        kind=InvoiceKind.CREDIT_NOTE,
+        month=inv.month,
+        operator_id=inv.operator_id,
+        credited_invoice_id=inv.id,
+        reason=reason,
+        ppn_rate_pct=inv.ppn_rate_pct,
+        dpp_numerator=inv.dpp_numerator,
+        dpp_denominator=inv.dpp_denominator,
+    )
     session.add(note)
     session.flush()
-    session.execute(text("""
+    session.execute(
+        text("""
         INSERT INTO invoice_line (invoice_id, line_no, kind, allocation_id, segment_id, segment_code, subduct_label,
             product, zone_class, kecamatan_kode, service_month, period_from, period_to, days, days_in_year, length_m,
             rate_idr_per_m_year, discount_pct, retribusi_idr_per_m_year, quantity, unit_price_idr, amount_idr,
@@ -89,9 +117,11 @@ def credit_invoice(session: Session, *, invoice_id: int, line_ids: list[int] | N
             l.quantity, l.unit_price_idr, -l.amount_idr, -l.retribusi_idr, l.id, :waived,
             'Pembatalan: ' || l.description
         FROM invoice_line l WHERE l.id = ANY(CAST(:ids AS bigint[]))"""),
-        {"note": note.id, "ids": wanted, "waived": not rebill})
-    subtotal, levy = session.execute(text("SELECT sum(amount_idr), sum(retribusi_idr) FROM invoice_line "
-                                          "WHERE invoice_id = :n"), {"n": note.id}).one()
+        {"note": note.id, "ids": wanted, "waived": not rebill},
+    )
+    subtotal, levy = session.execute(
+        text("SELECT sum(amount_idr), sum(retribusi_idr) FROM invoice_line WHERE invoice_id = :n"), {"n": note.id}
+    ).one()
     tax = TaxRate(inv.ppn_rate_pct, inv.dpp_numerator, inv.dpp_denominator, "", "")
     note.subtotal_idr, note.retribusi_idr = subtotal, levy
     note.dpp_nilai_lain_idr = tax.dpp_nilai_lain(subtotal)
@@ -108,19 +138,24 @@ def credit_invoice(session: Session, *, invoice_id: int, line_ids: list[int] | N
     return note
 
 
-def record_payment(session: Session, *, invoice_id: int, amount_idr: Decimal, paid_on: date, reference: str,
-                   actor: Actor) -> Payment:
+def record_payment(
+    session: Session, *, invoice_id: int, amount_idr: Decimal, paid_on: date, reference: str, actor: Actor
+) -> Payment:
     """Record money received against an issued invoice; it becomes `paid` when nothing is outstanding."""
     inv = _lock_invoice(session, invoice_id)
     if inv.kind != InvoiceKind.INVOICE or inv.status != InvoiceStatus.ISSUED:
-        raise InvoiceStateConflict(f"payments go against issued invoices; {inv.number or inv.id} is "
-                                   f"{inv.kind.value} {inv.status.value}", status_now=inv.status.value)
+        raise InvoiceStateConflict(
+            f"payments go against issued invoices; {inv.number or inv.id} is {inv.kind.value} {inv.status.value}",
+            status_now=inv.status.value,
+        )
     outstanding = inv.total_idr - _credited_total(session, inv.id) - inv.paid_idr
     if amount_idr > outstanding:
-        raise Overpayment(f"{inv.number}: outstanding is {outstanding}, payment is {amount_idr}",
-                          outstanding_idr=str(outstanding))
-    payment = Payment(invoice_id=inv.id, amount_idr=amount_idr, paid_on=paid_on, reference=reference,
-                      recorded_by=actor.account_id)
+        raise Overpayment(
+            f"{inv.number}: outstanding is {outstanding}, payment is {amount_idr}", outstanding_idr=str(outstanding)
+        )
+    payment = Payment(
+        invoice_id=inv.id, amount_idr=amount_idr, paid_on=paid_on, reference=reference, recorded_by=actor.account_id
+    )
     session.add(payment)
     try:
         with session.begin_nested():
@@ -145,8 +180,11 @@ class AgingRow:
     buckets: dict[str, Decimal]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"operator": self.operator_code, "name": self.operator_name,
-                **{k: str(v) for k, v in self.buckets.items()}}
+        return {
+            "operator": self.operator_code,
+            "name": self.operator_name,
+            **{k: str(v) for k, v in self.buckets.items()},
+        }
 
 
 AGING_BUCKETS = ("current", "d1_30", "d31_60", "d61_90", "d90_plus", "total")
@@ -154,7 +192,8 @@ AGING_BUCKETS = ("current", "d1_30", "d31_60", "d61_90", "d90_plus", "total")
 
 def aging(session: Session, *, as_of: date, operator_id: int | None = None) -> list[AgingRow]:
     """Outstanding per operator by days past due on `as_of`: not yet due, 1-30, 31-60, 61-90, over 90."""
-    rows = session.execute(text("""
+    rows = session.execute(
+        text("""
         WITH open AS (
             SELECT i.operator_id, :d - i.due_on AS late,
                    i.total_idr - i.paid_idr + coalesce((SELECT sum(c.total_idr) FROM invoice c
@@ -171,5 +210,7 @@ def aging(session: Session, *, as_of: date, operator_id: int | None = None) -> l
                coalesce(sum(owed) FILTER (WHERE late > 90), 0) AS d90_plus,
                coalesce(sum(owed), 0) AS total
         FROM open JOIN organisation o ON o.id = open.operator_id
-        GROUP BY o.id, o.code, o.name ORDER BY o.code"""), {"d": as_of, "op": operator_id}).all()
+        GROUP BY o.id, o.code, o.name ORDER BY o.code"""),
+        {"d": as_of, "op": operator_id},
+    ).all()
     return [AgingRow(r.id, r.code, r.name, {k: getattr(r, k) for k in AGING_BUCKETS}) for r in rows]

@@ -44,9 +44,12 @@ PPN_SQL = "round({dpp} * {t}.rate_pct * {t}.dpp_numerator / (100 * {t}.dpp_denom
 
 
 def ppn_on(session: Session, day: date) -> TaxRate:
-    row = session.execute(text("""
+    row = session.execute(
+        text("""
         SELECT rate_pct, dpp_numerator, dpp_denominator, efaktur_trx_code, legal_basis
-        FROM tax_rate WHERE tax = 'PPN' AND effective @> CAST(:d AS date)"""), {"d": day}).first()
+        FROM tax_rate WHERE tax = 'PPN' AND effective @> CAST(:d AS date)"""),
+        {"d": day},
+    ).first()
     if row is None:
         raise TaxRateMissing(f"no PPN rate is in force on {day.isoformat()}")
     return TaxRate(*row)

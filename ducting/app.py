@@ -49,9 +49,11 @@ def check_database_role(app: FastAPI) -> None:
         return
     if not reasons:
         return
-    message = ("DATABASE_URL's role gets past row-level security (" + "; ".join(reasons) + "): operators could see "
-               "each other's rows through any query that forgets its filter. Connect as the application role "
-               "(ducting_app; README, 'Security model').")
+    message = (
+        "DATABASE_URL's role gets past row-level security (" + "; ".join(reasons) + "): operators could see "
+        "each other's rows through any query that forgets its filter. Connect as the application role "
+        "(ducting_app; README, 'Security model')."
+    )
     if get_settings().env == Environment.PRODUCTION:
         raise RuntimeError(message)
     log.error(message)
@@ -60,18 +62,26 @@ def check_database_role(app: FastAPI) -> None:
 def create_app() -> FastAPI:
     settings = get_settings()
     sys.setswitchinterval(settings.api.gil_switch_interval_ms / 1000)  # the process serves this app (ApiSettings)
-    app = FastAPI(title="BEDELAU Ducting API", version=__version__,
-                  description="Jaringan ducting bersama Kota Batam: peta jaringan, sewa kapasitas, kepatuhan kabel "
-                              "udara, dan penagihan. Shared underground duct network of Batam.",
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="BEDELAU Ducting API",
+        version=__version__,
+        description="Jaringan ducting bersama Kota Batam: peta jaringan, sewa kapasitas, kepatuhan kabel "
+        "udara, dan penagihan. Shared underground duct network of Batam.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
     install_handlers(app)
 
     @app.exception_handler(OperationalError)
     async def _db_down(request: Request, exc: OperationalError) -> Response:
         # The pool reconnects on its own (pre-ping); this request failed cleanly and wrote nothing.
         log.warning("database unavailable: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
-        return problem_response(503, ServiceUnavailable("the database is not reachable right now; retry shortly").problem(),
-                                {"Retry-After": "2"})
+        return problem_response(
+            503,
+            ServiceUnavailable("the database is not reachable right now; retry shortly").problem(),
+            {"Retry-After": "2"},
+        )
 
     app.add_middleware(LimitBody, max_bytes=settings.api.max_body_bytes)
 
@@ -98,8 +108,8 @@ def create_app() -> FastAPI:
     app.include_router(compliance_router)
     app.include_router(tiles_router)
     app.add_middleware(TileFastPath)  # outermost: tiles skip routing and the stack (see ducting.network.tiles)
-    from ducting.web.assets import mount_static
     from ducting.accounts.oidc_router import router as oidc_router
+    from ducting.web.assets import mount_static
     from ducting.web.router import router as web_router
 
     app.include_router(web_router)

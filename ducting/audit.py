@@ -34,8 +34,21 @@ AuditorDep = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.AUDITOR))]
 
 REDACTED = "[redacted]"
 SECRET_KEYS = frozenset({"password_hash", "token_hash"})
-CSV_COLUMNS = ["id", "at", "account_id", "username", "role", "organisation_id", "request_id", "client_addr", "table",
-               "row_id", "action", "old", "new"]
+CSV_COLUMNS = [
+    "id",
+    "at",
+    "account_id",
+    "username",
+    "role",
+    "organisation_id",
+    "request_id",
+    "client_addr",
+    "table",
+    "row_id",
+    "action",
+    "old",
+    "new",
+]
 MAX_CSV_ROWS = 100_000
 
 
@@ -53,8 +66,14 @@ class AuditFilter:
     def where(self) -> tuple[str, dict[str, Any]]:
         """SQL conditions on `l` (audit_log) and `a` (account), with their parameters."""
         conds, params = [], {}
-        for column, name in (("l.table_name", "table"), ("l.row_id", "row_id"), ("l.account_id", "account_id"),
-                             ("a.username", "username"), ("l.request_id", "request_id"), ("l.action", "action")):
+        for column, name in (
+            ("l.table_name", "table"),
+            ("l.row_id", "row_id"),
+            ("l.account_id", "account_id"),
+            ("a.username", "username"),
+            ("l.request_id", "request_id"),
+            ("l.action", "action"),
+        ):
             value = getattr(self, name)
             if value is not None:
                 conds.append(f"{column} = :{name}")
@@ -69,14 +88,22 @@ class AuditFilter:
 
 
 async def audit_filter(
-    table: Annotated[str | None, Query(max_length=63, pattern=r"^[a-z_][a-z0-9_]*$",
-                                       description="The object's table, e.g. allocation, invoice, route_segment")] = None,
+    table: Annotated[
+        str | None,
+        Query(
+            max_length=63,
+            pattern=r"^[a-z_][a-z0-9_]*$",
+            description="The object's table, e.g. allocation, invoice, route_segment",
+        ),
+    ] = None,
     row_id: Annotated[str | None, Query(max_length=64, description="The object's id (with `table`)")] = None,
     account_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Who acted: an account id")] = None,
     username: Annotated[str | None, Query(max_length=64, description="Who acted: a username")] = None,
     request_id: Annotated[str | None, Query(max_length=128)] = None,
     action: Annotated[str | None, Query(pattern="^(insert|update|delete)$")] = None,
-    since: Annotated[datetime | None, Query(description="From this time (inclusive; WIB when no offset is given)")] = None,
+    since: Annotated[
+        datetime | None, Query(description="From this time (inclusive; WIB when no offset is given)")
+    ] = None,
     until: Annotated[datetime | None, Query(description="Before this time (exclusive)")] = None,
 ) -> AuditFilter:
     errors = []
@@ -88,8 +115,9 @@ async def audit_filter(
         errors.append(FieldError("until", "range_reversed", "`until` must be after `since`"))
     if errors:
         raise InvalidInput(f"{len(errors)} problem(s) with the audit filter", errors=errors)
-    return AuditFilter(table, row_id, account_id, username.strip().lower() if username else None, request_id, action,
-                       since, until)
+    return AuditFilter(
+        table, row_id, account_id, username.strip().lower() if username else None, request_id, action, since, until
+    )
 
 
 FilterDep = Annotated[AuditFilter, Depends(audit_filter)]
@@ -123,27 +151,36 @@ def _redact(values: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: (REDACTED if k in SECRET_KEYS and v is not None else v) for k, v in values.items()}
 
 
-def search_audit(session: Session, flt: AuditFilter, *, limit: int, before_id: int | None = None) -> Iterator[dict[str, Any]]:
+def search_audit(
+    session: Session, flt: AuditFilter, *, limit: int, before_id: int | None = None
+) -> Iterator[dict[str, Any]]:
     """Audit records matching `flt`, newest first, `limit` of them (below `before_id` when given)."""
     where, params = flt.where()
     if before_id is not None:
         where += " AND l.id < :before_id"
         params["before_id"] = before_id
-    rows = session.execute(text(f"""
+    rows = session.execute(
+        text(f"""
         SELECT l.id, l.at, l.account_id, a.username, l.role, l.organisation_id, l.request_id, l.client_addr,
                l.table_name AS table, l.row_id, l.action, l.old, l.new
         FROM audit_log l LEFT JOIN account a ON a.id = l.account_id
-        WHERE {where} ORDER BY l.id DESC LIMIT :limit"""), params | {"limit": limit},
-        execution_options={"yield_per": 2000})  # a server-side cursor: an export of 100k rows is not held at once
+        WHERE {where} ORDER BY l.id DESC LIMIT :limit"""),
+        params | {"limit": limit},
+        execution_options={"yield_per": 2000},
+    )  # a server-side cursor: an export of 100k rows is not held at once
     for r in rows.mappings():
         yield dict(r) | {"old": _redact(r["old"]), "new": _redact(r["new"])}
 
 
 @router.get("/audit", response_model=AuditPageOut, summary="Search the audit trail (auditors and admins)")
-def list_audit(request: Request, session: SessionDep, actor: AuditorDep, flt: FilterDep,
-               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Keyset: records below this id")] = None,
-               ) -> AuditPageOut:
+def list_audit(
+    request: Request,
+    session: SessionDep,
+    actor: AuditorDep,
+    flt: FilterDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Keyset: records below this id")] = None,
+) -> AuditPageOut:
     items = [AuditRecordOut(**r) for r in search_audit(session, flt, limit=limit + 1, before_id=before_id)]
     more = len(items) > limit
     items = items[:limit]
@@ -152,12 +189,20 @@ def list_audit(request: Request, session: SessionDep, actor: AuditorDep, flt: Fi
     return AuditPageOut(items=items, next_before_id=next_id, next=link)
 
 
-@router.get("/audit.csv", summary="Export the audit trail as CSV (auditors and admins)", response_class=StreamingResponse,
-            responses={200: {"content": {"text/csv": {}}, "description": "Matching records, newest first"}})
-def export_audit(session: SessionDep, actor: AuditorDep, flt: FilterDep,
-                 limit: Annotated[int, Query(ge=1, le=MAX_CSV_ROWS)] = 10_000) -> StreamingResponse:
-    return StreamingResponse(_csv_chunks(session, flt, limit), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": 'attachment; filename="jejak-audit.csv"'})
+@router.get(
+    "/audit.csv",
+    summary="Export the audit trail as CSV (auditors and admins)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "Matching records, newest first"}},
+)
+def export_audit(
+    session: SessionDep, actor: AuditorDep, flt: FilterDep, limit: Annotated[int, Query(ge=1, le=MAX_CSV_ROWS)] = 10_000
+) -> StreamingResponse:
+    return StreamingResponse(
+        _csv_chunks(session, flt, limit),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="jejak-audit.csv"'},
+    )
 
 
 def _csv_chunks(session: Session, flt: AuditFilter, limit: int) -> Iterator[str]:

@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ducting.accounts.models import Account, ApiToken
@@ -55,13 +55,26 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, *, account: Account, name: str, kind: str = "api",
-                ttl: timedelta | None = None, scopes: list[str] | None = None) -> tuple[str, ApiToken]:
+def issue_token(
+    session: Session,
+    *,
+    account: Account,
+    name: str,
+    kind: str = "api",
+    ttl: timedelta | None = None,
+    scopes: list[str] | None = None,
+) -> tuple[str, ApiToken]:
     """Create a token; returns the secret (shown once) and its row. Does not commit."""
     secret = "bdl_" + secrets.token_urlsafe(32)
     ttl = ttl or timedelta(hours=get_settings().auth.token_ttl_hours)
-    row = ApiToken(account_id=account.id, name=name, kind=kind, token_hash=token_digest(secret),
-                   scopes=scopes or [], expires_at=datetime.now(UTC) + ttl)
+    row = ApiToken(
+        account_id=account.id,
+        name=name,
+        kind=kind,
+        token_hash=token_digest(secret),
+        scopes=scopes or [],
+        expires_at=datetime.now(UTC) + ttl,
+    )
     session.add(row)
     session.flush()
     return secret, row
@@ -73,8 +86,11 @@ def login(session: Session, *, username: str, password: str) -> Account:
     account = session.scalar(select(Account).where(Account.username == username.strip().lower()).with_for_update())
     now = datetime.now(UTC)
     if account is not None and account.locked_until is not None and account.locked_until > now:
-        raise RateLimited("too many failed logins; try again later", code="login_locked",
-                          retry_after_s=int((account.locked_until - now).total_seconds()))
+        raise RateLimited(
+            "too many failed logins; try again later",
+            code="login_locked",
+            retry_after_s=int((account.locked_until - now).total_seconds()),
+        )
     if account is None or not account.is_active or not verify_password(account.password_hash, password):
         if account is not None:
             account.failed_logins += 1
@@ -129,8 +145,11 @@ def check_csrf(request: Request, token: str) -> None:
     if request.method in SAFE_METHODS:
         return
     if not csrf_ok(token, request.headers.get(CSRF_HEADER)):
-        raise Forbidden("this request came with the session cookie but without its CSRF token "
-                        "(send the X-CSRF-Token header the page gives you)", code="csrf_failed")
+        raise Forbidden(
+            "this request came with the session cookie but without its CSRF token "
+            "(send the X-CSRF-Token header the page gives you)",
+            code="csrf_failed",
+        )
 
 
 def current_actor(request: Request, session: SessionDep) -> Actor:
@@ -145,10 +164,14 @@ def current_actor(request: Request, session: SessionDep) -> Actor:
     if row is None:
         raise Unauthenticated("the token is unknown, expired or revoked", code="token_invalid")
     if row.scopes and "write" not in row.scopes and request.method not in ("GET", "HEAD", "OPTIONS"):
-        raise Forbidden("this API token is read-only (scope 'read'); create one with scope 'write'",
-                        code="token_scope")
-    actor = Actor(account_id=row.id, role=row.role, organisation_id=row.organisation_id, request_id=request_id,
-                  client_addr=client_addr)
+        raise Forbidden("this API token is read-only (scope 'read'); create one with scope 'write'", code="token_scope")
+    actor = Actor(
+        account_id=row.id,
+        role=row.role,
+        organisation_id=row.organisation_id,
+        request_id=request_id,
+        client_addr=client_addr,
+    )
     bind_actor(session, actor, set_in_transaction=False)  # _LOOKUP has set it for this transaction
     request.state.actor = actor
     return actor

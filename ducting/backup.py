@@ -32,8 +32,9 @@ def _conn_args(url: str) -> tuple[list[str], dict[str, str]]:
 def backup(url: str, out: Path) -> int:
     """Dump the database at `url` (the schema owner's URL) to `out`; returns its size in bytes."""
     args, env = _conn_args(url)
-    done = subprocess.run([_tool("pg_dump"), "-Fc", "--no-owner", "-f", str(out), *args], capture_output=True,
-                          text=True, env=env)
+    done = subprocess.run(
+        [_tool("pg_dump"), "-Fc", "--no-owner", "-f", str(out), *args], capture_output=True, text=True, env=env
+    )
     if done.returncode != 0:
         raise BackupError(f"pg_dump failed: {done.stderr.strip()}")
     return out.stat().st_size
@@ -49,8 +50,21 @@ def restore(dump: Path, url: str) -> None:
         fh.write("\n".join(keep) + "\n")
         plan = fh.name
     try:
-        done = subprocess.run([_tool("pg_restore"), "--no-owner", "--exit-on-error", "--single-transaction",
-                               "-L", plan, *args, str(dump)], capture_output=True, text=True, env=env)
+        done = subprocess.run(
+            [
+                _tool("pg_restore"),
+                "--no-owner",
+                "--exit-on-error",
+                "--single-transaction",
+                "-L",
+                plan,
+                *args,
+                str(dump),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
     finally:
         os.unlink(plan)
     if done.returncode != 0:

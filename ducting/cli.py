@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,8 +13,9 @@ from ducting.compliance import cli as compliance_cli
 from ducting.settings import get_settings
 
 app = typer.Typer(help="BEDELAU Ducting: jaringan ducting bersama Kota Batam.", no_args_is_help=True)
-db_app = typer.Typer(help="The database: a project-local PostgreSQL cluster unless DATABASE_URL is set.",
-                     no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database: a project-local PostgreSQL cluster unless DATABASE_URL is set.", no_args_is_help=True
+)
 sample_app = typer.Typer(help="The Batam sample network.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sample_app, name="sample")
@@ -70,7 +71,7 @@ def db_status() -> None:
     settings = get_settings()
     try:
         url = database_url(settings)
-    except Exception as exc:  # noqa: BLE001 - a status command reports, it does not crash
+    except Exception as exc:
         _fail(str(exc))
     print(make_url(url).render_as_string(hide_password=True))
     try:
@@ -78,9 +79,9 @@ def db_status() -> None:
             version = conn.execute(text("SELECT postgis_lib_version()")).scalar()
             head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         console.print(f"reachable; PostGIS {version}; migration {head}")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         console.print(f"[yellow]not ready:[/yellow] {str(exc).splitlines()[0]}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from exc
 
 
 @db_app.command("migrate")
@@ -112,8 +113,9 @@ def _progress():
     """A Rich progress bar fed by (stage, done, total) callbacks."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    bar = Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=console)
+    bar = Progress(
+        TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
     tasks: dict[str, int] = {}
 
     def update(stage: str, done: int, total: int) -> None:
@@ -135,8 +137,10 @@ def _cli_session():
 
 
 @sample_app.command("load")
-def sample_load(if_empty: Annotated[bool, typer.Option("--if-empty", help="Skip when the network has nodes.")] = False,
-                network: Annotated[Optional[Path], typer.Option(help="A network file instead of the sample.")] = None) -> None:
+def sample_load(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Skip when the network has nodes.")] = False,
+    network: Annotated[Path | None, typer.Option(help="A network file instead of the sample.")] = None,
+) -> None:
     """Load the Batam sample: organisations, demo accounts (not in production) and the duct network."""
     from ducting import sample
     from ducting.errors import DomainError
@@ -154,10 +158,12 @@ def sample_load(if_empty: Annotated[bool, typer.Option("--if-empty", help="Skip 
                 report = sample.load_network(session, network or sample.NETWORK_FILE, progress=update)
         except DomainError as exc:
             _print_problem(exc)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from exc
         session.commit()
-    console.print(f"loaded {report.nodes.create} nodes, {report.segments.create} segments, {report.ducts} ducts, "
-                  f"{report.subducts} subducts; {added} organisation(s), {len(accounts)} account(s)")
+    console.print(
+        f"loaded {report.nodes.create} nodes, {report.segments.create} segments, {report.ducts} ducts, "
+        f"{report.subducts} subducts; {added} organisation(s), {len(accounts)} account(s)"
+    )
 
 
 def _print_problem(exc) -> None:
@@ -169,8 +175,11 @@ def _print_problem(exc) -> None:
 
 
 @app.command("import")
-def import_file(path: Path, dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
-                crs: Annotated[Optional[str], typer.Option(help="CRS of a file that does not say, e.g. EPSG:32648")] = None) -> None:
+def import_file(
+    path: Path,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
+    crs: Annotated[str | None, typer.Option(help="CRS of a file that does not say, e.g. EPSG:32648")] = None,
+) -> None:
     """Import nodes and segments (GeoJSON, GeoPackage, zipped Shapefile, KML/KMZ, CSV). All or nothing."""
     from ducting.errors import DomainError
     from ducting.network.importer import import_layers
@@ -189,7 +198,7 @@ def import_file(path: Path, dry_run: Annotated[bool, typer.Option("--dry-run", h
                 report = import_layers(session, layers, dry_run=dry_run, progress=update)
         except DomainError as exc:
             _print_problem(exc)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from exc
         if not dry_run:
             session.commit()
     r = report.as_dict()
@@ -198,7 +207,10 @@ def import_file(path: Path, dry_run: Annotated[bool, typer.Option("--dry-run", h
 
 
 @app.command("export")
-def export_file(out: Path, fmt: Annotated[str, typer.Option("--format", "-f", help="geojson, gpkg, shp, kml, kmz, csv, ofds")] = "gpkg") -> None:
+def export_file(
+    out: Path,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="geojson, gpkg, shp, kml, kmz, csv, ofds")] = "gpkg",
+) -> None:
     """Export the live network."""
     from ducting.network.exporter import EXPORT_FORMATS, export_network
 
@@ -224,9 +236,13 @@ def db_backup(out: Path) -> None:
 
 
 @db_app.command("restore")
-def db_restore(dump: Path, into: Annotated[Optional[str], typer.Option(help="Restore into this local database "
-                                                                          "instead of replacing the current one")] = None,
-               yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False) -> None:
+def db_restore(
+    dump: Path,
+    into: Annotated[
+        str | None, typer.Option(help="Restore into this local database instead of replacing the current one")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
     """Restore a dump into a fresh local database (by default the current one, replaced)."""
     from ducting.backup import BackupError, restore
     from ducting.localdb import OWNER_ROLE
@@ -253,8 +269,15 @@ def serve(port: int = 8000, host: str = "127.0.0.1", workers: int = 1) -> None:
     """Run the web service (uvicorn)."""
     import uvicorn
 
-    uvicorn.run("ducting.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", proxy_headers=False)
+    uvicorn.run(
+        "ducting.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=False,
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry point

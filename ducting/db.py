@@ -37,7 +37,7 @@ class Actor:
     client_addr: str | None = None
 
     @classmethod
-    def system(cls, what: str = "system") -> "Actor":
+    def system(cls, what: str = "system") -> Actor:
         return cls(account_id=None, role="system", request_id=what)
 
 
@@ -64,8 +64,9 @@ def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 30
 @lru_cache(maxsize=1)
 def get_engine() -> Engine:
     settings = get_settings()
-    return make_engine(database_url(settings), pool_size=settings.db.pool_size,
-                       statement_timeout_ms=settings.db.statement_timeout_ms)
+    return make_engine(
+        database_url(settings), pool_size=settings.db.pool_size, statement_timeout_ms=settings.db.statement_timeout_ms
+    )
 
 
 def rls_bypass_reasons(engine: Engine) -> list[str]:
@@ -73,12 +74,14 @@ def rls_bypass_reasons(engine: Engine) -> list[str]:
     or owning (directly or through a role it inherits) a table whose policies are not forced on its owner.
     Empty when the policies bind the role, as they must (README, "Security model")."""
     with engine.connect() as conn:
-        row = conn.execute(text("""
+        row = conn.execute(
+            text("""
             SELECT current_user AS role, r.rolsuper, r.rolbypassrls,
                    (SELECT string_agg(c.relname, ', ' ORDER BY c.relname) FROM pg_class c
                     WHERE c.relrowsecurity AND NOT c.relforcerowsecurity
                       AND pg_has_role(current_user, c.relowner, 'USAGE')) AS owned
-            FROM pg_roles r WHERE r.rolname = current_user""")).one()
+            FROM pg_roles r WHERE r.rolname = current_user""")
+        ).one()
         conn.rollback()
     reasons = []
     if row.rolsuper:

@@ -117,8 +117,11 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [
-            FieldError(path="/".join(str(p) for p in err.get("loc", ())), code=err.get("type", "invalid"),
-                       message=err.get("msg", "invalid")).as_dict()
+            FieldError(
+                path="/".join(str(p) for p in err.get("loc", ())),
+                code=err.get("type", "invalid"),
+                message=err.get("msg", "invalid"),
+            ).as_dict()
             for err in exc.errors()
         ]
         body = InvalidInput(f"{len(errors)} field(s) are not valid").problem() | {"errors": errors}
@@ -127,11 +130,14 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(DataError)
     async def _data(request: Request, exc: DataError) -> Response:
         if isinstance(exc.orig, psycopg.errors.NumericValueOutOfRange):
-            error = InvalidInput("a number in the request is outside the range the database stores "
-                                 "(ids and counts are 64-bit integers)", code="value_out_of_range")
+            error = InvalidInput(
+                "a number in the request is outside the range the database stores (ids and counts are 64-bit integers)",
+                code="value_out_of_range",
+            )
         elif isinstance(exc.orig, psycopg.DataError) and "NUL (0x00)" in str(exc.orig):
-            error = InvalidInput("text in the request contains a NUL character (\\u0000), which cannot be stored",
-                                 code="nul_character")
+            error = InvalidInput(
+                "text in the request contains a NUL character (\\u0000), which cannot be stored", code="nul_character"
+            )
         else:
             raise exc  # not an input fault we know: a logged 500, for a test to find
         log.info("refused %s %s: %s", request.method, request.url.path, str(exc.orig).splitlines()[0])
@@ -140,6 +146,11 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(exc.status_code, "http_error")
-        body = {"type": f"https://bedelau.batam.go.id/problems/{code}", "title": str(exc.detail),
-                "status": exc.status_code, "detail": str(exc.detail), "code": code}
+        body = {
+            "type": f"https://bedelau.batam.go.id/problems/{code}",
+            "title": str(exc.detail),
+            "status": exc.status_code,
+            "detail": str(exc.detail),
+            "code": code,
+        }
         return problem_response(exc.status_code, body, getattr(exc, "headers", None))

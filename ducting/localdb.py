@@ -40,7 +40,7 @@ class LocalCluster:
     dbname: str
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "LocalCluster":
+    def from_settings(cls, settings: Settings) -> LocalCluster:
         return cls(root=settings.db.local_dir, port=settings.db.local_port, dbname=settings.db.local_dbname)
 
     @property
@@ -106,13 +106,29 @@ class LocalCluster:
             self.psql("postgres", f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         exists = self.psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{dbname}'", capture=True)
         if exists.strip() != "1":
-            self.psql("postgres", f'CREATE DATABASE "{dbname}" OWNER {OWNER_ROLE} ENCODING \'UTF8\' TEMPLATE template0')
+            self.psql("postgres", f"CREATE DATABASE \"{dbname}\" OWNER {OWNER_ROLE} ENCODING 'UTF8' TEMPLATE template0")
         exts = "; ".join(f"CREATE EXTENSION IF NOT EXISTS {e}" for e in EXTENSIONS)
         self.psql(dbname, exts)
 
     def psql(self, dbname: str, sql: str, *, capture: bool = False) -> str:
-        cmd = [self._bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(self.socket_dir), "-p",
-               str(self.port), "-U", "postgres", "-d", dbname, "-At", "-c", sql]
+        cmd = [
+            self._bin("psql"),
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(self.socket_dir),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            dbname,
+            "-At",
+            "-c",
+            sql,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise LocalClusterError(f"psql failed: {done.stderr.strip()}")
@@ -125,8 +141,20 @@ class LocalCluster:
         self.data.mkdir(exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
         self._give_to_cluster_user(self.storage)
-        self._as_cluster_user([self._bin("initdb"), "-D", str(self.data), "-U", "postgres", "-E", "UTF8",
-                               "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256"])
+        self._as_cluster_user(
+            [
+                self._bin("initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ]
+        )
         # Tuned for a 2-core machine serving maps: parallel query hurt tile latency in measurements (PEERS.md).
         conf = self.data / "postgresql.auto.conf"
         with conf.open("a") as fh:
@@ -163,10 +191,13 @@ class LocalCluster:
         creds = self.credentials()
         for role in (OWNER_ROLE, APP_ROLE):
             pw = creds[role].replace("'", "''")
-            self.psql("postgres", f"""DO $$ BEGIN
+            self.psql(
+                "postgres",
+                f"""DO $$ BEGIN
                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
                     CREATE ROLE {role} LOGIN PASSWORD '{pw}';
-                ELSE ALTER ROLE {role} LOGIN PASSWORD '{pw}'; END IF; END $$""")
+                ELSE ALTER ROLE {role} LOGIN PASSWORD '{pw}'; END IF; END $$""",
+            )
 
     def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self._as_cluster_user([self._bin("pg_ctl"), "-D", str(self.data), *args], check=check)

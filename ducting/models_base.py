@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, DateTime, Enum, FetchedValue, Integer, func, text
 from sqlalchemy.dialects.postgresql import TSTZRANGE, UUID
@@ -21,8 +22,9 @@ class IdMixin:
 
 
 class UuidMixin:
-    uuid: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True, nullable=False,
-                                            server_default=text("gen_random_uuid()"))
+    uuid: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), unique=True, nullable=False, server_default=text("gen_random_uuid()")
+    )
 
 
 class VersionedMixin:
@@ -30,16 +32,20 @@ class VersionedMixin:
     `<table>_history` with its validity period `sys_period` (see migrations: `versioning()`)."""
 
     # Written by the trigger: fetched back with RETURNING after every insert and update.
-    __mapper_args__ = {"eager_defaults": True}
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
 
-    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"),
-                                         server_onupdate=FetchedValue())
-    sys_period: Mapped[object] = mapped_column(TSTZRANGE, nullable=False, server_default=text("tstzrange(now(), NULL)"),
-                                               server_onupdate=FetchedValue())
-    updated_by: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue(),
-                                                   server_onupdate=FetchedValue())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now(),
-                                                 server_onupdate=FetchedValue())
+    version: Mapped[int] = mapped_column(
+        Integer, nullable=False, server_default=text("1"), server_onupdate=FetchedValue()
+    )
+    sys_period: Mapped[object] = mapped_column(
+        TSTZRANGE, nullable=False, server_default=text("tstzrange(now(), NULL)"), server_onupdate=FetchedValue()
+    )
+    updated_by: Mapped[int | None] = mapped_column(
+        BigInteger, server_default=FetchedValue(), server_onupdate=FetchedValue()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now(), server_onupdate=FetchedValue()
+    )
 
 
 def derived_area_columns() -> tuple[Mapped[str | None], Mapped[str | None]]:
@@ -47,8 +53,10 @@ def derived_area_columns() -> tuple[Mapped[str | None], Mapped[str | None]]:
     from sqlalchemy import ForeignKey, String
 
     return (
-        mapped_column(String(16), ForeignKey("admin_area.kode"), server_default=FetchedValue(),
-                      server_onupdate=FetchedValue()),
-        mapped_column(String(16), ForeignKey("admin_area.kode"), server_default=FetchedValue(),
-                      server_onupdate=FetchedValue()),
+        mapped_column(
+            String(16), ForeignKey("admin_area.kode"), server_default=FetchedValue(), server_onupdate=FetchedValue()
+        ),
+        mapped_column(
+            String(16), ForeignKey("admin_area.kode"), server_default=FetchedValue(), server_onupdate=FetchedValue()
+        ),
     )

@@ -45,11 +45,19 @@ def load_organisations(session: Session, path: Path = OPERATORS_FILE) -> int:
     for row in rows:
         if row["code"] in known:
             continue
-        session.add(Organisation(
-            code=row["code"], name=row["name"], kind=OrganisationKind(row.get("kind", "operator")),
-            npwp=npwp_digits(row.get("npwp")), address=row.get("address"), contact_name=row.get("contact_name"),
-            contact_email=row.get("contact_email"), contact_phone=row.get("contact_phone"),
-            status=OrganisationStatus(row.get("status", "active"))))
+        session.add(
+            Organisation(
+                code=row["code"],
+                name=row["name"],
+                kind=OrganisationKind(row.get("kind", "operator")),
+                npwp=npwp_digits(row.get("npwp")),
+                address=row.get("address"),
+                contact_name=row.get("contact_name"),
+                contact_email=row.get("contact_email"),
+                contact_phone=row.get("contact_phone"),
+                status=OrganisationStatus(row.get("status", "active")),
+            )
+        )
         added += 1
     session.flush()
     return added
@@ -57,9 +65,12 @@ def load_organisations(session: Session, path: Path = OPERATORS_FILE) -> int:
 
 def demo_operator_usernames(session: Session) -> list[tuple[str, str]]:
     """(username, organisation code) of the demo operator accounts: the first active operators by code."""
-    orgs = session.scalars(select(Organisation).where(Organisation.kind == OrganisationKind.OPERATOR,
-                                                      Organisation.status == OrganisationStatus.ACTIVE)
-                           .order_by(Organisation.code).limit(DEMO_OPERATOR_ACCOUNTS))
+    orgs = session.scalars(
+        select(Organisation)
+        .where(Organisation.kind == OrganisationKind.OPERATOR, Organisation.status == OrganisationStatus.ACTIVE)
+        .order_by(Organisation.code)
+        .limit(DEMO_OPERATOR_ACCOUNTS)
+    )
     return [(f"op-{o.code.lower()}", o.code) for o in orgs]
 
 
@@ -69,14 +80,23 @@ def load_demo_accounts(session: Session) -> list[str]:
     org_ids = dict(session.execute(select(Organisation.code, Organisation.id)).all())
     existing = set(session.scalars(select(Account.username)))
     wanted = [(u, n, r, o, p) for u, n, r, o, p in DEMO_ACCOUNTS]
-    wanted += [(u, f"Operator {code}", Role.OPERATOR, code, DEMO_OPERATOR_PASSWORD)
-               for u, code in demo_operator_usernames(session)]
+    wanted += [
+        (u, f"Operator {code}", Role.OPERATOR, code, DEMO_OPERATOR_PASSWORD)
+        for u, code in demo_operator_usernames(session)
+    ]
     created = []
     for username, name, role, org, password in wanted:
         if username in existing:
             continue
-        session.add(Account(username=username, full_name=name, role=role, password_hash=hash_password(password),
-                            organisation_id=org_ids.get(org) if org else None))
+        session.add(
+            Account(
+                username=username,
+                full_name=name,
+                role=role,
+                password_hash=hash_password(password),
+                organisation_id=org_ids.get(org) if org else None,
+            )
+        )
         created.append(username)
     session.flush()
     return created

@@ -35,7 +35,9 @@ class DatabaseSettings(BaseSettings):
     # connections kept per process (and up to half as many again in a burst); a request beyond what the pool keeps
     # opens and closes a connection of its own, so size it for the requests one process has in flight at once
     pool_size: int = Field(default=20, ge=1, le=200, validation_alias=AliasChoices("DUCTING_POOL_SIZE"))
-    statement_timeout_ms: int = Field(default=30_000, ge=100, validation_alias=AliasChoices("DUCTING_STATEMENT_TIMEOUT_MS"))
+    statement_timeout_ms: int = Field(
+        default=30_000, ge=100, validation_alias=AliasChoices("DUCTING_STATEMENT_TIMEOUT_MS")
+    )
 
 
 class AuthSettings(BaseSettings):
@@ -55,13 +57,18 @@ class OidcSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DUCTING_OIDC_", extra="ignore")
 
-    issuer: str | None = Field(default=None, description="issuer URL; discovery is <issuer>/.well-known/openid-configuration")
+    issuer: str | None = Field(
+        default=None, description="issuer URL; discovery is <issuer>/.well-known/openid-configuration"
+    )
     client_id: str | None = None
     client_secret: SecretStr | None = None
     scopes: str = "openid profile email"
     username_claim: Literal["preferred_username", "email"] = "preferred_username"
-    redirect_url: str | None = Field(default=None, description="the callback URL registered at the provider; "
-                                     "default: this service's /auth/oidc/callback as the request reached it")
+    redirect_url: str | None = Field(
+        default=None,
+        description="the callback URL registered at the provider; "
+        "default: this service's /auth/oidc/callback as the request reached it",
+    )
     leeway_s: int = Field(default=60, ge=0, le=600, description="clock skew allowed on exp/iat")
     http_timeout_s: float = Field(default=10.0, gt=0, le=60)
 
@@ -70,10 +77,12 @@ class OidcSettings(BaseSettings):
         return bool(self.issuer and self.client_id and self.client_secret)
 
     @model_validator(mode="after")
-    def _all_or_nothing(self) -> "OidcSettings":
+    def _all_or_nothing(self) -> OidcSettings:
         given = [bool(self.issuer), bool(self.client_id), bool(self.client_secret)]
         if any(given) and not all(given):
-            raise ValueError("OIDC needs DUCTING_OIDC_ISSUER, DUCTING_OIDC_CLIENT_ID and DUCTING_OIDC_CLIENT_SECRET together")
+            raise ValueError(
+                "OIDC needs DUCTING_OIDC_ISSUER, DUCTING_OIDC_CLIENT_ID and DUCTING_OIDC_CLIENT_SECRET together"
+            )
         return self
 
 
@@ -108,7 +117,9 @@ class LeasingSettings(BaseSettings):
     acceptance_working_days: int = Field(default=10, ge=1, le=90)
     termination_notice_days: int = Field(default=30, ge=0, le=365)
     start_grace_days: int = Field(default=7, ge=0, le=365)
-    near_full_share: float = Field(default=0.2, ge=0, le=1, description="free share left below which a segment costs more")
+    near_full_share: float = Field(
+        default=0.2, ge=0, le=1, description="free share left below which a segment costs more"
+    )
     near_full_penalty: float = Field(default=0.5, ge=0, le=10, description="extra cost factor on nearly full segments")
     fill_limit_three_cables: float = Field(default=0.40, gt=0, le=1)
     fill_limit_subdivision: float = Field(default=0.55, gt=0, le=1)
@@ -130,7 +141,7 @@ class Settings(BaseSettings):
     leasing: LeasingSettings = Field(default_factory=LeasingSettings)
 
     @model_validator(mode="after")
-    def _refuse_unsafe_defaults(self) -> "Settings":
+    def _refuse_unsafe_defaults(self) -> Settings:
         if self.env == Environment.PRODUCTION:
             if self.auth.secret_key == DEV_SECRET or len(self.auth.secret_key) < 32:
                 raise ValueError(

@@ -8,7 +8,7 @@ sits in, or from the spheroid. No other module writes an SRID literal.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from pyproj import Geod, Transformer
 
@@ -23,7 +23,7 @@ GEOD = Geod(ellps="WGS84")
 """The spheroid, for geodesic lengths that check the UTM ones."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def transformer(src: int, dst: int) -> Transformer:
     """A cached pyproj transformer in x/y (lon/lat) order."""
     return Transformer.from_crs(src, dst, always_xy=True)

@@ -189,8 +189,12 @@ def _clean_position(pos: Any, path: str, sink: _Sink) -> list[float] | None:
         sink.add("coordinate_invalid", f"{path} is {_show(pos)}, not a [lon, lat] array", path=path)
         return None
     if len(pos) not in (2, 3):
-        sink.add("coordinate_dimension", f"{path} has {len(pos)} values; a position is [lon, lat] or "
-                 "[lon, lat, height]", path=path, dimension=len(pos))
+        sink.add(
+            "coordinate_dimension",
+            f"{path} has {len(pos)} values; a position is [lon, lat] or [lon, lat, height]",
+            path=path,
+            dimension=len(pos),
+        )
         return None
     values: list[float] = []
     for i, v in enumerate(pos):
@@ -202,8 +206,11 @@ def _clean_position(pos: Any, path: str, sink: _Sink) -> list[float] | None:
         except (OverflowError, ValueError):
             f = math.inf
         if not math.isfinite(f):
-            sink.add("coordinate_not_finite", f"{path}[{i}] is {_show(v)}; coordinates must be finite numbers",
-                     path=f"{path}[{i}]")
+            sink.add(
+                "coordinate_not_finite",
+                f"{path}[{i}] is {_show(v)}; coordinates must be finite numbers",
+                path=f"{path}[{i}]",
+            )
             return None
         values.append(f)
     return values[:2]  # height is dropped: the network is drawn in 2D
@@ -237,8 +244,11 @@ def _shape_faults(kind: str, coords: Any, sink: _Sink) -> None:
         if len(ring) < 4:
             sink.add("geometry_invalid", f"a polygon ring needs at least 4 positions, got {len(ring)}")
         elif ring[0] != ring[-1]:
-            sink.add("geometry_invalid", f"a polygon ring must end where it starts ({_num(ring[0][0])}, "
-                     f"{_num(ring[0][1])}), but ends at ({_num(ring[-1][0])}, {_num(ring[-1][1])})")
+            sink.add(
+                "geometry_invalid",
+                f"a polygon ring must end where it starts ({_num(ring[0][0])}, "
+                f"{_num(ring[0][1])}), but ends at ({_num(ring[-1][0])}, {_num(ring[-1][1])})",
+            )
 
 
 def _loosen(obj: dict[str, Any], expected: str) -> dict[str, Any]:
@@ -262,20 +272,41 @@ def shape_from_geojson(obj: Any, *, expected: str, max_vertices: int = MAX_VERTI
         try:
             obj = orjson.loads(obj)
         except orjson.JSONDecodeError:
-            raise GeometryRejected([GeometryFault("geometry_type", f"expected a GeoJSON {expected}, got text "
-                                                  "that is not JSON", {"expected": expected})]) from None
+            raise GeometryRejected(
+                [
+                    GeometryFault(
+                        "geometry_type",
+                        f"expected a GeoJSON {expected}, got text that is not JSON",
+                        {"expected": expected},
+                    )
+                ]
+            ) from None
     if isinstance(obj, dict) and obj.get("type") == "Feature":
         obj = obj.get("geometry")
     if obj is None:
         raise GeometryRejected([GeometryFault("geometry_missing", f"no geometry given; expected a {expected}")])
     if not isinstance(obj, dict):
-        raise GeometryRejected([GeometryFault("geometry_type", f"expected a GeoJSON {expected} object, got "
-                                              f"{type(obj).__name__}", {"expected": expected})])
+        raise GeometryRejected(
+            [
+                GeometryFault(
+                    "geometry_type",
+                    f"expected a GeoJSON {expected} object, got {type(obj).__name__}",
+                    {"expected": expected},
+                )
+            ]
+        )
     obj = _loosen(obj, expected)
     kind = obj.get("type")
     if kind != expected:
-        raise GeometryRejected([GeometryFault("geometry_type", f"expected a {expected}, got {_show(kind)}",
-                                              {"expected": expected, "got": str(kind)[:40]})])
+        raise GeometryRejected(
+            [
+                GeometryFault(
+                    "geometry_type",
+                    f"expected a {expected}, got {_show(kind)}",
+                    {"expected": expected, "got": str(kind)[:40]},
+                )
+            ]
+        )
     return _build(obj.get("coordinates"), expected, max_vertices)
 
 
@@ -285,16 +316,16 @@ def _build(coords: Any, kind: str, max_vertices: int) -> BaseGeometry:
     sink, budget = _Sink(), [max_vertices]
     cleaned = _clean(coords, _DEPTH[kind], "coordinates", sink, budget)
     if budget[0] < 0:
-        sink.add("too_many_vertices", f"the {kind} has more than {max_vertices:,} positions",
-                 limit=max_vertices)
+        sink.add("too_many_vertices", f"the {kind} has more than {max_vertices:,} positions", limit=max_vertices)
     if not sink.first:
         _shape_faults(kind, cleaned, sink)
     if sink.first:
         raise GeometryRejected(sink.faults())
     geom = shape({"type": kind, "coordinates": cleaned})
     if kind in ("Polygon", "MultiPolygon") and not geom.is_valid:
-        raise GeometryRejected([GeometryFault("geometry_invalid", f"the {kind} is not valid: "
-                                              f"{shapely.is_valid_reason(geom)}")])
+        raise GeometryRejected(
+            [GeometryFault("geometry_invalid", f"the {kind} is not valid: {shapely.is_valid_reason(geom)}")]
+        )
     return geom
 
 
@@ -312,11 +343,11 @@ def check_point(geom: BaseGeometry | None, *, service_area: ServiceArea) -> list
     return check_points([geom], service_area=service_area)[0]
 
 
-def check_line(geom: BaseGeometry | None, *, service_area: ServiceArea, min_length_m: float = 0.5,
-               max_vertices: int = MAX_VERTICES) -> list[GeometryFault]:
+def check_line(
+    geom: BaseGeometry | None, *, service_area: ServiceArea, min_length_m: float = 0.5, max_vertices: int = MAX_VERTICES
+) -> list[GeometryFault]:
     """Every fault of one route segment."""
-    return check_lines([geom], service_area=service_area, min_length_m=min_length_m,
-                       max_vertices=max_vertices)[0]
+    return check_lines([geom], service_area=service_area, min_length_m=min_length_m, max_vertices=max_vertices)[0]
 
 
 def check_points(geoms: Sequence[BaseGeometry | None], *, service_area: ServiceArea) -> list[list[GeometryFault]]:
@@ -329,8 +360,13 @@ def check_points(geoms: Sequence[BaseGeometry | None], *, service_area: ServiceA
     return out
 
 
-def check_lines(geoms: Sequence[BaseGeometry | None], *, service_area: ServiceArea, min_length_m: float = 0.5,
-                max_vertices: int = MAX_VERTICES) -> list[list[GeometryFault]]:
+def check_lines(
+    geoms: Sequence[BaseGeometry | None],
+    *,
+    service_area: ServiceArea,
+    min_length_m: float = 0.5,
+    max_vertices: int = MAX_VERTICES,
+) -> list[list[GeometryFault]]:
     """Faults per line, vectorised; the outer list lines up with `geoms`.
 
     A line with swapped or non-finite coordinates gets that fault and not the service-area or length noise
@@ -341,8 +377,13 @@ def check_lines(geoms: Sequence[BaseGeometry | None], *, service_area: ServiceAr
     usable = _kind_faults(arr, _LINESTRING, "LineString", out)
     nverts = shapely.get_num_coordinates(arr)
     for i in np.flatnonzero(usable & (nverts > max_vertices)):
-        out[i].append(GeometryFault("too_many_vertices", f"the line has {nverts[i]:,} vertices; the limit is "
-                                    f"{max_vertices:,}", {"vertices": int(nverts[i]), "limit": max_vertices}))
+        out[i].append(
+            GeometryFault(
+                "too_many_vertices",
+                f"the line has {nverts[i]:,} vertices; the limit is {max_vertices:,}",
+                {"vertices": int(nverts[i]), "limit": max_vertices},
+            )
+        )
     usable &= nverts <= max_vertices
     coords = _Coords(arr, usable)
     sane = coords.report(out)
@@ -351,8 +392,13 @@ def check_lines(geoms: Sequence[BaseGeometry | None], *, service_area: ServiceAr
     return out
 
 
-def check_polygons(geoms: Sequence[BaseGeometry | None], *, service_area: ServiceArea, min_area_m2: float = 1.0,
-                   max_vertices: int = MAX_VERTICES) -> list[list[GeometryFault]]:
+def check_polygons(
+    geoms: Sequence[BaseGeometry | None],
+    *,
+    service_area: ServiceArea,
+    min_area_m2: float = 1.0,
+    max_vertices: int = MAX_VERTICES,
+) -> list[list[GeometryFault]]:
     """Faults per area (Polygon or MultiPolygon, e.g. a zone), vectorised; the outer list lines up with `geoms`.
 
     The same coordinate and service-area checks as lines, then validity (with GEOS's reason) and a minimum area.
@@ -362,8 +408,13 @@ def check_polygons(geoms: Sequence[BaseGeometry | None], *, service_area: Servic
     usable = _kind_faults(arr, _POLYGON, "Polygon", out, also=(_MULTIPOLYGON,))
     nverts = shapely.get_num_coordinates(arr)
     for i in np.flatnonzero(usable & (nverts > max_vertices)):
-        out[i].append(GeometryFault("too_many_vertices", f"the area has {nverts[i]:,} vertices; the limit is "
-                                    f"{max_vertices:,}", {"vertices": int(nverts[i]), "limit": max_vertices}))
+        out[i].append(
+            GeometryFault(
+                "too_many_vertices",
+                f"the area has {nverts[i]:,} vertices; the limit is {max_vertices:,}",
+                {"vertices": int(nverts[i]), "limit": max_vertices},
+            )
+        )
     usable &= nverts <= max_vertices
     coords = _Coords(arr, usable)
     sane = coords.report(out)
@@ -372,16 +423,25 @@ def check_polygons(geoms: Sequence[BaseGeometry | None], *, service_area: Servic
     reasons = shapely.is_valid_reason(arr[rows]) if len(rows) else []
     for k, i in enumerate(rows):
         if reasons[k] != "Valid Geometry":
-            out[i].append(GeometryFault("geometry_invalid", f"the area {_where(arr[i])} is not valid: {reasons[k]}",
-                                        {"reason": reasons[k]}))
+            out[i].append(
+                GeometryFault(
+                    "geometry_invalid", f"the area {_where(arr[i])} is not valid: {reasons[k]}", {"reason": reasons[k]}
+                )
+            )
         elif sane[i] and (m2 := float(to_metric(arr[i]).area)) < min_area_m2:
-            out[i].append(GeometryFault("area_too_small", f"the area {_where(arr[i])} covers {m2:.2f} m²; at least "
-                                        f"{min_area_m2:g} m² is expected", {"area_m2": round(m2, 3)}))
+            out[i].append(
+                GeometryFault(
+                    "area_too_small",
+                    f"the area {_where(arr[i])} covers {m2:.2f} m²; at least {min_area_m2:g} m² is expected",
+                    {"area_m2": round(m2, 3)},
+                )
+            )
     return out
 
 
-def _kind_faults(arr: np.ndarray, type_id: int, name: str, out: list[list[GeometryFault]],
-                 also: tuple[int, ...] = ()) -> np.ndarray:
+def _kind_faults(
+    arr: np.ndarray, type_id: int, name: str, out: list[list[GeometryFault]], also: tuple[int, ...] = ()
+) -> np.ndarray:
     """geometry_missing / geometry_type / geometry_empty; returns the mask of geometries worth checking further."""
     ids = shapely.get_type_id(arr)
     wanted = name if not also else f"{name} or Multi{name}"
@@ -391,8 +451,9 @@ def _kind_faults(arr: np.ndarray, type_id: int, name: str, out: list[list[Geomet
     wrong = (ids >= 0) & ~right
     for i in np.flatnonzero(wrong):
         got = arr[i].geom_type
-        out[i].append(GeometryFault("geometry_type", f"expected a {wanted}, got a {got}",
-                                    {"expected": wanted, "got": got}))
+        out[i].append(
+            GeometryFault("geometry_type", f"expected a {wanted}, got a {got}", {"expected": wanted, "got": got})
+        )
     empty = np.zeros(len(arr), dtype=bool)
     empty[right] = shapely.is_empty(arr[right])
     for i in np.flatnonzero(empty):
@@ -425,23 +486,35 @@ class _Coords:
         bad = self.nonfinite
         for i in np.flatnonzero(bad):
             vx, vy = (float(v) for v in self.xy[self.first_bad[i]])
-            out[i].append(GeometryFault(
-                "coordinate_not_finite", f"position ({_num(vx)}, {_num(vy)}) is not finite; coordinates must be "
-                "numbers, not NaN or Infinity", {"position": [str(vx), str(vy)]}))
+            out[i].append(
+                GeometryFault(
+                    "coordinate_not_finite",
+                    f"position ({_num(vx)}, {_num(vy)}) is not finite; coordinates must be "
+                    "numbers, not NaN or Infinity",
+                    {"position": [str(vx), str(vy)]},
+                )
+            )
         swapped = (self.first_swapped >= 0) & ~bad
         for i in np.flatnonzero(swapped):
             vx, vy = (float(v) for v in self.xy[self.first_swapped[i]])
-            out[i].append(GeometryFault(
-                "coordinates_swapped",
-                f"({_num(vx)}, {_num(vy)}) looks like [lat, lon]; GeoJSON wants [lon, lat], "
-                f"that is ({_num(vy)}, {_num(vx)})",
-                {"position": [vx, vy], "count": int(self.swapped_count[i])}))
+            out[i].append(
+                GeometryFault(
+                    "coordinates_swapped",
+                    f"({_num(vx)}, {_num(vy)}) looks like [lat, lon]; GeoJSON wants [lon, lat], "
+                    f"that is ({_num(vy)}, {_num(vx)})",
+                    {"position": [vx, vy], "count": int(self.swapped_count[i])},
+                )
+            )
         odd = (self.first_odd >= 0) & ~bad & ~swapped
         for i in np.flatnonzero(odd):
             vx, vy = (float(v) for v in self.xy[self.first_odd[i]])
-            out[i].append(GeometryFault(
-                "outside_service_area", f"({_num(vx)}, {_num(vy)}) is not a valid [lon, lat] position, so it "
-                "lies outside the service area", {"position": [vx, vy], "distance_km": None}))
+            out[i].append(
+                GeometryFault(
+                    "outside_service_area",
+                    f"({_num(vx)}, {_num(vy)}) is not a valid [lon, lat] position, so it lies outside the service area",
+                    {"position": [vx, vy], "distance_km": None},
+                )
+            )
         return self.usable & ~bad & ~swapped & ~odd
 
 
@@ -455,8 +528,9 @@ def _first_flagged(gi: np.ndarray, flagged: np.ndarray, n: int) -> np.ndarray:
     return first
 
 
-def _area_faults(arr: np.ndarray, sane: np.ndarray, area: ServiceArea, out: list[list[GeometryFault]],
-                 noun: str) -> None:
+def _area_faults(
+    arr: np.ndarray, sane: np.ndarray, area: ServiceArea, out: list[list[GeometryFault]], noun: str
+) -> None:
     rows = np.flatnonzero(sane)
     if len(rows) == 0:
         return
@@ -476,20 +550,29 @@ def _area_faults(arr: np.ndarray, sane: np.ndarray, area: ServiceArea, out: list
 
 def _where(geom: BaseGeometry) -> str:
     x, y = shapely.get_coordinates(geom)[0]
-    return f"at ({_num(float(x))}, {_num(float(y))})" if geom.geom_type == "Point" else \
-        f"starting at ({_num(float(x))}, {_num(float(y))})"
+    return (
+        f"at ({_num(float(x))}, {_num(float(y))})"
+        if geom.geom_type == "Point"
+        else f"starting at ({_num(float(x))}, {_num(float(y))})"
+    )
 
 
-def _line_shape_faults(arr: np.ndarray, finite: np.ndarray, sane: np.ndarray, min_length_m: float,
-                       out: list[list[GeometryFault]]) -> None:
+def _line_shape_faults(
+    arr: np.ndarray, finite: np.ndarray, sane: np.ndarray, min_length_m: float, out: list[list[GeometryFault]]
+) -> None:
     """line_zero_length on lon/lat lines; validity, simplicity and closure on every finite line."""
     lengths = np.full(len(arr), np.nan)
     lengths[sane] = lengths_m(arr[sane])
     short = sane & (lengths < min_length_m)
     for i in np.flatnonzero(short):
-        out[i].append(GeometryFault("line_zero_length", f"the line {_where(arr[i])} is {lengths[i]:.2f} m long; a "
-                                    f"segment must be at least {min_length_m:g} m (repeated points?)",
-                                    {"length_m": round(float(lengths[i]), 3), "min_length_m": min_length_m}))
+        out[i].append(
+            GeometryFault(
+                "line_zero_length",
+                f"the line {_where(arr[i])} is {lengths[i]:.2f} m long; a "
+                f"segment must be at least {min_length_m:g} m (repeated points?)",
+                {"length_m": round(float(lengths[i]), 3), "min_length_m": min_length_m},
+            )
+        )
     # A degenerate line's validity, closure and simplicity are noise next to "it has no length".
     rows = np.flatnonzero(finite & ~short)
     if len(rows) == 0:
@@ -500,12 +583,24 @@ def _line_shape_faults(arr: np.ndarray, finite: np.ndarray, sane: np.ndarray, mi
     nverts = shapely.get_num_coordinates(sub)
     for k, i in enumerate(rows):
         if reasons[k] != "Valid Geometry":
-            out[i].append(GeometryFault("geometry_invalid", f"the line is not valid: {reasons[k]}",
-                                        {"reason": reasons[k]}))
+            out[i].append(
+                GeometryFault("geometry_invalid", f"the line is not valid: {reasons[k]}", {"reason": reasons[k]})
+            )
         if not simple[k]:
-            out[i].append(GeometryFault("line_self_intersects", f"the line {_where(sub[k])} crosses or touches "
-                                        "itself; draw one segment per run between nodes", {}))
+            out[i].append(
+                GeometryFault(
+                    "line_self_intersects",
+                    f"the line {_where(sub[k])} crosses or touches itself; draw one segment per run between nodes",
+                    {},
+                )
+            )
         if closed[k] and nverts[k] >= 3:
-            out[i].append(GeometryFault("line_closed", f"the line ends where it starts, "
-                                        f"{_where(sub[k]).removeprefix('starting ')}; a segment runs between two "
-                                        "different nodes", {}))
+            out[i].append(
+                GeometryFault(
+                    "line_closed",
+                    f"the line ends where it starts, "
+                    f"{_where(sub[k]).removeprefix('starting ')}; a segment runs between two "
+                    "different nodes",
+                    {},
+                )
+            )

@@ -62,8 +62,17 @@ _MEDIA = {
     "csv": ("text/csv; charset=utf-8", "csv"),
 }
 _ZIP_MEDIA = ("application/zip", "zip")
-_EXTENSIONS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".zip": "shp", ".kml": "kml",
-               ".kmz": "kmz", ".csv": "csv", ".txt": "csv", ".tsv": "csv"}
+_EXTENSIONS = {
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".gpkg": "gpkg",
+    ".zip": "shp",
+    ".kml": "kml",
+    ".kmz": "kmz",
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+}
 _SHP_PARTS = {".shp", ".shx", ".dbf", ".prj", ".cpg"}
 _ZIPPED_LAYER_FILES = {".geojson", ".csv", ".kml", ".gpkg"}  # not .txt/.json: readmes and metadata ride along
 _WKT_COLUMNS = ("wkt", "geometry", "geom")
@@ -76,8 +85,9 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 class ReadError(ValueError):
     """A file that cannot be read; `code` is machine-readable, `errors` lists bad rows as (row, code, message)."""
 
-    def __init__(self, code: str, message: str, *, row: int | None = None,
-                 errors: list[tuple[int, str, str]] | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, row: int | None = None, errors: list[tuple[int, str, str]] | None = None
+    ) -> None:
         self.code, self.message, self.row = code, message, row
         self.errors: list[tuple[int, str, str]] = errors or []
         super().__init__(f"{code}: {message}")
@@ -103,12 +113,14 @@ def detect_format(filename: str, data: bytes) -> str:
     if sniffed:
         return sniffed
     if ext == ".shp":
-        raise ReadError("unsupported_format", "a shapefile is several files: upload a .zip holding the .shp, "
-                        ".shx, .dbf and .prj")
+        raise ReadError(
+            "unsupported_format", "a shapefile is several files: upload a .zip holding the .shp, .shx, .dbf and .prj"
+        )
     if ext in _EXTENSIONS:
         raise ReadError("unreadable_file", f"{filename} does not look like a {_EXTENSIONS[ext]} file")
-    raise ReadError("unsupported_format", f"{filename or 'the file'} is not GeoJSON, GeoPackage, zipped "
-                    "Shapefile, KML/KMZ or CSV")
+    raise ReadError(
+        "unsupported_format", f"{filename or 'the file'} is not GeoJSON, GeoPackage, zipped Shapefile, KML/KMZ or CSV"
+    )
 
 
 def _sniff(data: bytes, ext: str) -> str | None:
@@ -208,8 +220,7 @@ def _read_geojson(data: bytes, fallback: CRS | None) -> dict[str, gpd.GeoDataFra
     declared = _geojson_crs(obj.get("crs"))
     name = obj.get("name") if isinstance(obj.get("name"), str) and obj.get("name") else "features"
     records, geoms = _geojson_features(features)
-    return {name: _finish(pd.DataFrame(records, index=range(len(records))), geoms,
-                          declared or fallback)}
+    return {name: _finish(pd.DataFrame(records, index=range(len(records))), geoms, declared or fallback)}
 
 
 def _geojson_crs(member: Any) -> CRS | None:
@@ -242,8 +253,9 @@ def _geojson_features(features: list[Any]) -> tuple[list[dict[str, Any]], list[B
         records.append(props)
         geoms.append(geom)
     if errors:
-        raise ReadError("rows_invalid", f"{len(errors)} problem(s) in {len(features)} features", row=errors[0][0],
-                        errors=errors)
+        raise ReadError(
+            "rows_invalid", f"{len(errors)} problem(s) in {len(features)} features", row=errors[0][0], errors=errors
+        )
     return records, geoms
 
 
@@ -252,8 +264,14 @@ def _feature_geometry(row: int, obj: Any, errors: list[tuple[int, str, str]]) ->
         return None  # kept: check_points/check_lines report geometry_missing with the row
     kind = obj.get("type") if isinstance(obj, dict) else None
     if kind not in SUPPORTED_TYPES:
-        errors.append((row, "geometry_type", f"feature {row} has geometry type {str(kind)[:40]!r}; expected "
-                       "Point, LineString, Polygon or their Multi forms"))
+        errors.append(
+            (
+                row,
+                "geometry_type",
+                f"feature {row} has geometry type {str(kind)[:40]!r}; expected "
+                "Point, LineString, Polygon or their Multi forms",
+            )
+        )
         return None
     try:
         return shape_from_geojson(obj, expected=kind, max_vertices=_READ_MAX_VERTICES)
@@ -284,8 +302,9 @@ def _read_ogr_path(path: Path, fallback: CRS | None, name: str | None = None) ->
             declared = CRS.from_user_input(frame.crs) if frame.crs else None
             layers[name or str(layer)] = _finish(attrs, frame.geometry.array, declared or fallback)
     except (RuntimeError, UnicodeError) as exc:  # every pyogrio and pyproj error is a RuntimeError
-        raise ReadError("unreadable_file", f"GDAL could not read the {path.suffix[1:]} file: "
-                        f"{str(exc)[:200]}") from None
+        raise ReadError(
+            "unreadable_file", f"GDAL could not read the {path.suffix[1:]} file: {str(exc)[:200]}"
+        ) from None
     return layers
 
 
@@ -312,13 +331,17 @@ def _checked_zip(data: bytes) -> zipfile.ZipFile:
     total = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos)
     if total > MAX_UNZIPPED_BYTES:
-        raise ReadError("zip_too_large", f"the zip unpacks to {total / 2**20:.0f} MB; the limit is "
-                        f"{MAX_UNZIPPED_BYTES / 2**20:.0f} MB")
+        raise ReadError(
+            "zip_too_large",
+            f"the zip unpacks to {total / 2**20:.0f} MB; the limit is {MAX_UNZIPPED_BYTES / 2**20:.0f} MB",
+        )
     for info in [*infos, None]:
         size, squeezed = (info.file_size, info.compress_size) if info else (total, packed)
         if size > _RATIO_FLOOR_BYTES and size > MAX_ZIP_RATIO * max(squeezed, 1):
-            raise ReadError("zip_bomb", f"the zip expands {size / max(squeezed, 1):.0f} times; more than "
-                            f"{MAX_ZIP_RATIO} looks like a zip bomb")
+            raise ReadError(
+                "zip_bomb",
+                f"the zip expands {size / max(squeezed, 1):.0f} times; more than {MAX_ZIP_RATIO} looks like a zip bomb",
+            )
     return archive
 
 
@@ -361,16 +384,19 @@ def _read_zip(data: bytes, fallback: CRS | None) -> dict[str, gpd.GeoDataFrame]:
             if ".shp" in parts:
                 _add_layers(layers, _read_shapefile(archive, stem, parts, Path(tmp) / f"layer{n}", fallback))
     for path, info in others:
-        _add_layers(layers, read_layers(_member_bytes(archive, info), path.name,
-                                        crs=fallback.to_wkt() if fallback else None))
+        _add_layers(
+            layers, read_layers(_member_bytes(archive, info), path.name, crs=fallback.to_wkt() if fallback else None)
+        )
     if not layers:
-        raise ReadError("unsupported_format", "the zip holds no shapefile (.shp with .shx and .dbf) or other "
-                        "readable layer")
+        raise ReadError(
+            "unsupported_format", "the zip holds no shapefile (.shp with .shx and .dbf) or other readable layer"
+        )
     return layers
 
 
-def _read_shapefile(archive: zipfile.ZipFile, stem: PurePosixPath, parts: dict[str, zipfile.ZipInfo],
-                    base: Path, fallback: CRS | None) -> dict[str, gpd.GeoDataFrame]:
+def _read_shapefile(
+    archive: zipfile.ZipFile, stem: PurePosixPath, parts: dict[str, zipfile.ZipInfo], base: Path, fallback: CRS | None
+) -> dict[str, gpd.GeoDataFrame]:
     missing = [s for s in (".shx", ".dbf") if s not in parts]
     if missing:
         raise ReadError("shapefile_incomplete", f"shapefile {stem.name!r} lacks its {' and '.join(missing)} file")
@@ -417,8 +443,9 @@ def _read_kml(data: bytes) -> dict[str, gpd.GeoDataFrame]:
     try:
         root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
-        raise ReadError("xml_unsafe", f"the KML declares a DTD or entities, which are refused: "
-                        f"{type(exc).__name__}") from None
+        raise ReadError(
+            "xml_unsafe", f"the KML declares a DTD or entities, which are refused: {type(exc).__name__}"
+        ) from None
     except ET.ParseError as exc:
         raise ReadError("unreadable_file", f"the KML is not well-formed XML: {exc}") from None
     types = _kml_schema_types(root)
@@ -436,24 +463,27 @@ def _read_kml(data: bytes) -> dict[str, gpd.GeoDataFrame]:
     errors: list[tuple[int, str, str]] = []
     layers = {name: _kml_layer(name, marks, types, errors) for name, marks in placemarks.items()}
     if errors:
-        raise ReadError("rows_invalid", f"{len(errors)} placemark(s) could not be read", row=errors[0][0],
-                        errors=errors)
+        raise ReadError(
+            "rows_invalid", f"{len(errors)} placemark(s) could not be read", row=errors[0][0], errors=errors
+        )
     return layers
 
 
 def _kml_schema_types(root: ET.Element) -> dict[str, dict[str, str]]:
     types: dict[str, dict[str, str]] = {}
     for schema in (e for e in root.iter() if _local(e.tag) == "Schema"):
-        fields = {f.get("name", ""): (f.get("type") or "string").lower()
-                  for f in schema if _local(f.tag) == "SimpleField"}
+        fields = {
+            f.get("name", ""): (f.get("type") or "string").lower() for f in schema if _local(f.tag) == "SimpleField"
+        }
         for key in (schema.get("id"), schema.get("name")):
             if key:
                 types[key] = fields
     return types
 
 
-def _kml_layer(name: str, marks: list[ET.Element], types: dict[str, dict[str, str]],
-               errors: list[tuple[int, str, str]]) -> gpd.GeoDataFrame:
+def _kml_layer(
+    name: str, marks: list[ET.Element], types: dict[str, dict[str, str]], errors: list[tuple[int, str, str]]
+) -> gpd.GeoDataFrame:
     records, geoms, field_types = [], [], {}
     for row, mark in enumerate(marks, start=1):
         record: dict[str, Any] = {}
@@ -500,8 +530,11 @@ def _typed(column: pd.Series, kind: str) -> pd.Series:
     try:
         if kind in ("int", "uint", "short", "ushort"):
             ints = pd.array([int(v) if ok else None for v, ok in zip(column, present)], dtype="Int64")
-            return pd.Series(ints, index=column.index).astype("int64") if present.all() else \
-                pd.Series(ints, index=column.index)
+            return (
+                pd.Series(ints, index=column.index).astype("int64")
+                if present.all()
+                else pd.Series(ints, index=column.index)
+            )
         if kind in ("float", "double"):
             return pd.Series([float(v) if ok else math.nan for v, ok in zip(column, present)], index=column.index)
         if kind == "bool":
@@ -532,8 +565,11 @@ def _kml_shape(element: ET.Element, depth: int) -> BaseGeometry:
         return _kml_polygon(element)
     if depth > 8:
         raise ValueError("geometry_invalid", "MultiGeometry is nested too deeply")
-    parts = [_kml_shape(c, depth + 1) for c in element
-             if _local(c.tag) in ("Point", "LineString", "Polygon", "MultiGeometry")]
+    parts = [
+        _kml_shape(c, depth + 1)
+        for c in element
+        if _local(c.tag) in ("Point", "LineString", "Polygon", "MultiGeometry")
+    ]
     if len(parts) == 1:
         return parts[0]  # the common KML export of a single line or point
     kinds = {p.geom_type for p in parts}
@@ -598,8 +634,9 @@ def _read_csv(data: bytes, fallback: CRS | None) -> gpd.GeoDataFrame:
     except csv.Error:
         delimiter = ","
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
-                            na_values=[""], skipinitialspace=True)
+        frame = pd.read_csv(
+            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise ReadError("unreadable_file", f"the CSV could not be parsed: {str(exc)[:200]}") from None
     lower = {str(c).strip().lower(): c for c in frame.columns}
@@ -613,8 +650,11 @@ def _read_csv(data: bytes, fallback: CRS | None) -> gpd.GeoDataFrame:
         geoms, errors, srid = *_csv_lonlat(frame[lon], frame[lat], decimal_comma=delimiter == ";"), None
         used = [lon, lat]
     else:
-        raise ReadError("csv_no_geometry", "the CSV needs a WKT column (wkt, geometry, geom) or lon/lat columns "
-                        f"(lon|lng|longitude|x and lat|latitude|y); it has {', '.join(map(str, frame.columns))}")
+        raise ReadError(
+            "csv_no_geometry",
+            "the CSV needs a WKT column (wkt, geometry, geom) or lon/lat columns "
+            f"(lon|lng|longitude|x and lat|latitude|y); it has {', '.join(map(str, frame.columns))}",
+        )
     if errors:
         raise ReadError("rows_invalid", f"{len(errors)} row(s) could not be read", row=errors[0][0], errors=errors)
     declared = _parse_crs(f"EPSG:{srid}", "the EWKT SRID") if srid else None
@@ -628,14 +668,17 @@ def _csv_wkt(column: pd.Series) -> tuple[np.ndarray, list[tuple[int, str, str]],
     text = raw.str.replace(r"^SRID=\d+;", "", regex=True)
     geoms = shapely.from_wkt(np.where(text == "", None, text).astype(object), on_invalid="ignore")
     bad = (text != "").to_numpy() & shapely.is_missing(geoms)
-    errors = [(int(i) + 1, "wkt_invalid", f"row {i + 1} (line {i + 2}): {text.iloc[i][:60]!r} is not valid WKT")
-              for i in np.flatnonzero(bad)]
+    errors = [
+        (int(i) + 1, "wkt_invalid", f"row {i + 1} (line {i + 2}): {text.iloc[i][:60]!r} is not valid WKT")
+        for i in np.flatnonzero(bad)
+    ]
     found = set(srids.dropna())
     return geoms, errors, int(found.pop()) if len(found) == 1 else None
 
 
-def _csv_lonlat(lon: pd.Series, lat: pd.Series, *, decimal_comma: bool
-                ) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
+def _csv_lonlat(
+    lon: pd.Series, lat: pd.Series, *, decimal_comma: bool
+) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
     errors: list[tuple[int, str, str]] = []
     values = []
     for series in (lon, lat):
@@ -653,8 +696,9 @@ def _csv_lonlat(lon: pd.Series, lat: pd.Series, *, decimal_comma: bool
                 errors.append((i + 1, "coordinate_invalid", f"row {i + 1} (line {i + 2}): {name} is blank"))
             elif not math.isfinite(v[i]):
                 code = "coordinate_invalid" if math.isnan(v[i]) else "coordinate_not_finite"
-                errors.append((i + 1, code, f"row {i + 1} (line {i + 2}): {name} {raw.iloc[i][:40]!r} is not a "
-                               "finite number"))
+                errors.append(
+                    (i + 1, code, f"row {i + 1} (line {i + 2}): {name} {raw.iloc[i][:40]!r} is not a finite number")
+                )
     ok = ~blank_x & ~blank_y & np.isfinite(x) & np.isfinite(y)
     geoms = np.full(len(x), None, dtype=object)
     geoms[ok] = shapely.points(x[ok], y[ok])
@@ -708,8 +752,7 @@ def _prepare(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _portable(column: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(column) or isinstance(column.dtype, pd.PeriodDtype):
-        return pd.Series([v.isoformat() if pd.notna(v) else None for v in column], index=column.index,
-                         dtype=object)
+        return pd.Series([v.isoformat() if pd.notna(v) else None for v in column], index=column.index, dtype=object)
     if column.dtype != object:
         return column
     return column.map(_portable_value)
@@ -811,7 +854,7 @@ def _write_ogr(frame: gpd.GeoDataFrame, path: Path, **options: Any) -> None:
 
 def _xml_text(value: Any) -> str:
     """Text XML 1.0 can hold: control characters are dropped rather than written as broken XML."""
-    if isinstance(value, bool) or isinstance(value, np.bool_):
+    if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
@@ -851,8 +894,9 @@ def _kml_fields(frame: gpd.GeoDataFrame) -> list[str]:
     return [c for c in frame.columns if c not in ("geometry", "name", "description")]
 
 
-def _kml_placemark(folder: ET.Element, record: dict[str, Any], geom: BaseGeometry | None, fields: list[str],
-                   schema_id: str) -> None:
+def _kml_placemark(
+    folder: ET.Element, record: dict[str, Any], geom: BaseGeometry | None, fields: list[str], schema_id: str
+) -> None:
     mark = ET.SubElement(folder, "Placemark")
     for key in ("name", "description"):
         if record.get(key) is not None:

@@ -31,7 +31,10 @@ SCHEMA_PATH = Path(__file__).parent / "data" / "ofds" / "network-schema.json"
 
 # Our node kinds against the 0.4 nodeSupportingInfrastructure codelist, and the nodeType codes that fit.
 SUPPORTING_INFRASTRUCTURE = {
-    "manhole": "cableWell", "handhole": "cableWell", "cabinet": "cabinet", "pole": "pole",
+    "manhole": "cableWell",
+    "handhole": "cableWell",
+    "cabinet": "cabinet",
+    "pole": "pole",
     "building_entry": "building",
 }
 NODE_TYPE = {"cabinet": ["cabinet"]}  # no nodeType code describes a chamber, a pole or a building entry
@@ -53,9 +56,16 @@ def network_schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
-def to_ofds_geojson(nodes: gpd.GeoDataFrame, segments: gpd.GeoDataFrame, *, network_id: str, network_name: str,
-                    publisher: str, publication_date: str,
-                    organisations: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+def to_ofds_geojson(
+    nodes: gpd.GeoDataFrame,
+    segments: gpd.GeoDataFrame,
+    *,
+    network_id: str,
+    network_name: str,
+    publisher: str,
+    publication_date: str,
+    organisations: dict[str, dict[str, Any]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(nodes FeatureCollection, spans FeatureCollection) for one network. Geometries must be EPSG:4326.
 
     `organisations` maps an owner name (the `owner` column) to its OFDS Organisation object, which needs an
@@ -70,8 +80,11 @@ def to_ofds_geojson(nodes: gpd.GeoDataFrame, segments: gpd.GeoDataFrame, *, netw
         span = _span(row, orgs)
         for end in ("start", "end"):
             if span[end] not in node_objects:
-                raise OfdsExportError("span_node_unknown", f"segment {span.get('name', span['id'])} {end}s at node "
-                                      f"{span[end]}, which is not among the exported nodes")
+                raise OfdsExportError(
+                    "span_node_unknown",
+                    f"segment {span.get('name', span['id'])} {end}s at node "
+                    f"{span[end]}, which is not among the exported nodes",
+                )
         feature = _feature(span, "route", "span", network, orgs)
         for end in ("start", "end"):
             feature["properties"][end] = _dereference(node_objects[span[end]], orgs)
@@ -95,8 +108,11 @@ def validate_ofds(nodes_fc: dict[str, Any], spans_fc: dict[str, Any]) -> list[st
 def features_to_network(nodes_fc: dict[str, Any], spans_fc: dict[str, Any]) -> dict[str, Any]:
     """The inverse of the GeoJSON transformation: one network object with nodes, spans and organisations."""
     for name, fc in (("nodes", nodes_fc), ("spans", spans_fc)):
-        if not isinstance(fc, dict) or fc.get("type") != "FeatureCollection" or not isinstance(
-                fc.get("features"), list):
+        if (
+            not isinstance(fc, dict)
+            or fc.get("type") != "FeatureCollection"
+            or not isinstance(fc.get("features"), list)
+        ):
             raise ValueError(f"the {name} collection is not a GeoJSON FeatureCollection")
     features = [*nodes_fc["features"], *spans_fc["features"]]
     network = copy.deepcopy(features[0]["properties"]["network"]) if features else {}
@@ -200,8 +216,12 @@ def _span(row: dict[str, Any], orgs: dict[str, dict[str, Any]]) -> dict[str, Any
 
 def _geojson(geom: BaseGeometry) -> dict[str, Any]:
     """GeoJSON geometry with lists, not tuples, so the dict is the JSON it will be (2D: OFDS positions are x, y)."""
-    return {"type": geom.geom_type, "coordinates": shapely.get_coordinates(geom).tolist()[0]
-            if geom.geom_type == "Point" else shapely.get_coordinates(geom).tolist()}
+    return {
+        "type": geom.geom_type,
+        "coordinates": shapely.get_coordinates(geom).tolist()[0]
+        if geom.geom_type == "Point"
+        else shapely.get_coordinates(geom).tolist(),
+    }
 
 
 def _duct_description(ducts: Any) -> str | None:
@@ -225,8 +245,9 @@ def _duct_description(ducts: Any) -> str | None:
     return f"{len(labels)} {noun}: " + ", ".join(f"{n} × {label}" for label, n in counted.items())
 
 
-def _feature(obj: dict[str, Any], geometry_key: str, feature_type: str, network: dict[str, Any],
-             orgs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _feature(
+    obj: dict[str, Any], geometry_key: str, feature_type: str, network: dict[str, Any], orgs: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     properties = _dereference({k: v for k, v in obj.items() if k != geometry_key}, orgs)
     properties["featureType"] = feature_type
     properties["network"] = copy.deepcopy(network)
@@ -250,8 +271,7 @@ def _collection(features: list[dict[str, Any]]) -> dict[str, Any]:
 # --- folding back ---------------------------------------------------------------------------------------------
 
 
-def _unfeature(feature: dict[str, Any], geometry_key: str, organisations: dict[str, dict[str, Any]]
-               ) -> dict[str, Any]:
+def _unfeature(feature: dict[str, Any], geometry_key: str, organisations: dict[str, dict[str, Any]]) -> dict[str, Any]:
     obj = {k: copy.deepcopy(v) for k, v in feature["properties"].items() if k not in _FEATURE_ONLY}
     if feature.get("geometry") is not None:
         obj[geometry_key] = feature["geometry"]

@@ -28,8 +28,9 @@ class EndpointMatch:
     distance_m: float
 
 
-def match_endpoints(lines: Sequence[LineString], nodes: Sequence[Point],
-                    tolerance_m: float) -> tuple[list[EndpointMatch], list[EndpointMatch]]:
+def match_endpoints(
+    lines: Sequence[LineString], nodes: Sequence[Point], tolerance_m: float
+) -> tuple[list[EndpointMatch], list[EndpointMatch]]:
     """Nearest node to each line's start and end, as (starts, ends), lined up with `lines`.
 
     The distance is reported even past the tolerance (so a message can say "12.3 m from MH-004"); it is inf when
@@ -61,9 +62,7 @@ def _nearest(tree: STRtree, pts: np.ndarray, tolerance_m: float) -> list[Endpoin
         first = np.unique(src, return_index=True)[1]
         index[src[first]] = hit[first]
         dist[src[first]] = d[first]
-    return [
-        EndpointMatch(int(i) if i >= 0 and d <= tolerance_m else None, float(d)) for i, d in zip(index, dist)
-    ]
+    return [EndpointMatch(int(i) if i >= 0 and d <= tolerance_m else None, float(d)) for i, d in zip(index, dist)]
 
 
 def snap_line(line: LineString, start: Point, end: Point) -> LineString:
@@ -112,7 +111,7 @@ def split_line_at(line: LineString, point: Point) -> tuple[LineString, LineStrin
         return LineString(lonlat[: seg + 1]), LineString(lonlat[seg:])
     cut = lonlat[seg] + t * (lonlat[seg + 1] - lonlat[seg])
     first = np.vstack([lonlat[: seg + 1], cut])
-    second = np.vstack([cut, lonlat[seg + 1:]])
+    second = np.vstack([cut, lonlat[seg + 1 :]])
     return LineString(first), LineString(second)
 
 

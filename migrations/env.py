@@ -7,9 +7,9 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
+import ducting.models  # noqa: F401  - registers every table on Base.metadata
 from ducting.db import Base, database_url
 from ducting.settings import get_settings
-import ducting.models  # noqa: F401  - registers every table on Base.metadata
 
 config = context.config
 
@@ -19,10 +19,14 @@ def _url() -> str:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=Base.metadata, literal_binds=True,
-                      include_object=alembic_helpers.include_object,
-                      process_revision_directives=alembic_helpers.writer,
-                      render_item=alembic_helpers.render_item)
+    context.configure(
+        url=_url(),
+        target_metadata=Base.metadata,
+        literal_binds=True,
+        include_object=alembic_helpers.include_object,
+        process_revision_directives=alembic_helpers.writer,
+        render_item=alembic_helpers.render_item,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -37,11 +41,14 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
-    context.configure(connection=connection, target_metadata=Base.metadata,
-                      include_object=alembic_helpers.include_object,
-                      process_revision_directives=alembic_helpers.writer,
-                      render_item=alembic_helpers.render_item,
-                      transaction_per_migration=False)
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        include_object=alembic_helpers.include_object,
+        process_revision_directives=alembic_helpers.writer,
+        render_item=alembic_helpers.render_item,
+        transaction_per_migration=False,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

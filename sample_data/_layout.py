@@ -273,7 +273,7 @@ def _with_links(layout: Layout, xy: np.ndarray, ends: np.ndarray, rng: np.random
     k = pieces_for(np.linalg.norm(b - a, axis=1))
 
     local = np.arange(2 * len(k)).reshape(-1, 2)  # the ends are 0 .. 2k-1 here, inner nodes follow
-    inner_link, inner_t, inner_xy = _inner_nodes(k, a, b, _unwarped, rng)
+    _inner_link, inner_t, inner_xy = _inner_nodes(k, a, b, _unwarped, rng)
     seg_link, start, end, t0, t1 = _pieces(k, local, inner_t, 2 * len(k))
     bend_xy, bend_seg = _bends(seg_link, t0, t1, a, b, _unwarped, rng)
     n, s = len(layout.node_xy), len(layout.seg_nodes)

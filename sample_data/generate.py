@@ -40,7 +40,15 @@ HEADROOM = 1.08
 
 NODE_COLUMNS = ["code", "kind", "status", "owner", "install_date", "geometry"]
 SEGMENT_COLUMNS = [
-    "code", "start_node", "end_node", "status", "trench_type", "depth_m", "zone_class", "ducts", "geometry"
+    "code",
+    "start_node",
+    "end_node",
+    "status",
+    "trench_type",
+    "depth_m",
+    "zone_class",
+    "ducts",
+    "geometry",
 ]
 
 

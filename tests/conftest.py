@@ -41,8 +41,10 @@ class TestDatabase:
 @pytest.fixture(scope="session")
 def test_database() -> TestDatabase:
     if os.environ.get("TEST_DATABASE_URL"):
-        db = TestDatabase(os.environ["TEST_DATABASE_URL"],
-                          os.environ.get("TEST_MIGRATION_DATABASE_URL", os.environ["TEST_DATABASE_URL"]))
+        db = TestDatabase(
+            os.environ["TEST_DATABASE_URL"],
+            os.environ.get("TEST_MIGRATION_DATABASE_URL", os.environ["TEST_DATABASE_URL"]),
+        )
     else:
         cluster = LocalCluster.from_settings(get_settings())
         cluster.up()
@@ -126,19 +128,34 @@ class People:
 def people(session: Session) -> People:
     orgs = {
         "bumd": Organisation(code="TBUMD", name="PT Batam Ducting Bersama (Test)", kind=OrganisationKind.BUMD),
-        "op_a": Organisation(code="TOPA", name="PT Operator Alfa", kind=OrganisationKind.OPERATOR, npwp="0123456789012345"),
-        "op_b": Organisation(code="TOPB", name="PT Operator Beta", kind=OrganisationKind.OPERATOR, npwp="012345678901234"),
+        "op_a": Organisation(
+            code="TOPA", name="PT Operator Alfa", kind=OrganisationKind.OPERATOR, npwp="0123456789012345"
+        ),
+        "op_b": Organisation(
+            code="TOPB", name="PT Operator Beta", kind=OrganisationKind.OPERATOR, npwp="012345678901234"
+        ),
     }
     session.add_all(orgs.values())
     session.flush()
     pw = hash_password("rahasia-uji-123")
-    specs = {"admin": (Role.ADMIN, None), "planner": (Role.PLANNER, None), "finance": (Role.FINANCE, None),
-             "auditor": (Role.AUDITOR, None), "op_a": (Role.OPERATOR, orgs["op_a"]), "op_b": (Role.OPERATOR, orgs["op_b"])}
+    specs = {
+        "admin": (Role.ADMIN, None),
+        "planner": (Role.PLANNER, None),
+        "finance": (Role.FINANCE, None),
+        "auditor": (Role.AUDITOR, None),
+        "op_a": (Role.OPERATOR, orgs["op_a"]),
+        "op_b": (Role.OPERATOR, orgs["op_b"]),
+    }
     accounts = {}
     tokens = {}
     for name, (role, org) in specs.items():
-        acc = Account(username=f"t_{name}", full_name=f"Test {name}", role=role, password_hash=pw,
-                      organisation_id=org.id if org else None)
+        acc = Account(
+            username=f"t_{name}",
+            full_name=f"Test {name}",
+            role=role,
+            password_hash=pw,
+            organisation_id=org.id if org else None,
+        )
         session.add(acc)
         session.flush()
         accounts[name] = acc

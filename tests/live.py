@@ -26,9 +26,24 @@ def running_service(database_url: str, *, env: dict[str, str] | None = None) -> 
     environ = os.environ | {"DATABASE_URL": database_url, "DUCTING_ENV": "test"} | (env or {})
     log = tempfile.NamedTemporaryFile(prefix="ducting-live-", suffix=".log", delete=False)
     # a file, not a pipe: an unread pipe fills up and stalls the server
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "ducting.app:create_app", "--factory",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                            env=environ, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "ducting.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=environ,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -30,7 +30,8 @@ class Organisation(IdMixin, UuidMixin, Base):
     contact_email: Mapped[str | None] = mapped_column(Text)
     contact_phone: Mapped[str | None] = mapped_column(Text)
     status: Mapped[OrganisationStatus] = mapped_column(
-        enum_column(OrganisationStatus, "organisation_status"), nullable=False, server_default="active")
+        enum_column(OrganisationStatus, "organisation_status"), nullable=False, server_default="active"
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 

@@ -133,11 +133,25 @@ def begin(settings: OidcSettings, *, redirect_uri: str, next_path: str) -> tuple
     if not settings.enabled:
         raise OidcNotConfigured("single sign-on is not configured on this service")
     provider = discover(settings)
-    flow = Flow(state=secrets.token_urlsafe(24), nonce=secrets.token_urlsafe(24), verifier=secrets.token_urlsafe(48),
-                redirect_uri=redirect_uri, next=next_path, expires=time.time() + FLOW_TTL_S)
-    url = prepare_grant_uri(provider.authorization_endpoint, settings.client_id, "code", redirect_uri=redirect_uri,
-                            scope=settings.scopes, state=flow.state, nonce=flow.nonce,
-                            code_challenge=create_s256_code_challenge(flow.verifier), code_challenge_method="S256")
+    flow = Flow(
+        state=secrets.token_urlsafe(24),
+        nonce=secrets.token_urlsafe(24),
+        verifier=secrets.token_urlsafe(48),
+        redirect_uri=redirect_uri,
+        next=next_path,
+        expires=time.time() + FLOW_TTL_S,
+    )
+    url = prepare_grant_uri(
+        provider.authorization_endpoint,
+        settings.client_id,
+        "code",
+        redirect_uri=redirect_uri,
+        scope=settings.scopes,
+        state=flow.state,
+        nonce=flow.nonce,
+        code_challenge=create_s256_code_challenge(flow.verifier),
+        code_challenge_method="S256",
+    )
     return url, flow
 
 
@@ -154,8 +168,9 @@ def unseal(value: str | None, *, key: str) -> Flow:
     """The flow from the cookie; refused when missing, altered or older than ten minutes."""
     payload, _, mac = (value or "").encode().rpartition(b".")
     if not payload or not hmac.compare_digest(_mac(key, payload), mac.decode(errors="replace")):
-        raise OidcFailed("no sign-on in progress in this browser (or it was altered); start again",
-                         code="oidc_flow_missing")
+        raise OidcFailed(
+            "no sign-on in progress in this browser (or it was altered); start again", code="oidc_flow_missing"
+        )
     flow = Flow(**json.loads(base64.urlsafe_b64decode(payload)))
     if flow.expires < time.time():
         raise OidcFailed("the sign-on took longer than ten minutes; start again", code="oidc_flow_expired")
@@ -168,37 +183,52 @@ def finish(settings: OidcSettings, *, flow: Flow, code: str, state: str) -> dict
         raise OidcFailed("the sign-on answer does not belong to this browser's request (state)", code="oidc_state")
     provider = discover(settings)
     secret = settings.client_secret.get_secret_value() if settings.client_secret else ""
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": flow.redirect_uri,
-            "code_verifier": flow.verifier}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": flow.redirect_uri,
+        "code_verifier": flow.verifier,
+    }
     try:  # client_secret_basic: id and secret form-encoded, then Basic (RFC 6749 section 2.3.1)
-        response = httpx.post(provider.token_endpoint, data=form, timeout=settings.http_timeout_s,
-                              auth=(quote(settings.client_id or "", safe=""), quote(secret, safe="")),
-                              headers={"Accept": "application/json"})
+        response = httpx.post(
+            provider.token_endpoint,
+            data=form,
+            timeout=settings.http_timeout_s,
+            auth=(quote(settings.client_id or "", safe=""), quote(secret, safe="")),
+            headers={"Accept": "application/json"},
+        )
         token = response.json()
     except (httpx.HTTPError, ValueError) as exc:
         raise OidcUnavailable(f"the token endpoint did not answer: {exc}") from exc
     if not isinstance(token, dict) or response.status_code >= 500:
         raise OidcUnavailable(f"the token endpoint answered {response.status_code}")
     if response.status_code != 200 or "error" in token:
-        raise OidcFailed(f"the provider refused the code: {token.get('error', response.status_code)}",
-                         code="oidc_code_refused")
+        raise OidcFailed(
+            f"the provider refused the code: {token.get('error', response.status_code)}", code="oidc_code_refused"
+        )
     if not token.get("id_token"):
         raise OidcFailed("the provider sent no id_token (is the 'openid' scope granted?)", code="oidc_token_invalid")
-    return verify_id_token(settings, provider, token["id_token"], nonce=flow.nonce,
-                           access_token=token.get("access_token"))
+    return verify_id_token(
+        settings, provider, token["id_token"], nonce=flow.nonce, access_token=token.get("access_token")
+    )
 
 
-def verify_id_token(settings: OidcSettings, provider: Provider, id_token: str, *, nonce: str,
-                    access_token: str | None = None) -> dict[str, Any]:
+def verify_id_token(
+    settings: OidcSettings, provider: Provider, id_token: str, *, nonce: str, access_token: str | None = None
+) -> dict[str, Any]:
     try:
         try:
             decoded = jwt.decode(id_token, _key_set(provider, settings), algorithms=list(ALGORITHMS))
         except InvalidKeyIdError:  # the provider rotated its keys since we cached them
             decoded = jwt.decode(id_token, _key_set(provider, settings, refresh=True), algorithms=list(ALGORITHMS))
-        options = {"iss": {"essential": True, "value": provider.issuer},
-                   "aud": {"essential": True, "value": settings.client_id},
-                   "exp": {"essential": True}, "iat": {"essential": True}, "sub": {"essential": True},
-                   "nonce": {"essential": True, "value": nonce}}
+        options = {
+            "iss": {"essential": True, "value": provider.issuer},
+            "aud": {"essential": True, "value": settings.client_id},
+            "exp": {"essential": True},
+            "iat": {"essential": True},
+            "sub": {"essential": True},
+            "nonce": {"essential": True, "value": nonce},
+        }
         params = {"nonce": nonce, "client_id": settings.client_id}
         if access_token:
             params["access_token"] = access_token
@@ -221,16 +251,20 @@ def account_for(session: Session, settings: OidcSettings, claims: dict[str, Any]
     bound = session.scalar(select(Account).where(Account.oidc_issuer == issuer, Account.oidc_subject == subject))
     if bound is not None:
         if not bound.is_active:
-            raise OidcFailed("no active BEDELAU account matches this sign-on; ask an administrator",
-                             code="oidc_no_account")
+            raise OidcFailed(
+                "no active BEDELAU account matches this sign-on; ask an administrator", code="oidc_no_account"
+            )
         return bound
     account = _account_by_claim(session, settings, claims)
     if account.oidc_subject is not None:
         # the same message as for no account: the provider's user learns nothing about who holds this one
-        log.warning("single sign-on: %s (sub %s) presented the username of %s, which is bound to another identity",
-                    issuer, subject, account.username)
-        raise OidcFailed("no active BEDELAU account matches this sign-on; ask an administrator",
-                         code="oidc_no_account")
+        log.warning(
+            "single sign-on: %s (sub %s) presented the username of %s, which is bound to another identity",
+            issuer,
+            subject,
+            account.username,
+        )
+        raise OidcFailed("no active BEDELAU account matches this sign-on; ask an administrator", code="oidc_no_account")
     account.oidc_issuer, account.oidc_subject = issuer, subject
     return account
 
@@ -249,6 +283,5 @@ def _account_by_claim(session: Session, settings: OidcSettings, claims: dict[str
     found = list(session.scalars(query.limit(2)))
     if len(found) != 1 or not found[0].is_active:
         # one message for absent, ambiguous and disabled: the provider's user learns nothing about our accounts
-        raise OidcFailed("no active BEDELAU account matches this sign-on; ask an administrator",
-                         code="oidc_no_account")
+        raise OidcFailed("no active BEDELAU account matches this sign-on; ask an administrator", code="oidc_no_account")
     return found[0]

@@ -50,8 +50,15 @@ def oidc_login(request: Request, next: str = "") -> Response:
         return _failed(request, exc)
     response = RedirectResponse(url, status_code=303)
     # lax, not strict: the provider's redirect back is a top-level navigation from another site
-    response.set_cookie(oidc.FLOW_COOKIE, oidc.seal(flow, key=settings.auth.secret_key), max_age=oidc.FLOW_TTL_S,
-                        httponly=True, samesite="lax", secure=_secure(request), path=FLOW_PATH)
+    response.set_cookie(
+        oidc.FLOW_COOKIE,
+        oidc.seal(flow, key=settings.auth.secret_key),
+        max_age=oidc.FLOW_TTL_S,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path=FLOW_PATH,
+    )
     return response
 
 
@@ -73,9 +80,17 @@ def oidc_callback(request: Request, session: SessionDep, code: str = "", state: 
     log.info("single sign-on: %s (sub %s) signed in as %s", settings.oidc.issuer, claims.get("sub"), account.username)
     response = RedirectResponse(flow.next or HOME.get(Role(account.role), "/peta"), status_code=303)
     secure = _secure(request)
-    response.set_cookie(SESSION_COOKIE, secret, max_age=int(ttl.total_seconds()), httponly=True, samesite="lax",
-                        secure=secure, path="/")
-    response.set_cookie(CSRF_COOKIE, csrf_token(secret), max_age=int(ttl.total_seconds()), httponly=False,
-                        samesite="lax", secure=secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE, secret, max_age=int(ttl.total_seconds()), httponly=True, samesite="lax", secure=secure, path="/"
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf_token(secret),
+        max_age=int(ttl.total_seconds()),
+        httponly=False,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
     response.delete_cookie(oidc.FLOW_COOKIE, path=FLOW_PATH)
     return response

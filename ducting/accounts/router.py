@@ -5,10 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import select, update
 
-from ducting.accounts.models import Account, ApiToken, Organisation
 from ducting.accounts import service
-from ducting.accounts.schemas import (AccountCreated, AccountIn, AccountOut, AccountPatch, ApiTokenCreated, ApiTokenOut,
-                                      LoginIn, OrganisationOut, TokenIn, TokenOut)
+from ducting.accounts.models import Account, ApiToken, Organisation
+from ducting.accounts.schemas import (
+    AccountCreated,
+    AccountIn,
+    AccountOut,
+    AccountPatch,
+    ApiTokenCreated,
+    ApiTokenOut,
+    LoginIn,
+    OrganisationOut,
+    TokenIn,
+    TokenOut,
+)
 from ducting.auth import AdminDep, CurrentActor, _bearer, issue_token, login, token_digest
 from ducting.db import SessionDep
 from ducting.errors import DomainError
@@ -26,8 +36,9 @@ def get_token(body: LoginIn, session: SessionDep) -> TokenOut:
         raise
     secret, row = issue_token(session, account=account, name="login", kind="session")
     session.commit()
-    return TokenOut(access_token=secret, expires_at=row.expires_at, role=account.role,
-                    organisation_id=account.organisation_id)
+    return TokenOut(
+        access_token=secret, expires_at=row.expires_at, role=account.role, organisation_id=account.organisation_id
+    )
 
 
 @router.post("/auth/logout", status_code=204, summary="Revoke the token this request used")
@@ -48,8 +59,9 @@ def me(session: SessionDep, actor: CurrentActor) -> Account:
     return session.get(Account, actor.account_id)
 
 
-@router.get("/organisations", response_model=list[OrganisationOut],
-            summary="Organisations; an operator sees only its own")
+@router.get(
+    "/organisations", response_model=list[OrganisationOut], summary="Organisations; an operator sees only its own"
+)
 def organisations(session: SessionDep, actor: CurrentActor) -> list[Organisation]:
     query = select(Organisation).order_by(Organisation.code)
     if actor.role == Role.OPERATOR:
@@ -67,20 +79,28 @@ def list_accounts(session: SessionDep, actor: AdminDep) -> list[Account]:
 def create_account(body: AccountIn, session: SessionDep, actor: AdminDep) -> AccountCreated:
     account, password = service.create_account(session, data=body)
     session.commit()
-    return AccountCreated(**AccountOut.model_validate(account).model_dump(),
-                          one_time_password=None if body.password else password)
+    return AccountCreated(
+        **AccountOut.model_validate(account).model_dump(), one_time_password=None if body.password else password
+    )
 
 
-@router.patch("/accounts/{account_id}", response_model=AccountOut, tags=["admin"],
-              summary="Disable, change role, rename; the last active admin cannot be disabled or demoted")
+@router.patch(
+    "/accounts/{account_id}",
+    response_model=AccountOut,
+    tags=["admin"],
+    summary="Disable, change role, rename; the last active admin cannot be disabled or demoted",
+)
 def patch_account(account_id: int, body: AccountPatch, session: SessionDep, actor: AdminDep) -> Account:
     account = service.update_account(session, account_id=account_id, patch=body)
     session.commit()
     return account
 
 
-@router.post("/accounts/{account_id}/reset-password", tags=["admin"],
-             summary="A new one-time password; the account's tokens are revoked")
+@router.post(
+    "/accounts/{account_id}/reset-password",
+    tags=["admin"],
+    summary="A new one-time password; the account's tokens are revoked",
+)
 def reset_password(account_id: int, session: SessionDep, actor: AdminDep) -> dict[str, str]:
     password = service.reset_password(session, account_id=account_id)
     session.commit()
@@ -90,12 +110,22 @@ def reset_password(account_id: int, session: SessionDep, actor: AdminDep) -> dic
 # -- API tokens for operators' own systems ---------------------------------------------------------------------------
 @router.get("/tokens", response_model=list[ApiTokenOut], tags=["accounts"])
 def list_tokens(session: SessionDep, actor: CurrentActor) -> list[ApiToken]:
-    return list(session.scalars(select(ApiToken).where(ApiToken.account_id == actor.account_id, ApiToken.kind == "api")
-                                .order_by(ApiToken.id)))
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.account_id == actor.account_id, ApiToken.kind == "api")
+            .order_by(ApiToken.id)
+        )
+    )
 
 
-@router.post("/tokens", status_code=201, response_model=ApiTokenCreated, tags=["accounts"],
-             summary="A scoped, expiring API token; the secret is shown once and stored only as a hash")
+@router.post(
+    "/tokens",
+    status_code=201,
+    response_model=ApiTokenCreated,
+    tags=["accounts"],
+    summary="A scoped, expiring API token; the secret is shown once and stored only as a hash",
+)
 def create_token(body: TokenIn, session: SessionDep, actor: CurrentActor) -> ApiTokenCreated:
     secret, row = service.create_api_token(session, actor=actor, data=body)
     session.commit()

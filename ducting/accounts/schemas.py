@@ -56,8 +56,9 @@ class AccountIn(BaseModel):
     email: str | None = Field(default=None, max_length=200)
     role: Role
     organisation: str | None = Field(default=None, description="Organisation code; required for operators")
-    password: str | None = Field(default=None, min_length=12, max_length=1024,
-                                 description="Omit to have a one-time password generated")
+    password: str | None = Field(
+        default=None, min_length=12, max_length=1024, description="Omit to have a one-time password generated"
+    )
 
 
 class AccountPatch(BaseModel):
@@ -68,8 +69,10 @@ class AccountPatch(BaseModel):
     role: Role | None = None
     organisation: str | None = None
     is_active: bool | None = None
-    unlink_sso: bool | None = Field(default=None, description="true: forget the bound single sign-on identity, so "
-                                                              "the next sign-on by username binds afresh")
+    unlink_sso: bool | None = Field(
+        default=None,
+        description="true: forget the bound single sign-on identity, so the next sign-on by username binds afresh",
+    )
 
 
 class AccountCreated(AccountOut):

@@ -20,13 +20,17 @@ from ducting.network.vocab import OrganisationKind, Role
 def _organisation_id(session: Session, role: Role, code: str | None) -> int | None:
     if code is None:
         if role == Role.OPERATOR:
-            raise InvalidInput("an operator account belongs to an operator organisation",
-                               errors=[FieldError("organisation", "organisation_required", "give the operator's code")])
+            raise InvalidInput(
+                "an operator account belongs to an operator organisation",
+                errors=[FieldError("organisation", "organisation_required", "give the operator's code")],
+            )
         return None
     org = session.scalars(select(Organisation).where(Organisation.code == code)).first()
     if org is None:
-        raise InvalidInput(f"no organisation {code!r}",
-                           errors=[FieldError("organisation", "organisation_not_found", f"no organisation {code!r}")])
+        raise InvalidInput(
+            f"no organisation {code!r}",
+            errors=[FieldError("organisation", "organisation_not_found", f"no organisation {code!r}")],
+        )
     if role == Role.OPERATOR and org.kind != OrganisationKind.OPERATOR:
         raise InvalidInput(f"{code} is not an operator", code="organisation_not_operator")
     return org.id
@@ -35,9 +39,14 @@ def _organisation_id(session: Session, role: Role, code: str | None) -> int | No
 def create_account(session: Session, *, data: AccountIn) -> tuple[Account, str]:
     """A new account with a one-time password (returned once) unless one is given."""
     password = data.password or secrets.token_urlsafe(12)
-    account = Account(username=data.username.lower(), full_name=data.full_name, email=data.email, role=data.role,
-                      organisation_id=_organisation_id(session, data.role, data.organisation),
-                      password_hash=hash_password(password))
+    account = Account(
+        username=data.username.lower(),
+        full_name=data.full_name,
+        email=data.email,
+        role=data.role,
+        organisation_id=_organisation_id(session, data.role, data.organisation),
+        password_hash=hash_password(password),
+    )
     session.add(account)
     try:
         with session.begin_nested():
@@ -48,16 +57,20 @@ def create_account(session: Session, *, data: AccountIn) -> tuple[Account, str]:
 
 
 def _active_admins(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Account).where(Account.role == Role.ADMIN,
-                                                                          Account.is_active))
+    return session.scalar(
+        select(func.count()).select_from(Account).where(Account.role == Role.ADMIN, Account.is_active)
+    )
 
 
 def update_account(session: Session, *, account_id: int, patch: AccountPatch) -> Account:
     account = session.get(Account, account_id, with_for_update=True)
     if account is None:
         raise NotFound(f"account {account_id} does not exist")
-    losing_admin = account.role == Role.ADMIN and account.is_active and (
-        patch.is_active is False or (patch.role is not None and patch.role != Role.ADMIN))
+    losing_admin = (
+        account.role == Role.ADMIN
+        and account.is_active
+        and (patch.is_active is False or (patch.role is not None and patch.role != Role.ADMIN))
+    )
     if losing_admin:
         # serialise admin changes so two concurrent demotions cannot both pass the count
         session.execute(select(Account.id).where(Account.role == Role.ADMIN).with_for_update())
@@ -92,14 +105,18 @@ def reset_password(session: Session, *, account_id: int) -> str:
 
 
 def revoke_tokens(session: Session, *, account_id: int) -> None:
-    session.execute(update(ApiToken).where(ApiToken.account_id == account_id, ApiToken.revoked_at.is_(None))
-                    .values(revoked_at=datetime.now(UTC)))
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.account_id == account_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
 
 
 def create_api_token(session: Session, *, actor: Actor, data: TokenIn) -> tuple[str, ApiToken]:
     account = session.get(Account, actor.account_id)
-    return issue_token(session, account=account, name=data.name, kind="api", ttl=timedelta(days=data.days),
-                       scopes=data.scopes)
+    return issue_token(
+        session, account=account, name=data.name, kind="api", ttl=timedelta(days=data.days), scopes=data.scopes
+    )
 
 
 def revoke_api_token(session: Session, *, actor: Actor, token_id: int) -> None:

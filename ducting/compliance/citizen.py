@@ -51,8 +51,9 @@ def clean_photo(data: bytes) -> bytes:
     """A re-encoded JPEG of the upload, or PhotoRejected / TooLarge."""
     settings = get_compliance_settings()
     if len(data) > settings.report_max_photo_bytes:
-        raise TooLarge(f"the photo is {len(data)} bytes; the limit is {settings.report_max_photo_bytes}",
-                       code="photo_too_large")
+        raise TooLarge(
+            f"the photo is {len(data)} bytes; the limit is {settings.report_max_photo_bytes}", code="photo_too_large"
+        )
     Image.MAX_IMAGE_PIXELS = settings.report_max_photo_pixels
     try:
         with Image.open(io.BytesIO(data)) as probe:
@@ -74,63 +75,100 @@ def clean_photo(data: bytes) -> bytes:
         raise PhotoRejected("the photo is not a readable JPEG, PNG or WebP image", code="photo_type") from None
 
 
-def submit_report(session: Session, *, lon: float, lat: float, category: str, description: str,
-                  photo: bytes | None, client_addr: str | None) -> ReportReceipt:
+def submit_report(
+    session: Session,
+    *,
+    lon: float,
+    lat: float,
+    category: str,
+    description: str,
+    photo: bytes | None,
+    client_addr: str | None,
+) -> ReportReceipt:
     """Record a report as an unverified observation. Raises RateLimited, InvalidInput. Does not commit."""
     settings = get_compliance_settings()
     key = client_key(client_addr)
     # one client at a time per key: two parallel posts cannot both slip under the limit
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
-    recent = session.scalar(text("""SELECT count(*) FROM citizen_report WHERE client_key = :k
+    recent = session.scalar(
+        text("""SELECT count(*) FROM citizen_report WHERE client_key = :k
         AND created_at > clock_timestamp() - make_interval(secs => :w)"""),
-        {"k": key, "w": settings.report_rate_window_s})
+        {"k": key, "w": settings.report_rate_window_s},
+    )
     if recent >= settings.report_rate_limit:
-        raise RateLimited(f"at most {settings.report_rate_limit} reports per {settings.report_rate_window_s // 60} "
-                          "minutes from one address", code="report_rate_limited",
-                          retry_after_s=settings.report_rate_window_s)
+        raise RateLimited(
+            f"at most {settings.report_rate_limit} reports per {settings.report_rate_window_s // 60} "
+            "minutes from one address",
+            code="report_rate_limited",
+            retry_after_s=settings.report_rate_window_s,
+        )
     try:
         category = ReportCategory(category).value
     except ValueError:
-        raise InvalidInput(f"category must be one of {', '.join(c.value for c in ReportCategory)}",
-                           code="category_invalid") from None
+        raise InvalidInput(
+            f"category must be one of {', '.join(c.value for c in ReportCategory)}", code="category_invalid"
+        ) from None
     description = " ".join(description.split())
     if not 5 <= len(description) <= 2000:
         raise InvalidInput("the description needs 5 to 2000 characters", code="description_length")
     if 100 <= lat <= 110 and -10 <= lon <= 10:
-        raise InvalidInput(f"({lon}, {lat}) looks like lat and lon swapped: Batam is near lon 104, lat 1",
-                           code="coordinates_swapped")
+        raise InvalidInput(
+            f"({lon}, {lat}) looks like lat and lon swapped: Batam is near lon 104, lat 1", code="coordinates_swapped"
+        )
     from shapely.geometry import Point
 
     if not load_service_area().contains(Point(lon, lat)):
         raise InvalidInput(f"({lon}, {lat}) is not in Batam", code="outside_batam")
     cleaned = clean_photo(photo) if photo else None
-    obs_id = session.scalar(text(f"""INSERT INTO observation (source, verified, notes, geom)
+    obs_id = session.scalar(
+        text(f"""INSERT INTO observation (source, verified, notes, geom)
         VALUES ('citizen', false, :notes, ST_SetSRID(ST_MakePoint(:x, :y), {WGS84})) RETURNING id"""),
-        {"notes": f"[{category}] {description}", "x": lon, "y": lat})
+        {"notes": f"[{category}] {description}", "x": lon, "y": lat},
+    )
     year = session.scalar(text("SELECT extract(year FROM CURRENT_DATE)::int"))
     serial = session.scalar(text("SELECT nextval('citizen_report_seq')"))
     reference = f"LAP-{year}-{serial:06d}"
-    session.execute(text(f"""INSERT INTO citizen_report (reference, category, description, geom, photo,
+    session.execute(
+        text(f"""INSERT INTO citizen_report (reference, category, description, geom, photo,
         photo_media_type, photo_sha256, client_key, observation_id)
         VALUES (:ref, :cat, :d, ST_SetSRID(ST_MakePoint(:x, :y), {WGS84}), :photo, :mt, :sha, :k, :obs)"""),
-        {"ref": reference, "cat": category, "d": description, "x": lon, "y": lat, "photo": cleaned,
-         "mt": "image/jpeg" if cleaned else None, "sha": hashlib.sha256(cleaned).hexdigest() if cleaned else None,
-         "k": key, "obs": obs_id})
+        {
+            "ref": reference,
+            "cat": category,
+            "d": description,
+            "x": lon,
+            "y": lat,
+            "photo": cleaned,
+            "mt": "image/jpeg" if cleaned else None,
+            "sha": hashlib.sha256(cleaned).hexdigest() if cleaned else None,
+            "k": key,
+            "obs": obs_id,
+        },
+    )
     return ReportReceipt(reference=reference, status=ReportStatus.NEW.value)
 
 
 def triage_queue(session: Session, *, status: str = "new", limit: int = 100) -> list[dict]:
-    rows = session.execute(text("""
+    rows = session.execute(
+        text("""
         SELECT r.id, r.reference, r.category, r.description, r.status, r.created_at, r.observation_id,
                r.photo_sha256 IS NOT NULL AS has_photo, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat,
                (SELECT s.id FROM aerial_span s ORDER BY s.geom <-> r.geom LIMIT 1) AS nearest_span_id
         FROM citizen_report r WHERE r.status = :st ORDER BY r.created_at LIMIT :l"""),
-        {"st": status, "l": limit}).all()
+        {"st": status, "l": limit},
+    ).all()
     return [dict(r._mapping) for r in rows]
 
 
-def review_report(session: Session, *, report_id: int, verified: bool, account_id: int | None,
-                  span_id: int | None = None, note: str | None = None) -> CitizenReport:
+def review_report(
+    session: Session,
+    *,
+    report_id: int,
+    verified: bool,
+    account_id: int | None,
+    span_id: int | None = None,
+    note: str | None = None,
+) -> CitizenReport:
     """A planner's verdict. A verified report's observation becomes evidence (tied to a span if given)."""
     report = session.get(CitizenReport, report_id, with_for_update=True)
     if report is None:

@@ -6,7 +6,7 @@ Both run as the system identity (`cli:<user>`), write all or nothing, and commit
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -32,9 +32,11 @@ def _problem(exc) -> None:
 
 
 @app.command("zones-import")
-def zones_import(path: Path,
-                 dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
-                 crs: Annotated[Optional[str], typer.Option(help="CRS of a file that does not say")] = None) -> None:
+def zones_import(
+    path: Path,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
+    crs: Annotated[str | None, typer.Option(help="CRS of a file that does not say")] = None,
+) -> None:
     """Import no-overhead zones (GeoJSON, GeoPackage, KML/KMZ, zipped Shapefile). All or nothing; zones are
     matched by name; the spans under changed zones are re-evaluated."""
     from ducting.compliance import zones
@@ -49,13 +51,15 @@ def zones_import(path: Path,
             report = zones.import_zones(session, layers=layers, dry_run=dry_run, account_id=None)
         except DomainError as exc:
             _problem(exc)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from exc
         if not dry_run:
             session.commit()
     verb = "would create" if dry_run else "created"
     ev = report.evaluation
-    console.print(f"{verb} {report.created}, updated {report.updated}, unchanged {report.unchanged} zone(s)"
-                  + (f"; flags opened {ev.opened}, resolved {ev.resolved}" if ev else ""))
+    console.print(
+        f"{verb} {report.created}, updated {report.updated}, unchanged {report.unchanged} zone(s)"
+        + (f"; flags opened {ev.opened}, resolved {ev.resolved}" if ev else "")
+    )
 
 
 @app.command("evaluate")
@@ -66,5 +70,7 @@ def evaluate_all() -> None:
     with _session() as session:
         report = evaluate(session)
         session.commit()
-    console.print(f"run {report.run_id}: opened {report.opened:,}, updated {report.updated:,}, resolved "
-                  f"{report.resolved:,}, migration cases {report.migrations_opened:,} in {report.seconds['total']} s")
+    console.print(
+        f"run {report.run_id}: opened {report.opened:,}, updated {report.updated:,}, resolved "
+        f"{report.resolved:,}, migration cases {report.migrations_opened:,} in {report.seconds['total']} s"
+    )

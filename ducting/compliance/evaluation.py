@@ -71,14 +71,16 @@ class EvaluationReport:
 
 def _widen(session: Session, scope: Scope) -> tuple[list[int], list[int]]:
     """Poles at the ends of scoped spans, and every span at a scoped pole: a pole's load depends on all of them."""
-    row = session.execute(text("""
+    row = session.execute(
+        text("""
         WITH p AS (SELECT unnest(CAST(:poles AS bigint[])) AS id
                    UNION SELECT unnest(ARRAY[from_pole_id, to_pole_id]) FROM aerial_span WHERE id = ANY(:spans))
         SELECT ARRAY(SELECT id FROM p),
                ARRAY(SELECT unnest(CAST(:spans AS bigint[])) UNION
                      SELECT s.id FROM aerial_span s WHERE s.from_pole_id IN (SELECT id FROM p)
                      UNION SELECT s.id FROM aerial_span s WHERE s.to_pole_id IN (SELECT id FROM p))"""),
-        {"spans": scope.spans or [], "poles": scope.poles or []}).one()
+        {"spans": scope.spans or [], "poles": scope.poles or []},
+    ).one()
     return list(row[1]), list(row[0])
 
 
@@ -89,29 +91,40 @@ def _prepare(session: Session, full: bool, params: dict[str, Any] | None = None)
     span_filter = "" if full else "AND {col} = ANY(:spans)"
     pole_filter = "" if full else "AND pole_id = ANY(:poles)"
     session.execute(text("DROP TABLE IF EXISTS _live, _obs, _pobs, _cand"))
-    session.execute(text(f"""
+    session.execute(
+        text(f"""
         CREATE TEMP TABLE _live ON COMMIT DROP AS
         SELECT a.span_id, count(*) AS n,
                coalesce(array_agg(DISTINCT a.operator_id) FILTER (WHERE a.operator_id IS NOT NULL), '{{}}') AS ops
         FROM cable_attachment a WHERE a.removed_at IS NULL AND a.span_id IS NOT NULL
-        {span_filter.format(col='a.span_id')} GROUP BY a.span_id"""), params)
+        {span_filter.format(col="a.span_id")} GROUP BY a.span_id"""),
+        params,
+    )
     session.execute(text("ALTER TABLE _live ADD PRIMARY KEY (span_id)"))
-    session.execute(text(f"""
+    session.execute(
+        text(f"""
         CREATE TEMP TABLE _obs ON COMMIT DROP AS
         SELECT DISTINCT ON (span_id) * FROM observation
-        WHERE verified AND span_id IS NOT NULL {span_filter.format(col='span_id')}
-        ORDER BY span_id, observed_at DESC, id DESC"""), params)
+        WHERE verified AND span_id IS NOT NULL {span_filter.format(col="span_id")}
+        ORDER BY span_id, observed_at DESC, id DESC"""),
+        params,
+    )
     session.execute(text("ALTER TABLE _obs ADD PRIMARY KEY (span_id)"))
-    session.execute(text(f"""
+    session.execute(
+        text(f"""
         CREATE TEMP TABLE _pobs ON COMMIT DROP AS
         SELECT DISTINCT ON (pole_id) * FROM observation
-        WHERE verified AND pole_id IS NOT NULL {pole_filter} ORDER BY pole_id, observed_at DESC, id DESC"""), params)
+        WHERE verified AND pole_id IS NOT NULL {pole_filter} ORDER BY pole_id, observed_at DESC, id DESC"""),
+        params,
+    )
     session.execute(text("ALTER TABLE _pobs ADD PRIMARY KEY (pole_id)"))
-    session.execute(text("""
+    session.execute(
+        text("""
         CREATE TEMP TABLE _cand ON COMMIT DROP AS
         SELECT rule, severity, subject_kind, subject_id, span_id, pole_id, operator_ids, measured, threshold, unit,
                observation_id, raised_survey_id AS survey_id, road_class, kecamatan_kode, evidence, geom
-        FROM compliance_flag WITH NO DATA"""))
+        FROM compliance_flag WITH NO DATA""")
+    )
     session.execute(text("ANALYZE _live, _obs, _pobs"))
 
 
@@ -121,17 +134,20 @@ def _p(session: Session) -> dict[str, Any]:
 
 def rule_sql(sql: str, *, full: bool) -> str:
     """A rule's SQL with its scope placeholders filled in."""
-    scopes = {"{att_scope}": "" if full else "AND (a.span_id = ANY(:spans) OR a.pole_id = ANY(:poles))",
-              "{pole_scope}": "" if full else "AND ld.pole_id = ANY(:poles)",
-              "{own_scope}": "" if full else "AND a.pole_id = ANY(:poles)",
-              "{materialized}": "MATERIALIZED" if full else "NOT MATERIALIZED"}
+    scopes = {
+        "{att_scope}": "" if full else "AND (a.span_id = ANY(:spans) OR a.pole_id = ANY(:poles))",
+        "{pole_scope}": "" if full else "AND ld.pole_id = ANY(:poles)",
+        "{own_scope}": "" if full else "AND a.pole_id = ANY(:poles)",
+        "{materialized}": "MATERIALIZED" if full else "NOT MATERIALIZED",
+    }
     for key, value in scopes.items():
         sql = sql.replace(key, value)
     return sql
 
 
-def evaluate(session: Session, *, scope: Scope | None = None, survey_id: int | None = None,
-             account_id: int | None = None) -> EvaluationReport:
+def evaluate(
+    session: Session, *, scope: Scope | None = None, survey_id: int | None = None, account_id: int | None = None
+) -> EvaluationReport:
     """Run every rule for `scope` and merge the findings into the flags. Does not commit.
 
     `survey_id` is the survey whose import asked for this run: recorded on the run (so on the flags it opens) and
@@ -145,12 +161,18 @@ def evaluate(session: Session, *, scope: Scope | None = None, survey_id: int | N
     if not full:
         spans, poles = _widen(session, scope)
         params |= {"spans": spans, "poles": poles}
-    params["run"] = session.scalar(text("""INSERT INTO evaluation_run (account_id, survey_id, full_run,
+    params["run"] = session.scalar(
+        text("""INSERT INTO evaluation_run (account_id, survey_id, full_run,
         spans_in_scope, poles_in_scope) VALUES (:aid, :survey, :full, :ns, :np) RETURNING id"""),
-        params | {"full": full, "ns": None if full else len(params["spans"]),
-                  "np": None if full else len(params["poles"])})
-    report = EvaluationReport(full=full, spans_in_scope=None if full else len(params["spans"]),
-                              poles_in_scope=None if full else len(params["poles"]), run_id=params["run"])
+        params
+        | {"full": full, "ns": None if full else len(params["spans"]), "np": None if full else len(params["poles"])},
+    )
+    report = EvaluationReport(
+        full=full,
+        spans_in_scope=None if full else len(params["spans"]),
+        poles_in_scope=None if full else len(params["poles"]),
+        run_id=params["run"],
+    )
     t0 = time.perf_counter()
     _prepare(session, full, params)
     report.seconds["prepare"] = round(time.perf_counter() - t0, 3)
@@ -163,20 +185,33 @@ def evaluate(session: Session, *, scope: Scope | None = None, survey_id: int | N
     _merge(session, report, params, full)
     report.seconds["merge"] = round(time.perf_counter() - t0, 3)
     report.seconds["total"] = round(time.perf_counter() - started, 3)
-    session.execute(text("""UPDATE evaluation_run SET finished_at = clock_timestamp(), candidates = :cand,
+    session.execute(
+        text("""UPDATE evaluation_run SET finished_at = clock_timestamp(), candidates = :cand,
         opened = :opened, updated = :updated, resolved = :resolved, seconds = :seconds WHERE id = :run"""),
-        {"run": params["run"], "cand": json.dumps(report.candidates), "opened": report.opened,
-         "updated": report.updated, "resolved": report.resolved, "seconds": json.dumps(report.seconds)})
+        {
+            "run": params["run"],
+            "cand": json.dumps(report.candidates),
+            "opened": report.opened,
+            "updated": report.updated,
+            "resolved": report.resolved,
+            "seconds": json.dumps(report.seconds),
+        },
+    )
     return report
 
 
 def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], full: bool) -> None:
     session.execute(text("ANALYZE _cand"))
     # a UNION of two index scans: an OR of the two would scan every flag
-    in_scope = "TRUE" if full else """f.id IN (SELECT id FROM compliance_flag WHERE span_id = ANY(:spans)
+    in_scope = (
+        "TRUE"
+        if full
+        else """f.id IN (SELECT id FROM compliance_flag WHERE span_id = ANY(:spans)
                                             UNION SELECT id FROM compliance_flag WHERE pole_id = ANY(:poles))"""
+    )
     # resolve first: after the inserts it would also scan the flags just opened (half a million in a first run)
-    report.resolved = session.execute(text(f"""
+    report.resolved = session.execute(
+        text(f"""
         WITH gone AS (
             SELECT f.id, f.status FROM compliance_flag f
             WHERE f.status IN ('open', 'acknowledged') AND {in_scope}
@@ -190,8 +225,11 @@ def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], f
         SELECT id, was, 'resolved', :aid, :survey,
                CASE WHEN CAST(:survey AS bigint) IS NULL THEN 'no longer found by re-evaluation'
                     ELSE 'no longer shown by survey' END
-        FROM resolved"""), params).rowcount
-    report.updated = session.execute(text(f"""
+        FROM resolved"""),
+        params,
+    ).rowcount
+    report.updated = session.execute(
+        text(f"""
         UPDATE compliance_flag f SET measured = c.measured, threshold = c.threshold, operator_ids = c.operator_ids,
                observation_id = c.observation_id, evidence = c.evidence, geom = c.geom, road_class = c.road_class,
                kecamatan_kode = c.kecamatan_kode, last_seen_at = clock_timestamp(), version = f.version + 1
@@ -199,18 +237,23 @@ def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], f
           AND (f.measured IS DISTINCT FROM c.measured OR f.operator_ids <> c.operator_ids
                OR f.observation_id IS DISTINCT FROM c.observation_id OR f.threshold IS DISTINCT FROM c.threshold
                OR f.evidence <> c.evidence OR f.road_class <> c.road_class
-               OR f.kecamatan_kode IS DISTINCT FROM c.kecamatan_kode)"""), params).rowcount
+               OR f.kecamatan_kode IS DISTINCT FROM c.kecamatan_kode)"""),
+        params,
+    ).rowcount
     # What is left in _cand after this has no live or waived flag: it opens one. Decided in its own statement,
     # not inside the INSERT: a NOT EXISTS on the table being filled is planned from its size before the insert (an
     # empty table after a reset), and a nested loop over its growing pages is quadratic.
-    session.execute(text(f"""DELETE FROM _cand c WHERE EXISTS (SELECT 1 FROM compliance_flag f WHERE {_LIVE_FLAG}
-                                                        AND f.status IN ('open', 'acknowledged', 'waived'))"""))
+    session.execute(
+        text(f"""DELETE FROM _cand c WHERE EXISTS (SELECT 1 FROM compliance_flag f WHERE {_LIVE_FLAG}
+                                                        AND f.status IN ('open', 'acknowledged', 'waived'))""")
+    )
     # Opening and the migration cases of new duct_available flags in one statement: the cases read the
     # RETURNING rows, so no lookup of half a million just-written flags is needed. An operator has one case per
     # span: a case still `planned` follows the newest flag; one under way (or done) keeps the flag it started from.
-    row = session.execute(text(f"""
+    row = session.execute(
+        text(f"""
         WITH opened AS (
-            INSERT INTO compliance_flag ({CAND_COLUMNS.replace('survey_id', 'raised_survey_id')}, opened_run_id)
+            INSERT INTO compliance_flag ({CAND_COLUMNS.replace("survey_id", "raised_survey_id")}, opened_run_id)
             SELECT {CAND_COLUMNS}, :run FROM _cand c
             RETURNING id, rule, span_id, operator_ids),
         cases AS (
@@ -221,5 +264,7 @@ def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], f
                 version = migration_case.version + 1, updated_at = clock_timestamp()
             WHERE migration_case.stage = 'planned' AND migration_case.flag_id IS DISTINCT FROM EXCLUDED.flag_id
             RETURNING 1)
-        SELECT (SELECT count(*) FROM opened) AS opened, (SELECT count(*) FROM cases) AS cases"""), params).one()
+        SELECT (SELECT count(*) FROM opened) AS opened, (SELECT count(*) FROM cases) AS cases"""),
+        params,
+    ).one()
     report.opened, report.migrations_opened = row.opened, row.cases

@@ -36,11 +36,27 @@ from gis.crs import UTM48N, WGS84, transformer
 log = logging.getLogger("ducting.compliance")
 MAX_TABLE_ROWS = 150
 MAX_ROUTES = 10
-SEVERITY_COLOUR = {Severity.CRITICAL: "#b2182b", Severity.HIGH: "#ef8a62", Severity.MEDIUM: "#e6c229",
-                   Severity.LOW: "#2166ac"}
+SEVERITY_COLOUR = {
+    Severity.CRITICAL: "#b2182b",
+    Severity.HIGH: "#ef8a62",
+    Severity.MEDIUM: "#e6c229",
+    Severity.LOW: "#2166ac",
+}
 SEVERITY_ID = {Severity.CRITICAL: "Kritis", Severity.HIGH: "Tinggi", Severity.MEDIUM: "Sedang", Severity.LOW: "Rendah"}
-_MONTHS = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
-           "November", "Desember"]
+_MONTHS = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+]
 
 
 def tanggal(day: date) -> str:
@@ -70,9 +86,11 @@ def quote_text(quote: dict[str, Any] | None) -> str:
     if missing:
         log.warning("quote without %s: %s", missing, sorted(q))
         return "penawaran belum tersedia (format penawaran tidak dikenali; hubungi BUMD)"
-    return (f"sewa {rupiah(q['annual_total_idr'])} per tahun + PPN {rupiah(q['annual_ppn_idr'])}; biaya akses satu "
-            f"kali {rupiah(q['one_time_fees_idr'])} + PPN; jumlah tahun pertama termasuk PPN "
-            f"<b>{rupiah(q['term_total_with_ppn_idr'])}</b>")
+    return (
+        f"sewa {rupiah(q['annual_total_idr'])} per tahun + PPN {rupiah(q['annual_ppn_idr'])}; biaya akses satu "
+        f"kali {rupiah(q['one_time_fees_idr'])} + PPN; jumlah tahun pertama termasuk PPN "
+        f"<b>{rupiah(q['term_total_with_ppn_idr'])}</b>"
+    )
 
 
 @dataclass
@@ -94,24 +112,29 @@ class Candidate:
 
 
 def _flags(session: Session, operator_id: int) -> list[Any]:
-    return session.execute(text("""
+    return session.execute(
+        text("""
         SELECT f.id, f.rule, f.severity, f.measured, f.threshold, f.unit, f.span_id, f.pole_id, f.subject_kind,
                f.subject_id, f.opened_at, f.evidence, coalesce(a.nama, '-') AS kecamatan,
                ST_AsGeoJSON(f.geom, 7)::json AS geometry
         FROM compliance_flag f LEFT JOIN admin_area a ON a.kode = f.kecamatan_kode
         WHERE f.operator_ids @> ARRAY[CAST(:op AS bigint)] AND f.status IN ('open', 'acknowledged')
-        ORDER BY f.severity, f.road_class, f.opened_at, f.id"""), {"op": operator_id}).all()
+        ORDER BY f.severity, f.road_class, f.opened_at, f.id"""),
+        {"op": operator_id},
+    ).all()
 
 
 def route_along(session: Session, *, span_id: int, segment_ids: list[int]) -> list[tuple[int, str]]:
     """The duct segments to propose for a span, in order along it: of the segments the rule found alongside, the
     connected run (segments sharing nodes) with the most metres, ordered by where its midpoint falls on the span.
     A second, parallel duct route on the other side of the street is left out rather than leased twice."""
-    rows = session.execute(text("""
+    rows = session.execute(
+        text("""
         SELECT r.id, r.code, r.start_node_id, r.end_node_id, r.length_m,
                ST_LineLocatePoint(s.geom_m, ST_LineInterpolatePoint(r.geom_m, 0.5)) AS along
         FROM route_segment r, aerial_span s WHERE r.id = ANY(:ids) AND s.id = :span"""),
-        {"ids": segment_ids, "span": span_id}).all()
+        {"ids": segment_ids, "span": span_id},
+    ).all()
     parent: dict[int, int] = {}
 
     def root(n: int) -> int:
@@ -130,8 +153,9 @@ def route_along(session: Session, *, span_id: int, segment_ids: list[int]) -> li
     return [(r.id, r.code) for r in sorted(best, key=lambda r: (r.along, r.id))]
 
 
-def _plan(session: Session, *, operator_id: int, segment_ids: list[int],
-          first: date) -> tuple[dict[str, Any] | None, str | None]:
+def _plan(
+    session: Session, *, operator_id: int, segment_ids: list[int], first: date
+) -> tuple[dict[str, Any] | None, str | None]:
     """A route and quote from leasing over `segment_ids` (in order) for a year from `first`, or why there is none.
     Runs in a savepoint that is rolled back: composing a letter holds no capacity."""
     from ducting.leasing.booking import plan_route
@@ -140,9 +164,16 @@ def _plan(session: Session, *, operator_id: int, segment_ids: list[int],
 
     savepoint = session.begin_nested()
     try:
-        plan = plan_route(session, from_node_id=0, to_node_id=0, subduct_count=1, size_class=SizeClass.SUBDUCT_32_26,
-                          days=Days(first, first + timedelta(days=364)), operator_id=operator_id,
-                          via_segment_ids=segment_ids)
+        plan = plan_route(
+            session,
+            from_node_id=0,
+            to_node_id=0,
+            subduct_count=1,
+            size_class=SizeClass.SUBDUCT_32_26,
+            days=Days(first, first + timedelta(days=364)),
+            operator_id=operator_id,
+            via_segment_ids=segment_ids,
+        )
         return plan.as_dict(), None
     except DomainError as exc:  # a letter must still go out when leasing cannot offer this one
         log.info("no route for segments %s: %s", segment_ids, exc)
@@ -151,8 +182,9 @@ def _plan(session: Session, *, operator_id: int, segment_ids: list[int],
         savepoint.rollback()
 
 
-def migration_candidates(session: Session, *, operator_id: int, flags: list[Any],
-                         today: date | None = None) -> list[Candidate]:
+def migration_candidates(
+    session: Session, *, operator_id: int, flags: list[Any], today: date | None = None
+) -> list[Candidate]:
     """The letter's offers: for each migration candidate, the duct route alongside and leasing's quote for one
     subduct for a year starting 30 days after `today` (the letter's deadline)."""
     first = (today or date.today()) + timedelta(days=30)
@@ -160,10 +192,23 @@ def migration_candidates(session: Session, *, operator_id: int, flags: list[Any]
     for f in [f for f in flags if f.rule == RuleCode.DUCT_AVAILABLE.value][:MAX_ROUTES]:
         chain = route_along(session, span_id=f.span_id, segment_ids=[int(s) for s in f.evidence.get("segment_ids", [])])
         ids, codes = [c[0] for c in chain], [c[1] for c in chain]
-        route, why = (_plan(session, operator_id=operator_id, segment_ids=ids, first=first) if ids
-                      else (None, "Segmen ducting di samping bentang ini tidak lagi tersedia."))
-        out.append(Candidate(f.id, f.span_id, float(f.measured or 0), ids, codes, route, why,
-                             route_days=f"{tanggal(first)} s.d. {tanggal(first + timedelta(days=364))}"))
+        route, why = (
+            _plan(session, operator_id=operator_id, segment_ids=ids, first=first)
+            if ids
+            else (None, "Segmen ducting di samping bentang ini tidak lagi tersedia.")
+        )
+        out.append(
+            Candidate(
+                f.id,
+                f.span_id,
+                float(f.measured or 0),
+                ids,
+                codes,
+                route,
+                why,
+                route_days=f"{tanggal(first)} s.d. {tanggal(first + timedelta(days=364))}",
+            )
+        )
     return out
 
 
@@ -173,8 +218,9 @@ def _coords(geometry: dict[str, Any]) -> list[tuple[float, float]]:
     return [tuple(c)] if geometry["type"] == "Point" else [tuple(p) for p in c]  # type: ignore[misc]
 
 
-def flag_map(session: Session, flags: list[Any], routes: list[Candidate], width: float = 170 * mm,
-             height: float = 105 * mm) -> Drawing:
+def flag_map(
+    session: Session, flags: list[Any], routes: list[Candidate], width: float = 170 * mm, height: float = 105 * mm
+) -> Drawing:
     """A schematic map in UTM metres: ducts grey, proposed routes blue, flags coloured by severity."""
     fwd = transformer(WGS84, UTM48N)
     shapes = [(f.severity, [fwd.transform(x, y) for x, y in _coords(f.geometry)]) for f in flags]
@@ -192,19 +238,31 @@ def flag_map(session: Session, flags: list[Any], routes: list[Candidate], width:
     def to_page(x: float, y: float) -> tuple[float, float]:
         return 10 + (x - x0) * scale, 20 + (y - y0) * scale
 
-    ducts = session.execute(text(f"""SELECT ST_AsGeoJSON(geom_m, 2)::json AS g FROM route_segment
+    ducts = session.execute(
+        text(f"""SELECT ST_AsGeoJSON(geom_m, 2)::json AS g FROM route_segment
         WHERE removed_at IS NULL AND geom_m && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {UTM48N}) LIMIT 5000"""),
-        {"x0": x0, "y0": y0, "x1": x1, "y1": y1}).all()
+        {"x0": x0, "y0": y0, "x1": x1, "y1": y1},
+    ).all()
     for r in ducts:
-        d.add(PolyLine([v for p in r.g["coordinates"] for v in to_page(*p)], strokeColor=colors.HexColor("#9a9a9a"),
-                       strokeWidth=1.2))
+        d.add(
+            PolyLine(
+                [v for p in r.g["coordinates"] for v in to_page(*p)],
+                strokeColor=colors.HexColor("#9a9a9a"),
+                strokeWidth=1.2,
+            )
+        )
     for c in routes:
         if c.route and c.route.get("geometry"):
             g = c.route["geometry"]
             lines = g["coordinates"] if g["type"] == "MultiLineString" else [g["coordinates"]]
             for line in lines:
-                d.add(PolyLine([v for p in line for v in to_page(*fwd.transform(*p))],
-                               strokeColor=colors.HexColor("#1f78b4"), strokeWidth=3))
+                d.add(
+                    PolyLine(
+                        [v for p in line for v in to_page(*fwd.transform(*p))],
+                        strokeColor=colors.HexColor("#1f78b4"),
+                        strokeWidth=3,
+                    )
+                )
     for severity, ps in sorted(shapes, key=lambda s: -list(Severity).index(Severity(s[0]))):
         colour = colors.HexColor(SEVERITY_COLOUR[Severity(severity)])
         if len(ps) == 1:
@@ -233,8 +291,9 @@ def _nice_bar(metres: float) -> float:
 # -- the letter -----------------------------------------------------------------------------------------------------
 def render_letter(session: Session, *, operator_id: int, today: date | None = None) -> bytes:
     """The letter for one operator as PDF bytes. Raises NotFound for an unknown operator."""
-    org = session.execute(text("SELECT id, code, name, address FROM organisation WHERE id = :id"),
-                          {"id": operator_id}).first()
+    org = session.execute(
+        text("SELECT id, code, name, address FROM organisation WHERE id = :id"), {"id": operator_id}
+    ).first()
     if org is None:
         raise NotFound(f"operator {operator_id} does not exist", code="operator_not_found")
     today = today or date.today()
@@ -246,33 +305,54 @@ def render_letter(session: Session, *, operator_id: int, today: date | None = No
     small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9.5)
     h = ParagraphStyle("h", parent=styles["Heading3"], fontSize=11, spaceBefore=8, spaceAfter=4)
     story: list[Any] = [
-        Paragraph("<b>PEMERINTAH KOTA BATAM</b><br/>BUMD Pengelola Jaringan Ducting Bersama (BEDELAU)",
-                  ParagraphStyle("head", parent=body, fontSize=11, leading=14, alignment=1)),
+        Paragraph(
+            "<b>PEMERINTAH KOTA BATAM</b><br/>BUMD Pengelola Jaringan Ducting Bersama (BEDELAU)",
+            ParagraphStyle("head", parent=body, fontSize=11, leading=14, alignment=1),
+        ),
         Spacer(1, 4 * mm),
         Paragraph(f"Nomor: BDL/KBL/{today.year}/{org.code}/{today:%m%d}<br/>Batam, {tanggal(today)}", body),
         Spacer(1, 3 * mm),
         Paragraph(f"Kepada Yth.<br/><b>{_esc(org.name)}</b><br/>{_esc(org.address or '')}", body),
         Spacer(1, 3 * mm),
-        Paragraph("<b>Perihal: Pemberitahuan Pelanggaran Penataan Kabel Udara dan Penawaran Pemindahan ke "
-                  "Ducting Bawah Tanah</b>", body),
+        Paragraph(
+            "<b>Perihal: Pemberitahuan Pelanggaran Penataan Kabel Udara dan Penawaran Pemindahan ke "
+            "Ducting Bawah Tanah</b>",
+            body,
+        ),
         Spacer(1, 2 * mm),
-        Paragraph(f"Berdasarkan hasil survei lapangan, kami mencatat <b>{len(flags)}</b> temuan terbuka atas kabel "
-                  f"udara milik Saudara di Kota Batam. Setiap temuan disertai bukti pengukuran dan dapat dilihat "
-                  f"rinciannya melalui portal BEDELAU. Mohon tindak lanjut dalam 30 hari sejak tanggal surat ini "
-                  f"(paling lambat {tanggal(today + timedelta(days=30))}).", body),
+        Paragraph(
+            f"Berdasarkan hasil survei lapangan, kami mencatat <b>{len(flags)}</b> temuan terbuka atas kabel "
+            f"udara milik Saudara di Kota Batam. Setiap temuan disertai bukti pengukuran dan dapat dilihat "
+            f"rinciannya melalui portal BEDELAU. Mohon tindak lanjut dalam 30 hari sejak tanggal surat ini "
+            f"(paling lambat {tanggal(today + timedelta(days=30))}).",
+            body,
+        ),
     ]
     story += _summary(flags, body, h)
-    story += [Paragraph("Peta temuan", h), flag_map(session, flags, candidates),
-              Paragraph("Garis abu-abu: jalur ducting; biru: rute bawah tanah yang diusulkan; warna lain: temuan "
-                        "menurut tingkat keparahan.", small)]
+    story += [
+        Paragraph("Peta temuan", h),
+        flag_map(session, flags, candidates),
+        Paragraph(
+            "Garis abu-abu: jalur ducting; biru: rute bawah tanah yang diusulkan; warna lain: temuan "
+            "menurut tingkat keparahan.",
+            small,
+        ),
+    ]
     story += _violations_table(flags, small, h)
     story += _candidates_section(candidates, body, small, h)
     story += _rules_section(flags, settings, small, h)
     story += [Spacer(1, 6 * mm), Paragraph("Hormat kami,<br/><br/><br/>Direksi BUMD Pengelola Ducting Bersama", body)]
     out = io.BytesIO()
-    doc = SimpleDocTemplate(out, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm,
-                            bottomMargin=18 * mm, title=f"Surat kepatuhan kabel udara - {org.name}",
-                            author="BEDELAU Ducting")
+    doc = SimpleDocTemplate(
+        out,
+        pagesize=A4,
+        leftMargin=20 * mm,
+        rightMargin=20 * mm,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+        title=f"Surat kepatuhan kabel udara - {org.name}",
+        author="BEDELAU Ducting",
+    )
     doc.build(story)
     return out.getvalue()
 
@@ -292,8 +372,14 @@ def _summary(flags: list[Any], body: ParagraphStyle, h: ParagraphStyle) -> list[
 
 
 def _table_style() -> TableStyle:
-    return TableStyle([("FONTSIZE", (0, 0), (-1, -1), 7.5), ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde3ea")),
-                       ("GRID", (0, 0), (-1, -1), 0.3, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP")])
+    return TableStyle(
+        [
+            ("FONTSIZE", (0, 0), (-1, -1), 7.5),
+            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde3ea")),
+            ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ]
+    )
 
 
 def _measure(f: Any) -> str:
@@ -308,31 +394,54 @@ def _violations_table(flags: list[Any], small: ParagraphStyle, h: ParagraphStyle
     rows: list[list[Any]] = [["No", "Temuan", "Lokasi", "Terukur / ambang", "Tingkat", "Sejak"]]
     for i, f in enumerate(flags[:MAX_TABLE_ROWS], 1):
         where = f"{f.kecamatan}, {'bentang' if f.span_id else 'tiang'} #{f.span_id or f.pole_id}"
-        rows.append([str(i), Paragraph(BY_CODE[f.rule].title_id, small), Paragraph(where, small), _measure(f),
-                     SEVERITY_ID[Severity(f.severity)], f.opened_at.strftime("%d-%m-%Y")])
+        rows.append(
+            [
+                str(i),
+                Paragraph(BY_CODE[f.rule].title_id, small),
+                Paragraph(where, small),
+                _measure(f),
+                SEVERITY_ID[Severity(f.severity)],
+                f.opened_at.strftime("%d-%m-%Y"),
+            ]
+        )
     t = Table(rows, colWidths=[9 * mm, 55 * mm, 40 * mm, 28 * mm, 16 * mm, 20 * mm], repeatRows=1)
     t.setStyle(_table_style())
     out: list[Any] = [Paragraph("Daftar temuan", h), t]
     if len(flags) > MAX_TABLE_ROWS:
-        out.append(Paragraph(f"... dan {len(flags) - MAX_TABLE_ROWS} temuan lain; daftar lengkap tersedia di portal "
-                             "BEDELAU (GET /api/v1/compliance/flags).", small))
+        out.append(
+            Paragraph(
+                f"... dan {len(flags) - MAX_TABLE_ROWS} temuan lain; daftar lengkap tersedia di portal "
+                "BEDELAU (GET /api/v1/compliance/flags).",
+                small,
+            )
+        )
     return out
 
 
-def _candidates_section(candidates: list[Candidate], body: ParagraphStyle, small: ParagraphStyle,
-                        h: ParagraphStyle) -> list[Any]:
+def _candidates_section(
+    candidates: list[Candidate], body: ParagraphStyle, small: ParagraphStyle, h: ParagraphStyle
+) -> list[Any]:
     if not candidates:
         return []
-    out: list[Any] = [Paragraph("Penawaran pemindahan ke ducting bawah tanah", h),
-                      Paragraph("Bentang berikut sejajar dengan jalur ducting yang memiliki subduct kosong. Kami "
-                                "menawarkan rute bawah tanah berikut; tautan permohonan membuka formulir sewa "
-                                "dengan rute ini.", body)]
+    out: list[Any] = [
+        Paragraph("Penawaran pemindahan ke ducting bawah tanah", h),
+        Paragraph(
+            "Bentang berikut sejajar dengan jalur ducting yang memiliki subduct kosong. Kami "
+            "menawarkan rute bawah tanah berikut; tautan permohonan membuka formulir sewa "
+            "dengan rute ini.",
+            body,
+        ),
+    ]
     for c in candidates:
-        lines = [f"<b>Bentang #{c.span_id}</b> (temuan #{c.flag_id}): sejajar ducting sepanjang "
-                 f"{c.parallel_m:,.0f} m, segmen {', '.join(c.segment_codes[:6])}."]
+        lines = [
+            f"<b>Bentang #{c.span_id}</b> (temuan #{c.flag_id}): sejajar ducting sepanjang "
+            f"{c.parallel_m:,.0f} m, segmen {', '.join(c.segment_codes[:6])}."
+        ]
         if c.route:
-            lines.append(f"Rute: {float(c.route['length_m']):,.0f} m melalui {len(c.route.get('segments', []))} "
-                         f"segmen ({c.route_days}), satu subduct; {quote_text(c.route.get('quote'))}.")
+            lines.append(
+                f"Rute: {float(c.route['length_m']):,.0f} m melalui {len(c.route.get('segments', []))} "
+                f"segmen ({c.route_days}), satu subduct; {quote_text(c.route.get('quote'))}."
+            )
         else:
             lines.append(_esc(c.why_not or "Rute belum tersedia."))
         lines.append(f"Ajukan permohonan: <link href='{_esc(c.request_url)}' color='blue'>{_esc(c.request_url)}</link>")

@@ -8,8 +8,21 @@ from decimal import Decimal
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, ForeignKey, Integer, LargeBinary,
-                        Numeric, String, Text, text)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,8 +63,9 @@ class AerialSpan(IdMixin, Base):
     from_pole_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("node.id"), nullable=False)
     to_pole_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("node.id"), nullable=False)
     crosses_road: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
-    road_class: Mapped[RoadClass] = mapped_column(enum_column(RoadClass, "road_class"), nullable=False,
-                                                  server_default="none")
+    road_class: Mapped[RoadClass] = mapped_column(
+        enum_column(RoadClass, "road_class"), nullable=False, server_default="none"
+    )
     kecamatan_kode: Mapped[str | None] = mapped_column(String(16))
     kelurahan_kode: Mapped[str | None] = mapped_column(String(16))
     first_survey_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("survey_round.id"))
@@ -59,10 +73,13 @@ class AerialSpan(IdMixin, Base):
     cleared_survey_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("survey_round.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=_NOW)
     geom: Mapped[Any] = mapped_column(Geometry("LINESTRING", srid=WGS84, spatial_index=False), nullable=False)
-    geom_m: Mapped[Any] = mapped_column(Geometry("LINESTRING", srid=UTM48N, spatial_index=False),
-                                        Computed(f"ST_Transform(geom, {UTM48N})", persisted=True))
-    length_m: Mapped[Decimal] = mapped_column(Numeric(10, 2), Computed("round(ST_Length(geom::geography)::numeric, 2)",
-                                                                       persisted=True))
+    geom_m: Mapped[Any] = mapped_column(
+        Geometry("LINESTRING", srid=UTM48N, spatial_index=False),
+        Computed(f"ST_Transform(geom, {UTM48N})", persisted=True),
+    )
+    length_m: Mapped[Decimal] = mapped_column(
+        Numeric(10, 2), Computed("round(ST_Length(geom::geography)::numeric, 2)", persisted=True)
+    )
 
 
 class CableAttachment(IdMixin, Base):
@@ -113,8 +130,10 @@ class NoOverheadZone(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=_NOW)
     created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("account.id"))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=False), nullable=False)
-    geom_m: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=UTM48N, spatial_index=False),
-                                        Computed(f"ST_Transform(geom, {UTM48N})", persisted=True))
+    geom_m: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=UTM48N, spatial_index=False),
+        Computed(f"ST_Transform(geom, {UTM48N})", persisted=True),
+    )
 
 
 class OperatorAgreement(IdMixin, Base):
@@ -135,8 +154,9 @@ class ComplianceFlag(IdMixin, Base):
 
     rule: Mapped[str] = mapped_column(String(32), nullable=False)
     severity: Mapped[Severity] = mapped_column(enum_column(Severity, "flag_severity"), nullable=False)
-    status: Mapped[FlagStatus] = mapped_column(enum_column(FlagStatus, "flag_status"), nullable=False,
-                                               server_default="open")
+    status: Mapped[FlagStatus] = mapped_column(
+        enum_column(FlagStatus, "flag_status"), nullable=False, server_default="open"
+    )
     subject_kind: Mapped[str] = mapped_column(String(12), nullable=False)
     subject_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     span_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -147,8 +167,9 @@ class ComplianceFlag(IdMixin, Base):
     unit: Mapped[str | None] = mapped_column(String(16))
     observation_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("observation.id"))
     raised_survey_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("survey_round.id"))
-    road_class: Mapped[RoadClass] = mapped_column(enum_column(RoadClass, "road_class"), nullable=False,
-                                                  server_default="none")
+    road_class: Mapped[RoadClass] = mapped_column(
+        enum_column(RoadClass, "road_class"), nullable=False, server_default="none"
+    )
     kecamatan_kode: Mapped[str | None] = mapped_column(String(16))
     evidence: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
     geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=WGS84, spatial_index=False), nullable=False)
@@ -204,8 +225,9 @@ class MigrationCase(IdMixin, Base):
     span_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("aerial_span.id"), nullable=False)
     flag_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("compliance_flag.id"))
     capacity_request_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("capacity_request.id"))
-    stage: Mapped[MigrationStage] = mapped_column(enum_column(MigrationStage, "migration_stage"), nullable=False,
-                                                  server_default="planned")
+    stage: Mapped[MigrationStage] = mapped_column(
+        enum_column(MigrationStage, "migration_stage"), nullable=False, server_default="planned"
+    )
     pulled_on: Mapped[date | None] = mapped_column(Date)
     cut_over_on: Mapped[date | None] = mapped_column(Date)
     removed_on: Mapped[date | None] = mapped_column(Date)

@@ -17,8 +17,17 @@ from ducting.auth import CurrentActor, require_roles
 from ducting.compliance import citizen, letters, maps, service, zones
 from ducting.compliance.evaluation import evaluate
 from ducting.compliance.rules import describe
-from ducting.compliance.schemas import (AdvanceIn, AgreementIn, FlagTransitionIn, MigrationIn, MigrationPatch,
-                                        ReportReceiptOut, ReviewIn, ZoneIn, ZonePatch)
+from ducting.compliance.schemas import (
+    AdvanceIn,
+    AgreementIn,
+    FlagTransitionIn,
+    MigrationIn,
+    MigrationPatch,
+    ReportReceiptOut,
+    ReviewIn,
+    ZoneIn,
+    ZonePatch,
+)
 from ducting.compliance.settings import get_compliance_settings
 from ducting.compliance.survey import import_survey
 from ducting.compliance.vocab import FlagStatus, MigrationStage, RuleCode
@@ -50,13 +59,26 @@ def list_rules(actor: CurrentActor) -> list[dict[str, Any]]:
 
 
 @api.post("/surveys", status_code=201, summary="Import a survey (CSV lon/lat, KML/KMZ, GeoPackage); all or nothing")
-async def post_survey(session: SessionDep, actor: ManagerDep, file: UploadFile = File(...), name: str = Form(...),
-                      surveyed_on: date = Form(...), team: str = Form(...)) -> dict[str, Any]:
+async def post_survey(
+    session: SessionDep,
+    actor: ManagerDep,
+    file: UploadFile = File(...),
+    name: str = Form(...),
+    surveyed_on: date = Form(...),
+    team: str = Form(...),
+) -> dict[str, Any]:
     data = await file.read(MAX_SURVEY_BYTES + 1)
     if len(data) > MAX_SURVEY_BYTES:
         raise TooLarge(f"the survey file is over {MAX_SURVEY_BYTES} bytes", code="survey_too_large")
-    report = import_survey(session, data=data, filename=file.filename or "survey", name=name, surveyed_on=surveyed_on,
-                           team=team, account_id=actor.account_id)
+    report = import_survey(
+        session,
+        data=data,
+        filename=file.filename or "survey",
+        name=name,
+        surveyed_on=surveyed_on,
+        team=team,
+        account_id=actor.account_id,
+    )
     session.commit()
     return report.as_dict()
 
@@ -65,8 +87,14 @@ async def post_survey(session: SessionDep, actor: ManagerDep, file: UploadFile =
 def list_surveys(session: SessionDep, actor: OverseerDep) -> list[dict[str, Any]]:
     from sqlalchemy import text
 
-    return [dict(r._mapping) for r in session.execute(text(
-        "SELECT id, name, surveyed_on, team, observation_count, imported_at FROM survey_round ORDER BY surveyed_on, id"))]
+    return [
+        dict(r._mapping)
+        for r in session.execute(
+            text(
+                "SELECT id, name, surveyed_on, team, observation_count, imported_at FROM survey_round ORDER BY surveyed_on, id"
+            )
+        )
+    ]
 
 
 @api.post("/evaluate", summary="Run every rule over everything and merge the flags")
@@ -77,19 +105,38 @@ def post_evaluate(session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
 
 
 @api.get("/flags", summary="The worklist: severity, then road class, then age")
-def get_flags(session: SessionDep, actor: CurrentActor, status: Annotated[list[FlagStatus] | None, Query()] = None,
-              rule: RuleCode | None = None, operator_id: int | None = None, kecamatan: str | None = None,
-              limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
-    return service.list_flags(session, actor=actor, status=status, rule=rule, operator_id=operator_id,
-                              kecamatan=kecamatan, limit=limit, offset=offset)
+def get_flags(
+    session: SessionDep,
+    actor: CurrentActor,
+    status: Annotated[list[FlagStatus] | None, Query()] = None,
+    rule: RuleCode | None = None,
+    operator_id: int | None = None,
+    kecamatan: str | None = None,
+    limit: int = Query(100, ge=1, le=10_000),
+    offset: int = Query(0, ge=0),
+) -> list[dict[str, Any]]:
+    return service.list_flags(
+        session,
+        actor=actor,
+        status=status,
+        rule=rule,
+        operator_id=operator_id,
+        kecamatan=kecamatan,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @api.get("/flags/map.html", summary="The flags on a folium map, as a standalone HTML file")
-def get_flag_map(session: SessionDep, actor: CurrentActor, rule: RuleCode | None = None,
-                 limit: int = Query(5000, ge=1, le=50_000)) -> Response:
+def get_flag_map(
+    session: SessionDep, actor: CurrentActor, rule: RuleCode | None = None, limit: int = Query(5000, ge=1, le=50_000)
+) -> Response:
     flags = service.list_flags(session, actor=actor, rule=rule, limit=limit)
-    return Response(maps.flag_map_html(flags), media_type="text/html; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="peta-temuan-kabel-udara.html"'})
+    return Response(
+        maps.flag_map_html(flags),
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="peta-temuan-kabel-udara.html"'},
+    )
 
 
 @api.get("/flags/{flag_id}", summary="One flag with its evidence and history")
@@ -99,8 +146,9 @@ def get_flag(flag_id: int, session: SessionDep, actor: CurrentActor) -> dict[str
 
 @api.post("/flags/{flag_id}/transition", summary="Acknowledge, resolve, waive (with a reason) or re-open")
 def post_transition(flag_id: int, body: FlagTransitionIn, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
-    service.change_flag(session, actor=actor, flag_id=flag_id, to=body.to, reason=body.reason,
-                        expected_version=body.version)
+    service.change_flag(
+        session, actor=actor, flag_id=flag_id, to=body.to, reason=body.reason, expected_version=body.version
+    )
     session.commit()
     return service.get_flag(session, actor=actor, flag_id=flag_id)
 
@@ -109,35 +157,53 @@ def post_transition(flag_id: int, body: FlagTransitionIn, session: SessionDep, a
 def get_letter(operator_id: int, session: SessionDep, actor: CurrentActor) -> Response:
     _own_operator(actor, operator_id)
     pdf = letters.render_letter(session, operator_id=operator_id)
-    return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="surat-kepatuhan-{operator_id}.pdf"'})
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="surat-kepatuhan-{operator_id}.pdf"'},
+    )
 
 
 @api.get("/zones", summary="No-overhead zones")
 def get_zones(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
     from sqlalchemy import text
 
-    return [dict(r._mapping) for r in session.execute(text("""SELECT id, name, reason, active,
-        ST_AsGeoJSON(geom, 7)::json AS geometry FROM no_overhead_zone ORDER BY id"""))]
+    return [
+        dict(r._mapping)
+        for r in session.execute(
+            text("""SELECT id, name, reason, active,
+        ST_AsGeoJSON(geom, 7)::json AS geometry FROM no_overhead_zone ORDER BY id""")
+        )
+    ]
 
 
-@api.post("/zones", status_code=201, summary="Draw a no-overhead zone (GeoJSON Polygon/MultiPolygon, EPSG:4326); "
-          "the spans under it are re-evaluated")
+@api.post(
+    "/zones",
+    status_code=201,
+    summary="Draw a no-overhead zone (GeoJSON Polygon/MultiPolygon, EPSG:4326); the spans under it are re-evaluated",
+)
 def post_zone(body: ZoneIn, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
-    written = zones.create_zone(session, name=body.name, geometry=body.geometry, reason=body.reason,
-                                account_id=actor.account_id)
+    written = zones.create_zone(
+        session, name=body.name, geometry=body.geometry, reason=body.reason, account_id=actor.account_id
+    )
     session.commit()
     return _zone_written(written)
 
 
-@api.post("/zones/import", summary="Import no-overhead zones (GeoJSON, GeoPackage, KML/KMZ, zipped Shapefile); "
-          "all or nothing; dry_run=true (the default) reports what would change")
-async def post_zone_import(session: SessionDep, actor: ManagerDep,
-                           file: Annotated[UploadFile, File(description="one zone per Polygon/MultiPolygon feature, "
-                                                            "named in `name` or `nama`")],
-                           dry_run: bool = Query(default=True, description="Check and report only (the default)"),
-                           crs: str | None = Query(default=None, max_length=64,
-                                                   description="CRS when the file does not name one")) -> dict[str, Any]:
+@api.post(
+    "/zones/import",
+    summary="Import no-overhead zones (GeoJSON, GeoPackage, KML/KMZ, zipped Shapefile); "
+    "all or nothing; dry_run=true (the default) reports what would change",
+)
+async def post_zone_import(
+    session: SessionDep,
+    actor: ManagerDep,
+    file: Annotated[
+        UploadFile, File(description="one zone per Polygon/MultiPolygon feature, named in `name` or `nama`")
+    ],
+    dry_run: bool = Query(default=True, description="Check and report only (the default)"),
+    crs: str | None = Query(default=None, max_length=64, description="CRS when the file does not name one"),
+) -> dict[str, Any]:
     data = await file.read(MAX_ZONE_FILE_BYTES + 1)
     if len(data) > MAX_ZONE_FILE_BYTES:
         raise TooLarge(f"the zone file is over {MAX_ZONE_FILE_BYTES} bytes", code="zones_too_large")
@@ -150,15 +216,25 @@ async def post_zone_import(session: SessionDep, actor: ManagerDep,
 
 @api.patch("/zones/{zone_id}", summary="Rename, reshape or switch off a zone; the spans under it are re-evaluated")
 def patch_zone(zone_id: int, body: ZonePatch, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
-    written = zones.change_zone(session, zone_id=zone_id, account_id=actor.account_id, active=body.active,
-                                name=body.name, reason=body.reason, geometry=body.geometry)
+    written = zones.change_zone(
+        session,
+        zone_id=zone_id,
+        account_id=actor.account_id,
+        active=body.active,
+        name=body.name,
+        reason=body.reason,
+        geometry=body.geometry,
+    )
     session.commit()
     return _zone_written(written)
 
 
 def _zone_written(written: zones.ZoneWritten) -> dict[str, Any]:
-    return {"id": written.zone_id, "name": written.name,
-            "evaluation": None if written.evaluation is None else written.evaluation.as_dict()}
+    return {
+        "id": written.zone_id,
+        "name": written.name,
+        "evaluation": None if written.evaluation is None else written.evaluation.as_dict(),
+    }
 
 
 def _upload_name(name: str | None) -> str:
@@ -171,38 +247,59 @@ def _upload_name(name: str | None) -> str:
 def get_agreements(session: SessionDep, actor: OverseerDep) -> list[dict[str, Any]]:
     from sqlalchemy import text
 
-    return [dict(r._mapping) for r in session.execute(text(
-        "SELECT id, operator_id, reference, valid_from, valid_to, revoked_at FROM operator_agreement ORDER BY id"))]
+    return [
+        dict(r._mapping)
+        for r in session.execute(
+            text(
+                "SELECT id, operator_id, reference, valid_from, valid_to, revoked_at FROM operator_agreement ORDER BY id"
+            )
+        )
+    ]
 
 
 @api.post("/agreements", status_code=201, summary="Record an agreement: its operator becomes licensed")
 def post_agreement(body: AgreementIn, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
-    row = service.add_agreement(session, operator_id=body.operator_id, reference=body.reference,
-                                valid_from=body.valid_from, valid_to=body.valid_to)
+    row = service.add_agreement(
+        session,
+        operator_id=body.operator_id,
+        reference=body.reference,
+        valid_from=body.valid_from,
+        valid_to=body.valid_to,
+    )
     session.commit()
     return {"id": row.id, "reference": row.reference}
 
 
 @api.get("/migrations", summary="Migration cases in SJUT order (operators: their own)")
-def get_migrations(session: SessionDep, actor: CurrentActor,
-                   operator_id: int | None = Query(default=None, ge=1, le=2**63 - 1),
-                   stage: MigrationStage | None = None,
-                   kecamatan: str | None = Query(default=None, max_length=16, pattern=r"^[0-9.]+$",
-                                                 description="Kecamatan code, e.g. 21.71.01"),
-                   limit: int = Query(default=200, ge=1, le=1000), offset: int = Query(default=0, ge=0, le=10_000_000),
-                   ) -> list[dict[str, Any]]:
+def get_migrations(
+    session: SessionDep,
+    actor: CurrentActor,
+    operator_id: int | None = Query(default=None, ge=1, le=2**63 - 1),
+    stage: MigrationStage | None = None,
+    kecamatan: str | None = Query(
+        default=None, max_length=16, pattern=r"^[0-9.]+$", description="Kecamatan code, e.g. 21.71.01"
+    ),
+    limit: int = Query(default=200, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0, le=10_000_000),
+) -> list[dict[str, Any]]:
     if actor.role == Role.OPERATOR.value:
         operator_id = actor.organisation_id
     elif actor.role not in service.READ_ALL:
         return []
-    return service.list_migrations(session, operator_id=operator_id, stage=stage, kecamatan=kecamatan, limit=limit,
-                                   offset=offset)
+    return service.list_migrations(
+        session, operator_id=operator_id, stage=stage, kecamatan=kecamatan, limit=limit, offset=offset
+    )
 
 
 @api.post("/migrations", status_code=201, summary="Open a migration case for an operator's cable on a span")
 def post_migration(body: MigrationIn, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
-    case = service.open_migration(session, operator_id=body.operator_id, span_id=body.span_id, flag_id=body.flag_id,
-                                  capacity_request_id=body.capacity_request_id)
+    case = service.open_migration(
+        session,
+        operator_id=body.operator_id,
+        span_id=body.span_id,
+        flag_id=body.flag_id,
+        capacity_request_id=body.capacity_request_id,
+    )
     session.commit()
     return {"id": case.id, "stage": case.stage}
 
@@ -212,14 +309,24 @@ def _own_case(session: Any, actor: Actor, case_id: int) -> None:
     from ducting.compliance.models import MigrationCase
 
     case = session.get(MigrationCase, case_id)
-    if case is None or (actor.role == Role.OPERATOR.value and case.operator_id != actor.organisation_id) or \
-            actor.role not in (Role.OPERATOR.value, Role.ADMIN.value, Role.PLANNER.value):
+    if (
+        case is None
+        or (actor.role == Role.OPERATOR.value and case.operator_id != actor.organisation_id)
+        or actor.role not in (Role.OPERATOR.value, Role.ADMIN.value, Role.PLANNER.value)
+    ):
         raise NotFound(f"migration case {case_id} does not exist", code="migration_not_found")
 
 
 def _case_out(case: Any) -> dict[str, Any]:
-    return {"id": case.id, "stage": case.stage, "pulled_on": case.pulled_on, "cut_over_on": case.cut_over_on,
-            "removed_on": case.removed_on, "capacity_request_id": case.capacity_request_id, "version": case.version}
+    return {
+        "id": case.id,
+        "stage": case.stage,
+        "pulled_on": case.pulled_on,
+        "cut_over_on": case.cut_over_on,
+        "removed_on": case.removed_on,
+        "capacity_request_id": case.capacity_request_id,
+        "version": case.version,
+    }
 
 
 @api.post("/migrations/{case_id}/advance", summary="Next SJUT step: pulled into duct → cut-over → aerial removed")
@@ -250,8 +357,14 @@ def get_reports(session: SessionDep, actor: ManagerDep, status: str = "new") -> 
 
 @api.post("/reports/{report_id}/review", summary="Verify (becomes evidence) or reject a citizen report")
 def post_review(report_id: int, body: ReviewIn, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
-    report = citizen.review_report(session, report_id=report_id, verified=body.verified, account_id=actor.account_id,
-                                   span_id=body.span_id, note=body.note)
+    report = citizen.review_report(
+        session,
+        report_id=report_id,
+        verified=body.verified,
+        account_id=actor.account_id,
+        span_id=body.span_id,
+        note=body.note,
+    )
     session.commit()
     return {"id": report.id, "reference": report.reference, "status": report.status}
 
@@ -261,11 +374,21 @@ def get_report_photo(report_id: int, session: SessionDep, actor: ManagerDep) -> 
     return Response(citizen.report_photo(session, report_id=report_id), media_type="image/jpeg")
 
 
-@public.post("/reports", status_code=201, response_model=ReportReceiptOut,
-             summary="Report disorderly overhead cable (no login). Rate-limited; the photo is re-encoded.")
-async def post_public_report(request: Request, session: SessionDep, lon: float = Form(...), lat: float = Form(...),
-                             category: str = Form(...), description: str = Form(..., max_length=4000),
-                             photo: UploadFile | None = File(None)) -> ReportReceiptOut:
+@public.post(
+    "/reports",
+    status_code=201,
+    response_model=ReportReceiptOut,
+    summary="Report disorderly overhead cable (no login). Rate-limited; the photo is re-encoded.",
+)
+async def post_public_report(
+    request: Request,
+    session: SessionDep,
+    lon: float = Form(...),
+    lat: float = Form(...),
+    category: str = Form(...),
+    description: str = Form(..., max_length=4000),
+    photo: UploadFile | None = File(None),
+) -> ReportReceiptOut:
     # The reporter's address is not written to the audit log: only a keyed hash is kept, for the rate limit.
     bind_actor(session, Actor(account_id=None, role="public", request_id="public-report"))
     data = None
@@ -276,14 +399,23 @@ async def post_public_report(request: Request, session: SessionDep, lon: float =
             raise TooLarge(f"the photo is over {limit} bytes", code="photo_too_large")
         if not data:
             data = None
-    if not all(map(lambda v: v == v and abs(v) != float("inf"), (lon, lat))):
+    if not all(v == v and abs(v) != float("inf") for v in (lon, lat)):
         raise InvalidInput("lon and lat must be finite numbers", code="coordinate_invalid")
-    receipt = citizen.submit_report(session, lon=lon, lat=lat, category=category, description=description,
-                                    photo=data, client_addr=request.client.host if request.client else None)
+    receipt = citizen.submit_report(
+        session,
+        lon=lon,
+        lat=lat,
+        category=category,
+        description=description,
+        photo=data,
+        client_addr=request.client.host if request.client else None,
+    )
     session.commit()
-    return ReportReceiptOut(reference=receipt.reference, status=receipt.status,
-                            message="Terima kasih. Laporan Anda akan diperiksa petugas. / Thank you; staff will review "
-                                    "your report.")
+    return ReportReceiptOut(
+        reference=receipt.reference,
+        status=receipt.status,
+        message="Terima kasih. Laporan Anda akan diperiksa petugas. / Thank you; staff will review your report.",
+    )
 
 
 router.include_router(api)

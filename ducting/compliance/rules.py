@@ -38,8 +38,10 @@ class Rule:
         return None if self.setting is None else float(getattr(settings, self.setting))
 
 
-CAND_COLUMNS = ("rule, severity, subject_kind, subject_id, span_id, pole_id, operator_ids, measured, threshold, unit, "
-                "observation_id, survey_id, road_class, kecamatan_kode, evidence, geom")
+CAND_COLUMNS = (
+    "rule, severity, subject_kind, subject_id, span_id, pole_id, operator_ids, measured, threshold, unit, "
+    "observation_id, survey_id, road_class, kecamatan_kode, evidence, geom"
+)
 
 # Operators licensed today, as one array computed once per statement (an InitPlan): a correlated EXISTS per cable
 # cost a probe for each of ~600k cables in a full run.
@@ -72,14 +74,18 @@ def _attachment_rule(code: RuleCode, severity: Severity, evidence: str, where: s
 
 
 LOW_CLEARANCE_ROAD = Rule(
-    code=RuleCode.LOW_CLEARANCE_ROAD, severity=Severity.CRITICAL, subject=SubjectKind.SPAN,
-    setting="road_clearance_m", unit="m",
-    title_id="Jarak bebas kabel di atas jalan terlalu rendah", title_en="Cable too low over a road",
+    code=RuleCode.LOW_CLEARANCE_ROAD,
+    severity=Severity.CRITICAL,
+    subject=SubjectKind.SPAN,
+    setting="road_clearance_m",
+    unit="m",
+    title_id="Jarak bebas kabel di atas jalan terlalu rendah",
+    title_en="Cable too low over a road",
     explain_id="Kabel melintas di atas jalan di bawah tinggi minimum {road_clearance_m} m (ketentuan Jakarta; NESC Amerika "
-               "Serikat memakai 4,7 m), atau di atas trotoar di bawah {sidewalk_clearance_m} m. Kendaraan tinggi dapat "
-               "menyangkut dan memutus kabel.",
+    "Serikat memakai 4,7 m), atau di atas trotoar di bawah {sidewalk_clearance_m} m. Kendaraan tinggi dapat "
+    "menyangkut dan memutus kabel.",
     explain_en="The cable crosses a road below the minimum {road_clearance_m} m (Jakarta's rule; the US NESC uses 4.7 m), or a "
-               "sidewalk below {sidewalk_clearance_m} m. Tall vehicles can snag and break it.",
+    "sidewalk below {sidewalk_clearance_m} m. Tall vehicles can snag and break it.",
     note="The sidewalk threshold is a separate setting (sidewalk_clearance_m).",
     sql=f"""INSERT INTO _cand ({CAND_COLUMNS})
     SELECT 'low_clearance_road', 'critical', 'span', s.id, s.id, NULL, l.ops, o.min_clearance_m,
@@ -92,48 +98,74 @@ LOW_CLEARANCE_ROAD = Rule(
     WHERE o.min_clearance_m IS NOT NULL AND (
           (coalesce(o.crosses, CASE WHEN s.crosses_road THEN 'road' ELSE 'none' END) = 'road'
            AND o.min_clearance_m < :road_clearance_m)
-       OR (o.crosses = 'sidewalk' AND o.min_clearance_m < :sidewalk_clearance_m))""")
+       OR (o.crosses = 'sidewalk' AND o.min_clearance_m < :sidewalk_clearance_m))""",
+)
 
 UNTAGGED_CABLE = Rule(
-    code=RuleCode.UNTAGGED_CABLE, severity=Severity.MEDIUM, subject=SubjectKind.ATTACHMENT, setting=None, unit=None,
-    title_id="Kabel tanpa label pemilik", title_en="Cable without an owner tag",
+    code=RuleCode.UNTAGGED_CABLE,
+    severity=Severity.MEDIUM,
+    subject=SubjectKind.ATTACHMENT,
+    setting=None,
+    unit=None,
+    title_id="Kabel tanpa label pemilik",
+    title_en="Cable without an owner tag",
     explain_id="Kabel tidak memiliki label pemilik, sehingga tidak dapat ditelusuri saat terjadi gangguan atau "
-               "penertiban.",
+    "penertiban.",
     explain_en="The cable carries no owner tag, so nobody can trace it when it fails or must be moved.",
-    sql=_attachment_rule(RuleCode.UNTAGGED_CABLE, Severity.MEDIUM, "'{}'::jsonb", "NOT a.owner_tag"))
+    sql=_attachment_rule(RuleCode.UNTAGGED_CABLE, Severity.MEDIUM, "'{}'::jsonb", "NOT a.owner_tag"),
+)
 
 UNLICENSED_CABLE = Rule(
-    code=RuleCode.UNLICENSED_CABLE, severity=Severity.HIGH, subject=SubjectKind.ATTACHMENT, setting=None, unit=None,
-    title_id="Kabel tanpa perjanjian atau izin yang berlaku", title_en="Cable without an active agreement",
+    code=RuleCode.UNLICENSED_CABLE,
+    severity=Severity.HIGH,
+    subject=SubjectKind.ATTACHMENT,
+    setting=None,
+    unit=None,
+    title_id="Kabel tanpa perjanjian atau izin yang berlaku",
+    title_en="Cable without an active agreement",
     explain_id="Penyelenggara kabel tidak memiliki perjanjian (PKS) atau izin yang berlaku hari ini, atau "
-               "penyelenggaranya tidak diketahui.",
+    "penyelenggaranya tidak diketahui.",
     explain_en="The cable's operator has no agreement (PKS) or permit valid today, or the operator is unknown.",
     sql=_attachment_rule(
-        RuleCode.UNLICENSED_CABLE, Severity.HIGH,
+        RuleCode.UNLICENSED_CABLE,
+        Severity.HIGH,
         "jsonb_build_object('why', CASE WHEN a.operator_id IS NULL THEN 'operator_unknown' ELSE 'no_active_agreement' END)",
-        f"a.operator_id IS NULL OR NOT a.operator_id = ANY({_LICENSED_OPERATORS})"))
+        f"a.operator_id IS NULL OR NOT a.operator_id = ANY({_LICENSED_OPERATORS})",
+    ),
+)
 
 ABANDONED_CABLE = Rule(
-    code=RuleCode.ABANDONED_CABLE, severity=Severity.MEDIUM, subject=SubjectKind.ATTACHMENT, setting=None, unit=None,
-    title_id="Kabel mati atau terbengkalai", title_en="Dead or abandoned cable",
-    explain_id="Kabel ditandai mati oleh surveyor, atau penyelenggaranya sudah tidak aktif. Kabel ini harus "
-               "dibongkar.",
+    code=RuleCode.ABANDONED_CABLE,
+    severity=Severity.MEDIUM,
+    subject=SubjectKind.ATTACHMENT,
+    setting=None,
+    unit=None,
+    title_id="Kabel mati atau terbengkalai",
+    title_en="Dead or abandoned cable",
+    explain_id="Kabel ditandai mati oleh surveyor, atau penyelenggaranya sudah tidak aktif. Kabel ini harus dibongkar.",
     explain_en="The surveyor marked the cable dead, or its operator is no longer active. It must come down.",
     sql=_attachment_rule(
-        RuleCode.ABANDONED_CABLE, Severity.MEDIUM,
+        RuleCode.ABANDONED_CABLE,
+        Severity.MEDIUM,
         "jsonb_build_object('why', CASE WHEN a.is_dead THEN 'marked_dead' ELSE 'operator_inactive' END)",
-        "a.is_dead OR a.operator_id = ANY(ARRAY(SELECT org.id FROM organisation org WHERE org.status = 'inactive'))"))
+        "a.is_dead OR a.operator_id = ANY(ARRAY(SELECT org.id FROM organisation org WHERE org.status = 'inactive'))",
+    ),
+)
 
 OVERLOADED_POLE = Rule(
-    code=RuleCode.OVERLOADED_POLE, severity=Severity.HIGH, subject=SubjectKind.POLE,
-    setting="max_attachments_per_pole", unit="cables",
-    title_id="Tiang kelebihan beban kabel", title_en="Pole carries too many cables",
+    code=RuleCode.OVERLOADED_POLE,
+    severity=Severity.HIGH,
+    subject=SubjectKind.POLE,
+    setting="max_attachments_per_pole",
+    unit="cables",
+    title_id="Tiang kelebihan beban kabel",
+    title_en="Pole carries too many cables",
     explain_id="Tiang memikul lebih dari {max_attachments_per_pole} kabel. Tidak ada angka batas resmi yang "
-               "dipublikasikan di Indonesia; angka ini ditetapkan Pemerintah Kota sebagai pengaturan.",
+    "dipublikasikan di Indonesia; angka ini ditetapkan Pemerintah Kota sebagai pengaturan.",
     explain_en="The pole carries more than {max_attachments_per_pole} cables. No published Indonesian limit "
-               "exists; the number is the city's setting.",
+    "exists; the number is the city's setting.",
     note="Load = cables on the pole itself + the busiest span ending at it (a through cable counts once), or the "
-         "surveyor's count when that is higher.",
+    "surveyor's count when that is higher.",
     sql=f"""INSERT INTO _cand ({CAND_COLUMNS})
     WITH ends AS (
         SELECT v.pole_id, l.n, l.ops FROM _live l JOIN aerial_span s ON s.id = l.span_id
@@ -153,15 +185,21 @@ OVERLOADED_POLE = Rule(
            jsonb_build_object('on_pole', ld.on_pole, 'busiest_span', ld.through_span, 'counted', po.cable_count),
            p.geom
     FROM load ld JOIN node p ON p.id = ld.pole_id LEFT JOIN _pobs po ON po.pole_id = p.id
-    WHERE greatest(ld.n, coalesce(po.cable_count, 0)) > :max_attachments_per_pole {{pole_scope}}""")
+    WHERE greatest(ld.n, coalesce(po.cable_count, 0)) > :max_attachments_per_pole {{pole_scope}}""",
+)
 
 SLACK_OR_SAG = Rule(
-    code=RuleCode.SLACK_OR_SAG, severity=Severity.MEDIUM, subject=SubjectKind.SPAN, setting=None, unit="findings",
-    title_id="Gulungan kabel, kabel melendut atau menjuntai", title_en="Coiled slack, sag or a loose cable",
+    code=RuleCode.SLACK_OR_SAG,
+    severity=Severity.MEDIUM,
+    subject=SubjectKind.SPAN,
+    setting=None,
+    unit="findings",
+    title_id="Gulungan kabel, kabel melendut atau menjuntai",
+    title_en="Coiled slack, sag or a loose cable",
     explain_id="Surveyor melihat gulungan sisa kabel di tiang, kabel yang melendut, atau kabel yang menjuntai "
-               "lepas: ciri kabel udara semrawut.",
+    "lepas: ciri kabel udara semrawut.",
     explain_en="The surveyor saw coiled slack on a pole, a sagging span or a cable hanging loose: the marks of "
-               "disorderly overhead cable.",
+    "disorderly overhead cable.",
     sql=f"""INSERT INTO _cand ({CAND_COLUMNS})
     SELECT 'slack_or_sag', 'medium', 'span', s.id, s.id, NULL, l.ops,
            o.coiled_slack::int + o.sagging::int + o.loose_cable::int, 0, 'findings',
@@ -170,13 +208,19 @@ SLACK_OR_SAG = Rule(
                               'photo_ref', o.photo_ref),
            s.geom
     FROM _obs o JOIN aerial_span s ON s.id = o.span_id JOIN _live l ON l.span_id = s.id
-    WHERE o.coiled_slack OR o.sagging OR o.loose_cable""")
+    WHERE o.coiled_slack OR o.sagging OR o.loose_cable""",
+)
 
 NO_OVERHEAD_ZONE = Rule(
-    code=RuleCode.NO_OVERHEAD_ZONE, severity=Severity.HIGH, subject=SubjectKind.SPAN, setting=None, unit="m",
-    title_id="Kabel udara di kawasan bebas kabel udara", title_en="Overhead cable in a no-overhead zone",
+    code=RuleCode.NO_OVERHEAD_ZONE,
+    severity=Severity.HIGH,
+    subject=SubjectKind.SPAN,
+    setting=None,
+    unit="m",
+    title_id="Kabel udara di kawasan bebas kabel udara",
+    title_en="Overhead cable in a no-overhead zone",
     explain_id="Bentang kabel berada di dalam kawasan yang melarang kabel udara. Kabel harus dipindahkan ke "
-               "ducting bawah tanah.",
+    "ducting bawah tanah.",
     explain_en="The span lies inside a zone where overhead cable is prohibited. It must move underground.",
     sql=f"""INSERT INTO _cand ({CAND_COLUMNS})
     SELECT 'no_overhead_zone', 'high', 'span', s.id, s.id, NULL, l.ops,
@@ -187,7 +231,8 @@ NO_OVERHEAD_ZONE = Rule(
     FROM _live l JOIN aerial_span s ON s.id = l.span_id
     JOIN no_overhead_zone z ON z.active AND ST_Intersects(s.geom_m, z.geom_m)
     LEFT JOIN _obs o ON o.span_id = s.id
-    GROUP BY s.id, l.ops""")
+    GROUP BY s.id, l.ops""",
+)
 
 # A segment has a free subduct today when one of its subducts is not the city's reserve, not decommissioned, and
 # no held (unexpired), active or terminated allocation covers today. Shared with the benchmark's plain join.
@@ -198,17 +243,21 @@ FREE_SEGMENT = """r.removed_at IS NULL AND r.status = 'operational' AND EXISTS (
                         AND (al.status <> 'held' OR al.hold_expires_at > now())))"""
 
 DUCT_AVAILABLE = Rule(
-    code=RuleCode.DUCT_AVAILABLE, severity=Severity.LOW, subject=SubjectKind.SPAN,
-    setting="duct_min_parallel_m", unit="m",
-    title_id="Ducting tersedia: kandidat pemindahan ke bawah tanah", title_en="Duct available: migration candidate",
+    code=RuleCode.DUCT_AVAILABLE,
+    severity=Severity.LOW,
+    subject=SubjectKind.SPAN,
+    setting="duct_min_parallel_m",
+    unit="m",
+    title_id="Ducting tersedia: kandidat pemindahan ke bawah tanah",
+    title_en="Duct available: migration candidate",
     explain_id="Bentang kabel sejajar dengan jalur ducting dalam jarak {duct_distance_m} m sepanjang minimal "
-               "{duct_min_parallel_m} m, dan ducting tersebut memiliki subduct kosong hari ini. Kabel dapat "
-               "dipindahkan ke ducting.",
+    "{duct_min_parallel_m} m, dan ducting tersebut memiliki subduct kosong hari ini. Kabel dapat "
+    "dipindahkan ke ducting.",
     explain_en="The span runs within {duct_distance_m} m of, and parallel to, a duct route over at least "
-               "{duct_min_parallel_m} m, and that duct has a free subduct today. The cable can move underground.",
+    "{duct_min_parallel_m} m, and that duct has a free subduct today. The cable can move underground.",
     note="Parallel test on chords in UTM metres: the segment's chord is projected on the span; both ends of the "
-         "overlap must lie within the distance and the angle within duct_max_angle_deg. ST_DWithin on the true "
-         "geometry (GiST) finds the pairs. Overlaps with several segments of one route add up.",
+    "overlap must lie within the distance and the angle within duct_max_angle_deg. ST_DWithin on the true "
+    "geometry (GiST) finds the pairs. Overlaps with several segments of one route add up.",
     # `seg` is materialised in a full run so each free segment's chord ends are computed once, not in every pair's
     # filter (the planner would push the arithmetic, and its ST_X(ST_StartPoint(...)) calls, into the index scan);
     # in a scoped run it is inlined, so the few spans in scope drive the search through the GiST index.
@@ -244,10 +293,19 @@ DUCT_AVAILABLE = Rule(
            s.geom
     FROM per_span ps JOIN aerial_span s ON s.id = ps.span_id JOIN _live l ON l.span_id = s.id
     LEFT JOIN _obs o ON o.span_id = s.id
-    WHERE ps.parallel_m >= :duct_min_parallel_m""")
+    WHERE ps.parallel_m >= :duct_min_parallel_m""",
+)
 
-RULES: tuple[Rule, ...] = (LOW_CLEARANCE_ROAD, UNTAGGED_CABLE, UNLICENSED_CABLE, OVERLOADED_POLE, ABANDONED_CABLE,
-                           SLACK_OR_SAG, NO_OVERHEAD_ZONE, DUCT_AVAILABLE)
+RULES: tuple[Rule, ...] = (
+    LOW_CLEARANCE_ROAD,
+    UNTAGGED_CABLE,
+    UNLICENSED_CABLE,
+    OVERLOADED_POLE,
+    ABANDONED_CABLE,
+    SLACK_OR_SAG,
+    NO_OVERHEAD_ZONE,
+    DUCT_AVAILABLE,
+)
 BY_CODE: dict[str, Rule] = {r.code.value: r for r in RULES}
 
 
@@ -255,10 +313,14 @@ def parameters(settings: ComplianceSettings) -> dict[str, float]:
     """The bound parameters every rule's SQL may use."""
     import math
 
-    return {"road_clearance_m": settings.road_clearance_m, "sidewalk_clearance_m": settings.sidewalk_clearance_m,
-            "max_attachments_per_pole": settings.max_attachments_per_pole,
-            "duct_distance_m": settings.duct_distance_m, "duct_min_parallel_m": settings.duct_min_parallel_m,
-            "sin_max_angle": math.sin(math.radians(settings.duct_max_angle_deg))}
+    return {
+        "road_clearance_m": settings.road_clearance_m,
+        "sidewalk_clearance_m": settings.sidewalk_clearance_m,
+        "max_attachments_per_pole": settings.max_attachments_per_pole,
+        "duct_distance_m": settings.duct_distance_m,
+        "duct_min_parallel_m": settings.duct_min_parallel_m,
+        "sin_max_angle": math.sin(math.radians(settings.duct_max_angle_deg)),
+    }
 
 
 def explanation(rule: Rule, settings: ComplianceSettings, *, lang: str = "id") -> str:
@@ -271,8 +333,19 @@ def explanation(rule: Rule, settings: ComplianceSettings, *, lang: str = "id") -
 
 def describe(settings: ComplianceSettings) -> list[dict[str, object]]:
     """The rules as the API and the letters show them."""
-    return [{"code": r.code.value, "severity": r.severity.value, "subject": r.subject.value,
-             "threshold": r.threshold(settings), "unit": r.unit, "setting": r.setting,
-             "title_id": r.title_id, "title_en": r.title_en,
-             "explanation_id": explanation(r, settings, lang="id"), "explanation_en": explanation(r, settings, lang="en"),
-             "note": r.note} for r in RULES]
+    return [
+        {
+            "code": r.code.value,
+            "severity": r.severity.value,
+            "subject": r.subject.value,
+            "threshold": r.threshold(settings),
+            "unit": r.unit,
+            "setting": r.setting,
+            "title_id": r.title_id,
+            "title_en": r.title_en,
+            "explanation_id": explanation(r, settings, lang="id"),
+            "explanation_en": explanation(r, settings, lang="en"),
+            "note": r.note,
+        }
+        for r in RULES
+    ]

@@ -38,7 +38,7 @@ class AgreementIn(BaseModel):
     valid_to: date | None = None
 
     @model_validator(mode="after")
-    def _days(self) -> "AgreementIn":
+    def _days(self) -> AgreementIn:
         if self.valid_to is not None and self.valid_to < self.valid_from:
             raise ValueError("valid_to is before valid_from")
         return self

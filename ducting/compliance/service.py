@@ -54,14 +54,25 @@ def _flag_dict(row: Any) -> dict[str, Any]:
     return out
 
 
-def list_flags(session: Session, *, actor: Actor, status: list[str] | None = None, rule: str | None = None,
-               operator_id: int | None = None, kecamatan: str | None = None, limit: int = 100,
-               offset: int = 0) -> list[dict[str, Any]]:
+def list_flags(
+    session: Session,
+    *,
+    actor: Actor,
+    status: list[str] | None = None,
+    rule: str | None = None,
+    operator_id: int | None = None,
+    kecamatan: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
     """The worklist: severity, then road class (busiest first), then the oldest first."""
     cond, params = visibility(actor)
     where = [cond, "f.status = ANY(CAST(:status AS flag_status[]))"]
-    params |= {"status": status or [FlagStatus.OPEN.value, FlagStatus.ACKNOWLEDGED.value], "limit": limit,
-               "offset": offset}
+    params |= {
+        "status": status or [FlagStatus.OPEN.value, FlagStatus.ACKNOWLEDGED.value],
+        "limit": limit,
+        "offset": offset,
+    }
     if rule:
         where.append("f.rule = :rule")
         params["rule"] = rule
@@ -71,15 +82,19 @@ def list_flags(session: Session, *, actor: Actor, status: list[str] | None = Non
     if kecamatan:
         where.append("f.kecamatan_kode = :kec")
         params["kec"] = kecamatan
-    rows = session.execute(text(f"""SELECT {FLAG_COLUMNS} FROM compliance_flag f WHERE {' AND '.join(where)}
-        ORDER BY f.severity, f.road_class, f.opened_at, f.id LIMIT :limit OFFSET :offset"""), params).all()
+    rows = session.execute(
+        text(f"""SELECT {FLAG_COLUMNS} FROM compliance_flag f WHERE {" AND ".join(where)}
+        ORDER BY f.severity, f.road_class, f.opened_at, f.id LIMIT :limit OFFSET :offset"""),
+        params,
+    ).all()
     return [_flag_dict(r) for r in rows]
 
 
 def get_flag(session: Session, *, actor: Actor, flag_id: int) -> dict[str, Any]:
     cond, params = visibility(actor)
-    row = session.execute(text(f"SELECT {FLAG_COLUMNS} FROM compliance_flag f WHERE f.id = :id AND {cond}"),
-                          params | {"id": flag_id}).first()
+    row = session.execute(
+        text(f"SELECT {FLAG_COLUMNS} FROM compliance_flag f WHERE f.id = :id AND {cond}"), params | {"id": flag_id}
+    ).first()
     if row is None:
         raise NotFound(f"flag {flag_id} does not exist", code="flag_not_found")
     out = _flag_dict(row)
@@ -90,17 +105,30 @@ def get_flag(session: Session, *, actor: Actor, flag_id: int) -> dict[str, Any]:
 def flag_history(session: Session, *, flag_id: int) -> list[dict[str, Any]]:
     """Every state of a flag, oldest first. The opening comes from the flag and the run that opened it (since
     migration 0021); older flags have it as a `flag_event` row. Either way it reads the same."""
-    return [dict(r._mapping) for r in session.execute(text("""
+    return [
+        dict(r._mapping)
+        for r in session.execute(
+            text("""
         SELECT f.opened_at AS at, NULL::flag_status AS from_status, 'open'::flag_status AS to_status,
                r.account_id, r.survey_id, 'raised by rule evaluation' AS note, r.id AS run_id, 0 AS seq
         FROM compliance_flag f JOIN evaluation_run r ON r.id = f.opened_run_id WHERE f.id = :id
         UNION ALL
         SELECT at, from_status, to_status, account_id, survey_id, note, NULL, id FROM flag_event WHERE flag_id = :id
-        ORDER BY at, seq"""), {"id": flag_id})]
+        ORDER BY at, seq"""),
+            {"id": flag_id},
+        )
+    ]
 
 
-def change_flag(session: Session, *, actor: Actor, flag_id: int, to: FlagStatus, reason: str | None = None,
-                expected_version: int | None = None) -> ComplianceFlag:
+def change_flag(
+    session: Session,
+    *,
+    actor: Actor,
+    flag_id: int,
+    to: FlagStatus,
+    reason: str | None = None,
+    expected_version: int | None = None,
+) -> ComplianceFlag:
     """Acknowledge, resolve, waive (with a reason) or re-open a flag. Locks the flag. Does not commit."""
     flag = session.get(ComplianceFlag, flag_id, with_for_update=True)
     if flag is None:
@@ -109,14 +137,18 @@ def change_flag(session: Session, *, actor: Actor, flag_id: int, to: FlagStatus,
         raise Conflict(f"flag {flag_id} is at version {flag.version}, not {expected_version}", code="stale_edit")
     was = FlagStatus(flag.status)
     if (was, to) not in FLAG_TRANSITIONS:
-        raise FlagTransitionRefused(f"a flag that is {was.value} cannot become {to.value}",
-                                    allowed=[t.value for (f, t) in FLAG_TRANSITIONS if f == was])
+        raise FlagTransitionRefused(
+            f"a flag that is {was.value} cannot become {to.value}",
+            allowed=[t.value for (f, t) in FLAG_TRANSITIONS if f == was],
+        )
     if to == FlagStatus.WAIVED and not (reason and reason.strip()):
         raise InvalidInput("waiving a flag needs a reason", code="waive_reason_missing")
     if to == FlagStatus.OPEN:
-        clash = session.execute(text("""SELECT id FROM compliance_flag WHERE rule = :r AND subject_kind = :k
+        clash = session.execute(
+            text("""SELECT id FROM compliance_flag WHERE rule = :r AND subject_kind = :k
             AND subject_id = :s AND status IN ('open', 'acknowledged') AND id <> :id"""),
-            {"r": flag.rule, "k": flag.subject_kind, "s": flag.subject_id, "id": flag.id}).first()
+            {"r": flag.rule, "k": flag.subject_kind, "s": flag.subject_id, "id": flag.id},
+        ).first()
         if clash is not None:
             raise FlagTransitionRefused(f"flag {clash.id} is already open for the same rule and subject")
     now = session.scalar(text("SELECT clock_timestamp()"))
@@ -136,50 +168,64 @@ def change_flag(session: Session, *, actor: Actor, flag_id: int, to: FlagStatus,
 
 
 # -- agreements (zones live in ducting.compliance.zones) -----------------------------------------------------------
-def add_agreement(session: Session, *, operator_id: int, reference: str, valid_from: date,
-                  valid_to: date | None) -> OperatorAgreement:
+def add_agreement(
+    session: Session, *, operator_id: int, reference: str, valid_from: date, valid_to: date | None
+) -> OperatorAgreement:
     row = OperatorAgreement(operator_id=operator_id, reference=reference, valid_from=valid_from, valid_to=valid_to)
     session.add(row)
     try:
         with session.begin_nested():
             session.flush()
     except Exception as exc:  # unique reference or unknown operator
-        raise Conflict(f"agreement {reference!r} could not be recorded: {str(getattr(exc, 'orig', exc)).splitlines()[0]}",
-                       code="agreement_refused") from exc
+        raise Conflict(
+            f"agreement {reference!r} could not be recorded: {str(getattr(exc, 'orig', exc)).splitlines()[0]}",
+            code="agreement_refused",
+        ) from exc
     return row
 
 
 # -- migration tracking ----------------------------------------------------------------------------------------------
-_STAGE_DATE = {MigrationStage.PULLED_INTO_DUCT: "pulled_on", MigrationStage.CUT_OVER: "cut_over_on",
-               MigrationStage.AERIAL_REMOVED: "removed_on"}
+_STAGE_DATE = {
+    MigrationStage.PULLED_INTO_DUCT: "pulled_on",
+    MigrationStage.CUT_OVER: "cut_over_on",
+    MigrationStage.AERIAL_REMOVED: "removed_on",
+}
 
 
-def open_migration(session: Session, *, operator_id: int, span_id: int, flag_id: int | None,
-                   capacity_request_id: int | None = None) -> MigrationCase:
-    _require_references(session, operator_id=operator_id, span_id=span_id, flag_id=flag_id,
-                        capacity_request_id=capacity_request_id)
-    case = session.execute(text("SELECT id FROM migration_case WHERE operator_id = :o AND span_id = :s"),
-                           {"o": operator_id, "s": span_id}).first()
+def open_migration(
+    session: Session, *, operator_id: int, span_id: int, flag_id: int | None, capacity_request_id: int | None = None
+) -> MigrationCase:
+    _require_references(
+        session, operator_id=operator_id, span_id=span_id, flag_id=flag_id, capacity_request_id=capacity_request_id
+    )
+    case = session.execute(
+        text("SELECT id FROM migration_case WHERE operator_id = :o AND span_id = :s"), {"o": operator_id, "s": span_id}
+    ).first()
     if case is not None:
         return session.get(MigrationCase, case.id)  # type: ignore[return-value]
-    row = MigrationCase(operator_id=operator_id, span_id=span_id, flag_id=flag_id,
-                        capacity_request_id=capacity_request_id)
+    row = MigrationCase(
+        operator_id=operator_id, span_id=span_id, flag_id=flag_id, capacity_request_id=capacity_request_id
+    )
     session.add(row)
     session.flush()
     return row
 
 
-_REFERENCES = {"operator_id": "SELECT 1 FROM organisation WHERE id = :v AND kind = 'operator'",
-               "span_id": "SELECT 1 FROM aerial_span WHERE id = :v",
-               "flag_id": "SELECT 1 FROM compliance_flag WHERE id = :v",
-               "capacity_request_id": "SELECT 1 FROM capacity_request WHERE id = :v"}
+_REFERENCES = {
+    "operator_id": "SELECT 1 FROM organisation WHERE id = :v AND kind = 'operator'",
+    "span_id": "SELECT 1 FROM aerial_span WHERE id = :v",
+    "flag_id": "SELECT 1 FROM compliance_flag WHERE id = :v",
+    "capacity_request_id": "SELECT 1 FROM capacity_request WHERE id = :v",
+}
 
 
 def _require_references(session: Session, **ids: int | None) -> None:
     """Every id given names an existing row (422 listing those that do not), before a foreign key says it as a 500."""
-    missing = [FieldError(name, f"{name.removesuffix('_id')}_not_found", f"no {name.removesuffix('_id')} {value}")
-               for name, value in ids.items()
-               if value is not None and session.execute(text(_REFERENCES[name]), {"v": value}).first() is None]
+    missing = [
+        FieldError(name, f"{name.removesuffix('_id')}_not_found", f"no {name.removesuffix('_id')} {value}")
+        for name, value in ids.items()
+        if value is not None and session.execute(text(_REFERENCES[name]), {"v": value}).first() is None
+    ]
     if missing:
         raise InvalidInput(f"{len(missing)} reference(s) name nothing", errors=missing)
 
@@ -192,12 +238,20 @@ def advance_migration(session: Session, *, case_id: int, to: MigrationStage, on:
     current = MigrationStage(case.stage)
     if to.rank != current.rank + 1:
         following = list(MigrationStage)[min(current.rank + 1, 3)].value
-        raise MigrationOutOfOrder(f"the case is at {current.value}; the next step is {following}, not {to.value}",
-                                  stage=current.value, next_stage=following, asked=to.value)
+        raise MigrationOutOfOrder(
+            f"the case is at {current.value}; the next step is {following}, not {to.value}",
+            stage=current.value,
+            next_stage=following,
+            asked=to.value,
+        )
     previous = {MigrationStage.CUT_OVER: case.pulled_on, MigrationStage.AERIAL_REMOVED: case.cut_over_on}.get(to)
     if previous is not None and on < previous:
-        raise MigrationOutOfOrder(f"{to.value} on {on} is before the previous step ({previous})",
-                                  asked=to.value, on=on.isoformat(), previous_on=previous.isoformat())
+        raise MigrationOutOfOrder(
+            f"{to.value} on {on} is before the previous step ({previous})",
+            asked=to.value,
+            on=on.isoformat(),
+            previous_on=previous.isoformat(),
+        )
     setattr(case, _STAGE_DATE[to], on)
     case.stage = to
     case.version += 1
@@ -215,8 +269,11 @@ def link_request(session: Session, *, case_id: int, capacity_request_id: int) ->
     owner = session.scalar(text("SELECT operator_id FROM capacity_request WHERE id = :id"), {"id": capacity_request_id})
     if owner is None or owner != case.operator_id:
         code = "capacity_request_not_found" if owner is None else "request_operator_mismatch"
-        message = (f"no capacity request {capacity_request_id}" if owner is None else
-                   f"capacity request {capacity_request_id} is another operator's, not this case's")
+        message = (
+            f"no capacity request {capacity_request_id}"
+            if owner is None
+            else f"capacity request {capacity_request_id} is another operator's, not this case's"
+        )
         raise InvalidInput(message, code=code, errors=[FieldError("capacity_request_id", code, message)])
     case.capacity_request_id = capacity_request_id
     case.version += 1
@@ -225,25 +282,36 @@ def link_request(session: Session, *, case_id: int, capacity_request_id: int) ->
     return case
 
 
-def complete_migrations_seen_removed(session: Session, *, survey_id: int, surveyed_on: date,
-                                     span_ids: list[int]) -> int:
+def complete_migrations_seen_removed(
+    session: Session, *, survey_id: int, surveyed_on: date, span_ids: list[int]
+) -> int:
     """Cases at cut-over whose operator has no cable left on the span in this survey: the aerial cable is removed,
     on the survey's day (SJUT's last step, with the survey as its evidence). Earlier stages are left alone: the
     order is never skipped. Returns how many cases completed. Does not commit."""
-    return session.execute(text("""
+    return session.execute(
+        text("""
         UPDATE migration_case m SET stage = 'aerial_removed', removed_on = :on, version = m.version + 1,
                updated_at = clock_timestamp(),
                note = concat_ws(E'\n', m.note, 'kabel udara terlihat sudah dibongkar pada survei #' || :sid)
         WHERE m.stage = 'cut_over' AND m.span_id = ANY(:spans) AND m.cut_over_on <= :on
           AND NOT EXISTS (SELECT 1 FROM cable_attachment a WHERE a.span_id = m.span_id
                           AND a.operator_id = m.operator_id AND a.removed_at IS NULL)"""),
-        {"on": surveyed_on, "sid": survey_id, "spans": span_ids}).rowcount
+        {"on": surveyed_on, "sid": survey_id, "spans": span_ids},
+    ).rowcount
 
 
-def list_migrations(session: Session, *, operator_id: int | None, stage: MigrationStage | None = None,
-                    kecamatan: str | None = None, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
+def list_migrations(
+    session: Session,
+    *,
+    operator_id: int | None,
+    stage: MigrationStage | None = None,
+    kecamatan: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
     """Cases in SJUT order (operator, stage, id), one page of them; a city-wide programme has thousands."""
-    rows = session.execute(text("""
+    rows = session.execute(
+        text("""
         SELECT m.id, m.operator_id, o.code AS operator, m.span_id, m.flag_id, m.capacity_request_id, m.stage,
                m.pulled_on, m.cut_over_on, m.removed_on, s.length_m, s.kecamatan_kode, m.version,
                ST_AsGeoJSON(s.geom, 7)::json AS geometry
@@ -252,8 +320,14 @@ def list_migrations(session: Session, *, operator_id: int | None, stage: Migrati
           AND (CAST(:stage AS text) IS NULL OR m.stage::text = :stage)
           AND (CAST(:kec AS text) IS NULL OR s.kecamatan_kode = :kec)
         ORDER BY m.operator_id, m.stage, m.id LIMIT :limit OFFSET :offset"""),
-        {"op": operator_id, "stage": stage.value if stage else None, "kec": kecamatan, "limit": limit,
-         "offset": offset}).all()
+        {
+            "op": operator_id,
+            "stage": stage.value if stage else None,
+            "kec": kecamatan,
+            "limit": limit,
+            "offset": offset,
+        },
+    ).all()
     return [dict(r._mapping) | {"length_m": float(r.length_m)} for r in rows]
 
 
@@ -261,7 +335,8 @@ def list_migrations(session: Session, *, operator_id: int | None, stage: Migrati
 def dashboard(session: Session) -> dict[str, Any]:
     """Figures per kecamatan (km of aerial cable removed, poles decluttered, operators signed and outstanding,
     open flags by rule, migration cases by SJUT stage), and the trend across survey rounds."""
-    per_kec = session.execute(text("""
+    per_kec = session.execute(
+        text("""
         WITH removed AS (
             SELECT s.kecamatan_kode AS k, sum(s.length_m) / 1000.0 AS km FROM cable_attachment a
             JOIN aerial_span s ON s.id = a.span_id WHERE a.removed_at IS NOT NULL GROUP BY 1),
@@ -292,9 +367,11 @@ def dashboard(session: Session) -> dict[str, Any]:
         FROM admin_area a LEFT JOIN removed r ON r.k = a.kode LEFT JOIN decluttered d ON d.k = a.kode
         LEFT JOIN signed sg ON sg.k = a.kode LEFT JOIN open_flags o ON o.k = a.kode
         LEFT JOIN migrations mg ON mg.k = a.kode
-        WHERE a.level = 'kecamatan' ORDER BY a.kode""")).all()
+        WHERE a.level = 'kecamatan' ORDER BY a.kode""")
+    ).all()
     # opened: flags opened by runs of the survey (since 0021) or open events (before); resolved: resolve events
-    trend = session.execute(text("""
+    trend = session.execute(
+        text("""
         WITH opened AS (
             SELECT survey_id, sum(opened) AS n FROM evaluation_run WHERE survey_id IS NOT NULL GROUP BY 1
             UNION ALL
@@ -306,6 +383,9 @@ def dashboard(session: Session) -> dict[str, Any]:
         SELECT r.id AS survey_id, r.name, r.surveyed_on, r.observation_count,
                coalesce((SELECT sum(n) FROM opened o WHERE o.survey_id = r.id), 0)::int AS flags_opened,
                coalesce((SELECT n FROM resolved v WHERE v.survey_id = r.id), 0)::int AS flags_resolved
-        FROM survey_round r ORDER BY r.surveyed_on, r.id""")).all()
-    return {"kecamatan": [dict(r._mapping) | {"km_aerial_removed": float(r.km_aerial_removed)} for r in per_kec],
-            "trend": [dict(r._mapping) for r in trend]}
+        FROM survey_round r ORDER BY r.surveyed_on, r.id""")
+    ).all()
+    return {
+        "kecamatan": [dict(r._mapping) | {"km_aerial_removed": float(r.km_aerial_removed)} for r in per_kec],
+        "trend": [dict(r._mapping) for r in trend],
+    }

@@ -37,7 +37,7 @@ class ComplianceSettings(BaseSettings):
     request_url_base: str = "https://bedelau.batam.go.id/operator"
 
     @model_validator(mode="after")
-    def _sidewalk_not_above_road(self) -> "ComplianceSettings":
+    def _sidewalk_not_above_road(self) -> ComplianceSettings:
         if self.sidewalk_clearance_m > self.road_clearance_m:
             raise ValueError("DUCTING_COMPLIANCE_SIDEWALK_CLEARANCE_M must not exceed the road clearance")
         return self

@@ -80,8 +80,9 @@ class _Parsed:
     errors: list[FieldError] = field(default_factory=list)
 
     def fail(self, row: int, code: str, message: str, **detail: Any) -> None:
-        self.errors.append(FieldError(path=f"rows/{row}", code=code, message=f"row {row}: {message}",
-                                      detail={"row": row, **detail}))
+        self.errors.append(
+            FieldError(path=f"rows/{row}", code=code, message=f"row {row}: {message}", detail={"row": row, **detail})
+        )
 
 
 @dataclass
@@ -104,8 +105,16 @@ class SurveyReport:
         return out
 
 
-def import_survey(session: Session, *, data: bytes, filename: str, name: str, surveyed_on: date, team: str,
-                  account_id: int | None = None) -> SurveyReport:
+def import_survey(
+    session: Session,
+    *,
+    data: bytes,
+    filename: str,
+    name: str,
+    surveyed_on: date,
+    team: str,
+    account_id: int | None = None,
+) -> SurveyReport:
     """Check every row, then write the survey and re-evaluate what it touched. Raises SurveyRejected. No commit."""
     try:
         layers = read_layers(data, filename)
@@ -119,8 +128,14 @@ def import_survey(session: Session, *, data: bytes, filename: str, name: str, su
     parsed = _parse(session, frame)
     if parsed.errors:
         raise SurveyRejected(f"{len(parsed.errors)} problem(s) found; nothing was imported", errors=parsed.errors)
-    survey = SurveyRound(name=name, surveyed_on=surveyed_on, team=team, source_filename=filename[:200],
-                         source_sha256=hashlib.sha256(data).hexdigest(), imported_by=account_id)
+    survey = SurveyRound(
+        name=name,
+        surveyed_on=surveyed_on,
+        team=team,
+        source_filename=filename[:200],
+        source_sha256=hashlib.sha256(data).hexdigest(),
+        imported_by=account_id,
+    )
     session.add(survey)
     session.flush()
     counts, scope = _write(session, parsed, survey)
@@ -223,19 +238,33 @@ def _parse_pole(p: _Parsed, row: int, rec: dict[str, Any], geom: Any, orgs: dict
     lon, lat = geom.x, geom.y
     if not (100 <= lon <= 110 and -5 <= lat <= 5):
         swapped = 100 <= lat <= 110
-        p.fail(row, "coordinates_swapped" if swapped else "outside_batam",
-               f"({lon:g}, {lat:g}) is not in Batam" + ("; lon and lat look swapped" if swapped else ""))
+        p.fail(
+            row,
+            "coordinates_swapped" if swapped else "outside_batam",
+            f"({lon:g}, {lat:g}) is not in Batam" + ("; lon and lat look swapped" if swapped else ""),
+        )
         return
     owner = _text(rec, "owner").lower()
     if owner and owner not in orgs:
         p.fail(row, "owner_unknown", f"owner {owner!r} is not a known organisation code")
     x, y = transformer(WGS84, UTM48N).transform(lon, lat)
-    p.poles[ref] = _Pole(ref=ref, row=row, x=x, y=y, lon=lon, lat=lat, code=_text(rec, "pole_code") or None, attrs={
-        "height_m": _number(p, row, rec, "height_m", 2, 30),
-        "material": _choice(p, row, rec, "material", [m.value for m in PoleMaterial], None),
-        "owner_id": orgs.get(owner) if owner else None,
-        "cable_count": _number(p, row, rec, "cable_count", 0, 200),
-        "notes": _text(rec, "notes")[:2000] or None, "photo_ref": _text(rec, "photo_ref")[:300] or None})
+    p.poles[ref] = _Pole(
+        ref=ref,
+        row=row,
+        x=x,
+        y=y,
+        lon=lon,
+        lat=lat,
+        code=_text(rec, "pole_code") or None,
+        attrs={
+            "height_m": _number(p, row, rec, "height_m", 2, 30),
+            "material": _choice(p, row, rec, "material", [m.value for m in PoleMaterial], None),
+            "owner_id": orgs.get(owner) if owner else None,
+            "cable_count": _number(p, row, rec, "cable_count", 0, 200),
+            "notes": _text(rec, "notes")[:2000] or None,
+            "photo_ref": _text(rec, "photo_ref")[:300] or None,
+        },
+    )
 
 
 def _match_poles(session: Session, p: _Parsed) -> None:
@@ -244,25 +273,34 @@ def _match_poles(session: Session, p: _Parsed) -> None:
     poles = list(p.poles.values())
     if not poles:
         return
-    rows = session.execute(text(f"""
+    rows = session.execute(
+        text(f"""
         SELECT q.ref, n.id, n.code, ST_Distance(ST_Transform(n.geom, {UTM48N}), ST_Transform(q.g, {UTM48N})) AS d
         FROM (SELECT unnest(CAST(:refs AS text[])) AS ref,
                      ST_SetSRID(ST_MakePoint(unnest(CAST(:lons AS float8[])), unnest(CAST(:lats AS float8[]))), {WGS84}) AS g) q
         CROSS JOIN LATERAL (SELECT id, code, geom FROM node WHERE kind = 'pole' AND removed_at IS NULL
                             ORDER BY geom <-> q.g LIMIT 1) n"""),
-        {"refs": [q.ref for q in poles], "lons": [q.lon for q in poles], "lats": [q.lat for q in poles]}).all()
+        {"refs": [q.ref for q in poles], "lons": [q.lon for q in poles], "lats": [q.lat for q in poles]},
+    ).all()
     nearest = {r.ref: r for r in rows}
     for q in poles:
         hit = nearest.get(q.ref)
         if q.code:
-            found = session.execute(text(f"""SELECT id, ST_Distance(ST_Transform(geom, {UTM48N}),
+            found = session.execute(
+                text(f"""SELECT id, ST_Distance(ST_Transform(geom, {UTM48N}),
                 ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), {WGS84}), {UTM48N})) AS d FROM node
-                WHERE code = :c AND kind = 'pole'"""), {"c": q.code, "x": q.lon, "y": q.lat}).first()
+                WHERE code = :c AND kind = 'pole'"""),
+                {"c": q.code, "x": q.lon, "y": q.lat},
+            ).first()
             if found is None:
                 pass  # a new pole with the owner's number as its code
             elif found.d > tol:
-                p.fail(q.row, "pole_code_far", f"pole {q.code} is {found.d:.1f} m from where this row puts it; "
-                       f"the tolerance is {tol:g} m", distance_m=round(found.d, 2))
+                p.fail(
+                    q.row,
+                    "pole_code_far",
+                    f"pole {q.code} is {found.d:.1f} m from where this row puts it; the tolerance is {tol:g} m",
+                    distance_m=round(found.d, 2),
+                )
                 continue
             else:
                 q.node_id = found.id
@@ -272,24 +310,42 @@ def _match_poles(session: Session, p: _Parsed) -> None:
     new = [q for q in poles if q.node_id is None]
     xy = np.array([[q.x, q.y] for q in new]) if new else np.empty((0, 2))
     for i in range(len(new)):
-        d = np.hypot(*(xy[i + 1:] - xy[i]).T) if i + 1 < len(new) else np.array([])
+        d = np.hypot(*(xy[i + 1 :] - xy[i]).T) if i + 1 < len(new) else np.array([])
         for j in np.flatnonzero(d <= tol):
             other = new[i + 1 + j]
-            p.fail(other.row, "poles_too_close", f"new pole {other.ref!r} is {d[j]:.1f} m from new pole "
-                   f"{new[i].ref!r} (row {new[i].row}); poles closer than {tol:g} m are one pole")
+            p.fail(
+                other.row,
+                "poles_too_close",
+                f"new pole {other.ref!r} is {d[j]:.1f} m from new pole "
+                f"{new[i].ref!r} (row {new[i].row}); poles closer than {tol:g} m are one pole",
+            )
 
 
 def _resolve_pole(session: Session, p: _Parsed, ref: str) -> str | None:
     """A pole of this file by ref, or an existing pole by code (added to the file's poles as observed-by-reference)."""
     if ref in p.poles:
         return ref
-    found = session.execute(text(f"SELECT id, code, ST_X(geom) x, ST_Y(geom) y FROM node WHERE code = :c AND kind = 'pole'"
-                                 " AND removed_at IS NULL"), {"c": ref}).first()
+    found = session.execute(
+        text(
+            "SELECT id, code, ST_X(geom) x, ST_Y(geom) y FROM node WHERE code = :c AND kind = 'pole'"
+            " AND removed_at IS NULL"
+        ),
+        {"c": ref},
+    ).first()
     if found is None:
         return None
     x, y = transformer(WGS84, UTM48N).transform(found.x, found.y)
-    p.poles[ref] = _Pole(ref=ref, row=0, x=x, y=y, lon=found.x, lat=found.y, node_id=found.id, code=found.code,
-                         attrs={"reference_only": True})
+    p.poles[ref] = _Pole(
+        ref=ref,
+        row=0,
+        x=x,
+        y=y,
+        lon=found.x,
+        lat=found.y,
+        node_id=found.id,
+        code=found.code,
+        attrs={"reference_only": True},
+    )
     return ref
 
 
@@ -305,7 +361,7 @@ def _parse_span(session: Session, p: _Parsed, row: int, rec: dict[str, Any]) -> 
             ends.append(ref)
     if len(ends) < 2:
         return
-    if a == b or p.poles[a].node_id is not None and p.poles[a].node_id == p.poles[b].node_id:
+    if a == b or (p.poles[a].node_id is not None and p.poles[a].node_id == p.poles[b].node_id):
         p.fail(row, "span_same_pole", f"from_pole and to_pole are the same pole ({a})")
         return
     key = frozenset((a, b))
@@ -313,26 +369,41 @@ def _parse_span(session: Session, p: _Parsed, row: int, rec: dict[str, Any]) -> 
         p.fail(row, "span_duplicate", f"the span {a}-{b} is also on row {p.spans[key].row}")
         return
     crosses = _choice(p, row, rec, "crosses", [c.value for c in Crossing], None)
-    p.spans[key] = _Span(row=row, a=a, b=b, attrs={
-        "min_clearance_m": _number(p, row, rec, "min_clearance_m", 0, 30),
-        "crosses": crosses,
-        "road_class": _choice(p, row, rec, "road_class", [c.value for c in RoadClass], None),
-        "coiled_slack": _flag(p, row, rec, "coiled_slack"), "sagging": _flag(p, row, rec, "sagging"),
-        "loose_cable": _flag(p, row, rec, "loose_cable"),
-        "photo_ref": _text(rec, "photo_ref")[:300] or None, "notes": _text(rec, "notes")[:2000] or None})
+    p.spans[key] = _Span(
+        row=row,
+        a=a,
+        b=b,
+        attrs={
+            "min_clearance_m": _number(p, row, rec, "min_clearance_m", 0, 30),
+            "crosses": crosses,
+            "road_class": _choice(p, row, rec, "road_class", [c.value for c in RoadClass], None),
+            "coiled_slack": _flag(p, row, rec, "coiled_slack"),
+            "sagging": _flag(p, row, rec, "sagging"),
+            "loose_cable": _flag(p, row, rec, "loose_cable"),
+            "photo_ref": _text(rec, "photo_ref")[:300] or None,
+            "notes": _text(rec, "notes")[:2000] or None,
+        },
+    )
 
 
 def _parse_cable(session: Session, p: _Parsed, row: int, rec: dict[str, Any], orgs: dict[str, int]) -> None:
     op = _text(rec, "operator").lower()
     if op not in _UNKNOWN_OPERATOR and op not in orgs:
-        p.fail(row, "operator_unknown", f"operator {op!r} is not a known organisation code; write 'unknown' when "
-               "the owner cannot be identified")
-    cable = {"row": row, "operator_id": None if op in _UNKNOWN_OPERATOR else orgs.get(op),
-             "cable_type": _choice(p, row, rec, "cable_type", [c.value for c in CableType], "other"),
-             "diameter_mm": _number(p, row, rec, "diameter_mm", 1, 150),
-             "height_m": _number(p, row, rec, "height_m", 0.5, 30),
-             "owner_tag": _flag(p, row, rec, "owner_tag"), "permit_ref": _text(rec, "permit_ref")[:100] or None,
-             "dead": _flag(p, row, rec, "dead")}
+        p.fail(
+            row,
+            "operator_unknown",
+            f"operator {op!r} is not a known organisation code; write 'unknown' when the owner cannot be identified",
+        )
+    cable = {
+        "row": row,
+        "operator_id": None if op in _UNKNOWN_OPERATOR else orgs.get(op),
+        "cable_type": _choice(p, row, rec, "cable_type", [c.value for c in CableType], "other"),
+        "diameter_mm": _number(p, row, rec, "diameter_mm", 1, 150),
+        "height_m": _number(p, row, rec, "height_m", 0.5, 30),
+        "owner_tag": _flag(p, row, rec, "owner_tag"),
+        "permit_ref": _text(rec, "permit_ref")[:100] or None,
+        "dead": _flag(p, row, rec, "dead"),
+    }
     a, b, pole = _text(rec, "from_pole"), _text(rec, "to_pole"), _text(rec, "pole_ref")
     if a and b:
         span = p.spans.get(frozenset((a, b)))
@@ -346,7 +417,9 @@ def _parse_cable(session: Session, p: _Parsed, row: int, rec: dict[str, Any], or
         else:
             p.pole_cables[pole].append(cable)
     else:
-        p.fail(row, "cable_place_missing", "a cable row needs from_pole and to_pole (on a span) or pole_ref (on a pole)")
+        p.fail(
+            row, "cable_place_missing", "a cable row needs from_pole and to_pole (on a span) or pole_ref (on a pole)"
+        )
 
 
 # -- writing ---------------------------------------------------------------------------------------------------------
@@ -360,19 +433,23 @@ def _write(session: Session, p: _Parsed, survey: SurveyRound) -> tuple[dict[str,
     added, kept, removed = _write_cables(session, p, survey, span_ids)
     counts |= {"cables_added": added, "cables_kept": kept, "cables_removed": removed}
     observed_spans = list(span_ids.values())
-    counts["spans_cleared"] = session.execute(text("""
+    counts["spans_cleared"] = session.execute(
+        text("""
         UPDATE aerial_span s SET cleared_at = clock_timestamp(), cleared_survey_id = :sid
         WHERE s.id = ANY(:ids) AND s.cleared_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM cable_attachment a WHERE a.span_id = s.id AND a.removed_at IS NULL)"""),
-        {"sid": survey.id, "ids": observed_spans}).rowcount
-    session.execute(text("""UPDATE aerial_span s SET cleared_at = NULL, cleared_survey_id = NULL
+        {"sid": survey.id, "ids": observed_spans},
+    ).rowcount
+    session.execute(
+        text("""UPDATE aerial_span s SET cleared_at = NULL, cleared_survey_id = NULL
         WHERE s.id = ANY(:ids) AND s.cleared_at IS NOT NULL
           AND EXISTS (SELECT 1 FROM cable_attachment a WHERE a.span_id = s.id AND a.removed_at IS NULL)"""),
-        {"ids": observed_spans})
+        {"ids": observed_spans},
+    )
     session.execute(text("UPDATE survey_round SET observation_count = :n WHERE id = :id"), {"n": obs, "id": survey.id})
-    counts["migrations_completed"] = complete_migrations_seen_removed(session, survey_id=survey.id,
-                                                                      surveyed_on=survey.surveyed_on,
-                                                                      span_ids=observed_spans)
+    counts["migrations_completed"] = complete_migrations_seen_removed(
+        session, survey_id=survey.id, surveyed_on=survey.surveyed_on, span_ids=observed_spans
+    )
     observed_poles = [q.node_id for q in p.poles.values() if q.row > 0]
     return counts, Scope(spans=observed_spans, poles=observed_poles)  # type: ignore[arg-type]
 
@@ -381,29 +458,43 @@ def _write_poles(session: Session, p: _Parsed, survey: SurveyRound) -> int:
     new = [q for q in p.poles.values() if q.node_id is None]
     if new:
         codes = [q.code or f"PL-S{survey.id}-{i:05d}" for i, q in enumerate(new, 1)]
-        rows = session.execute(text(f"""
+        rows = session.execute(
+            text(f"""
             INSERT INTO node (code, kind, status, owner_id, geom)
             SELECT c, 'pole', 'operational', o, ST_SetSRID(ST_MakePoint(x, y), {WGS84})
             FROM unnest(CAST(:codes AS text[]), CAST(:owners AS bigint[]), CAST(:xs AS float8[]), CAST(:ys AS float8[]))
                  AS t(c, o, x, y)
-            RETURNING id, code"""), {"codes": codes, "owners": [q.attrs.get("owner_id") for q in new],
-                                     "xs": [q.lon for q in new], "ys": [q.lat for q in new]}).all()
+            RETURNING id, code"""),
+            {
+                "codes": codes,
+                "owners": [q.attrs.get("owner_id") for q in new],
+                "xs": [q.lon for q in new],
+                "ys": [q.lat for q in new],
+            },
+        ).all()
         by_code = {r.code: r.id for r in rows}
         for q, c in zip(new, codes):
             q.node_id, q.code = by_code[c], c
     seen = [q for q in p.poles.values() if q.row > 0]
-    session.execute(text("""
+    session.execute(
+        text("""
         INSERT INTO pole_detail (node_id, height_m, material)
         SELECT n, h, m FROM unnest(CAST(:ids AS bigint[]), CAST(:hs AS numeric[]), CAST(:ms AS text[])) AS t(n, h, m)
         ON CONFLICT (node_id) DO UPDATE SET height_m = coalesce(EXCLUDED.height_m, pole_detail.height_m),
                                             material = coalesce(EXCLUDED.material, pole_detail.material)"""),
-        {"ids": [q.node_id for q in seen], "hs": [q.attrs.get("height_m") for q in seen],
-         "ms": [q.attrs.get("material") for q in seen]})
+        {
+            "ids": [q.node_id for q in seen],
+            "hs": [q.attrs.get("height_m") for q in seen],
+            "ms": [q.attrs.get("material") for q in seen],
+        },
+    )
     owners = [(q.node_id, q.attrs["owner_id"]) for q in seen if q.attrs.get("owner_id")]
     if owners:
-        session.execute(text("""UPDATE node n SET owner_id = t.o FROM unnest(CAST(:ids AS bigint[]), CAST(:os AS bigint[]))
+        session.execute(
+            text("""UPDATE node n SET owner_id = t.o FROM unnest(CAST(:ids AS bigint[]), CAST(:os AS bigint[]))
             AS t(i, o) WHERE n.id = t.i AND n.owner_id IS DISTINCT FROM t.o"""),
-            {"ids": [i for i, _ in owners], "os": [o for _, o in owners]})
+            {"ids": [i for i, _ in owners], "os": [o for _, o in owners]},
+        )
     return len(new)
 
 
@@ -415,7 +506,8 @@ def _write_spans(session: Session, p: _Parsed, survey: SurveyRound) -> tuple[dic
     b = [p.poles[s.b].node_id for _, s in spans]
     crosses = [None if s.attrs["crosses"] is None else s.attrs["crosses"] == "road" for _, s in spans]
     classes = [s.attrs["road_class"] for _, s in spans]
-    rows = session.execute(text("""
+    rows = session.execute(
+        text("""
         WITH t AS (SELECT * FROM unnest(CAST(:a AS bigint[]), CAST(:b AS bigint[]), CAST(:c AS boolean[]),
                                         CAST(:r AS text[])) WITH ORDINALITY AS t(a, b, c, r, i)),
         existing AS (SELECT t.i, s.id FROM t JOIN aerial_span s
@@ -433,37 +525,64 @@ def _write_spans(session: Session, p: _Parsed, survey: SurveyRound) -> tuple[dic
         SELECT t.i, coalesce(e.id, n.id) AS id, e.id IS NULL AS created
         FROM t LEFT JOIN existing e ON e.i = t.i
         LEFT JOIN ins n ON n.from_pole_id = t.a AND n.to_pole_id = t.b ORDER BY t.i"""),
-        {"a": a, "b": b, "c": crosses, "r": classes, "sid": survey.id}).all()
+        {"a": a, "b": b, "c": crosses, "r": classes, "sid": survey.id},
+    ).all()
     ids = {spans[r.i - 1][0]: r.id for r in rows}
     return ids, sum(1 for r in rows if r.created)
 
 
-def _write_observations(session: Session, p: _Parsed, survey: SurveyRound, span_ids: dict[frozenset[str], int],
-                        observed_at: datetime) -> int:
-    span_rows = [{"sid": survey.id, "span": span_ids[k], "row": s.row, "at": observed_at, **{
-        c: s.attrs[c] for c in ("min_clearance_m", "crosses", "coiled_slack", "sagging", "loose_cable", "photo_ref",
-                                "notes")}} for k, s in p.spans.items()]
+def _write_observations(
+    session: Session, p: _Parsed, survey: SurveyRound, span_ids: dict[frozenset[str], int], observed_at: datetime
+) -> int:
+    span_rows = [
+        {
+            "sid": survey.id,
+            "span": span_ids[k],
+            "row": s.row,
+            "at": observed_at,
+            **{
+                c: s.attrs[c]
+                for c in ("min_clearance_m", "crosses", "coiled_slack", "sagging", "loose_cable", "photo_ref", "notes")
+            },
+        }
+        for k, s in p.spans.items()
+    ]
     if span_rows:
-        session.execute(text("""
+        session.execute(
+            text("""
             INSERT INTO observation (survey_id, source, verified, span_id, row_no, min_clearance_m, crosses,
                                      coiled_slack, sagging, loose_cable, photo_ref, notes, observed_at, geom)
             SELECT :sid, 'survey', true, :span, :row, :min_clearance_m, :crosses, :coiled_slack, :sagging,
-                   :loose_cable, :photo_ref, :notes, :at, geom FROM aerial_span WHERE id = :span"""), span_rows)
-    pole_rows = [{"sid": survey.id, "pole": q.node_id, "row": q.row, "at": observed_at,
-                  "n": None if q.attrs.get("cable_count") is None else int(q.attrs["cable_count"]),
-                  "notes": q.attrs.get("notes"), "photo": q.attrs.get("photo_ref")}
-                 for q in p.poles.values() if q.row > 0]
+                   :loose_cable, :photo_ref, :notes, :at, geom FROM aerial_span WHERE id = :span"""),
+            span_rows,
+        )
+    pole_rows = [
+        {
+            "sid": survey.id,
+            "pole": q.node_id,
+            "row": q.row,
+            "at": observed_at,
+            "n": None if q.attrs.get("cable_count") is None else int(q.attrs["cable_count"]),
+            "notes": q.attrs.get("notes"),
+            "photo": q.attrs.get("photo_ref"),
+        }
+        for q in p.poles.values()
+        if q.row > 0
+    ]
     if pole_rows:
-        session.execute(text("""
+        session.execute(
+            text("""
             INSERT INTO observation (survey_id, source, verified, pole_id, row_no, cable_count, notes, photo_ref,
                                      observed_at, geom)
             SELECT :sid, 'survey', true, :pole, :row, :n, :notes, :photo, :at, geom FROM node WHERE id = :pole"""),
-            pole_rows)
+            pole_rows,
+        )
     return len(span_rows) + len(pole_rows)
 
 
-def _write_cables(session: Session, p: _Parsed, survey: SurveyRound,
-                  span_ids: dict[frozenset[str], int]) -> tuple[int, int, int]:
+def _write_cables(
+    session: Session, p: _Parsed, survey: SurveyRound, span_ids: dict[frozenset[str], int]
+) -> tuple[int, int, int]:
     """Match what was seen to what was there by (operator, cable type); the rest is added or removed."""
     seen: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for key, s in p.spans.items():
@@ -472,36 +591,52 @@ def _write_cables(session: Session, p: _Parsed, survey: SurveyRound,
         if q.row > 0:
             seen[("pole", q.node_id)] = p.pole_cables.get(q.ref, [])  # type: ignore[index]
     existing: dict[tuple[str, int], list[Any]] = defaultdict(list)
-    for r in session.execute(text("""
+    for r in session.execute(
+        text("""
             SELECT id, span_id, pole_id, operator_id, cable_type FROM cable_attachment
             WHERE removed_at IS NULL AND (span_id = ANY(:spans) OR pole_id = ANY(:poles)) ORDER BY id"""),
-            {"spans": [k[1] for k in seen if k[0] == "span"], "poles": [k[1] for k in seen if k[0] == "pole"]}):
+        {"spans": [k[1] for k in seen if k[0] == "span"], "poles": [k[1] for k in seen if k[0] == "pole"]},
+    ):
         existing[("span", r.span_id) if r.span_id else ("pole", r.pole_id)].append(r)
     keep, add, gone = [], [], []
     for place, cables in seen.items():
         pool = list(existing.get(place, []))
         for cable in cables:
-            match = next((e for e in pool if e.operator_id == cable["operator_id"]
-                          and e.cable_type == cable["cable_type"]), None)
+            match = next(
+                (e for e in pool if e.operator_id == cable["operator_id"] and e.cable_type == cable["cable_type"]), None
+            )
             if match is not None:
                 pool.remove(match)
                 keep.append({"id": match.id, **cable})
             else:
-                add.append({"span": place[1] if place[0] == "span" else None,
-                            "pole": place[1] if place[0] == "pole" else None, **cable})
+                add.append(
+                    {
+                        "span": place[1] if place[0] == "span" else None,
+                        "pole": place[1] if place[0] == "pole" else None,
+                        **cable,
+                    }
+                )
         gone += [e.id for e in pool]
     base = {"sid": survey.id}
     if keep:
-        session.execute(text("""UPDATE cable_attachment SET diameter_mm = coalesce(:diameter_mm, diameter_mm),
+        session.execute(
+            text("""UPDATE cable_attachment SET diameter_mm = coalesce(:diameter_mm, diameter_mm),
             attachment_height_m = coalesce(:height_m, attachment_height_m), owner_tag = :owner_tag,
             permit_ref = coalesce(:permit_ref, permit_ref), is_dead = :dead, last_survey_id = :sid WHERE id = :id"""),
-            [base | c for c in keep])
+            [base | c for c in keep],
+        )
     if add:
-        session.execute(text("""INSERT INTO cable_attachment (span_id, pole_id, operator_id, cable_type, diameter_mm,
+        session.execute(
+            text("""INSERT INTO cable_attachment (span_id, pole_id, operator_id, cable_type, diameter_mm,
             attachment_height_m, owner_tag, permit_ref, is_dead, first_survey_id, last_survey_id)
             VALUES (:span, :pole, :operator_id, :cable_type, :diameter_mm, :height_m, :owner_tag, :permit_ref, :dead,
-                    :sid, :sid)"""), [base | c for c in add])
+                    :sid, :sid)"""),
+            [base | c for c in add],
+        )
     if gone:
-        session.execute(text("""UPDATE cable_attachment SET removed_at = clock_timestamp(), removed_survey_id = :sid
-            WHERE id = ANY(:ids)"""), base | {"ids": gone})
+        session.execute(
+            text("""UPDATE cable_attachment SET removed_at = clock_timestamp(), removed_survey_id = :sid
+            WHERE id = ANY(:ids)"""),
+            base | {"ids": gone},
+        )
     return len(add), len(keep), len(gone)

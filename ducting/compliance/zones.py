@@ -90,8 +90,9 @@ def read_zone_file(data: bytes, filename: str, *, crs: str | None = None) -> dic
         raise ZonesRejected(exc.message, errors=errors, code=exc.code if not errors else "zones_rejected") from None
 
 
-def import_zones(session: Session, *, layers: dict[str, gpd.GeoDataFrame], dry_run: bool,
-                 account_id: int | None) -> ZoneImportReport:
+def import_zones(
+    session: Session, *, layers: dict[str, gpd.GeoDataFrame], dry_run: bool, account_id: int | None
+) -> ZoneImportReport:
     """Check every feature, then create or update the zones and re-evaluate the spans they cover (unless
     `dry_run`). Raises ZonesRejected listing every fault. Does not commit."""
     rows, errors = _parse(layers)
@@ -102,16 +103,20 @@ def import_zones(session: Session, *, layers: dict[str, gpd.GeoDataFrame], dry_r
     errors += _match_existing(session, rows, multi_layer=len(layers) > 1)
     if errors:
         raise ZonesRejected(f"{len(errors)} problem(s) found; nothing was imported", errors=errors)
-    report = ZoneImportReport(dry_run=dry_run, created=sum(r.action == "create" for r in rows),
-                              updated=sum(r.action == "update" for r in rows),
-                              unchanged=sum(r.action == "unchanged" for r in rows))
+    report = ZoneImportReport(
+        dry_run=dry_run,
+        created=sum(r.action == "create" for r in rows),
+        updated=sum(r.action == "update" for r in rows),
+        unchanged=sum(r.action == "unchanged" for r in rows),
+    )
     if not dry_run:
         _write(session, rows, account_id)
         changed = [r for r in rows if r.action != "unchanged"]
         shapes = [r.geom.wkb for r in changed] + [r.old_wkb for r in changed if r.old_wkb is not None]
         report.evaluation = reevaluate_under(session, shapes, account_id=account_id)
-    report.rows = [{"layer": r.layer, "row": r.row, "name": r.name, "action": r.action, "zone_id": r.zone_id}
-                   for r in rows]
+    report.rows = [
+        {"layer": r.layer, "row": r.row, "name": r.name, "action": r.action, "zone_id": r.zone_id} for r in rows
+    ]
     return report
 
 
@@ -143,16 +148,23 @@ def _parse(layers: dict[str, gpd.GeoDataFrame]) -> tuple[list[_Row], list[FieldE
     errors: list[FieldError] = []
     seen: dict[str, tuple[str, int]] = {}
     for layer, frame in layers.items():
-        name_cols, reason_cols, active_cols = (_columns(frame, c) for c in (NAME_COLUMNS, REASON_COLUMNS,
-                                                                             ACTIVE_COLUMNS))
+        name_cols, reason_cols, active_cols = (
+            _columns(frame, c) for c in (NAME_COLUMNS, REASON_COLUMNS, ACTIVE_COLUMNS)
+        )
         faults = check_polygons(list(frame.geometry), service_area=area)
         records = frame.drop(columns="geometry").to_dict("records")
         for rec, geom, geom_faults in zip(records, frame.geometry, faults):
             n = int(rec["_row"])
 
-            def fail(code: str, message: str, **detail: Any) -> None:
-                errors.append(FieldError(path=_path(layer, n, multi), code=code, message=f"row {n}: {message}",
-                                         detail={"layer": layer, "row": n, **detail}))
+            def fail(code: str, message: str, layer: str = layer, n: int = n, **detail: Any) -> None:
+                errors.append(
+                    FieldError(
+                        path=_path(layer, n, multi),
+                        code=code,
+                        message=f"row {n}: {message}",
+                        detail={"layer": layer, "row": n, **detail},
+                    )
+                )
 
             for f in geom_faults:
                 fail(f.code, f.message, **f.detail)
@@ -162,12 +174,16 @@ def _parse(layers: dict[str, gpd.GeoDataFrame]) -> tuple[list[_Row], list[FieldE
                 fail("nul_character", "the name or reason contains a NUL character (\\u0000), which cannot be stored")
                 name = ""
             elif not 2 <= len(name) <= 200:
-                fail("zone_name_missing" if not name else "zone_name_length",
-                     "a zone needs a name of 2 to 200 characters in a `name` (or `nama`) column")
+                fail(
+                    "zone_name_missing" if not name else "zone_name_length",
+                    "a zone needs a name of 2 to 200 characters in a `name` (or `nama`) column",
+                )
             elif name.casefold() in seen:
                 other = seen[name.casefold()]
-                fail("zone_name_duplicate", f"the name {name!r} is also on row {other[1]}"
-                     + (f" of layer {other[0]!r}" if multi else ""))
+                fail(
+                    "zone_name_duplicate",
+                    f"the name {name!r} is also on row {other[1]}" + (f" of layer {other[0]!r}" if multi else ""),
+                )
             else:
                 seen[name.casefold()] = (layer, n)
             active_col, raw_active = _first(rec, active_cols)
@@ -185,23 +201,33 @@ def _match_existing(session: Session, rows: list[_Row], *, multi_layer: bool) ->
     if not rows:
         return []
     existing: dict[str, list[Any]] = {}
-    for z in session.execute(text("""SELECT id, name, reason, active, ST_AsBinary(geom) AS wkb FROM no_overhead_zone
+    for z in session.execute(
+        text("""SELECT id, name, reason, active, ST_AsBinary(geom) AS wkb FROM no_overhead_zone
             WHERE lower(regexp_replace(btrim(name), '\\s+', ' ', 'g')) = ANY(:names) ORDER BY id FOR UPDATE"""),
-            {"names": [r.name.casefold() for r in rows]}):
+        {"names": [r.name.casefold() for r in rows]},
+    ):
         existing.setdefault(" ".join(z.name.split()).casefold(), []).append(z)
     errors = []
     for r in rows:
         found = existing.get(r.name.casefold(), [])
         if len(found) > 1:
-            errors.append(FieldError(path=_path(r.layer, r.row, multi_layer), code="zone_name_ambiguous",
-                                     message=f"row {r.row}: {len(found)} zones are called {r.name!r} "
-                                             f"(ids {', '.join(str(z.id) for z in found)}); rename one first",
-                                     detail={"layer": r.layer, "row": r.row, "zone_ids": [z.id for z in found]}))
+            errors.append(
+                FieldError(
+                    path=_path(r.layer, r.row, multi_layer),
+                    code="zone_name_ambiguous",
+                    message=f"row {r.row}: {len(found)} zones are called {r.name!r} "
+                    f"(ids {', '.join(str(z.id) for z in found)}); rename one first",
+                    detail={"layer": r.layer, "row": r.row, "zone_ids": [z.id for z in found]},
+                )
+            )
         elif found:
             z = found[0]
             r.zone_id, r.old_wkb = z.id, bytes(z.wkb)
-            same = (shapely.from_wkb(r.old_wkb).equals_exact(r.geom, 1e-9) and (z.reason or None) == r.reason
-                    and z.active == r.active)
+            same = (
+                shapely.from_wkb(r.old_wkb).equals_exact(r.geom, 1e-9)
+                and (z.reason or None) == r.reason
+                and z.active == r.active
+            )
             r.action = "unchanged" if same else "update"
     return errors
 
@@ -209,68 +235,110 @@ def _match_existing(session: Session, rows: list[_Row], *, multi_layer: bool) ->
 def _write(session: Session, rows: list[_Row], account_id: int | None) -> None:
     new = [r for r in rows if r.action == "create"]
     if new:
-        created = session.execute(text(f"""
+        created = (
+            session.execute(
+                text(f"""
             INSERT INTO no_overhead_zone (name, reason, active, created_by, geom)
             SELECT n, r, a, :acc, ST_Multi(ST_GeomFromWKB(g, {WGS84}))
             FROM unnest(CAST(:names AS text[]), CAST(:reasons AS text[]), CAST(:actives AS boolean[]),
                         CAST(:wkbs AS bytea[])) WITH ORDINALITY AS t(n, r, a, g, i)
             ORDER BY i RETURNING id"""),
-            {"names": [r.name for r in new], "reasons": [r.reason for r in new], "actives": [r.active for r in new],
-             "wkbs": [r.geom.wkb for r in new], "acc": account_id}).scalars().all()
+                {
+                    "names": [r.name for r in new],
+                    "reasons": [r.reason for r in new],
+                    "actives": [r.active for r in new],
+                    "wkbs": [r.geom.wkb for r in new],
+                    "acc": account_id,
+                },
+            )
+            .scalars()
+            .all()
+        )
         for r, zone_id in zip(new, created):
             r.zone_id = zone_id
     changed = [r for r in rows if r.action == "update"]
     if changed:
-        session.execute(text(f"""
+        session.execute(
+            text(f"""
             UPDATE no_overhead_zone z SET name = t.n, reason = t.r, active = t.a,
                    geom = ST_Multi(ST_GeomFromWKB(t.g, {WGS84}))
             FROM unnest(CAST(:ids AS bigint[]), CAST(:names AS text[]), CAST(:reasons AS text[]),
                         CAST(:actives AS boolean[]), CAST(:wkbs AS bytea[])) AS t(id, n, r, a, g)
             WHERE z.id = t.id"""),
-            {"ids": [r.zone_id for r in changed], "names": [r.name for r in changed],
-             "reasons": [r.reason for r in changed], "actives": [r.active for r in changed],
-             "wkbs": [r.geom.wkb for r in changed]})
+            {
+                "ids": [r.zone_id for r in changed],
+                "names": [r.name for r in changed],
+                "reasons": [r.reason for r in changed],
+                "actives": [r.active for r in changed],
+                "wkbs": [r.geom.wkb for r in changed],
+            },
+        )
 
 
 def reevaluate_under(session: Session, shapes_wkb: list[bytes], *, account_id: int | None) -> EvaluationReport | None:
     """Re-run the rules for the spans under these lon/lat shapes (a zone before and after a change)."""
     if not shapes_wkb:
         return None
-    spans = session.execute(text(f"""
+    spans = (
+        session.execute(
+            text(f"""
         SELECT DISTINCT s.id FROM unnest(CAST(:wkbs AS bytea[])) AS g(wkb)
         JOIN aerial_span s ON ST_Intersects(s.geom_m, ST_Transform(ST_GeomFromWKB(g.wkb, {WGS84}), {UTM48N}))"""),
-        {"wkbs": shapes_wkb}).scalars().all()
+            {"wkbs": shapes_wkb},
+        )
+        .scalars()
+        .all()
+    )
     if not spans:
         return None
     return evaluate(session, scope=Scope(spans=list(spans), poles=[]), account_id=account_id)
 
 
 # -- one zone at a time -------------------------------------------------------------------------------------------
-def create_zone(session: Session, *, name: str, geometry: dict[str, Any], reason: str | None,
-                account_id: int | None) -> ZoneWritten:
+def create_zone(
+    session: Session, *, name: str, geometry: dict[str, Any], reason: str | None, account_id: int | None
+) -> ZoneWritten:
     """A zone a planner drew (GeoJSON Polygon or MultiPolygon, EPSG:4326); the spans under it are re-evaluated.
     Raises InvalidInput with every fault of the shape. Does not commit."""
     shape = _drawn_shape(geometry)
-    zone_id = session.scalar(text(f"""INSERT INTO no_overhead_zone (name, reason, created_by, geom)
+    zone_id = session.scalar(
+        text(f"""INSERT INTO no_overhead_zone (name, reason, created_by, geom)
         VALUES (:n, :r, :a, ST_Multi(ST_GeomFromWKB(:g, {WGS84}))) RETURNING id"""),
-        {"n": " ".join(name.split()), "r": reason, "a": account_id, "g": shape.wkb})
+        {"n": " ".join(name.split()), "r": reason, "a": account_id, "g": shape.wkb},
+    )
     return ZoneWritten(zone_id, name, reevaluate_under(session, [shape.wkb], account_id=account_id))
 
 
-def change_zone(session: Session, *, zone_id: int, account_id: int | None, active: bool | None = None,
-                name: str | None = None, reason: str | None = None,
-                geometry: dict[str, Any] | None = None) -> ZoneWritten:
+def change_zone(
+    session: Session,
+    *,
+    zone_id: int,
+    account_id: int | None,
+    active: bool | None = None,
+    name: str | None = None,
+    reason: str | None = None,
+    geometry: dict[str, Any] | None = None,
+) -> ZoneWritten:
     """Rename, re-describe, reshape or switch a zone on or off; the spans under its old and new shape are
     re-evaluated. Locks the zone. Raises NotFound, InvalidInput. Does not commit."""
-    row = session.execute(text("SELECT id, name, ST_AsBinary(geom) AS wkb FROM no_overhead_zone WHERE id = :id "
-                               "FOR UPDATE"), {"id": zone_id}).first()
+    row = session.execute(
+        text("SELECT id, name, ST_AsBinary(geom) AS wkb FROM no_overhead_zone WHERE id = :id FOR UPDATE"),
+        {"id": zone_id},
+    ).first()
     if row is None:
         raise NotFound(f"zone {zone_id} does not exist", code="zone_not_found")
     shape = _drawn_shape(geometry) if geometry is not None else None
-    session.execute(text(f"""UPDATE no_overhead_zone SET active = coalesce(:active, active), name = coalesce(:n, name),
+    session.execute(
+        text(f"""UPDATE no_overhead_zone SET active = coalesce(:active, active), name = coalesce(:n, name),
         reason = coalesce(:r, reason), geom = coalesce(ST_Multi(ST_GeomFromWKB(:g, {WGS84})), geom) WHERE id = :id"""),
-        {"id": zone_id, "active": active, "n": " ".join(name.split()) if name else None, "r": reason,
-         "g": shape.wkb if shape is not None else None})
+        {
+            "id": zone_id,
+            "active": active,
+            "n": " ".join(name.split()) if name else None,
+            "r": reason,
+            "g": shape.wkb if shape is not None else None,
+        },
+    )
     shapes = [bytes(row.wkb)] + ([shape.wkb] if shape is not None else [])
     return ZoneWritten(zone_id, name or row.name, reevaluate_under(session, shapes, account_id=account_id))
 
@@ -278,16 +346,24 @@ def change_zone(session: Session, *, zone_id: int, account_id: int | None, activ
 def _drawn_shape(geometry: dict[str, Any]) -> BaseGeometry:
     kind = geometry.get("type") if isinstance(geometry, dict) else None
     if kind not in ("Polygon", "MultiPolygon"):
-        raise InvalidInput("a zone is a Polygon or MultiPolygon", code="zone_geometry_invalid",
-                           errors=[FieldError("geometry/type", "geometry_type", f"got {str(kind)[:40]!r}")])
+        raise InvalidInput(
+            "a zone is a Polygon or MultiPolygon",
+            code="zone_geometry_invalid",
+            errors=[FieldError("geometry/type", "geometry_type", f"got {str(kind)[:40]!r}")],
+        )
     try:
         shape = shape_from_geojson(geometry, expected=kind)
     except GeometryRejected as exc:
-        raise InvalidInput(str(exc), code="zone_geometry_invalid",
-                           errors=[FieldError("geometry", f.code, f.message, detail=f.detail) for f in exc.faults]) from None
+        raise InvalidInput(
+            str(exc),
+            code="zone_geometry_invalid",
+            errors=[FieldError("geometry", f.code, f.message, detail=f.detail) for f in exc.faults],
+        ) from None
     faults = check_polygons([shape], service_area=load_service_area())[0]
     if faults:
-        raise InvalidInput("; ".join(f.message for f in faults), code="zone_geometry_invalid",
-                           errors=[FieldError("geometry", f.code, f.message, detail=f.detail) for f in faults])
+        raise InvalidInput(
+            "; ".join(f.message for f in faults),
+            code="zone_geometry_invalid",
+            errors=[FieldError("geometry", f.code, f.message, detail=f.detail) for f in faults],
+        )
     return shape if shape.geom_type == "MultiPolygon" else MultiPolygon([shape])
-

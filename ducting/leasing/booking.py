@@ -51,10 +51,23 @@ class RoutePlan:
     quote: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"length_m": str(self.length_m), "cost": round(self.cost, 3), "node_ids": self.node_ids,
-                "geometry": self.geometry, "quote": self.quote,
-                "segments": [{"segment_id": s.segment_id, "code": s.code, "length_m": str(s.length_m),
-                              "zone_class": s.zone_class, "subducts": s.subducts} for s in self.segments]}
+        return {
+            "length_m": str(self.length_m),
+            "cost": round(self.cost, 3),
+            "node_ids": self.node_ids,
+            "geometry": self.geometry,
+            "quote": self.quote,
+            "segments": [
+                {
+                    "segment_id": s.segment_id,
+                    "code": s.code,
+                    "length_m": str(s.length_m),
+                    "zone_class": s.zone_class,
+                    "subducts": s.subducts,
+                }
+                for s in self.segments
+            ],
+        }
 
 
 _FREE_SUBDUCTS = text("""
@@ -70,8 +83,17 @@ _FREE_SUBDUCTS = text("""
     FOR UPDATE OF sd SKIP LOCKED""")
 
 
-def find_path(session: Session, *, from_node_id: int, to_node_id: int, count: int, size_class: SizeClass,
-              days: Days, graph: CapacityGraph = GRAPH, avoid: frozenset[int] = frozenset()) -> tuple[list[int], list[int], float]:
+def find_path(
+    session: Session,
+    *,
+    from_node_id: int,
+    to_node_id: int,
+    count: int,
+    size_class: SizeClass,
+    days: Days,
+    graph: CapacityGraph = GRAPH,
+    avoid: frozenset[int] = frozenset(),
+) -> tuple[list[int], list[int], float]:
     """(segment ids, node ids, cost) of the cheapest path with `count` free subducts for all of `days`, not
     through the segments in `avoid` (found full a moment ago: another transaction has them locked)."""
     settings = get_settings().leasing
@@ -96,45 +118,73 @@ def _no_route(graph: CapacityGraph, cap: Any, a: int, b: int, count: int) -> NoR
     bare = graph.shortest_path(a, b, net.seg_len.copy())
     if bare is None:
         return NoRoute("the two nodes are not connected by duct routes at all", bottleneck=[], reason="not_connected")
-    short = [{"segment_id": sid, "code": code, "free": free, "usable": usable}
-             for sid, code, free, usable in graph.segment_free(cap, bare.segment_ids) if free < count]
+    short = [
+        {"segment_id": sid, "code": code, "free": free, "usable": usable}
+        for sid, code, free, usable in graph.segment_free(cap, bare.segment_ids)
+        if free < count
+    ]
     names = ", ".join(f"{s['code']} ({s['free']} free)" for s in short[:5])
-    return NoRoute(f"no route has {count} free subduct(s) for the whole period; the direct route is blocked at {names}",
-                   bottleneck=short, needed=count, blocked_at=", ".join(s["code"] for s in short[:5]))
+    return NoRoute(
+        f"no route has {count} free subduct(s) for the whole period; the direct route is blocked at {names}",
+        bottleneck=short,
+        needed=count,
+        blocked_at=", ".join(s["code"] for s in short[:5]),
+    )
 
 
-def choose_subducts(session: Session, *, segment_ids: list[int], count: int, size_class: SizeClass,
-                    days: Days) -> list[PlannedSegment]:
+def choose_subducts(
+    session: Session, *, segment_ids: list[int], count: int, size_class: SizeClass, days: Days
+) -> list[PlannedSegment]:
     """Lock `count` free subducts per segment, preferring the same duct and position as the previous segment
     (fewer splices), then the smallest size that fits. Raises NoRoute when a segment turned out full."""
-    rows = session.execute(_FREE_SUBDUCTS, {"segments": segment_ids, "size_class": size_class.value,
-                                            "period": days.literal()}).all()
+    rows = session.execute(
+        _FREE_SUBDUCTS, {"segments": segment_ids, "size_class": size_class.value, "period": days.literal()}
+    ).all()
     by_segment: dict[int, list[Any]] = {}
     for r in rows:
         by_segment.setdefault(r.segment_id, []).append(r)
-    meta = {r.id: r for r in session.execute(text(
-        "SELECT id, code, length_m, zone_class::text AS zone_class FROM route_segment WHERE id = ANY(:ids)"),
-        {"ids": segment_ids})}
+    meta = {
+        r.id: r
+        for r in session.execute(
+            text("SELECT id, code, length_m, zone_class::text AS zone_class FROM route_segment WHERE id = ANY(:ids)"),
+            {"ids": segment_ids},
+        )
+    }
     planned: list[PlannedSegment] = []
     previous: list[tuple[int, int]] = []
     for sid in segment_ids:
         free = by_segment.get(sid, [])
         if len(free) < count:
-            raise NoRoute(f"segment {meta[sid].code} has {len(free)} free subduct(s) now, {count} needed",
-                          segment=meta[sid].code, free=len(free), needed=count,
-                          bottleneck=[{"segment_id": sid, "code": meta[sid].code, "free": len(free)}])
+            raise NoRoute(
+                f"segment {meta[sid].code} has {len(free)} free subduct(s) now, {count} needed",
+                segment=meta[sid].code,
+                free=len(free),
+                needed=count,
+                bottleneck=[{"segment_id": sid, "code": meta[sid].code, "free": len(free)}],
+            )
         ranked = sorted(free, key=lambda r: ((r.duct, r.position) not in previous, r.size_class, r.duct, r.position))
         pick = ranked[:count]
         previous = [(r.duct, r.position) for r in pick]
-        planned.append(PlannedSegment(sid, meta[sid].code, meta[sid].length_m, ZoneClass(meta[sid].zone_class),
-                                      [{"id": r.id, "duct": r.duct, "position": r.position, "size_class": r.size_class}
-                                       for r in pick]))
+        planned.append(
+            PlannedSegment(
+                sid,
+                meta[sid].code,
+                meta[sid].length_m,
+                ZoneClass(meta[sid].zone_class),
+                [{"id": r.id, "duct": r.duct, "position": r.position, "size_class": r.size_class} for r in pick],
+            )
+        )
     return planned
 
 
 def route_geometry(session: Session, segment_ids: list[int]) -> dict[str, Any]:
-    raw = session.execute(text("SELECT ST_AsGeoJSON(ST_Multi(ST_Collect(geom ORDER BY array_position(:ids, id))), 7)"
-                               " FROM route_segment WHERE id = ANY(:ids)"), {"ids": segment_ids}).scalar_one()
+    raw = session.execute(
+        text(
+            "SELECT ST_AsGeoJSON(ST_Multi(ST_Collect(geom ORDER BY array_position(:ids, id))), 7)"
+            " FROM route_segment WHERE id = ANY(:ids)"
+        ),
+        {"ids": segment_ids},
+    ).scalar_one()
     return orjson.loads(raw)
 
 
@@ -145,14 +195,31 @@ def quote_lines(planned: list[PlannedSegment]) -> list[QuoteLine]:
         for sub in seg.subducts:
             by_class[sub["size_class"]] = by_class.get(sub["size_class"], 0) + 1
         for cls, n in by_class.items():
-            lines.append(QuoteLine(segment_id=seg.segment_id, segment_code=seg.code, zone_class=seg.zone_class,
-                                   size_class=SizeClass(cls), length_m=seg.length_m, subducts=n))
+            lines.append(
+                QuoteLine(
+                    segment_id=seg.segment_id,
+                    segment_code=seg.code,
+                    zone_class=seg.zone_class,
+                    size_class=SizeClass(cls),
+                    length_m=seg.length_m,
+                    subducts=n,
+                )
+            )
     return lines
 
 
-def plan_route(session: Session, *, from_node_id: int, to_node_id: int, subduct_count: int, size_class: SizeClass,
-               days: Days, operator_id: int | None = None, graph: CapacityGraph = GRAPH,
-               via_segment_ids: list[int] | None = None) -> RoutePlan:
+def plan_route(
+    session: Session,
+    *,
+    from_node_id: int,
+    to_node_id: int,
+    subduct_count: int,
+    size_class: SizeClass,
+    days: Days,
+    operator_id: int | None = None,
+    graph: CapacityGraph = GRAPH,
+    via_segment_ids: list[int] | None = None,
+) -> RoutePlan:
     """Find and lock a route: the cheapest path, then concrete subducts on it (locked until the transaction
     ends). A segment found full when locking (the graph was a moment behind) is retried once, fresh."""
     avoid: set[int] = set()
@@ -160,12 +227,20 @@ def plan_route(session: Session, *, from_node_id: int, to_node_id: int, subduct_
         if via_segment_ids:
             segment_ids, node_ids, cost = via_segment_ids, [], 0.0
         else:
-            segment_ids, node_ids, cost = find_path(session, from_node_id=from_node_id, to_node_id=to_node_id,
-                                                    count=subduct_count, size_class=size_class, days=days, graph=graph,
-                                                    avoid=frozenset(avoid))
+            segment_ids, node_ids, cost = find_path(
+                session,
+                from_node_id=from_node_id,
+                to_node_id=to_node_id,
+                count=subduct_count,
+                size_class=size_class,
+                days=days,
+                graph=graph,
+                avoid=frozenset(avoid),
+            )
         try:
-            planned = choose_subducts(session, segment_ids=segment_ids, count=subduct_count, size_class=size_class,
-                                      days=days)
+            planned = choose_subducts(
+                session, segment_ids=segment_ids, count=subduct_count, size_class=size_class, days=days
+            )
             break
         except NoRoute as exc:
             # a concurrent booking holds the row locks there (or took the space since the graph last looked):
@@ -174,8 +249,17 @@ def plan_route(session: Session, *, from_node_id: int, to_node_id: int, subduct_
                 raise
             avoid.update(b["segment_id"] for b in exc.extra.get("bottleneck", []))
     length = sum((s.length_m for s in planned), Decimal(0))
-    q = quote(session, operator_id=operator_id or 0, lines=quote_lines(planned), first_day=days.first_day,
-              last_day=days.last_day) if operator_id else {"available": False, "reason": "no operator"}
+    q = (
+        quote(
+            session,
+            operator_id=operator_id or 0,
+            lines=quote_lines(planned),
+            first_day=days.first_day,
+            last_day=days.last_day,
+        )
+        if operator_id
+        else {"available": False, "reason": "no operator"}
+    )
     return RoutePlan(planned, node_ids, length, cost or float(length), route_geometry(session, segment_ids), q)
 
 
@@ -190,25 +274,47 @@ _INSERT_ALLOCATIONS = text("""
     RETURNING id""")
 
 
-def hold(session: Session, *, plan: RoutePlan, operator_id: int, request_id: int | None, days: Days,
-         status: AllocationStatus, hold_expires_at: datetime | None, created_by: int | None,
-         pks_number: str | None = None, is_legacy: bool = False) -> list[int]:
+def hold(
+    session: Session,
+    *,
+    plan: RoutePlan,
+    operator_id: int,
+    request_id: int | None,
+    days: Days,
+    status: AllocationStatus,
+    hold_expires_at: datetime | None,
+    created_by: int | None,
+    pks_number: str | None = None,
+    is_legacy: bool = False,
+) -> list[int]:
     """Write one allocation per chosen subduct, in one statement (a route holds dozens), and return their ids.
     The exclusion constraint refuses a double booking (LeaseOverlap); the savepoint keeps the transaction usable
     for looking for an alternative."""
     picks = [(sub["id"], seg.segment_id, seg.length_m) for seg in plan.segments for sub in seg.subducts]
-    params = {"request": request_id, "operator": operator_id, "period": days.literal(), "status": status.value,
-              "hold_until": hold_expires_at, "pks": pks_number, "legacy": is_legacy, "by": created_by,
-              "subducts": [p[0] for p in picks], "segments": [p[1] for p in picks],
-              "seqs": list(range(1, len(picks) + 1)), "metres": [p[2] for p in picks]}
+    params = {
+        "request": request_id,
+        "operator": operator_id,
+        "period": days.literal(),
+        "status": status.value,
+        "hold_until": hold_expires_at,
+        "pks": pks_number,
+        "legacy": is_legacy,
+        "by": created_by,
+        "subducts": [p[0] for p in picks],
+        "segments": [p[1] for p in picks],
+        "seqs": list(range(1, len(picks) + 1)),
+        "metres": [p[2] for p in picks],
+    }
     session.flush()  # pending objects (the request row) first
     try:
         with session.begin_nested():
             return list(session.execute(_INSERT_ALLOCATIONS, params).scalars())
     except IntegrityError as exc:
         if isinstance(exc.orig, ExclusionViolation):
-            raise LeaseOverlap("a subduct on this route was taken by another lease a moment ago",
-                               bottleneck=[{"segment_id": s.segment_id, "code": s.code} for s in plan.segments]) from exc
+            raise LeaseOverlap(
+                "a subduct on this route was taken by another lease a moment ago",
+                bottleneck=[{"segment_id": s.segment_id, "code": s.code} for s in plan.segments],
+            ) from exc
         raise
 
 
@@ -216,5 +322,8 @@ def parse_days(first_day: Any, last_day: Any, *, path: str = "") -> Days:
     try:
         return Days(first_day, last_day)
     except ValueError as exc:
-        raise InvalidInput(str(exc), code="end_before_start",
-                           errors=[FieldError(path=f"{path}last_day", code="end_before_start", message=str(exc))]) from exc
+        raise InvalidInput(
+            str(exc),
+            code="end_before_start",
+            errors=[FieldError(path=f"{path}last_day", code="end_before_start", message=str(exc))],
+        ) from exc

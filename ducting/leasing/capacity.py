@@ -44,7 +44,9 @@ _CABLES = text("""
 
 
 def segment_occupancy(session: Session, *, segment_id: int, days: Days, viewer: Actor) -> dict[str, Any]:
-    seg = session.execute(text("SELECT id, code, length_m FROM route_segment WHERE id = :id"), {"id": segment_id}).first()
+    seg = session.execute(
+        text("SELECT id, code, length_m FROM route_segment WHERE id = :id"), {"id": segment_id}
+    ).first()
     if seg is None:
         raise NotFound(f"segment {segment_id} does not exist")
     params = {"seg": segment_id, "period": days.literal()}
@@ -56,9 +58,18 @@ def segment_occupancy(session: Session, *, segment_id: int, days: Days, viewer: 
         cables.setdefault(c.subduct_id, []).append(c)
     ducts: dict[int, dict[str, Any]] = {}
     for r in session.execute(_SUBDUCTS, {"seg": segment_id}):
-        duct = ducts.setdefault(r.duct_id, {"duct_id": r.duct_id, "position": r.duct_position, "spec": r.duct_spec,
-                                            "inner_diameter_mm": r.duct_inner_mm, "status": r.duct_status,
-                                            "subducts": [], "_rows": []})
+        duct = ducts.setdefault(
+            r.duct_id,
+            {
+                "duct_id": r.duct_id,
+                "position": r.duct_position,
+                "spec": r.duct_spec,
+                "inner_diameter_mm": r.duct_inner_mm,
+                "status": r.duct_status,
+                "subducts": [],
+                "_rows": [],
+            },
+        )
         duct["_rows"].append(r)
         duct["subducts"].append(_explain(r, holdings.get(r.id, []), viewer))
     out = []
@@ -68,8 +79,15 @@ def segment_occupancy(session: Session, *, segment_id: int, days: Days, viewer: 
         duct["fill"] = area_fill(duct, rows, cables, holdings)
         out.append(duct)
     totals = _count([s["state"] for d in out for s in d["subducts"]])
-    return {"segment_id": seg.id, "code": seg.code, "length_m": str(seg.length_m), "first_day": days.first_day,
-            "last_day": days.last_day, "totals": totals, "ducts": out}
+    return {
+        "segment_id": seg.id,
+        "code": seg.code,
+        "length_m": str(seg.length_m),
+        "first_day": days.first_day,
+        "last_day": days.last_day,
+        "totals": totals,
+        "ducts": out,
+    }
 
 
 def _explain(r: Any, holds: list[Any], viewer: Actor) -> dict[str, Any]:
@@ -89,8 +107,12 @@ def _explain(r: Any, holds: list[Any], viewer: Actor) -> dict[str, Any]:
         last_day = None if h.upper is None else h.upper.fromordinal(h.upper.toordinal() - 1)
         entry = {"status": h.status if mine else "occupied", "since": h.first_day, "until": last_day}
         if mine:
-            entry |= {"operator": h.operator, "request": h.reference, "pks_number": h.pks_number,
-                      "hold_expires_at": h.hold_expires_at}
+            entry |= {
+                "operator": h.operator,
+                "request": h.reference,
+                "pks_number": h.pks_number,
+                "hold_expires_at": h.hold_expires_at,
+            }
         item["holdings"].append(entry)
     return item
 
@@ -102,8 +124,9 @@ def _count(states: list[str]) -> dict[str, int]:
     return out
 
 
-def area_fill(duct: dict[str, Any], rows: list[Any], cables: dict[int, list[Any]],
-              holdings: dict[int, list[Any]]) -> dict[str, Any]:
+def area_fill(
+    duct: dict[str, Any], rows: list[Any], cables: dict[int, list[Any]], holdings: dict[int, list[Any]]
+) -> dict[str, Any]:
     """Sum of outer diameters squared over the inner diameter squared, per bore, against the applicable limit:
     a duct with inner subducts is "subdivided" (55 %); a microduct with blown cable 65 %; 3+ pulled cables 40 %.
     A subduct leased but still empty counts as taken: its bore is full for fill purposes."""
@@ -118,13 +141,24 @@ def area_fill(duct: dict[str, Any], rows: list[Any], cables: dict[int, list[Any]
         fill = Decimal(1) if leased_empty else area / Decimal(r.inner_diameter_mm) ** 2
         blown = any(c.method == "blown" for c in bore_cables)
         limit = s.fill_limit_blown_microduct if blown and r.size_class == "microduct" else s.fill_limit_three_cables
-        bores.append({"subduct_id": r.id, "fill": round(float(fill), 3), "limit": limit if len(bore_cables) >= 3 or blown else None,
-                      "cables": len(bore_cables), "leased_empty": leased_empty})
+        bores.append(
+            {
+                "subduct_id": r.id,
+                "fill": round(float(fill), 3),
+                "limit": limit if len(bore_cables) >= 3 or blown else None,
+                "cables": len(bore_cables),
+                "leased_empty": leased_empty,
+            }
+        )
     if subdivided:
         occupied = sum((Decimal(r.outer_diameter_mm) ** 2 for r in rows), Decimal(0))
-        duct_fill, limit = occupied / inner ** 2, s.fill_limit_subdivision
+        duct_fill, limit = occupied / inner**2, s.fill_limit_subdivision
     else:
         duct_fill = Decimal(str(bores[0]["fill"]))
         limit = bores[0]["limit"]
-    return {"duct_fill": round(float(duct_fill), 3), "limit": limit,
-            "over_limit": bool(limit is not None and duct_fill > Decimal(str(limit))), "bores": bores}
+    return {
+        "duct_fill": round(float(duct_fill), 3),
+        "limit": limit,
+        "over_limit": bool(limit is not None and duct_fill > Decimal(str(limit))),
+        "bores": bores,
+    }

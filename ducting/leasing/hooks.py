@@ -20,17 +20,31 @@ def carry_allocations_across_split(session: Session, split: hooks.SegmentSplit) 
     subduct, same period, status and terms. The contracted metres are divided in proportion to the two parts'
     lengths, to the millimetre, and the second part takes the remainder: the total never changes."""
     total_len = split.first_length_m + split.second_length_m
-    rows = session.scalars(select(Allocation).where(Allocation.subduct_id.in_(list(split.subduct_map)),
-                                                    Allocation.status.in_(SPACE_HOLDING)).with_for_update()).all()
+    rows = session.scalars(
+        select(Allocation)
+        .where(Allocation.subduct_id.in_(list(split.subduct_map)), Allocation.status.in_(SPACE_HOLDING))
+        .with_for_update()
+    ).all()
     for a in rows:
         whole = a.contracted_length_m
         first = (whole * split.first_length_m / total_len).quantize(MM, rounding=ROUND_HALF_UP)
         a.contracted_length_m = first
-        session.add(Allocation(request_id=a.request_id, operator_id=a.operator_id,
-                               subduct_id=split.subduct_map[a.subduct_id], segment_id=split.new_id,
-                               route_seq=a.route_seq, period=a.period, status=a.status,
-                               hold_expires_at=a.hold_expires_at, contracted_length_m=whole - first,
-                               pks_number=a.pks_number, is_legacy=a.is_legacy, created_by=a.created_by))
+        session.add(
+            Allocation(
+                request_id=a.request_id,
+                operator_id=a.operator_id,
+                subduct_id=split.subduct_map[a.subduct_id],
+                segment_id=split.new_id,
+                route_seq=a.route_seq,
+                period=a.period,
+                status=a.status,
+                hold_expires_at=a.hold_expires_at,
+                contracted_length_m=whole - first,
+                pks_number=a.pks_number,
+                is_legacy=a.is_legacy,
+                created_by=a.created_by,
+            )
+        )
     session.flush()
 
 
@@ -39,12 +53,15 @@ def leases_block_delete(session: Session, kind: str, obj_id: int) -> list[hooks.
     column = {"segment": "a.segment_id", "duct": "sd.duct_id", "node": None}[kind]
     if column is None:
         return []
-    rows = session.execute(text(f"""
+    rows = session.execute(
+        text(f"""
         SELECT a.id, o.code, lower(a.period) AS since FROM allocation a
         JOIN subduct sd ON sd.id = a.subduct_id JOIN organisation o ON o.id = a.operator_id
         WHERE {column} = :id AND a.status IN ('held', 'active', 'terminated')
           AND (upper(a.period) IS NULL OR upper(a.period) > CURRENT_DATE)
-          AND (a.status <> 'held' OR a.hold_expires_at > now())"""), {"id": obj_id}).all()
+          AND (a.status <> 'held' OR a.hold_expires_at > now())"""),
+        {"id": obj_id},
+    ).all()
     return [hooks.Blocker("allocation", r.id, f"lease of {r.code} since {r.since}") for r in rows]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from geoalchemy2 import Geometry
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, Numeric, String, Text, text
@@ -31,10 +31,12 @@ class CapacityRequest(IdMixin, UuidMixin, Base):
     size_class: Mapped[SizeClass] = mapped_column(enum_column(SizeClass, "size_class"), nullable=False)
     first_day: Mapped[date] = mapped_column(Date, nullable=False)
     last_day: Mapped[date | None] = mapped_column(Date)
-    status: Mapped[RequestStatus] = mapped_column(enum_column(RequestStatus, "request_status"), nullable=False,
-                                                  server_default="submitted")
-    status_since: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                   server_default=text("clock_timestamp()"))
+    status: Mapped[RequestStatus] = mapped_column(
+        enum_column(RequestStatus, "request_status"), nullable=False, server_default="submitted"
+    )
+    status_since: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")
+    )
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     hold_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     route_geom: Mapped[Any] = mapped_column(Geometry("MULTILINESTRING", srid=WGS84, spatial_index=False))
@@ -45,8 +47,9 @@ class CapacityRequest(IdMixin, UuidMixin, Base):
     reason: Mapped[str | None] = mapped_column(Text)
     notice_given_on: Mapped[date | None] = mapped_column(Date)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=text("clock_timestamp()"))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")
+    )
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
 
 
@@ -55,7 +58,9 @@ class RequestEvent(IdMixin, Base):
 
     request_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("capacity_request.id"), nullable=False)
     operator_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("organisation.id"), nullable=False)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()"))
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")
+    )
     account_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("account.id"))
     from_status: Mapped[RequestStatus | None] = mapped_column(enum_column(RequestStatus, "request_status"))
     to_status: Mapped[RequestStatus] = mapped_column(enum_column(RequestStatus, "request_status"), nullable=False)
@@ -66,7 +71,7 @@ class Allocation(IdMixin, UuidMixin, Base):
     """One subduct on one segment for one operator over `period` (exclusive upper bound; None = open-ended)."""
 
     __tablename__ = "allocation"
-    __mapper_args__ = {"eager_defaults": True}
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
 
     request_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("capacity_request.id"))
     operator_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("organisation.id"), nullable=False)
@@ -79,11 +84,13 @@ class Allocation(IdMixin, UuidMixin, Base):
     contracted_length_m: Mapped[Decimal] = mapped_column(Numeric(12, 3), nullable=False)
     pks_number: Mapped[str | None] = mapped_column(Text)
     is_legacy: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=text("clock_timestamp()"))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")
+    )
     created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("account.id"))
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=text("clock_timestamp()"))
+    changed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")
+    )
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
 
 

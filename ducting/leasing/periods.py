@@ -31,13 +31,13 @@ class Days:
         return f"[{r.lower},{r.upper if r.upper else ''})"
 
     @classmethod
-    def from_range(cls, value: Range) -> "Days":
+    def from_range(cls, value: Range) -> Days:
         if value.lower is None:
             raise ValueError("a lease period needs a first day")
         last = None if value.upper is None else value.upper - timedelta(days=1)
         return cls(value.lower, last)
 
-    def overlaps(self, other: "Days") -> bool:
+    def overlaps(self, other: Days) -> bool:
         a_end = self.last_day or date.max
         b_end = other.last_day or date.max
         return self.first_day <= b_end and other.first_day <= a_end

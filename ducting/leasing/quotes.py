@@ -29,12 +29,14 @@ class QuoteLine:
 
 
 class QuoteProvider(Protocol):
-    def __call__(self, session: Session, *, operator_id: int, lines: list[QuoteLine], first_day: date,
-                 last_day: date | None) -> dict[str, Any]: ...
+    def __call__(
+        self, session: Session, *, operator_id: int, lines: list[QuoteLine], first_day: date, last_day: date | None
+    ) -> dict[str, Any]: ...
 
 
-def _unavailable(session: Session, *, operator_id: int, lines: list[QuoteLine], first_day: date,
-                 last_day: date | None) -> dict[str, Any]:
+def _unavailable(
+    session: Session, *, operator_id: int, lines: list[QuoteLine], first_day: date, last_day: date | None
+) -> dict[str, Any]:
     return {"available": False, "reason": "no tariff provider is registered", "currency": "IDR"}
 
 
@@ -46,7 +48,8 @@ def register_quote_provider(provider: QuoteProvider) -> None:
     _provider = provider
 
 
-def quote(session: Session, *, operator_id: int, lines: list[QuoteLine], first_day: date,
-          last_day: date | None) -> dict[str, Any]:
+def quote(
+    session: Session, *, operator_id: int, lines: list[QuoteLine], first_day: date, last_day: date | None
+) -> dict[str, Any]:
     """A JSON-ready quote: `available`, `currency`, totals in Rupiah as strings, and one entry per line."""
     return _provider(session, operator_id=operator_id, lines=lines, first_day=first_day, last_day=last_day)

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 def sla_report(session: Session, *, months: int = 12) -> list[dict[str, Any]]:
     """Per month of submission: requests, decided, median and p90 hours to a decision, overdue now."""
-    rows = session.execute(text("""
+    rows = session.execute(
+        text("""
         SELECT to_char(date_trunc('month', created_at AT TIME ZONE 'Asia/Jakarta'), 'YYYY-MM') AS month,
                count(*) AS submitted,
                count(decided_at) AS decided,
@@ -21,5 +22,7 @@ def sla_report(session: Session, *, months: int = 12) -> list[dict[str, Any]]:
                count(*) FILTER (WHERE status IN ('submitted', 'offered') AND due_at < now()) AS overdue_now
         FROM capacity_request
         WHERE created_at >= date_trunc('month', now()) - make_interval(months => :m)
-        GROUP BY 1 ORDER BY 1"""), {"m": months - 1})
+        GROUP BY 1 ORDER BY 1"""),
+        {"m": months - 1},
+    )
     return [dict(r._mapping) for r in rows]

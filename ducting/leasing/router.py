@@ -7,20 +7,27 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import orjson
-from psycopg.types.range import Range
 from fastapi import APIRouter, Depends, Query
+from psycopg.types.range import Range
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, defer
 
 from ducting.auth import CurrentActor, require_roles
 from ducting.db import Actor, SessionDep
-from ducting.errors import DomainError, Forbidden, InvalidInput
+from ducting.errors import DomainError
 from ducting.leasing import booking, capacity, reports, service
 from ducting.leasing.booking import LeaseOverlap, NoRoute
 from ducting.leasing.models import CapacityRequest
 from ducting.leasing.periods import Days
-from ducting.leasing.schemas import (AllocationOut, DirectAllocationIn, Reason, RequestIn, RequestOut, RouteQuery,
-                                     TerminateIn)
+from ducting.leasing.schemas import (
+    AllocationOut,
+    DirectAllocationIn,
+    Reason,
+    RequestIn,
+    RequestOut,
+    RouteQuery,
+    TerminateIn,
+)
 from ducting.leasing.vocab import RequestStatus
 from ducting.network.vocab import Role, SizeClass
 
@@ -41,8 +48,12 @@ def quote_route(body: RouteQuery, session: SessionDep, actor: QuoterDep) -> dict
     return plan.as_dict()
 
 
-@router.post("/requests", status_code=201, response_model=RequestOut,
-             summary="Request capacity: the route is found and its subducts held until the hold expires")
+@router.post(
+    "/requests",
+    status_code=201,
+    response_model=RequestOut,
+    summary="Request capacity: the route is found and its subducts held until the hold expires",
+)
 def submit(body: RequestIn, session: SessionDep, actor: OperatorDep) -> RequestOut:
     try:
         req = service.submit_request(session, actor=actor, operator_id=actor.organisation_id, data=body)
@@ -70,25 +81,49 @@ def _alternative(session: Session, actor: Actor, body: RequestIn) -> dict[str, A
     return plan.as_dict()
 
 
-@router.get("/requests", response_model=list[RequestOut],
-            description="Newest first. Each quote carries its totals; its per-segment lines are in GET /requests/{id}.")
-def list_requests(session: SessionDep, actor: CurrentActor, status: RequestStatus | None = None,
-                  limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0)) -> list[RequestOut]:
+@router.get(
+    "/requests",
+    response_model=list[RequestOut],
+    description="Newest first. Each quote carries its totals; its per-segment lines are in GET /requests/{id}.",
+)
+def list_requests(
+    session: SessionDep,
+    actor: CurrentActor,
+    status: RequestStatus | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0),
+) -> list[RequestOut]:
     scope = _operator_scope(actor)
-    rows = session.execute(text("""
+    rows = (
+        session.execute(
+            text("""
         SELECT id FROM capacity_request
         WHERE (CAST(:op AS bigint) IS NULL OR operator_id = :op) AND (CAST(:st AS request_status) IS NULL OR status = :st)
         ORDER BY created_at DESC LIMIT :limit OFFSET :offset"""),
-        {"op": scope, "st": status.value if status else None, "limit": limit, "offset": offset}).scalars().all()
+            {"op": scope, "st": status.value if status else None, "limit": limit, "offset": offset},
+        )
+        .scalars()
+        .all()
+    )
     return requests_out(session, list(rows))
 
 
-@router.get("/inbox", response_model=list[RequestOut], summary="Requests waiting for a planner, overdue first",
-            description="Each quote carries its totals; its per-segment lines are in GET /requests/{id}.")
+@router.get(
+    "/inbox",
+    response_model=list[RequestOut],
+    summary="Requests waiting for a planner, overdue first",
+    description="Each quote carries its totals; its per-segment lines are in GET /requests/{id}.",
+)
 def inbox(session: SessionDep, actor: PlannerDep) -> list[RequestOut]:
-    ids = session.execute(text("""
+    ids = (
+        session.execute(
+            text("""
         SELECT id FROM capacity_request WHERE status = 'submitted' AND hold_expires_at > now()
-        ORDER BY due_at < now() DESC, due_at, created_at""")).scalars().all()
+        ORDER BY due_at < now() DESC, due_at, created_at""")
+        )
+        .scalars()
+        .all()
+    )
     return requests_out(session, list(ids))
 
 
@@ -129,8 +164,12 @@ def terminate(request_id: int, body: TerminateIn, session: SessionDep, actor: Op
     return _move(session, actor, request_id, RequestStatus.TERMINATED, last_day=body.last_day)
 
 
-@router.post("/allocations", status_code=201, response_model=list[AllocationOut],
-             summary="Record capacity already in use (legacy cables), under the same constraint")
+@router.post(
+    "/allocations",
+    status_code=201,
+    response_model=list[AllocationOut],
+    summary="Record capacity already in use (legacy cables), under the same constraint",
+)
 def allocate(body: DirectAllocationIn, session: SessionDep, actor: PlannerDep) -> list[AllocationOut]:
     ids = service.allocate_directly(session, actor=actor, data=body)
     session.commit()
@@ -138,22 +177,38 @@ def allocate(body: DirectAllocationIn, session: SessionDep, actor: PlannerDep) -
 
 
 @router.get("/allocations", response_model=list[AllocationOut])
-def list_allocations(session: SessionDep, actor: CurrentActor, segment_id: int | None = None,
-                     limit: int = Query(default=500, ge=1, le=10_000), offset: int = Query(default=0, ge=0)) -> list[AllocationOut]:
+def list_allocations(
+    session: SessionDep,
+    actor: CurrentActor,
+    segment_id: int | None = None,
+    limit: int = Query(default=500, ge=1, le=10_000),
+    offset: int = Query(default=0, ge=0),
+) -> list[AllocationOut]:
     return allocations_out(session, actor, segment_id=segment_id, limit=limit, offset=offset)
 
 
 @router.get("/segments/{segment_id}/occupancy", summary="Who holds what on a segment, explained")
-def occupancy(segment_id: int, session: SessionDep, actor: CurrentActor, first_day: date | None = None,
-              last_day: date | None = None) -> dict[str, Any]:
+def occupancy(
+    segment_id: int,
+    session: SessionDep,
+    actor: CurrentActor,
+    first_day: date | None = None,
+    last_day: date | None = None,
+) -> dict[str, Any]:
     days = booking.parse_days(first_day or service.today_wib(), last_day if last_day or first_day else None)
     return capacity.segment_occupancy(session, segment_id=segment_id, days=days, viewer=actor)
 
 
 @router.get("/availability", summary="Free subducts per segment for a period, as GeoJSON (no identities)")
-def availability(session: SessionDep, actor: CurrentActor, bbox: str = Query(description="minLon,minLat,maxLon,maxLat"),
-                 first_day: date | None = None, last_day: date | None = None,
-                 size_class: SizeClass = SizeClass.MICRODUCT, limit: int = Query(default=5000, ge=1, le=50_000)) -> Any:
+def availability(
+    session: SessionDep,
+    actor: CurrentActor,
+    bbox: str = Query(description="minLon,minLat,maxLon,maxLat"),
+    first_day: date | None = None,
+    last_day: date | None = None,
+    size_class: SizeClass = SizeClass.MICRODUCT,
+    limit: int = Query(default=5000, ge=1, le=50_000),
+) -> Any:
     from starlette.responses import Response
 
     from ducting.leasing.routing import GRAPH
@@ -166,24 +221,32 @@ def availability(session: SessionDep, actor: CurrentActor, bbox: str = Query(des
         GRAPH.refresh(session)
         cap = GRAPH.capacity(days, size_class)
         net = GRAPH.network
-    rows = session.execute(text("""
+    rows = session.execute(
+        text("""
         SELECT id, code, ST_AsGeoJSON(geom, 7) AS g FROM route_segment
         WHERE removed_at IS NULL AND geom && ST_MakeEnvelope(:a, :b, :c, :d, :srid) ORDER BY id LIMIT :limit"""),
-        {"a": box[0], "b": box[1], "c": box[2], "d": box[3], "srid": WGS84, "limit": limit}).all()
+        {"a": box[0], "b": box[1], "c": box[2], "d": box[3], "srid": WGS84, "limit": limit},
+    ).all()
     features = []
     for r in rows:
         i = net.seg_index.get(r.id) if net else None
         free, usable = (int(cap.free[i]), int(cap.usable[i])) if i is not None else (0, 0)
         state = "none" if usable == 0 else "full" if free == 0 else "nearly_full" if free / usable < 0.2 else "free"
-        features.append('{"type":"Feature","id":%d,"geometry":%s,"properties":%s}'
-                        % (r.id, r.g, orjson.dumps({"code": r.code, "free": free, "usable": usable, "state": state}).decode()))
-    return Response('{"type":"FeatureCollection","features":[' + ",".join(features) + "]}",
-                    media_type="application/geo+json")
+        features.append(
+            f'{{"type":"Feature","id":{int(r.id)},"geometry":{r.g},"properties":'
+            f"{orjson.dumps({'code': r.code, 'free': free, 'usable': usable, 'state': state}).decode()}}}"
+        )
+    return Response(
+        '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}", media_type="application/geo+json"
+    )
 
 
 @router.get("/sla", summary="Median and p90 time to a planner's decision, per month")
-def sla(session: SessionDep, actor: Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PLANNER, Role.AUDITOR))],
-        months: int = Query(default=12, ge=1, le=60)) -> list[dict[str, Any]]:
+def sla(
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PLANNER, Role.AUDITOR))],
+    months: int = Query(default=12, ge=1, le=60),
+) -> list[dict[str, Any]]:
     return reports.sla_report(session, months=months)
 
 
@@ -200,10 +263,16 @@ def request_out(session: Session, req: CapacityRequest, *, with_events: bool = F
     _, route, operator, quote = session.execute(_ROUTE_OPERATOR_QUOTE, {"ids": [req.id], "omit": []}).one()
     events = []
     if with_events:
-        events = [dict(r._mapping) for r in session.execute(text("""
+        events = [
+            dict(r._mapping)
+            for r in session.execute(
+                text("""
             SELECT e.at, e.from_status::text AS from_status, e.to_status::text AS to_status, a.username AS by, e.note
             FROM request_event e LEFT JOIN account a ON a.id = e.account_id
-            WHERE e.request_id = :id ORDER BY e.at, e.id"""), {"id": req.id})]
+            WHERE e.request_id = :id ORDER BY e.at, e.id"""),
+                {"id": req.id},
+            )
+        ]
     return _shaped(req, route, operator, quote, events)
 
 
@@ -212,33 +281,64 @@ def requests_out(session: Session, ids: list[int]) -> list[RequestOut]:
     quote without its per-segment lines and route detail: 216 requests were 11 MB with them."""
     if not ids:
         return []
-    reqs = {r.id: r for r in session.scalars(select(CapacityRequest).options(defer(CapacityRequest.quote))
-                                             .where(CapacityRequest.id.in_(ids)))}
-    extra = {r.id: (r.route, r.code, r.quote)
-             for r in session.execute(_ROUTE_OPERATOR_QUOTE, {"ids": ids, "omit": LIST_QUOTE_OMITS})}
+    reqs = {
+        r.id: r
+        for r in session.scalars(
+            select(CapacityRequest).options(defer(CapacityRequest.quote)).where(CapacityRequest.id.in_(ids))
+        )
+    }
+    extra = {
+        r.id: (r.route, r.code, r.quote)
+        for r in session.execute(_ROUTE_OPERATOR_QUOTE, {"ids": ids, "omit": LIST_QUOTE_OMITS})
+    }
     return [_shaped(reqs[i], *extra[i], []) for i in ids if i in reqs and i in extra]
 
 
-def _shaped(req: CapacityRequest, route: str | None, operator: str, quote: dict[str, Any] | None,
-            events: list[dict[str, Any]]) -> RequestOut:
+def _shaped(
+    req: CapacityRequest, route: str | None, operator: str, quote: dict[str, Any] | None, events: list[dict[str, Any]]
+) -> RequestOut:
     now = datetime.now(UTC)
     status = req.status
-    if status in (RequestStatus.SUBMITTED, RequestStatus.OFFERED) and req.hold_expires_at and req.hold_expires_at <= now:
+    if (
+        status in (RequestStatus.SUBMITTED, RequestStatus.OFFERED)
+        and req.hold_expires_at
+        and req.hold_expires_at <= now
+    ):
         status = RequestStatus.EXPIRED  # the sweeper will file it; the answer is already true
-    return RequestOut(id=req.id, reference=req.reference, operator=operator, status=status, status_since=req.status_since,
-                      due_at=req.due_at, overdue=bool(req.due_at and req.due_at < now and status in
-                                                      (RequestStatus.SUBMITTED, RequestStatus.OFFERED)),
-                      hold_expires_at=req.hold_expires_at, subduct_count=req.subduct_count, size_class=req.size_class,
-                      first_day=req.first_day, last_day=req.last_day, route_length_m=req.route_length_m,
-                      route=orjson.loads(route) if route else None,
-                      quote=quote,
-                      pks_number=req.pks_number,
-                      reason=req.reason, created_at=req.created_at, events=events)
+    return RequestOut(
+        id=req.id,
+        reference=req.reference,
+        operator=operator,
+        status=status,
+        status_since=req.status_since,
+        due_at=req.due_at,
+        overdue=bool(req.due_at and req.due_at < now and status in (RequestStatus.SUBMITTED, RequestStatus.OFFERED)),
+        hold_expires_at=req.hold_expires_at,
+        subduct_count=req.subduct_count,
+        size_class=req.size_class,
+        first_day=req.first_day,
+        last_day=req.last_day,
+        route_length_m=req.route_length_m,
+        route=orjson.loads(route) if route else None,
+        quote=quote,
+        pks_number=req.pks_number,
+        reason=req.reason,
+        created_at=req.created_at,
+        events=events,
+    )
 
 
-def allocations_out(session: Session, actor: Actor, *, ids: list[int] | None = None, segment_id: int | None = None,
-                    limit: int = 10_000, offset: int = 0) -> list[AllocationOut]:
-    rows = session.execute(text("""
+def allocations_out(
+    session: Session,
+    actor: Actor,
+    *,
+    ids: list[int] | None = None,
+    segment_id: int | None = None,
+    limit: int = 10_000,
+    offset: int = 0,
+) -> list[AllocationOut]:
+    rows = session.execute(
+        text("""
         SELECT a.id, r.reference AS request_reference, o.code AS operator, a.segment_id, s.code AS segment_code,
                a.subduct_id, d.position AS duct_position, sd.position AS subduct_position,
                sp.size_class::text AS size_class, lower(a.period) AS first_day, upper(a.period) AS upper,
@@ -250,7 +350,8 @@ def allocations_out(session: Session, actor: Actor, *, ids: list[int] | None = N
           AND (CAST(:ids AS bigint[]) IS NULL OR a.id = ANY(:ids))
           AND (CAST(:seg AS bigint) IS NULL OR a.segment_id = :seg)
         ORDER BY a.id LIMIT :limit OFFSET :offset"""),
-        {"op": _operator_scope(actor), "ids": ids, "seg": segment_id, "limit": limit, "offset": offset})
+        {"op": _operator_scope(actor), "ids": ids, "seg": segment_id, "limit": limit, "offset": offset},
+    )
     out = []
     for r in rows:
         m = dict(r._mapping)

@@ -13,6 +13,7 @@ propose.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -128,8 +129,9 @@ class Allocations:
         self.start[at] = np.fromiter((r[2].toordinal() for r in rows), np.int32, len(rows))
         self.end[at] = np.fromiter((_ord(r[3]) for r in rows), np.int32, len(rows))
         self.live[at] = np.fromiter((r[4] in _SPACE_HOLDING for r in rows), bool, len(rows))
-        self.hold_until[at] = np.fromiter((r[5].timestamp() if r[4] == "held" and r[5] else np.inf for r in rows),
-                                          np.float64, len(rows))
+        self.hold_until[at] = np.fromiter(
+            (r[5].timestamp() if r[4] == "held" and r[5] else np.inf for r in rows), np.float64, len(rows)
+        )
 
     def _grow(self, need: int) -> None:
         size = max(need, 2 * len(self.sub), 1024)
@@ -175,7 +177,9 @@ class CapacityGraph:
     # -- keeping in step ----------------------------------------------------------------------------------------
     def refresh(self, session: Session) -> None:
         with self.lock:
-            epoch = session.execute(text("SELECT last_value + CASE WHEN is_called THEN 0 ELSE -1 END FROM network_epoch")).scalar_one()
+            epoch = session.execute(
+                text("SELECT last_value + CASE WHEN is_called THEN 0 ELSE -1 END FROM network_epoch")
+            ).scalar_one()
             if self.network is None or self._stale or self.network.epoch != epoch:
                 self.network = _load_network(session, epoch)
                 self.allocations = Allocations()
@@ -188,15 +192,21 @@ class CapacityGraph:
         aborted) before that look, so that look saw them. Everything else is read again: in-flight writers of
         then, and everything since. One statement, so the xmin and the rows come from one snapshot."""
         assert self.network is not None
-        where = "status IN ('held', 'active', 'terminated')" if self._seen_xmin is None else \
-            "change_xid >= CAST(CAST(:since AS text) AS xid8)"
-        rows = session.execute(text(f"""
+        where = (
+            "status IN ('held', 'active', 'terminated')"
+            if self._seen_xmin is None
+            else "change_xid >= CAST(CAST(:since AS text) AS xid8)"
+        )
+        rows = session.execute(
+            text(f"""
             SELECT id, subduct_id, lower(period), upper(period), status::text, hold_expires_at,
                    CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text) AS bigint)
             FROM allocation_occupancy WHERE {where}  -- every operator's rows, without identity (RLS)
             UNION ALL  -- the snapshot's xmin even when no row changed
             SELECT NULL, NULL, NULL, NULL, NULL, NULL, CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text) AS bigint)
-            """), {"since": self._seen_xmin}).all()
+            """),
+            {"since": self._seen_xmin},
+        ).all()
         self._seen_xmin = rows[0][6]  # the same on every row
         self.allocations.upsert([tuple(r[:6]) for r in rows if r[0] is not None], self.network.sub_index)
 
@@ -211,7 +221,13 @@ class CapacityGraph:
         now = time.time() if now is None else now
         q_start, q_end = days.first_day.toordinal(), _ord(days.last_day + timedelta(days=1) if days.last_day else None)
         n = al.n
-        hit = al.live[:n] & (al.start[:n] < q_end) & (al.end[:n] > q_start) & (al.hold_until[:n] > now) & (al.sub[:n] >= 0)
+        hit = (
+            al.live[:n]
+            & (al.start[:n] < q_end)
+            & (al.end[:n] > q_start)
+            & (al.hold_until[:n] > now)
+            & (al.sub[:n] >= 0)
+        )
         fits, usable = self._fitting(size_class)
         busy = np.zeros(len(net.sub_ids), bool)
         busy[al.sub[:n][hit]] = True
@@ -260,9 +276,13 @@ class CapacityGraph:
         while nodes[-1] != src:
             nodes.append(int(pred[nodes[-1]]))
         nodes.reverse()
-        edges = [net.adjacency.segment_between(a, b, n_nodes, cost) for a, b in zip(nodes[:-1], nodes[1:])]
-        return PathResult(segment_ids=[int(net.seg_ids[i]) for i in edges], node_ids=[int(net.node_ids[i]) for i in nodes],
-                          cost=float(dist[dst]), length_m=float(net.seg_len[edges].sum()))
+        edges = [net.adjacency.segment_between(a, b, n_nodes, cost) for a, b in itertools.pairwise(nodes)]
+        return PathResult(
+            segment_ids=[int(net.seg_ids[i]) for i in edges],
+            node_ids=[int(net.node_ids[i]) for i in nodes],
+            cost=float(dist[dst]),
+            length_m=float(net.seg_len[edges].sum()),
+        )
 
     def segment_free(self, cap: Capacity, segment_ids: list[int]) -> list[tuple[int, str, int, int]]:
         net = self._net()
@@ -276,10 +296,12 @@ class CapacityGraph:
 
 
 def _load_network(session: Session, epoch: int) -> Network:
-    segs = session.execute(text("""
+    segs = session.execute(
+        text("""
         SELECT id, code, start_node_id, end_node_id, length_m::float8,
                ST_X(ST_StartPoint(geom_m)), ST_Y(ST_StartPoint(geom_m)), ST_X(ST_EndPoint(geom_m)), ST_Y(ST_EndPoint(geom_m))
-        FROM route_segment WHERE removed_at IS NULL AND status = 'operational' ORDER BY id""")).all()
+        FROM route_segment WHERE removed_at IS NULL AND status = 'operational' ORDER BY id""")
+    ).all()
     seg_ids = np.array([r[0] for r in segs], np.int64)
     node_ids = np.unique(np.array([r[2] for r in segs] + [r[3] for r in segs], np.int64))
     node_index = {int(n): i for i, n in enumerate(node_ids)}
@@ -290,23 +312,35 @@ def _load_network(session: Session, epoch: int) -> Network:
     if segs:
         node_xy[seg_u] = np.array([(r[5], r[6]) for r in segs])
         node_xy[seg_v] = np.array([(r[7], r[8]) for r in segs])
-    subs = session.execute(text("""
+    subs = session.execute(
+        text("""
         SELECT sd.id, sd.segment_id, sp.size_class::text,
                (sd.status = 'operational' AND NOT sd.is_reserved AND d.status = 'operational') AS usable
         FROM subduct sd JOIN duct d ON d.id = sd.duct_id JOIN duct_spec sp ON sp.id = sd.spec_id
         JOIN route_segment s ON s.id = sd.segment_id
-        WHERE s.removed_at IS NULL AND s.status = 'operational' ORDER BY sd.id""")).all()
+        WHERE s.removed_at IS NULL AND s.status = 'operational' ORDER BY sd.id""")
+    ).all()
     # Two statements, two snapshots (READ COMMITTED): a segment committed between them has subducts but no row
     # above. It joins the graph at the next reload (its commit bumped the epoch); until then, leave its subducts out.
     subs = [r for r in subs if r[1] in seg_index]
     return Network(
-        epoch=epoch, seg_ids=seg_ids, seg_codes=[r[1] for r in segs], seg_u=seg_u, seg_v=seg_v,
-        seg_len=np.array([r[4] for r in segs], np.float64), node_ids=node_ids, node_xy=node_xy, node_index=node_index,
-        seg_index=seg_index, sub_ids=np.array([r[0] for r in subs], np.int64),
+        epoch=epoch,
+        seg_ids=seg_ids,
+        seg_codes=[r[1] for r in segs],
+        seg_u=seg_u,
+        seg_v=seg_v,
+        seg_len=np.array([r[4] for r in segs], np.float64),
+        node_ids=node_ids,
+        node_xy=node_xy,
+        node_index=node_index,
+        seg_index=seg_index,
+        sub_ids=np.array([r[0] for r in subs], np.int64),
         sub_seg=np.array([seg_index[r[1]] for r in subs], np.int64),
         sub_rank=np.array([_RANKS.get(r[2], -1) for r in subs], np.int64),
-        sub_usable=np.array([bool(r[3]) for r in subs], bool), sub_index={int(r[0]): i for i, r in enumerate(subs)},
-        adjacency=Adjacency.build(seg_u, seg_v, len(node_ids)))
+        sub_usable=np.array([bool(r[3]) for r in subs], bool),
+        sub_index={int(r[0]): i for i, r in enumerate(subs)},
+        adjacency=Adjacency.build(seg_u, seg_v, len(node_ids)),
+    )
 
 
 GRAPH = CapacityGraph()

@@ -19,8 +19,9 @@ class RouteQuery(BaseModel):
 
     from_node: str | None = Field(default=None, description="Node code, e.g. MH-BTK-00012")
     to_node: str | None = None
-    segments: list[str] | None = Field(default=None, min_length=1, max_length=2000,
-                                       description="Ordered segment codes, instead of from/to")
+    segments: list[str] | None = Field(
+        default=None, min_length=1, max_length=2000, description="Ordered segment codes, instead of from/to"
+    )
     line: dict[str, Any] | None = Field(default=None, description="A drawn GeoJSON LineString matched to segments")
     subduct_count: int = Field(gt=0, le=48)
     size_class: SizeClass = Field(description="Minimum size: microduct, subduct_32_26, subduct_40_33, whole_duct")
@@ -29,8 +30,10 @@ class RouteQuery(BaseModel):
     term_months: int | None = Field(default=None, gt=0, le=600, description="Instead of last_day")
 
     @model_validator(mode="after")
-    def _one_way_to_say_where(self) -> "RouteQuery":
-        given = sum(x is not None for x in (self.segments, self.line)) + (self.from_node is not None or self.to_node is not None)
+    def _one_way_to_say_where(self) -> RouteQuery:
+        given = sum(x is not None for x in (self.segments, self.line)) + (
+            self.from_node is not None or self.to_node is not None
+        )
         if given != 1:
             raise ValueError("give exactly one of: from_node and to_node, segments, or line")
         if (self.from_node is None) != (self.to_node is None):

@@ -60,7 +60,9 @@ def next_number(session: Session, series: str, year: int) -> int:
     """Gapless: the counter row is locked until the transaction ends; a rollback gives the number back. So take
     it as late as possible: every other transaction wanting the series waits for this one to commit."""
     params = {"s": series, "y": year}
-    bump = text("UPDATE number_series SET last_value = last_value + 1 WHERE series = :s AND year = :y RETURNING last_value")
+    bump = text(
+        "UPDATE number_series SET last_value = last_value + 1 WHERE series = :s AND year = :y RETURNING last_value"
+    )
     value = session.execute(bump, params).scalar()
     if value is None:  # the year's first number
         session.execute(text("INSERT INTO number_series (series, year) VALUES (:s, :y) ON CONFLICT DO NOTHING"), params)
@@ -76,16 +78,25 @@ def resolve_query(session: Session, query: RouteQuery) -> tuple[int | None, int 
     if query.term_months is not None:
         last_day = query.first_day + relativedelta(months=query.term_months) - timedelta(days=1)
     if last_day is not None and last_day < query.first_day:
-        errors.append(FieldError("last_day", "end_before_start", f"last day {last_day} is before first day {query.first_day}"))
+        errors.append(
+            FieldError("last_day", "end_before_start", f"last day {last_day} is before first day {query.first_day}")
+        )
     grace = get_settings().leasing.start_grace_days
     if query.first_day < today_wib() - timedelta(days=grace):
-        errors.append(FieldError("first_day", "start_in_past",
-                                 f"first day {query.first_day} is more than {grace} days in the past"))
+        errors.append(
+            FieldError(
+                "first_day", "start_in_past", f"first day {query.first_day} is more than {grace} days in the past"
+            )
+        )
     from_id = to_id = None
     via: list[int] | None = None
     if query.from_node is not None:
-        ids = dict(session.execute(text("SELECT code, id FROM node WHERE code IN (:a, :b) AND removed_at IS NULL"),
-                                   {"a": query.from_node, "b": query.to_node}).all())
+        ids = dict(
+            session.execute(
+                text("SELECT code, id FROM node WHERE code IN (:a, :b) AND removed_at IS NULL"),
+                {"a": query.from_node, "b": query.to_node},
+            ).all()
+        )
         for field, code in (("from_node", query.from_node), ("to_node", query.to_node)):
             if code not in ids:
                 errors.append(FieldError(field, "node_not_found", f"no live node with code {code!r}"))
@@ -102,9 +113,15 @@ def resolve_query(session: Session, query: RouteQuery) -> tuple[int | None, int 
 
 
 def _segment_path(session: Session, codes: list[str], errors: list[FieldError]) -> list[int]:
-    rows = {r.code: r for r in session.execute(text(
-        "SELECT id, code, start_node_id, end_node_id FROM route_segment WHERE code = ANY(:c) AND removed_at IS NULL"),
-        {"c": codes})}
+    rows = {
+        r.code: r
+        for r in session.execute(
+            text(
+                "SELECT id, code, start_node_id, end_node_id FROM route_segment WHERE code = ANY(:c) AND removed_at IS NULL"
+            ),
+            {"c": codes},
+        )
+    }
     for i, code in enumerate(codes):
         if code not in rows:
             errors.append(FieldError(f"segments/{i}", "segment_not_found", f"no live segment {code!r}"))
@@ -113,8 +130,11 @@ def _segment_path(session: Session, codes: list[str], errors: list[FieldError]) 
     for i in range(1, len(codes)):
         a, b = rows[codes[i - 1]], rows[codes[i]]
         if not {a.start_node_id, a.end_node_id} & {b.start_node_id, b.end_node_id}:
-            errors.append(FieldError(f"segments/{i}", "segments_not_connected",
-                                     f"segment {codes[i]} does not touch {codes[i - 1]}"))
+            errors.append(
+                FieldError(
+                    f"segments/{i}", "segments_not_connected", f"segment {codes[i]} does not touch {codes[i - 1]}"
+                )
+            )
     return [rows[c].id for c in codes]
 
 
@@ -128,12 +148,19 @@ def _match_line(session: Session, line: Any, errors: list[FieldError]) -> list[i
     except TopologyError as exc:
         errors.extend(exc.errors)
         return []
-    rows = session.execute(text(f"""
+    rows = (
+        session.execute(
+            text(f"""
         WITH l AS (SELECT ST_Transform(ST_SetSRID(ST_GeomFromWKB(:wkb), {WGS84}), {UTM48N}) AS g)
         SELECT s.id FROM route_segment s, l
         WHERE s.removed_at IS NULL AND ST_DWithin(s.geom_m, l.g, 10)
           AND ST_Length(ST_Intersection(s.geom_m, ST_Buffer(l.g, 10))) >= 0.8 * ST_Length(s.geom_m)
-        ORDER BY ST_LineLocatePoint(l.g, ST_LineInterpolatePoint(s.geom_m, 0.5))"""), {"wkb": shape.wkb}).scalars().all()
+        ORDER BY ST_LineLocatePoint(l.g, ST_LineInterpolatePoint(s.geom_m, 0.5))"""),
+            {"wkb": shape.wkb},
+        )
+        .scalars()
+        .all()
+    )
     if not rows:
         errors.append(FieldError("line", "line_not_matched", "the drawn line does not follow any duct route"))
     return list(rows)
@@ -142,9 +169,16 @@ def _match_line(session: Session, line: Any, errors: list[FieldError]) -> list[i
 # -- the workflow ---------------------------------------------------------------------------------------------
 def plan(session: Session, *, operator_id: int | None, query: RouteQuery) -> booking.RoutePlan:
     from_id, to_id, via, days = resolve_query(session, query)
-    return booking.plan_route(session, from_node_id=from_id or 0, to_node_id=to_id or 0,
-                              subduct_count=query.subduct_count, size_class=query.size_class, days=days,
-                              operator_id=operator_id, via_segment_ids=via)
+    return booking.plan_route(
+        session,
+        from_node_id=from_id or 0,
+        to_node_id=to_id or 0,
+        subduct_count=query.subduct_count,
+        size_class=query.size_class,
+        days=days,
+        operator_id=operator_id,
+        via_segment_ids=via,
+    )
 
 
 def submit_request(session: Session, *, actor: Actor, operator_id: int, data: RequestIn) -> CapacityRequest:
@@ -152,25 +186,50 @@ def submit_request(session: Session, *, actor: Actor, operator_id: int, data: Re
     settings = get_settings().leasing
     expire_stale(session)
     from_id, to_id, via, days = resolve_query(session, data)
-    route = booking.plan_route(session, from_node_id=from_id or 0, to_node_id=to_id or 0,
-                               subduct_count=data.subduct_count, size_class=data.size_class, days=days,
-                               operator_id=operator_id, via_segment_ids=via)
+    route = booking.plan_route(
+        session,
+        from_node_id=from_id or 0,
+        to_node_id=to_id or 0,
+        subduct_count=data.subduct_count,
+        size_class=data.size_class,
+        days=days,
+        operator_id=operator_id,
+        via_segment_ids=via,
+    )
     now = datetime.now(UTC)
     year = datetime.now(WIB).year
     request = CapacityRequest(
-        reference=f"REQ/{year}/{_request_number(session):06d}", operator_id=operator_id,
-        submitted_by=actor.account_id, from_node_id=from_id, to_node_id=to_id, via_segment_ids=via,
-        subduct_count=data.subduct_count, size_class=data.size_class, first_day=days.first_day, last_day=days.last_day,
-        status=RequestStatus.SUBMITTED, due_at=add_working_days(now, settings.decision_working_days),
-        hold_expires_at=now + timedelta(days=settings.hold_days), route_length_m=route.length_m,
+        reference=f"REQ/{year}/{_request_number(session):06d}",
+        operator_id=operator_id,
+        submitted_by=actor.account_id,
+        from_node_id=from_id,
+        to_node_id=to_id,
+        via_segment_ids=via,
+        subduct_count=data.subduct_count,
+        size_class=data.size_class,
+        first_day=days.first_day,
+        last_day=days.last_day,
+        status=RequestStatus.SUBMITTED,
+        due_at=add_working_days(now, settings.decision_working_days),
+        hold_expires_at=now + timedelta(days=settings.hold_days),
+        route_length_m=route.length_m,
         # the route beside its quote, without a second copy of the quote or of the geometry (route_geom has it)
         route_geom=_multiline(route.geometry),
         quote=route.quote | {"route": {k: v for k, v in route.as_dict().items() if k not in ("geometry", "quote")}},
-        quote_total_idr=_total(route.quote))
+        quote_total_idr=_total(route.quote),
+    )
     session.add(request)
     session.flush()
-    booking.hold(session, plan=route, operator_id=operator_id, request_id=request.id, days=days,
-                 status=AllocationStatus.HELD, hold_expires_at=request.hold_expires_at, created_by=actor.account_id)
+    booking.hold(
+        session,
+        plan=route,
+        operator_id=operator_id,
+        request_id=request.id,
+        days=days,
+        status=AllocationStatus.HELD,
+        hold_expires_at=request.hold_expires_at,
+        created_by=actor.account_id,
+    )
     _event(session, request, None, RequestStatus.SUBMITTED, actor)
     return request
 
@@ -207,19 +266,32 @@ def get_request(session: Session, request_id: int, actor: Actor, *, lock: bool =
     return req
 
 
-def transition(session: Session, *, request_id: int, to: RequestStatus, actor: Actor, note: str | None = None,
-               last_day: date | None = None) -> CapacityRequest:
+def transition(
+    session: Session,
+    *,
+    request_id: int,
+    to: RequestStatus,
+    actor: Actor,
+    note: str | None = None,
+    last_day: date | None = None,
+) -> CapacityRequest:
     """Move a request; the allocations follow in the same transaction."""
     expire_stale(session)
     req = get_request(session, request_id, actor, lock=True)
     who = TRANSITIONS.get((req.status, to))
     if who is None:
-        raise Conflict(f"a {req.status} request cannot become {to}", code="illegal_transition",
-                       current_status=req.status)
+        raise Conflict(
+            f"a {req.status} request cannot become {to}", code="illegal_transition", current_status=req.status
+        )
     if not _may(actor, who, req):
         raise Forbidden(f"moving a request to {to} is for the {who}")
-    handler = {RequestStatus.OFFERED: _offer, RequestStatus.REJECTED: _release, RequestStatus.CANCELLED: _release,
-               RequestStatus.ACCEPTED: _accept, RequestStatus.TERMINATED: _terminate}[to]
+    handler = {
+        RequestStatus.OFFERED: _offer,
+        RequestStatus.REJECTED: _release,
+        RequestStatus.CANCELLED: _release,
+        RequestStatus.ACCEPTED: _accept,
+        RequestStatus.TERMINATED: _terminate,
+    }[to]
     handler(session, req, actor=actor, last_day=last_day)
     frm = req.status
     req.status, req.status_since = to, datetime.now(UTC)
@@ -249,17 +321,22 @@ def _may(actor: Actor, who: str, req: CapacityRequest) -> bool:
 def _holds(session: Session, req: CapacityRequest) -> tuple[int, datetime | None]:
     """How many of the request's subducts are held, and the earliest hold expiry among them. The request row is
     locked, so its holds only change under us by expiring (which `now()` below sees)."""
-    count, earliest = session.execute(text(
-        "SELECT count(*), min(hold_expires_at) FROM allocation WHERE request_id = :r AND status = 'held'"),
-        {"r": req.id}).one()
+    count, earliest = session.execute(
+        text("SELECT count(*), min(hold_expires_at) FROM allocation WHERE request_id = :r AND status = 'held'"),
+        {"r": req.id},
+    ).one()
     return count, earliest
 
 
 def _update_held(session: Session, req: CapacityRequest, **values: Any) -> None:
     """One set-based UPDATE of the request's held allocations (a route holds dozens); objects already in the
     session are refreshed from RETURNING."""
-    session.execute(update(Allocation).where(Allocation.request_id == req.id, Allocation.status == AllocationStatus.HELD)
-                    .values(**values).execution_options(synchronize_session="fetch"))
+    session.execute(
+        update(Allocation)
+        .where(Allocation.request_id == req.id, Allocation.status == AllocationStatus.HELD)
+        .values(**values)
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 def _offer(session: Session, req: CapacityRequest, **_: Any) -> None:
@@ -282,7 +359,7 @@ def _accept(session: Session, req: CapacityRequest, **_: Any) -> None:
     count, earliest = _holds(session, req)
     if not count or earliest is None or earliest <= datetime.now(UTC):
         raise Conflict("the offer's hold has expired; submit the request again", code="hold_expired")
-    length_now = (select(RouteSegment.length_m).where(RouteSegment.id == Allocation.segment_id).scalar_subquery())
+    length_now = select(RouteSegment.length_m).where(RouteSegment.id == Allocation.segment_id).scalar_subquery()
     # the billed snapshot, taken when accepted; the PKS number comes last (`_number_contract`)
     _update_held(session, req, status=AllocationStatus.ACTIVE, hold_expires_at=None, contracted_length_m=length_now)
     req.hold_expires_at = None
@@ -294,9 +371,16 @@ def _number_contract(session: Session, req: CapacityRequest) -> None:
     every other acceptance in the city waits for it."""
     year = datetime.now(WIB).year
     req.pks_number = f"PKS/BDL/{year}/{next_number(session, 'PKS', year):06d}"
-    session.execute(update(Allocation).where(Allocation.request_id == req.id, Allocation.status == AllocationStatus.ACTIVE,
-                                             Allocation.pks_number.is_(None))
-                    .values(pks_number=req.pks_number).execution_options(synchronize_session="fetch"))
+    session.execute(
+        update(Allocation)
+        .where(
+            Allocation.request_id == req.id,
+            Allocation.status == AllocationStatus.ACTIVE,
+            Allocation.pks_number.is_(None),
+        )
+        .values(pks_number=req.pks_number)
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 def _terminate(session: Session, req: CapacityRequest, *, last_day: date | None = None, **_: Any) -> None:
@@ -309,8 +393,11 @@ def _terminate(session: Session, req: CapacityRequest, *, last_day: date | None 
     req.notice_given_on = today_wib()
     if end >= req.first_day:
         req.last_day = end
-    for a in session.scalars(select(Allocation).where(Allocation.request_id == req.id,
-                                                      Allocation.status == AllocationStatus.ACTIVE).with_for_update()):
+    for a in session.scalars(
+        select(Allocation)
+        .where(Allocation.request_id == req.id, Allocation.status == AllocationStatus.ACTIVE)
+        .with_for_update()
+    ):
         days = Days.from_range(a.period)
         if end < days.first_day:
             a.status = AllocationStatus.RELEASED
@@ -325,10 +412,24 @@ def _activate(session: Session, req: CapacityRequest) -> None:
     _event(session, req, frm, RequestStatus.ACTIVE, Actor.system("lease start"), "lease period started")
 
 
-def _event(session: Session, req: CapacityRequest, frm: RequestStatus | None, to: RequestStatus, actor: Actor,
-           note: str | None = None) -> None:
-    session.add(RequestEvent(request_id=req.id, operator_id=req.operator_id, account_id=actor.account_id,
-                             from_status=frm, to_status=to, note=note))
+def _event(
+    session: Session,
+    req: CapacityRequest,
+    frm: RequestStatus | None,
+    to: RequestStatus,
+    actor: Actor,
+    note: str | None = None,
+) -> None:
+    session.add(
+        RequestEvent(
+            request_id=req.id,
+            operator_id=req.operator_id,
+            account_id=actor.account_id,
+            from_status=frm,
+            to_status=to,
+            note=note,
+        )
+    )
 
 
 # -- clocks ---------------------------------------------------------------------------------------------------
@@ -343,8 +444,9 @@ def expire_stale(session: Session) -> int:
 # -- direct allocation --------------------------------------------------------------------------------------------
 def allocate_directly(session: Session, *, actor: Actor, data: DirectAllocationIn) -> list[int]:
     """A planner records capacity already in use (legacy cables): active at once, same constraint."""
-    org = session.execute(text("SELECT id FROM organisation WHERE code = :c AND kind = 'operator'"),
-                          {"c": data.operator}).scalar()
+    org = session.execute(
+        text("SELECT id FROM organisation WHERE code = :c AND kind = 'operator'"), {"c": data.operator}
+    ).scalar()
     errors: list[FieldError] = []
     if org is None:
         errors.append(FieldError("operator", "operator_not_found", f"no operator with code {data.operator!r}"))
@@ -354,12 +456,22 @@ def allocate_directly(session: Session, *, actor: Actor, data: DirectAllocationI
     if errors:
         raise InvalidInput(f"{len(errors)} problem(s) with the allocation", errors=errors)
     days = Days(data.first_day, data.last_day)
-    planned = booking.choose_subducts(session, segment_ids=via, count=data.subduct_count, size_class=data.size_class,
-                                      days=days)
+    planned = booking.choose_subducts(
+        session, segment_ids=via, count=data.subduct_count, size_class=data.size_class, days=days
+    )
     route = booking.RoutePlan(planned, [], sum((p.length_m for p in planned), 0), 0.0, {}, {})
-    return booking.hold(session, plan=route, operator_id=org, request_id=None, days=days,
-                        status=AllocationStatus.ACTIVE, hold_expires_at=None, created_by=actor.account_id,
-                        pks_number=data.pks_number, is_legacy=True)
+    return booking.hold(
+        session,
+        plan=route,
+        operator_id=org,
+        request_id=None,
+        days=days,
+        status=AllocationStatus.ACTIVE,
+        hold_expires_at=None,
+        created_by=actor.account_id,
+        pks_number=data.pks_number,
+        is_legacy=True,
+    )
 
 
 def month_bounds(year: int, month: int) -> tuple[date, date]:

@@ -53,18 +53,27 @@ def export_network(session: Session, fmt: str) -> tuple[bytes, str, str]:
     layers = network_layers(session)
     if fmt == "ofds":
         return _ofds(session, layers)
-    plain = {name: gdf.drop(columns=[c for c in ("uuid", "start_uuid", "end_uuid", "length_m") if c in gdf.columns])
-             for name, gdf in layers.items()}
+    plain = {
+        name: gdf.drop(columns=[c for c in ("uuid", "start_uuid", "end_uuid", "length_m") if c in gdf.columns])
+        for name, gdf in layers.items()
+    }
     return write_layers(plain, fmt)
 
 
 def _ofds(session: Session, layers: dict[str, gpd.GeoDataFrame]) -> tuple[bytes, str, str]:
-    orgs = {r.code: {"id": str(r.uuid), "name": r.name} for r in session.execute(
-        text("SELECT code, uuid, name FROM organisation"))}
+    orgs = {
+        r.code: {"id": str(r.uuid), "name": r.name}
+        for r in session.execute(text("SELECT code, uuid, name FROM organisation"))
+    }
     nodes_fc, spans_fc = to_ofds_geojson(
-        layers["nodes"], layers["segments"], network_id=NETWORK_ID,
-        network_name="BEDELAU Ducting Bersama Kota Batam", publisher="BUMD Kota Batam",
-        publication_date=date.today().isoformat(), organisations=orgs)
+        layers["nodes"],
+        layers["segments"],
+        network_id=NETWORK_ID,
+        network_name="BEDELAU Ducting Bersama Kota Batam",
+        publisher="BUMD Kota Batam",
+        publication_date=date.today().isoformat(),
+        organisations=orgs,
+    )
     problems = validate_ofds(nodes_fc, spans_fc)
     if problems:  # our own output must satisfy the standard; a failure here is a bug to see, not to ship
         raise RuntimeError(f"OFDS export does not validate: {problems[:3]}")

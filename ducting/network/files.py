@@ -20,10 +20,13 @@ router = APIRouter(prefix="/api/v1/network", tags=["network files"])
 
 
 @router.post("/import", summary="Import a network file; dry_run=true reports what would change")
-async def import_network(session: SessionDep, actor: EditorDep,
-                         file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, KML/KMZ or CSV")],
-                         dry_run: bool = Query(default=True, description="Check and report only (the default)"),
-                         crs: str | None = Query(default=None, description="CRS when the file does not name one")) -> dict[str, Any]:
+async def import_network(
+    session: SessionDep,
+    actor: EditorDep,
+    file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, KML/KMZ or CSV")],
+    dry_run: bool = Query(default=True, description="Check and report only (the default)"),
+    crs: str | None = Query(default=None, description="CRS when the file does not name one"),
+) -> dict[str, Any]:
     limit = get_settings().api.max_body_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
@@ -45,12 +48,22 @@ def _safe_name(name: str | None) -> str:
     return base[-100:] or "upload"
 
 
-@router.get("/export", response_class=Response, summary="Export the live network",
-            responses={200: {"content": {"application/octet-stream": {}}, "description": "The network file"}})
-def export(session: SessionDep, actor: ReaderDep,
-           format: str = Query(default="gpkg", description=f"One of {', '.join(EXPORT_FORMATS)}")) -> Response:
+@router.get(
+    "/export",
+    response_class=Response,
+    summary="Export the live network",
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The network file"}},
+)
+def export(
+    session: SessionDep,
+    actor: ReaderDep,
+    format: str = Query(default="gpkg", description=f"One of {', '.join(EXPORT_FORMATS)}"),
+) -> Response:
     if format not in EXPORT_FORMATS:
         raise InvalidInput(f"unknown format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}", code="bad_format")
     content, media, ext = export_network(session, format)
-    return Response(content, media_type=media,
-                    headers={"Content-Disposition": f'attachment; filename="{export_filename(format, ext)}"'})
+    return Response(
+        content,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{export_filename(format, ext)}"'},
+    )

@@ -58,8 +58,13 @@ class ImportReport:
     subducts: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "nodes": vars(self.nodes), "segments": vars(self.segments),
-                "ducts": self.ducts, "subducts": self.subducts}
+        return {
+            "dry_run": self.dry_run,
+            "nodes": vars(self.nodes),
+            "segments": vars(self.segments),
+            "ducts": self.ducts,
+            "subducts": self.subducts,
+        }
 
 
 @dataclass
@@ -78,15 +83,17 @@ def _noop(stage: str, done: int, total: int) -> None:
     return None
 
 
-def import_layers(session: Session, layers: dict[str, gpd.GeoDataFrame], *, dry_run: bool,
-                  progress: Progress = _noop) -> ImportReport:
+def import_layers(
+    session: Session, layers: dict[str, gpd.GeoDataFrame], *, dry_run: bool, progress: Progress = _noop
+) -> ImportReport:
     """Check everything, then (unless `dry_run`) write. Raises ImportRejected with every fault. Does not commit."""
     settings = get_settings()
     nodes_gdf, segments_gdf = _pick_layers(layers)
     limit = settings.api.max_import_features
     if len(nodes_gdf) + len(segments_gdf) > limit:
-        raise ImportRejected(f"{len(nodes_gdf) + len(segments_gdf)} features; the limit per import is {limit}",
-                             code="too_many_features")
+        raise ImportRejected(
+            f"{len(nodes_gdf) + len(segments_gdf)} features; the limit per import is {limit}", code="too_many_features"
+        )
     ctx = _Ctx(session, [], _org_codes(session), _spec_layouts(session), settings.topology.snap_tolerance_m)
     report = ImportReport(dry_run=dry_run)
     progress("checking nodes", 0, len(nodes_gdf))
@@ -113,8 +120,9 @@ def _pick_layers(layers: dict[str, gpd.GeoDataFrame]) -> tuple[gpd.GeoDataFrame,
         types = set(gdf.geom_type.dropna()) if len(gdf) else set()
         unsupported = types - {"Point", "LineString", "MultiLineString"}
         if unsupported:
-            raise ImportRejected(f"layer {name!r} has geometry types we do not import: {sorted(unsupported)}",
-                                 code="unsupported_layer")
+            raise ImportRejected(
+                f"layer {name!r} has geometry types we do not import: {sorted(unsupported)}", code="unsupported_layer"
+            )
         # One layer may hold both (a GeoJSON or KML from the field): points are nodes, lines are segments.
         is_point = (gdf.geom_type == "Point").to_numpy()
         if is_point.any():
@@ -142,9 +150,10 @@ def _org_codes(session: Session) -> dict[str, int]:
 
 
 def _spec_layouts(session: Session) -> dict[str, tuple[int, list[int]]]:
+    from sqlalchemy import select
+
     from ducting.network.models import DuctSpec
     from ducting.network.service import subduct_layout
-    from sqlalchemy import select
 
     specs = session.scalars(select(DuctSpec).where(DuctSpec.retired_on.is_(None)).order_by(DuctSpec.version)).unique()
     return {s.code: (s.id, [b.id for b in subduct_layout(s)]) for s in specs}  # the latest version wins
@@ -185,8 +194,13 @@ def _owner(ctx: _Ctx, layer: str, row: int, value: Any) -> int | None:
         return None
     found = ctx.orgs.get(raw, ctx.orgs.get(raw.lower()))
     if found is None:
-        ctx.fail(layer, row, "organisation_not_found", f"owner {raw!r} is not a known organisation code or name",
-                 column="owner")
+        ctx.fail(
+            layer,
+            row,
+            "organisation_not_found",
+            f"owner {raw!r} is not a known organisation code or name",
+            column="owner",
+        )
     return found
 
 
@@ -204,11 +218,19 @@ def _check_nodes(ctx: _Ctx, gdf: gpd.GeoDataFrame, report: ImportReport) -> dict
     """Valid nodes of the file by code, each with its action; faults go to ctx.errors."""
     area = load_service_area(get_settings().topology.service_area_buffer_m)
     rows = [int(r) for r in gdf["_row"]] if len(gdf) else []
-    ok = _faults(ctx, "nodes", rows, check_points(list(gdf.geometry), service_area=area)) if rows else np.array([], bool)
-    existing = {r.code: r for r in ctx.session.execute(text(
-        "SELECT code, id, kind::text, status::text, owner_id, install_date, ST_X(geom) x, ST_Y(geom) y FROM node"
-        " WHERE removed_at IS NULL AND code = ANY(:codes)"),
-        {"codes": [c for c in (_text(v) for v in gdf.get("code", [])) if c]})}
+    ok = (
+        _faults(ctx, "nodes", rows, check_points(list(gdf.geometry), service_area=area)) if rows else np.array([], bool)
+    )
+    existing = {
+        r.code: r
+        for r in ctx.session.execute(
+            text(
+                "SELECT code, id, kind::text, status::text, owner_id, install_date, ST_X(geom) x, ST_Y(geom) y FROM node"
+                " WHERE removed_at IS NULL AND code = ANY(:codes)"
+            ),
+            {"codes": [c for c in (_text(v) for v in gdf.get("code", [])) if c]},
+        )
+    }
     nodes: dict[str, dict[str, Any]] = {}
     for i, (row, geom) in enumerate(zip(rows, gdf.geometry)):
         rec = gdf.iloc[i]
@@ -219,12 +241,16 @@ def _check_nodes(ctx: _Ctx, gdf: gpd.GeoDataFrame, report: ImportReport) -> dict
         if code in nodes:
             ctx.fail("nodes", row, "code_repeated", f"code {code} appears twice (also row {nodes[code]['row']})")
             continue
-        item = {"row": row, "code": code, "geom": geom,
-                "kind": _enum(ctx, "nodes", row, "kind", rec.get("kind"), NodeKind, NodeKind.MANHOLE),
-                "status": _enum(ctx, "nodes", row, "status", rec.get("status"), Lifecycle, Lifecycle.OPERATIONAL),
-                "owner_id": _owner(ctx, "nodes", row, rec.get("owner")),
-                "install_date": _date(ctx, "nodes", row, rec.get("install_date")),
-                "notes": _text(rec.get("notes"))}
+        item = {
+            "row": row,
+            "code": code,
+            "geom": geom,
+            "kind": _enum(ctx, "nodes", row, "kind", rec.get("kind"), NodeKind, NodeKind.MANHOLE),
+            "status": _enum(ctx, "nodes", row, "status", rec.get("status"), Lifecycle, Lifecycle.OPERATIONAL),
+            "owner_id": _owner(ctx, "nodes", row, rec.get("owner")),
+            "install_date": _date(ctx, "nodes", row, rec.get("install_date")),
+            "notes": _text(rec.get("notes")),
+        }
         item["action"] = _node_action(ctx, row, item, existing.get(code)) if ok[i] else "invalid"
         nodes[code] = item
     _check_node_spacing(ctx, nodes)
@@ -239,13 +265,21 @@ def _node_action(ctx: _Ctx, row: int, item: dict[str, Any], current: Any) -> str
         return "create"
     moved = _metres(Point(current.x, current.y), item["geom"])
     if moved > SAME_PLACE_M:
-        ctx.fail("nodes", row, "import_geometry_conflict",
-                 f"node {item['code']} exists {moved:.2f} m from this position; move it in the editor instead",
-                 distance_m=round(moved, 3))
+        ctx.fail(
+            "nodes",
+            row,
+            "import_geometry_conflict",
+            f"node {item['code']} exists {moved:.2f} m from this position; move it in the editor instead",
+            distance_m=round(moved, 3),
+        )
         return "invalid"
     item["id"] = current.id
-    same = (current.kind == item["kind"] and current.status == item["status"]
-            and current.owner_id == item["owner_id"] and current.install_date == item["install_date"])
+    same = (
+        current.kind == item["kind"]
+        and current.status == item["status"]
+        and current.owner_id == item["owner_id"]
+        and current.install_date == item["install_date"]
+    )
     return "unchanged" if same else "update"
 
 
@@ -259,29 +293,40 @@ def _check_node_spacing(ctx: _Ctx, nodes: dict[str, dict[str, Any]]) -> None:
     if not new:
         return
     db = ctx.session.execute(text("SELECT code, ST_X(geom) x, ST_Y(geom) y FROM node WHERE removed_at IS NULL")).all()
-    others = [(r.code, Point(r.x, r.y)) for r in db] + [(n["code"], n["geom"]) for n in nodes.values()
-                                                         if n["action"] in ("create", "update", "unchanged")]
+    others = [(r.code, Point(r.x, r.y)) for r in db] + [
+        (n["code"], n["geom"]) for n in nodes.values() if n["action"] in ("create", "update", "unchanged")
+    ]
     tree = shapely.STRtree(to_metric(np.array([p for _, p in others], dtype=object)))
     pts = to_metric(np.array([n["geom"] for n in new], dtype=object))
     src, hit = tree.query(pts, predicate="dwithin", distance=ctx.tolerance_m)
     for s, h in zip(src, hit):
         item, (other_code, _) = new[s], others[h]
         if other_code != item["code"]:
-            ctx.fail("nodes", item["row"], "node_duplicate",
-                     f"node {item['code']} is within {ctx.tolerance_m} m of node {other_code}", other=other_code)
+            ctx.fail(
+                "nodes",
+                item["row"],
+                "node_duplicate",
+                f"node {item['code']} is within {ctx.tolerance_m} m of node {other_code}",
+                other=other_code,
+            )
             item["action"] = "invalid"
 
 
 # -- segments -----------------------------------------------------------------------------------------------------
-def _check_segments(ctx: _Ctx, gdf: gpd.GeoDataFrame, nodes: dict[str, dict[str, Any]],
-                    report: ImportReport) -> list[dict[str, Any]]:
+def _check_segments(
+    ctx: _Ctx, gdf: gpd.GeoDataFrame, nodes: dict[str, dict[str, Any]], report: ImportReport
+) -> list[dict[str, Any]]:
     settings = get_settings().topology
     area = load_service_area(settings.service_area_buffer_m)
     if not len(gdf):
         return []
-    geoms = [g if g is None or g.geom_type != "MultiLineString" or len(g.geoms) != 1 else g.geoms[0] for g in gdf.geometry]
+    geoms = [
+        g if g is None or g.geom_type != "MultiLineString" or len(g.geoms) != 1 else g.geoms[0] for g in gdf.geometry
+    ]
     rows = [int(r) for r in gdf["_row"]]
-    ok = _faults(ctx, "segments", rows, check_lines(geoms, service_area=area, min_length_m=settings.min_segment_length_m))
+    ok = _faults(
+        ctx, "segments", rows, check_lines(geoms, service_area=area, min_length_m=settings.min_segment_length_m)
+    )
     targets = _snap_targets(ctx, nodes)
     lines = [g if ok[i] else LineString() for i, g in enumerate(geoms)]
     starts, ends = match_endpoints(lines, [t[2] for t in targets], ctx.tolerance_m)
@@ -294,7 +339,9 @@ def _check_segments(ctx: _Ctx, gdf: gpd.GeoDataFrame, nodes: dict[str, dict[str,
         if item is None:
             continue
         if item["code"] in seen:
-            ctx.fail("segments", row, "code_repeated", f"code {item['code']} appears twice (also row {seen[item['code']]})")
+            ctx.fail(
+                "segments", row, "code_repeated", f"code {item['code']} appears twice (also row {seen[item['code']]})"
+            )
             continue
         seen[item["code"]] = row
         if not ok[i]:
@@ -313,7 +360,9 @@ def _check_segments(ctx: _Ctx, gdf: gpd.GeoDataFrame, nodes: dict[str, dict[str,
 
 def _snap_targets(ctx: _Ctx, nodes: dict[str, dict[str, Any]]) -> list[tuple[str, int | None, Point]]:
     """(code, database id or None, point) of every node a segment may end on."""
-    db = ctx.session.execute(text("SELECT code, id, ST_X(geom) x, ST_Y(geom) y FROM node WHERE removed_at IS NULL")).all()
+    db = ctx.session.execute(
+        text("SELECT code, id, ST_X(geom) x, ST_Y(geom) y FROM node WHERE removed_at IS NULL")
+    ).all()
     targets = {r.code: (r.code, r.id, Point(r.x, r.y)) for r in db}
     for n in nodes.values():
         if n["action"] in ("create", "update", "unchanged"):
@@ -334,14 +383,25 @@ def _segment_attrs(ctx: _Ctx, row: int, rec: Any) -> dict[str, Any] | None:
             if not Decimal(0) < depth_m < Decimal(10):
                 raise InvalidOperation
         except (InvalidOperation, ValueError):
-            ctx.fail("segments", row, "bad_value", f"depth_m {depth!r} is not a depth in metres (0-10)", column="depth_m")
-    return {"row": row, "code": code, "depth_m": depth_m,
-            "status": _enum(ctx, "segments", row, "status", rec.get("status"), Lifecycle, Lifecycle.OPERATIONAL),
-            "trench_type": _enum(ctx, "segments", row, "trench_type", rec.get("trench_type"), TrenchType, TrenchType.OPEN_CUT),
-            "zone_class": _enum(ctx, "segments", row, "zone_class", rec.get("zone_class"), ZoneClass, ZoneClass.RESIDENTIAL),
-            "owner_id": _owner(ctx, "segments", row, rec.get("owner")),
-            "install_date": _date(ctx, "segments", row, rec.get("install_date")),
-            "notes": _text(rec.get("notes")), "ducts": _ducts(ctx, row, rec.get("ducts"))}
+            ctx.fail(
+                "segments", row, "bad_value", f"depth_m {depth!r} is not a depth in metres (0-10)", column="depth_m"
+            )
+    return {
+        "row": row,
+        "code": code,
+        "depth_m": depth_m,
+        "status": _enum(ctx, "segments", row, "status", rec.get("status"), Lifecycle, Lifecycle.OPERATIONAL),
+        "trench_type": _enum(
+            ctx, "segments", row, "trench_type", rec.get("trench_type"), TrenchType, TrenchType.OPEN_CUT
+        ),
+        "zone_class": _enum(
+            ctx, "segments", row, "zone_class", rec.get("zone_class"), ZoneClass, ZoneClass.RESIDENTIAL
+        ),
+        "owner_id": _owner(ctx, "segments", row, rec.get("owner")),
+        "install_date": _date(ctx, "segments", row, rec.get("install_date")),
+        "notes": _text(rec.get("notes")),
+        "ducts": _ducts(ctx, row, rec.get("ducts")),
+    }
 
 
 def _ducts(ctx: _Ctx, row: int, value: Any) -> list[dict[str, Any]]:
@@ -353,8 +413,13 @@ def _ducts(ctx: _Ctx, row: int, value: Any) -> list[dict[str, Any]]:
         if not isinstance(items, list):
             raise ValueError
     except ValueError:
-        ctx.fail("segments", row, "bad_ducts", 'ducts must be a JSON list like [{"spec": "HDPE-40/33-7xMD10", "reserve": 1}]',
-                 column="ducts")
+        ctx.fail(
+            "segments",
+            row,
+            "bad_ducts",
+            'ducts must be a JSON list like [{"spec": "HDPE-40/33-7xMD10", "reserve": 1}]',
+            column="ducts",
+        )
         return []
     out = []
     for k, item in enumerate(items):
@@ -364,27 +429,46 @@ def _ducts(ctx: _Ctx, row: int, value: Any) -> list[dict[str, Any]]:
             ctx.fail("segments", row, "spec_not_found", f"duct {k + 1}: unknown duct spec {spec!r}", column="ducts")
             continue
         if not isinstance(reserve, int) or not 0 <= reserve <= len(ctx.specs[spec][1]):
-            ctx.fail("segments", row, "reserve_too_large", f"duct {k + 1}: reserve {reserve!r} is not 0..{len(ctx.specs[spec][1])}",
-                     column="ducts")
+            ctx.fail(
+                "segments",
+                row,
+                "reserve_too_large",
+                f"duct {k + 1}: reserve {reserve!r} is not 0..{len(ctx.specs[spec][1])}",
+                column="ducts",
+            )
             continue
         out.append({"spec": spec, "reserve": reserve})
     return out
 
 
-def _snap_item(ctx: _Ctx, row: int, item: dict[str, Any], line: LineString, targets: list, start: Any, end: Any,
-               rec: Any) -> bool:
+def _snap_item(
+    ctx: _Ctx, row: int, item: dict[str, Any], line: LineString, targets: list, start: Any, end: Any, rec: Any
+) -> bool:
     chosen = []
-    for which, match, named in (("start", start, _text(rec.get("start_node"))), ("end", end, _text(rec.get("end_node")))):
+    for which, match, named in (
+        ("start", start, _text(rec.get("start_node"))),
+        ("end", end, _text(rec.get("end_node"))),
+    ):
         if match.index is None:
             near = f"{match.distance_m:.2f} m" if math.isfinite(match.distance_m) else "no nodes at all"
-            ctx.fail("segments", row, "segment_not_snapped",
-                     f"segment {item['code']}: its {which} is not on a node (nearest: {near}; tolerance {ctx.tolerance_m} m)",
-                     end=which, distance_m=round(match.distance_m, 3) if math.isfinite(match.distance_m) else None)
+            ctx.fail(
+                "segments",
+                row,
+                "segment_not_snapped",
+                f"segment {item['code']}: its {which} is not on a node (nearest: {near}; tolerance {ctx.tolerance_m} m)",
+                end=which,
+                distance_m=round(match.distance_m, 3) if math.isfinite(match.distance_m) else None,
+            )
             return False
         code = targets[match.index][0]
         if named is not None and named != code:
-            ctx.fail("segments", row, "segment_not_snapped",
-                     f"segment {item['code']}: its {which} is on node {code}, not {named} as the row says", end=which)
+            ctx.fail(
+                "segments",
+                row,
+                "segment_not_snapped",
+                f"segment {item['code']}: its {which} is on node {code}, not {named} as the row says",
+                end=which,
+            )
             return False
         chosen.append(targets[match.index])
     if chosen[0][0] == chosen[1][0]:
@@ -397,11 +481,14 @@ def _snap_item(ctx: _Ctx, row: int, item: dict[str, Any], line: LineString, targ
 
 def _existing_segments(ctx: _Ctx, gdf: gpd.GeoDataFrame) -> dict[str, Any]:
     codes = [c for c in (_text(v) for v in gdf.get("code", [])) if c]
-    rows = ctx.session.execute(text("""
+    rows = ctx.session.execute(
+        text("""
         SELECT s.code, s.id, a.code AS start, b.code AS end, s.status::text, s.trench_type::text, s.depth_m,
                s.zone_class::text, s.owner_id, s.install_date, ST_AsBinary(s.geom) AS wkb
         FROM route_segment s JOIN node a ON a.id = s.start_node_id JOIN node b ON b.id = s.end_node_id
-        WHERE s.removed_at IS NULL AND s.code = ANY(:codes)"""), {"codes": codes})
+        WHERE s.removed_at IS NULL AND s.code = ANY(:codes)"""),
+        {"codes": codes},
+    )
     return {r.code: r for r in rows}
 
 
@@ -410,25 +497,37 @@ def _segment_action(ctx: _Ctx, row: int, item: dict[str, Any], current: Any) -> 
         return "create"
     geom = shapely.from_wkb(bytes(current.wkb))
     if (current.start, current.end) != (item["start"], item["end"]) or shapely.hausdorff_distance(
-            to_metric(geom), to_metric(item["geom"])) > SAME_PLACE_M:
-        ctx.fail("segments", row, "import_geometry_conflict",
-                 f"segment {item['code']} exists with another route or other end nodes; edit it in the editor instead")
+        to_metric(geom), to_metric(item["geom"])
+    ) > SAME_PLACE_M:
+        ctx.fail(
+            "segments",
+            row,
+            "import_geometry_conflict",
+            f"segment {item['code']} exists with another route or other end nodes; edit it in the editor instead",
+        )
         return "invalid"
     item["id"] = current.id
-    same = (current.status == item["status"] and current.trench_type == item["trench_type"]
-            and current.depth_m == item["depth_m"] and current.zone_class == item["zone_class"]
-            and current.owner_id == item["owner_id"] and current.install_date == item["install_date"])
+    same = (
+        current.status == item["status"]
+        and current.trench_type == item["trench_type"]
+        and current.depth_m == item["depth_m"]
+        and current.zone_class == item["zone_class"]
+        and current.owner_id == item["owner_id"]
+        and current.install_date == item["install_date"]
+    )
     return "unchanged" if same else "update"
 
 
 def _check_duplicates(ctx: _Ctx, items: list[dict[str, Any]]) -> None:
     """Two live segments joining the same two nodes along overlapping geometry (in the file or vs the database)."""
     pairs: dict[frozenset[str], list[tuple[str, Any, int | None]]] = defaultdict(list)
-    for r in ctx.session.execute(text("""
+    for r in ctx.session.execute(
+        text("""
         SELECT s.code, a.code AS start, b.code AS end, ST_AsBinary(s.geom) AS wkb
         FROM route_segment s JOIN node a ON a.id = s.start_node_id JOIN node b ON b.id = s.end_node_id
         WHERE s.removed_at IS NULL AND (a.code = ANY(:codes) OR b.code = ANY(:codes))"""),
-            {"codes": list({c for i in items if i["action"] == "create" for c in (i["start"], i["end"])})}):
+        {"codes": list({c for i in items if i["action"] == "create" for c in (i["start"], i["end"])})},
+    ):
         pairs[frozenset((r.start, r.end))].append((r.code, shapely.from_wkb(bytes(r.wkb)), None))
     for item in items:
         if item["action"] in ("create",):
@@ -436,8 +535,12 @@ def _check_duplicates(ctx: _Ctx, items: list[dict[str, Any]]) -> None:
             for code, geom, row in pairs[key]:
                 if code != item["code"] and _overlap_m(geom, item["geom"]) > 1.0:
                     where = f" (row {row})" if row else ""
-                    ctx.fail("segments", item["row"], "segment_duplicate",
-                             f"segment {item['code']} runs along segment {code}{where} between the same nodes")
+                    ctx.fail(
+                        "segments",
+                        item["row"],
+                        "segment_duplicate",
+                        f"segment {item['code']} runs along segment {code}{where} between the same nodes",
+                    )
                     item["action"] = "invalid"
                     break
             pairs[key].append((item["code"], item["geom"], item["row"]))
@@ -459,21 +562,52 @@ def _write(ctx: _Ctx, nodes: dict[str, dict[str, Any]], segments: list[dict[str,
     with conn.cursor() as cur:
         with cur.copy("COPY node (code, kind, status, owner_id, install_date, notes, geom) FROM STDIN") as copy:
             for n in new_nodes:
-                copy.write_row((n["code"], n["kind"].value, n["status"].value, n["owner_id"], n["install_date"],
-                                n["notes"], _ewkb(n["geom"])))
-        _update_rows(cur, "node", [n for n in nodes.values() if n["action"] == "update"],
-                     ("kind", "status", "owner_id", "install_date"))
+                copy.write_row(
+                    (
+                        n["code"],
+                        n["kind"].value,
+                        n["status"].value,
+                        n["owner_id"],
+                        n["install_date"],
+                        n["notes"],
+                        _ewkb(n["geom"]),
+                    )
+                )
+        _update_rows(
+            cur,
+            "node",
+            [n for n in nodes.values() if n["action"] == "update"],
+            ("kind", "status", "owner_id", "install_date"),
+        )
         node_ids = dict(cur.execute("SELECT code, id FROM node WHERE removed_at IS NULL").fetchall())
         new_segments = [s for s in segments if s["action"] == "create"]
         progress("writing segments", 0, len(new_segments))
-        with cur.copy("COPY route_segment (code, start_node_id, end_node_id, status, trench_type, depth_m, zone_class,"
-                      " owner_id, install_date, notes, geom) FROM STDIN") as copy:
+        with cur.copy(
+            "COPY route_segment (code, start_node_id, end_node_id, status, trench_type, depth_m, zone_class,"
+            " owner_id, install_date, notes, geom) FROM STDIN"
+        ) as copy:
             for s in new_segments:
-                copy.write_row((s["code"], node_ids[s["start"]], node_ids[s["end"]], s["status"].value,
-                                s["trench_type"].value, s["depth_m"], s["zone_class"].value, s["owner_id"],
-                                s["install_date"], s["notes"], _ewkb(s["geom"])))
-        _update_rows(cur, "route_segment", [s for s in segments if s["action"] == "update"],
-                     ("status", "trench_type", "depth_m", "zone_class", "owner_id", "install_date"))
+                copy.write_row(
+                    (
+                        s["code"],
+                        node_ids[s["start"]],
+                        node_ids[s["end"]],
+                        s["status"].value,
+                        s["trench_type"].value,
+                        s["depth_m"],
+                        s["zone_class"].value,
+                        s["owner_id"],
+                        s["install_date"],
+                        s["notes"],
+                        _ewkb(s["geom"]),
+                    )
+                )
+        _update_rows(
+            cur,
+            "route_segment",
+            [s for s in segments if s["action"] == "update"],
+            ("status", "trench_type", "depth_m", "zone_class", "owner_id", "install_date"),
+        )
         progress("writing ducts", 0, len(new_segments))
         _write_ducts(ctx, cur, new_segments)
     progress("done", 1, 1)
@@ -496,8 +630,12 @@ def _write_ducts(ctx: _Ctx, cur: Any, segments: list[dict[str, Any]]) -> None:
         for s in segments:
             for pos, d in enumerate(s["ducts"], start=1):
                 copy.write_row((seg_ids[s["code"]], pos, ctx.specs[d["spec"]][0]))
-    duct_ids = {(sid, pos): did for did, sid, pos in cur.execute(
-        "SELECT id, segment_id, position FROM duct WHERE segment_id = ANY(%s)", (list(seg_ids.values()),)).fetchall()}
+    duct_ids = {
+        (sid, pos): did
+        for did, sid, pos in cur.execute(
+            "SELECT id, segment_id, position FROM duct WHERE segment_id = ANY(%s)", (list(seg_ids.values()),)
+        ).fetchall()
+    }
     with cur.copy("COPY subduct (duct_id, segment_id, position, spec_id, is_reserved) FROM STDIN") as copy:
         for s in segments:
             sid = seg_ids.get(s["code"])

@@ -7,13 +7,26 @@ GiST-indexed, for metre distances) and a generated spheroid length (`length_m`) 
 
 from __future__ import annotations
 
-import uuid as uuid_mod
 from datetime import date, datetime
 from decimal import Decimal
 
 from geoalchemy2 import Geometry
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, ForeignKey,
-                        ForeignKeyConstraint, Integer, Numeric, String, Text, UniqueConstraint, text)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ducting.db import Base
@@ -77,11 +90,12 @@ class RouteSegment(IdMixin, UuidMixin, VersionedMixin, Base):
     notes: Mapped[str | None] = mapped_column(Text)
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     geom: Mapped[object] = mapped_column(Geometry("LINESTRING", srid=WGS84, spatial_index=False), nullable=False)
-    geom_m: Mapped[object] = mapped_column(Geometry("LINESTRING", srid=UTM48N, spatial_index=False),
-                                           Computed(GEOM_M_SQL, persisted=True))
+    geom_m: Mapped[object] = mapped_column(
+        Geometry("LINESTRING", srid=UTM48N, spatial_index=False), Computed(GEOM_M_SQL, persisted=True)
+    )
     length_m: Mapped[Decimal] = mapped_column(Numeric(12, 3), Computed(LENGTH_M_SQL, persisted=True))
 
-    ducts: Mapped[list["Duct"]] = relationship(back_populates="segment", order_by="Duct.position")
+    ducts: Mapped[list[Duct]] = relationship(back_populates="segment", order_by="Duct.position")
 
 
 class DuctSpec(IdMixin, Base):
@@ -90,7 +104,9 @@ class DuctSpec(IdMixin, Base):
     __tablename__ = "duct_spec"
     __table_args__ = (
         UniqueConstraint("code", "version", name="uq_duct_spec_code_version"),
-        CheckConstraint("inner_diameter_mm > 0 AND inner_diameter_mm < outer_diameter_mm", name="ck_duct_spec_diameters"),
+        CheckConstraint(
+            "inner_diameter_mm > 0 AND inner_diameter_mm < outer_diameter_mm", name="ck_duct_spec_diameters"
+        ),
         CheckConstraint("kind = 'carrier' OR size_class IS NOT NULL", name="ck_duct_spec_leasable_has_class"),
     )
 
@@ -105,7 +121,7 @@ class DuctSpec(IdMixin, Base):
     valid_from: Mapped[date] = mapped_column(Date, nullable=False, server_default=text("CURRENT_DATE"))
     retired_on: Mapped[date | None] = mapped_column(Date)
 
-    children: Mapped[list["DuctSpecChild"]] = relationship(foreign_keys="DuctSpecChild.parent_id", lazy="selectin")
+    children: Mapped[list[DuctSpecChild]] = relationship(foreign_keys="DuctSpecChild.parent_id", lazy="selectin")
 
 
 class DuctSpecChild(Base):
@@ -132,13 +148,14 @@ class Duct(IdMixin, UuidMixin, VersionedMixin, Base):
     segment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("route_segment.id"), nullable=False, index=True)
     position: Mapped[int] = mapped_column(Integer, nullable=False)
     spec_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("duct_spec.id"), nullable=False)
-    status: Mapped[Lifecycle] = mapped_column(enum_column(Lifecycle, "lifecycle"), nullable=False,
-                                              server_default="operational")
+    status: Mapped[Lifecycle] = mapped_column(
+        enum_column(Lifecycle, "lifecycle"), nullable=False, server_default="operational"
+    )
     install_date: Mapped[date | None] = mapped_column(Date)
 
     segment: Mapped[RouteSegment] = relationship(back_populates="ducts")
     spec: Mapped[DuctSpec] = relationship(lazy="joined")
-    subducts: Mapped[list["Subduct"]] = relationship(back_populates="duct", order_by="Subduct.position")
+    subducts: Mapped[list[Subduct]] = relationship(back_populates="duct", order_by="Subduct.position")
 
 
 class Subduct(IdMixin, UuidMixin, VersionedMixin, Base):
@@ -156,10 +173,12 @@ class Subduct(IdMixin, UuidMixin, VersionedMixin, Base):
     segment_id: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
     position: Mapped[int] = mapped_column(Integer, nullable=False)
     spec_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("duct_spec.id"), nullable=False)
-    status: Mapped[Lifecycle] = mapped_column(enum_column(Lifecycle, "lifecycle"), nullable=False,
-                                              server_default="operational")
+    status: Mapped[Lifecycle] = mapped_column(
+        enum_column(Lifecycle, "lifecycle"), nullable=False, server_default="operational"
+    )
     is_reserved: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")  # the city's reserve
 
-    duct: Mapped[Duct] = relationship(back_populates="subducts", foreign_keys=[duct_id],
-                                      primaryjoin="Subduct.duct_id == Duct.id")
+    duct: Mapped[Duct] = relationship(
+        back_populates="subducts", foreign_keys=[duct_id], primaryjoin="Subduct.duct_id == Duct.id"
+    )
     spec: Mapped[DuctSpec] = relationship(lazy="joined")

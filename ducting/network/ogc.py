@@ -27,7 +27,9 @@ CONFORMANCE = [
 ]
 
 
-async def parse_bbox(bbox: str | None = Query(default=None, description="minLon,minLat,maxLon,maxLat (CRS84)")) -> tuple[float, float, float, float] | None:
+async def parse_bbox(
+    bbox: str | None = Query(default=None, description="minLon,minLat,maxLon,maxLat (CRS84)"),
+) -> tuple[float, float, float, float] | None:
     """The `bbox` query parameter (async: a dependency without I/O runs on the event loop, with no thread hop)."""
     return bbox_values(bbox)
 
@@ -56,7 +58,9 @@ def _bbox_error(message: str) -> InvalidInput:
     return InvalidInput(message, code="bad_bbox", errors=[FieldError(path="bbox", code="bad_bbox", message=message)])
 
 
-async def parse_as_of(as_of: datetime | None = Query(default=None, description="Show the network as it was then (ISO 8601)")) -> datetime | None:
+async def parse_as_of(
+    as_of: datetime | None = Query(default=None, description="Show the network as it was then (ISO 8601)"),
+) -> datetime | None:
     if as_of is not None and as_of.tzinfo is None:
         raise InvalidInput("as_of needs a time zone, e.g. 2026-05-01T00:00:00+07:00", code="bad_as_of")
     return as_of
@@ -80,17 +84,27 @@ def _base(request: Request) -> str:
 @router.get("/", summary="OGC API landing page")
 def landing(request: Request, actor: ReaderDep) -> dict[str, Any]:
     base = _base(request)
-    return {"title": "BEDELAU Ducting - jaringan ducting bersama Kota Batam",
-            "description": "Shared underground duct network of Batam: nodes, route segments, ducts.",
-            "links": [
-                {"href": f"{base}/", "rel": "self", "type": "application/json", "title": "this document"},
-                {"href": str(request.base_url).rstrip("/") + "/openapi.json", "rel": "service-desc",
-                 "type": "application/vnd.oai.openapi+json;version=3.0", "title": "OpenAPI definition"},
-                {"href": str(request.base_url).rstrip("/") + "/docs", "rel": "service-doc", "type": "text/html",
-                 "title": "API documentation"},
-                {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json"},
-                {"href": f"{base}/collections", "rel": "data", "type": "application/json"},
-            ]}
+    return {
+        "title": "BEDELAU Ducting - jaringan ducting bersama Kota Batam",
+        "description": "Shared underground duct network of Batam: nodes, route segments, ducts.",
+        "links": [
+            {"href": f"{base}/", "rel": "self", "type": "application/json", "title": "this document"},
+            {
+                "href": str(request.base_url).rstrip("/") + "/openapi.json",
+                "rel": "service-desc",
+                "type": "application/vnd.oai.openapi+json;version=3.0",
+                "title": "OpenAPI definition",
+            },
+            {
+                "href": str(request.base_url).rstrip("/") + "/docs",
+                "rel": "service-doc",
+                "type": "text/html",
+                "title": "API documentation",
+            },
+            {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json"},
+            {"href": f"{base}/collections", "rel": "data", "type": "application/json"},
+        ],
+    }
 
 
 @router.get("/conformance")
@@ -101,8 +115,12 @@ def conformance(actor: ReaderDep) -> dict[str, Any]:
 def _collection_doc(request: Request, col: queries.Collection, extent: list[float] | None) -> dict[str, Any]:
     base = _base(request)
     doc: dict[str, Any] = {
-        "id": col.id, "title": col.title, "description": col.description, "itemType": "feature",
-        "crs": [CRS84], "storageCrs": CRS84,
+        "id": col.id,
+        "title": col.title,
+        "description": col.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "storageCrs": CRS84,
         "links": [
             {"href": f"{base}/collections/{col.id}", "rel": "self", "type": "application/json"},
             {"href": f"{base}/collections/{col.id}/items", "rel": "items", "type": GEOJSON},
@@ -116,9 +134,12 @@ def _collection_doc(request: Request, col: queries.Collection, extent: list[floa
 @router.get("/collections")
 def collections(request: Request, session: SessionDep, actor: ReaderDep) -> dict[str, Any]:
     base = _base(request)
-    return {"links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
-            "collections": [_collection_doc(request, c, queries.collection_extent(session, c))
-                            for c in queries.COLLECTIONS.values()]}
+    return {
+        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
+        "collections": [
+            _collection_doc(request, c, queries.collection_extent(session, c)) for c in queries.COLLECTIONS.values()
+        ],
+    }
 
 
 @router.get("/collections/{collection_id}")
@@ -127,11 +148,20 @@ def collection(collection_id: str, request: Request, session: SessionDep, actor:
     return _collection_doc(request, col, queries.collection_extent(session, col))
 
 
-@router.get("/collections/{collection_id}/items", response_class=Response,
-            responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON FeatureCollection"}})
-async def items(collection_id: str, request: Request, session: SessionDep, bbox: BBox, as_of: AsOf,
-                limit: int = Query(default=None, ge=1, description="Features per page"),
-                offset: int = Query(default=0, ge=0, le=10_000_000)) -> Response:
+@router.get(
+    "/collections/{collection_id}/items",
+    response_class=Response,
+    responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON FeatureCollection"}},
+)
+async def items(
+    collection_id: str,
+    request: Request,
+    session: SessionDep,
+    bbox: BBox,
+    as_of: AsOf,
+    limit: int = Query(default=None, ge=1, description="Features per page"),
+    offset: int = Query(default=0, ge=0, le=10_000_000),
+) -> Response:
     """The map's hottest read: the caller check and the page run in one worker thread (`read_as_caller`)."""
     api = get_settings().api
     limit = min(limit or api.page_limit_default, api.page_limit_max)
@@ -147,8 +177,8 @@ async def items(collection_id: str, request: Request, session: SessionDep, bbox:
         links.append(_page_link(request, "next", offset + limit, limit))
     if offset > 0:
         links.append(_page_link(request, "prev", max(offset - limit, 0), limit))
-    envelope = ('{"type":"FeatureCollection","numberReturned":%d,"timeStamp":"%s","links":%s,"features":'
-                % (returned, datetime.now().astimezone().isoformat(timespec="seconds"), _json(links)))
+    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    envelope = f'{{"type":"FeatureCollection","numberReturned":{returned},"timeStamp":"{stamp}","links":{_json(links)},"features":'
     return Response(envelope + features + "}", media_type=GEOJSON)
 
 
@@ -164,8 +194,11 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-@router.get("/collections/{collection_id}/items/{feature_id}", response_class=Response,
-            responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON Feature"}})
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    response_class=Response,
+    responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON Feature"}},
+)
 def item(collection_id: str, feature_id: str, session: SessionDep, actor: ReaderDep, as_of: AsOf) -> Response:
     col = _collection(collection_id)
     feature = queries.feature_one(session, col, feature_id, as_of=as_of)

@@ -13,11 +13,23 @@ from sqlalchemy.orm import Session
 
 from ducting.auth import EditorDep, ReaderDep
 from ducting.db import SessionDep
-from ducting.errors import FieldError, InvalidInput, NotFound, PreconditionFailed
+from ducting.errors import FieldError, InvalidInput, NotFound
 from ducting.network import queries, service
 from ducting.network.models import Duct, DuctSpec, Node, RouteSegment
-from ducting.network.schemas import (BulkIn, DuctIn, DuctOut, DuctSpecOut, HistoryEntry, NodeIn, NodePatch,
-                                     SegmentIn, SegmentPatch, SplitIn, SubductOut, Summary)
+from ducting.network.schemas import (
+    BulkIn,
+    DuctIn,
+    DuctOut,
+    DuctSpecOut,
+    HistoryEntry,
+    NodeIn,
+    NodePatch,
+    SegmentIn,
+    SegmentPatch,
+    SplitIn,
+    SubductOut,
+    Summary,
+)
 
 router = APIRouter(prefix="/api/v1/network", tags=["network"])
 IfMatch = Annotated[str | None, Header(description='The ETag you read, e.g. "v3"; a stale one gets 412')]
@@ -28,7 +40,7 @@ def parse_if_match(value: str | None) -> int | None:
         return None
     found = re.fullmatch(r'\s*(?:W/)?"?v?(\d+)"?\s*', value)
     if not found:
-        raise InvalidInput(f"If-Match {value!r} is not an ETag of this API (like \"v3\")", code="bad_if_match")
+        raise InvalidInput(f'If-Match {value!r} is not an ETag of this API (like "v3")', code="bad_if_match")
     return int(found.group(1))
 
 
@@ -37,31 +49,82 @@ def _etag(response: Response, version: int) -> None:
 
 
 def node_feature(node: Node) -> dict[str, Any]:
-    return {"type": "Feature", "id": node.id, "geometry": mapping(to_shape(node.geom)),
-            "properties": {"code": node.code, "uuid": str(node.uuid), "kind": node.kind, "status": node.status,
-                           "owner_id": node.owner_id, "install_date": node.install_date,
-                           "kecamatan": node.kecamatan_kode, "kelurahan": node.kelurahan_kode, "notes": node.notes,
-                           "removed_at": node.removed_at, "version": node.version, "updated_at": node.updated_at}}
+    return {
+        "type": "Feature",
+        "id": node.id,
+        "geometry": mapping(to_shape(node.geom)),
+        "properties": {
+            "code": node.code,
+            "uuid": str(node.uuid),
+            "kind": node.kind,
+            "status": node.status,
+            "owner_id": node.owner_id,
+            "install_date": node.install_date,
+            "kecamatan": node.kecamatan_kode,
+            "kelurahan": node.kelurahan_kode,
+            "notes": node.notes,
+            "removed_at": node.removed_at,
+            "version": node.version,
+            "updated_at": node.updated_at,
+        },
+    }
 
 
 def segment_feature(session: Session, seg: RouteSegment) -> dict[str, Any]:
-    codes = dict(session.execute(select(Node.id, Node.code).where(Node.id.in_([seg.start_node_id, seg.end_node_id]))).all())
-    return {"type": "Feature", "id": seg.id, "geometry": mapping(to_shape(seg.geom)),
-            "properties": {"code": seg.code, "uuid": str(seg.uuid), "start_node": codes.get(seg.start_node_id),
-                           "end_node": codes.get(seg.end_node_id), "start_node_id": seg.start_node_id,
-                           "end_node_id": seg.end_node_id, "status": seg.status, "trench_type": seg.trench_type,
-                           "depth_m": seg.depth_m, "zone_class": seg.zone_class, "length_m": seg.length_m,
-                           "kecamatan": seg.kecamatan_kode, "kelurahan": seg.kelurahan_kode, "notes": seg.notes,
-                           "removed_at": seg.removed_at, "version": seg.version, "updated_at": seg.updated_at}}
+    codes = dict(
+        session.execute(select(Node.id, Node.code).where(Node.id.in_([seg.start_node_id, seg.end_node_id]))).all()
+    )
+    return {
+        "type": "Feature",
+        "id": seg.id,
+        "geometry": mapping(to_shape(seg.geom)),
+        "properties": {
+            "code": seg.code,
+            "uuid": str(seg.uuid),
+            "start_node": codes.get(seg.start_node_id),
+            "end_node": codes.get(seg.end_node_id),
+            "start_node_id": seg.start_node_id,
+            "end_node_id": seg.end_node_id,
+            "status": seg.status,
+            "trench_type": seg.trench_type,
+            "depth_m": seg.depth_m,
+            "zone_class": seg.zone_class,
+            "length_m": seg.length_m,
+            "kecamatan": seg.kecamatan_kode,
+            "kelurahan": seg.kelurahan_kode,
+            "notes": seg.notes,
+            "removed_at": seg.removed_at,
+            "version": seg.version,
+            "updated_at": seg.updated_at,
+        },
+    }
 
 
 def duct_out(duct: Duct) -> DuctOut:
-    return DuctOut(id=duct.id, segment_id=duct.segment_id, position=duct.position, spec=duct.spec.code,
-                   spec_name=duct.spec.name, kind=duct.spec.kind, outer_diameter_mm=duct.spec.outer_diameter_mm,
-                   inner_diameter_mm=duct.spec.inner_diameter_mm, status=duct.status, version=duct.version,
-                   subducts=[SubductOut(id=s.id, position=s.position, spec=s.spec.code, size_class=s.spec.size_class,
-                                        inner_diameter_mm=s.spec.inner_diameter_mm, status=s.status,
-                                        is_reserved=s.is_reserved) for s in duct.subducts])
+    return DuctOut(
+        id=duct.id,
+        segment_id=duct.segment_id,
+        position=duct.position,
+        spec=duct.spec.code,
+        spec_name=duct.spec.name,
+        kind=duct.spec.kind,
+        outer_diameter_mm=duct.spec.outer_diameter_mm,
+        inner_diameter_mm=duct.spec.inner_diameter_mm,
+        status=duct.status,
+        version=duct.version,
+        subducts=[
+            SubductOut(
+                id=s.id,
+                position=s.position,
+                spec=s.spec.code,
+                size_class=s.spec.size_class,
+                inner_diameter_mm=s.spec.inner_diameter_mm,
+                status=s.status,
+                is_reserved=s.is_reserved,
+            )
+            for s in duct.subducts
+        ],
+    )
 
 
 # -- nodes --------------------------------------------------------------------------------------------------------
@@ -86,8 +149,9 @@ def get_node(node_id: int, session: SessionDep, actor: ReaderDep, response: Resp
 
 
 @router.patch("/nodes/{node_id}")
-def patch_node(node_id: int, body: NodePatch, session: SessionDep, actor: EditorDep, response: Response,
-               if_match: IfMatch = None) -> dict[str, Any]:
+def patch_node(
+    node_id: int, body: NodePatch, session: SessionDep, actor: EditorDep, response: Response, if_match: IfMatch = None
+) -> dict[str, Any]:
     node = service.update_node(session, node_id=node_id, patch=body, expected_version=parse_if_match(if_match))
     session.commit()
     _etag(response, node.version)
@@ -133,8 +197,14 @@ def get_segment(segment_id: int, session: SessionDep, actor: ReaderDep, response
 
 
 @router.patch("/segments/{segment_id}")
-def patch_segment(segment_id: int, body: SegmentPatch, session: SessionDep, actor: EditorDep, response: Response,
-                  if_match: IfMatch = None) -> dict[str, Any]:
+def patch_segment(
+    segment_id: int,
+    body: SegmentPatch,
+    session: SessionDep,
+    actor: EditorDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
     seg = service.update_segment(session, segment_id=segment_id, patch=body, expected_version=parse_if_match(if_match))
     session.commit()
     _etag(response, seg.version)
@@ -149,18 +219,29 @@ def delete_segment(segment_id: int, session: SessionDep, actor: EditorDep, if_ma
 
 
 @router.post("/segments/{segment_id}/split", status_code=201, summary="Split a segment with a new node")
-def split_segment(segment_id: int, body: SplitIn, session: SessionDep, actor: EditorDep,
-                  if_match: IfMatch = None) -> dict[str, Any]:
+def split_segment(
+    segment_id: int, body: SplitIn, session: SessionDep, actor: EditorDep, if_match: IfMatch = None
+) -> dict[str, Any]:
     from ducting.network import topology
 
     point = topology.parse_point(body.geometry)
     version = parse_if_match(if_match) if if_match is not None else body.version
-    result = service.split_segment(session, segment_id=segment_id, point=point, node_code=body.node_code,
-                                   node_kind=body.node_kind, expected_version=version)
+    result = service.split_segment(
+        session,
+        segment_id=segment_id,
+        point=point,
+        node_code=body.node_code,
+        node_kind=body.node_kind,
+        expected_version=version,
+    )
     session.commit()
-    return {"node": node_feature(session.get(Node, result.node_id)),
-            "segments": [segment_feature(session, session.get(RouteSegment, i)) for i in (result.original_id, result.new_id)],
-            "subduct_map": {str(k): v for k, v in result.subduct_map.items()}}
+    return {
+        "node": node_feature(session.get(Node, result.node_id)),
+        "segments": [
+            segment_feature(session, session.get(RouteSegment, i)) for i in (result.original_id, result.new_id)
+        ],
+        "subduct_map": {str(k): v for k, v in result.subduct_map.items()},
+    }
 
 
 @router.get("/segments/{segment_id}/history", response_model=list[HistoryEntry])
@@ -209,10 +290,21 @@ def duct_history(duct_id: int, session: SessionDep, actor: ReaderDep) -> list[di
 @router.get("/specs", response_model=list[DuctSpecOut], summary="Duct specification catalogue")
 def list_specs(session: SessionDep, actor: ReaderDep) -> list[DuctSpecOut]:
     specs = session.scalars(select(DuctSpec).order_by(DuctSpec.code, DuctSpec.version)).unique()
-    return [DuctSpecOut(id=s.id, code=s.code, version=s.version, name=s.name, kind=s.kind, size_class=s.size_class,
-                        outer_diameter_mm=s.outer_diameter_mm, inner_diameter_mm=s.inner_diameter_mm,
-                        material=s.material,
-                        children=[{"spec": c.child.code, "count": c.count} for c in s.children]) for s in specs]
+    return [
+        DuctSpecOut(
+            id=s.id,
+            code=s.code,
+            version=s.version,
+            name=s.name,
+            kind=s.kind,
+            size_class=s.size_class,
+            outer_diameter_mm=s.outer_diameter_mm,
+            inner_diameter_mm=s.inner_diameter_mm,
+            material=s.material,
+            children=[{"spec": c.child.code, "count": c.count} for c in s.children],
+        )
+        for s in specs
+    ]
 
 
 @router.post("/bulk", summary="Several edits in one transaction: all are applied, or none")
@@ -225,8 +317,9 @@ def bulk(body: BulkIn, session: SessionDep, actor: EditorDep) -> dict[str, Any]:
 def service_bulk(session: Session, body: BulkIn) -> list[dict[str, Any]]:
     """Apply every operation in order inside one savepoint per operation; collect every failure with its index.
     Any failure rolls the whole batch back (the route commits only when none failed)."""
-    from ducting.errors import DomainError
     from pydantic import ValidationError
+
+    from ducting.errors import DomainError
 
     results: list[dict[str, Any]] = []
     errors: list[FieldError] = []
@@ -236,15 +329,26 @@ def service_bulk(session: Session, body: BulkIn) -> list[dict[str, Any]]:
                 results.append(_apply_op(session, op))
         except DomainError as exc:
             for e in exc.errors or [FieldError(path="", code=exc.code, message=exc.detail)]:
-                errors.append(FieldError(path=f"operations/{i}/{e.path}".rstrip("/"), code=e.code, message=e.message,
-                                         detail=e.detail))
+                errors.append(
+                    FieldError(
+                        path=f"operations/{i}/{e.path}".rstrip("/"), code=e.code, message=e.message, detail=e.detail
+                    )
+                )
         except ValidationError as exc:
             for err in exc.errors():
-                errors.append(FieldError(path=f"operations/{i}/data/" + "/".join(str(p) for p in err["loc"]),
-                                         code=err["type"], message=err["msg"]))
+                errors.append(
+                    FieldError(
+                        path=f"operations/{i}/data/" + "/".join(str(p) for p in err["loc"]),
+                        code=err["type"],
+                        message=err["msg"],
+                    )
+                )
     if errors:
-        raise InvalidInput(f"{len(errors)} problem(s) in {len(body.operations)} operation(s); nothing was applied",
-                           errors=errors, code="bulk_rejected")
+        raise InvalidInput(
+            f"{len(errors)} problem(s) in {len(body.operations)} operation(s); nothing was applied",
+            errors=errors,
+            code="bulk_rejected",
+        )
     return results
 
 
@@ -254,8 +358,9 @@ def _apply_op(session: Session, op: Any) -> dict[str, Any]:
             node, _ = service.create_node(session, data=NodeIn.model_validate(op.data))
             return {"type": "node", "id": node.id, "code": node.code}
         if op.op == "update":
-            node = service.update_node(session, node_id=_need_id(op), patch=NodePatch.model_validate(op.data),
-                                       expected_version=op.version)
+            node = service.update_node(
+                session, node_id=_need_id(op), patch=NodePatch.model_validate(op.data), expected_version=op.version
+            )
             return {"type": "node", "id": node.id, "version": node.version}
         node = service.delete_node(session, node_id=_need_id(op), expected_version=op.version)
         return {"type": "node", "id": node.id, "removed": True}
@@ -263,8 +368,9 @@ def _apply_op(session: Session, op: Any) -> dict[str, Any]:
         seg = service.create_segment(session, data=SegmentIn.model_validate(op.data))
         return {"type": "segment", "id": seg.id, "code": seg.code}
     if op.op == "update":
-        seg = service.update_segment(session, segment_id=_need_id(op), patch=SegmentPatch.model_validate(op.data),
-                                     expected_version=op.version)
+        seg = service.update_segment(
+            session, segment_id=_need_id(op), patch=SegmentPatch.model_validate(op.data), expected_version=op.version
+        )
         return {"type": "segment", "id": seg.id, "version": seg.version}
     seg = service.delete_segment(session, segment_id=_need_id(op), expected_version=op.version)
     return {"type": "segment", "id": seg.id, "removed": True}

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -33,7 +32,9 @@ class _FeatureBody(BaseModel):
 
 
 class NodeIn(_FeatureBody):
-    code: str | None = Field(default=None, pattern=CODE_PATTERN, description="Unique, e.g. MH-BTK-00123; generated if omitted")
+    code: str | None = Field(
+        default=None, pattern=CODE_PATTERN, description="Unique, e.g. MH-BTK-00123; generated if omitted"
+    )
     kind: NodeKind
     status: Lifecycle = Lifecycle.OPERATIONAL
     owner: str | None = Field(default=None, description="Organisation code")

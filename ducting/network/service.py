@@ -32,8 +32,10 @@ def organisation_id(session: Session, code: str | None, *, path: str = "owner") 
         return None
     org_id = session.scalar(select(Organisation.id).where(Organisation.code == code))
     if org_id is None:
-        raise InvalidInput(f"no organisation with code {code!r}",
-                           errors=[FieldError(path=path, code="organisation_not_found", message=f"unknown organisation {code!r}")])
+        raise InvalidInput(
+            f"no organisation with code {code!r}",
+            errors=[FieldError(path=path, code="organisation_not_found", message=f"unknown organisation {code!r}")],
+        )
     return org_id
 
 
@@ -49,16 +51,21 @@ def lock(session: Session, model: type, obj_id: int, expected_version: int | Non
         raise PreconditionFailed(
             f"{model.__tablename__} {obj_id} is at version {obj.version}, you edited version {expected_version}; "
             f"changed by {who or 'the system'} at {obj.updated_at.isoformat()}",
-            current_version=obj.version, changed_by=who, changed_at=obj.updated_at.isoformat())
+            current_version=obj.version,
+            changed_by=who,
+            changed_at=obj.updated_at.isoformat(),
+        )
     return obj
 
 
 def _district(session: Session, point: Point) -> str:
-    kode = session.scalar(text("""
+    kode = session.scalar(
+        text("""
         SELECT parent_kode FROM admin_area WHERE level = 'kelurahan'
         ORDER BY ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), :srid)) DESC,
                  geom <-> ST_SetSRID(ST_MakePoint(:x, :y), :srid) LIMIT 1"""),
-        {"x": point.x, "y": point.y, "srid": WGS84})
+        {"x": point.x, "y": point.y, "srid": WGS84},
+    )
     return KECAMATAN_ABBREVIATION.get(kode or "", "BTM")
 
 
@@ -68,7 +75,8 @@ def next_code(session: Session, table: str, prefix: str, point: Point) -> str:
     stem = f"{prefix}-{_district(session, point)}-"
     highest = session.scalar(
         text(f"SELECT max(substring(code FROM '([0-9]+)$')::int) FROM {table} WHERE code LIKE :p AND code ~ :re"),
-        {"p": stem + "%", "re": "^" + re.escape(stem) + "[0-9]+$"})
+        {"p": stem + "%", "re": "^" + re.escape(stem) + "[0-9]+$"},
+    )
     return f"{stem}{(highest or 0) + 1:05d}"
 
 
@@ -89,8 +97,9 @@ def create_node(session: Session, *, data: NodeIn) -> tuple[Node, hooks.SegmentS
     topology.check_node_free(session, point)
     hit = topology.segment_under(session, point) if data.split else None
     if hit is not None:
-        split = split_segment(session, segment_id=hit.id, point=point, node_code=data.code, node_kind=data.kind,
-                              node_fields=data)
+        split = split_segment(
+            session, segment_id=hit.id, point=point, node_code=data.code, node_kind=data.kind, node_fields=data
+        )
         return session.get(Node, split.node_id), split
     node = _insert_node(session, point=point, data=data)
     return node, None
@@ -98,8 +107,15 @@ def create_node(session: Session, *, data: NodeIn) -> tuple[Node, hooks.SegmentS
 
 def _insert_node(session: Session, *, point: Point, data: NodeIn) -> Node:
     code = data.code or next_code(session, "node", NODE_CODE_PREFIX[data.kind], point)
-    node = Node(code=code, kind=data.kind, status=data.status, owner_id=organisation_id(session, data.owner),
-                install_date=data.install_date, notes=data.notes, geom=topology.wkb_element(point))
+    node = Node(
+        code=code,
+        kind=data.kind,
+        status=data.status,
+        owner_id=organisation_id(session, data.owner),
+        install_date=data.install_date,
+        notes=data.notes,
+        geom=topology.wkb_element(point),
+    )
     session.add(node)
     _flush_unique(session, "node", code)
     return node
@@ -119,16 +135,20 @@ def update_node(session: Session, *, node_id: int, patch: NodePatch, expected_ve
         node.geom = topology.wkb_element(point)
         _move_segment_ends(session, node.id, point)
     if patch.status == Lifecycle.DECOMMISSIONED:
-        raise InvalidInput("use DELETE to decommission a node: it checks what still depends on it",
-                           code="use_delete")
+        raise InvalidInput("use DELETE to decommission a node: it checks what still depends on it", code="use_delete")
     _flush_unique(session, "node", node.code)
     return node
 
 
 def _move_segment_ends(session: Session, node_id: int, point: Point) -> None:
-    segments = session.scalars(select(RouteSegment).where(
-        RouteSegment.removed_at.is_(None),
-        (RouteSegment.start_node_id == node_id) | (RouteSegment.end_node_id == node_id)).with_for_update()).all()
+    segments = session.scalars(
+        select(RouteSegment)
+        .where(
+            RouteSegment.removed_at.is_(None),
+            (RouteSegment.start_node_id == node_id) | (RouteSegment.end_node_id == node_id),
+        )
+        .with_for_update()
+    ).all()
     errors: list[FieldError] = []
     for seg in segments:
         coords = list(to_shape(seg.geom).coords)
@@ -150,9 +170,15 @@ def _move_segment_ends(session: Session, node_id: int, point: Point) -> None:
 def delete_node(session: Session, *, node_id: int, expected_version: int | None) -> Node:
     """Decommission a node (soft delete). Refused (409) while live segments end on it."""
     node = lock(session, Node, node_id, expected_version)
-    blockers = [hooks.Blocker("segment", s.id, s.code) for s in session.scalars(select(RouteSegment).where(
-        RouteSegment.removed_at.is_(None),
-        (RouteSegment.start_node_id == node_id) | (RouteSegment.end_node_id == node_id)))]
+    blockers = [
+        hooks.Blocker("segment", s.id, s.code)
+        for s in session.scalars(
+            select(RouteSegment).where(
+                RouteSegment.removed_at.is_(None),
+                (RouteSegment.start_node_id == node_id) | (RouteSegment.end_node_id == node_id),
+            )
+        )
+    ]
     blockers += [b for hook in hooks.delete_blockers for b in hook(session, "node", node_id)]
     _refuse_if_blocked("node", node.code, blockers)
     node.status = Lifecycle.DECOMMISSIONED
@@ -163,8 +189,11 @@ def delete_node(session: Session, *, node_id: int, expected_version: int | None)
 
 def _refuse_if_blocked(what: str, code: str, blockers: list[hooks.Blocker]) -> None:
     if blockers:
-        raise Conflict(f"{what} {code} still carries {len(blockers)} object(s); remove them first",
-                       code="delete_blocked", blockers=[b.as_dict() for b in blockers])
+        raise Conflict(
+            f"{what} {code} still carries {len(blockers)} object(s); remove them first",
+            code="delete_blocked",
+            blockers=[b.as_dict() for b in blockers],
+        )
 
 
 # -- segments -----------------------------------------------------------------------------------------------------
@@ -173,10 +202,19 @@ def create_segment(session: Session, *, data: SegmentIn) -> RouteSegment:
     line, start, end = topology.snap_segment(session, line, start_code=data.start_node, end_code=data.end_node)
     topology.check_not_duplicate(session, line, start.id, end.id)
     code = data.code or next_code(session, "route_segment", SEGMENT_CODE_PREFIX, line.interpolate(0.5, normalized=True))
-    seg = RouteSegment(code=code, start_node_id=start.id, end_node_id=end.id, status=data.status,
-                       trench_type=data.trench_type, depth_m=data.depth_m, zone_class=data.zone_class,
-                       owner_id=organisation_id(session, data.owner), install_date=data.install_date,
-                       notes=data.notes, geom=topology.wkb_element(line))
+    seg = RouteSegment(
+        code=code,
+        start_node_id=start.id,
+        end_node_id=end.id,
+        status=data.status,
+        trench_type=data.trench_type,
+        depth_m=data.depth_m,
+        zone_class=data.zone_class,
+        owner_id=organisation_id(session, data.owner),
+        install_date=data.install_date,
+        notes=data.notes,
+        geom=topology.wkb_element(line),
+    )
     session.add(seg)
     _flush_unique(session, "segment", code)
     for i, placement in enumerate(data.ducts, start=1):
@@ -184,11 +222,15 @@ def create_segment(session: Session, *, data: SegmentIn) -> RouteSegment:
     return seg
 
 
-def update_segment(session: Session, *, segment_id: int, patch: SegmentPatch, expected_version: int | None) -> RouteSegment:
+def update_segment(
+    session: Session, *, segment_id: int, patch: SegmentPatch, expected_version: int | None
+) -> RouteSegment:
     seg = lock(session, RouteSegment, segment_id, expected_version if expected_version is not None else patch.version)
     fields = patch.model_dump(exclude_unset=True, exclude={"version", "geometry", "owner"})
     if fields.get("status") == Lifecycle.DECOMMISSIONED:
-        raise InvalidInput("use DELETE to decommission a segment: it checks what still depends on it", code="use_delete")
+        raise InvalidInput(
+            "use DELETE to decommission a segment: it checks what still depends on it", code="use_delete"
+        )
     for key, value in fields.items():
         setattr(seg, key, value)
     if "owner" in patch.model_fields_set:
@@ -208,9 +250,10 @@ def update_segment(session: Session, *, segment_id: int, patch: SegmentPatch, ex
 def delete_segment(session: Session, *, segment_id: int, expected_version: int | None) -> RouteSegment:
     """Decommission a segment (soft delete). Refused (409) while it carries live ducts or leases."""
     seg = lock(session, RouteSegment, segment_id, expected_version)
-    blockers = [hooks.Blocker("duct", d.id, f"{seg.code} duct {d.position} ({d.spec.code})")
-                for d in session.scalars(select(Duct).where(Duct.segment_id == seg.id,
-                                                            Duct.status != Lifecycle.DECOMMISSIONED))]
+    blockers = [
+        hooks.Blocker("duct", d.id, f"{seg.code} duct {d.position} ({d.spec.code})")
+        for d in session.scalars(select(Duct).where(Duct.segment_id == seg.id, Duct.status != Lifecycle.DECOMMISSIONED))
+    ]
     blockers += [b for hook in hooks.delete_blockers for b in hook(session, "segment", seg.id)]
     _refuse_if_blocked("segment", seg.code, blockers)
     seg.status = Lifecycle.DECOMMISSIONED
@@ -219,9 +262,16 @@ def delete_segment(session: Session, *, segment_id: int, expected_version: int |
     return seg
 
 
-def split_segment(session: Session, *, segment_id: int, point: Point, node_code: str | None = None,
-                  node_kind: NodeKind = NodeKind.MANHOLE, node_fields: NodeIn | None = None,
-                  expected_version: int | None = None) -> hooks.SegmentSplit:
+def split_segment(
+    session: Session,
+    *,
+    segment_id: int,
+    point: Point,
+    node_code: str | None = None,
+    node_kind: NodeKind = NodeKind.MANHOLE,
+    node_fields: NodeIn | None = None,
+    expected_version: int | None = None,
+) -> hooks.SegmentSplit:
     """Split a segment at the point nearest `point`, with a new node there.
 
     The original keeps its id and the first part; a new segment takes the second part with copies of every
@@ -243,16 +293,30 @@ def split_segment(session: Session, *, segment_id: int, point: Point, node_code:
     seg.end_node_id = node.id
     twin = RouteSegment(
         code=next_code(session, "route_segment", SEGMENT_CODE_PREFIX, second.interpolate(0.5, normalized=True)),
-        start_node_id=node.id, end_node_id=old_end, status=seg.status, trench_type=seg.trench_type,
-        depth_m=seg.depth_m, zone_class=seg.zone_class, owner_id=seg.owner_id, install_date=seg.install_date,
-        notes=seg.notes, geom=topology.wkb_element(second))
+        start_node_id=node.id,
+        end_node_id=old_end,
+        status=seg.status,
+        trench_type=seg.trench_type,
+        depth_m=seg.depth_m,
+        zone_class=seg.zone_class,
+        owner_id=seg.owner_id,
+        install_date=seg.install_date,
+        notes=seg.notes,
+        geom=topology.wkb_element(second),
+    )
     session.add(twin)
     session.flush()
     subduct_map = _copy_ducts(session, seg.id, twin.id)
     session.refresh(seg, ["length_m"])
     session.refresh(twin, ["length_m"])
-    result = hooks.SegmentSplit(original_id=seg.id, new_id=twin.id, node_id=node.id, first_length_m=seg.length_m,
-                                second_length_m=twin.length_m, subduct_map=subduct_map)
+    result = hooks.SegmentSplit(
+        original_id=seg.id,
+        new_id=twin.id,
+        node_id=node.id,
+        first_length_m=seg.length_m,
+        second_length_m=twin.length_m,
+        subduct_map=subduct_map,
+    )
     for hook in hooks.split_hooks:
         hook(session, result)
     return result
@@ -261,13 +325,24 @@ def split_segment(session: Session, *, segment_id: int, point: Point, node_code:
 def _copy_ducts(session: Session, from_id: int, to_id: int) -> dict[int, int]:
     mapping: dict[int, int] = {}
     for duct in session.scalars(select(Duct).where(Duct.segment_id == from_id).order_by(Duct.position)):
-        copy = Duct(segment_id=to_id, position=duct.position, spec_id=duct.spec_id, status=duct.status,
-                    install_date=duct.install_date)
+        copy = Duct(
+            segment_id=to_id,
+            position=duct.position,
+            spec_id=duct.spec_id,
+            status=duct.status,
+            install_date=duct.install_date,
+        )
         session.add(copy)
         session.flush()
         for sub in session.scalars(select(Subduct).where(Subduct.duct_id == duct.id).order_by(Subduct.position)):
-            twin = Subduct(duct_id=copy.id, segment_id=to_id, position=sub.position, spec_id=sub.spec_id,
-                           status=sub.status, is_reserved=sub.is_reserved)
+            twin = Subduct(
+                duct_id=copy.id,
+                segment_id=to_id,
+                position=sub.position,
+                spec_id=sub.spec_id,
+                status=sub.status,
+                is_reserved=sub.is_reserved,
+            )
             session.add(twin)
             session.flush()
             mapping[sub.id] = twin.id
@@ -276,11 +351,17 @@ def _copy_ducts(session: Session, from_id: int, to_id: int) -> dict[int, int]:
 
 # -- ducts --------------------------------------------------------------------------------------------------------
 def current_spec(session: Session, code: str, *, path: str = "spec") -> DuctSpec:
-    spec = session.scalars(select(DuctSpec).where(DuctSpec.code == code, DuctSpec.retired_on.is_(None))
-                           .order_by(DuctSpec.version.desc()).limit(1)).first()
+    spec = session.scalars(
+        select(DuctSpec)
+        .where(DuctSpec.code == code, DuctSpec.retired_on.is_(None))
+        .order_by(DuctSpec.version.desc())
+        .limit(1)
+    ).first()
     if spec is None:
-        raise InvalidInput(f"no duct specification {code!r}",
-                           errors=[FieldError(path=path, code="spec_not_found", message=f"unknown duct spec {code!r}")])
+        raise InvalidInput(
+            f"no duct specification {code!r}",
+            errors=[FieldError(path=path, code="spec_not_found", message=f"unknown duct spec {code!r}")],
+        )
     return spec
 
 
@@ -291,19 +372,33 @@ def subduct_layout(spec: DuctSpec) -> list[DuctSpec]:
     return [child.child for child in sorted(spec.children, key=lambda c: c.child_id) for _ in range(child.count)]
 
 
-def add_duct(session: Session, *, segment_id: int, placement: DuctPlacement, default_position: int | None = None,
-             path: str = "duct") -> Duct:
+def add_duct(
+    session: Session,
+    *,
+    segment_id: int,
+    placement: DuctPlacement,
+    default_position: int | None = None,
+    path: str = "duct",
+) -> Duct:
     seg = session.get(RouteSegment, segment_id)
     if seg is None or seg.removed_at is not None:
         raise NotFound(f"segment {segment_id} does not exist or was removed")
     spec = current_spec(session, placement.spec, path=f"{path}/spec")
-    position = placement.position or default_position or (
-        (session.scalar(select(func.max(Duct.position)).where(Duct.segment_id == segment_id)) or 0) + 1)
+    position = (
+        placement.position
+        or default_position
+        or ((session.scalar(select(func.max(Duct.position)).where(Duct.segment_id == segment_id)) or 0) + 1)
+    )
     bores = subduct_layout(spec)
     if placement.reserve > len(bores):
-        raise InvalidInput(f"cannot reserve {placement.reserve} of {len(bores)} subducts",
-                           errors=[FieldError(path=f"{path}/reserve", code="reserve_too_large",
-                                              message=f"{spec.code} has {len(bores)} subduct(s)")])
+        raise InvalidInput(
+            f"cannot reserve {placement.reserve} of {len(bores)} subducts",
+            errors=[
+                FieldError(
+                    path=f"{path}/reserve", code="reserve_too_large", message=f"{spec.code} has {len(bores)} subduct(s)"
+                )
+            ],
+        )
     seg_code = seg.code  # read now: after the failed flush below, loading an attribute raises PendingRollbackError
     duct = Duct(segment_id=segment_id, position=position, spec_id=spec.id)
     session.add(duct)
@@ -311,11 +406,14 @@ def add_duct(session: Session, *, segment_id: int, placement: DuctPlacement, def
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"segment {seg_code} already has a duct at position {position}", code="duct_position_taken") from exc
+        raise Conflict(
+            f"segment {seg_code} already has a duct at position {position}", code="duct_position_taken"
+        ) from exc
     reserved_from = len(bores) - placement.reserve + 1
     for i, bore in enumerate(bores, start=1):
-        session.add(Subduct(duct_id=duct.id, segment_id=segment_id, position=i, spec_id=bore.id,
-                            is_reserved=i >= reserved_from))
+        session.add(
+            Subduct(duct_id=duct.id, segment_id=segment_id, position=i, spec_id=bore.id, is_reserved=i >= reserved_from)
+        )
     session.flush()
     return duct
 

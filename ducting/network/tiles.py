@@ -21,7 +21,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import psycopg
@@ -61,12 +61,14 @@ class Layer:
         return _statement(self)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _statement(layer: Layer) -> str:
     """The tile statement of a layer, built once (psycopg keys its prepared statements by the text)."""
     allowed = "true" if layer.public else TOKEN_CHECK
-    return (f"SELECT {allowed} AS allowed, (SELECT ST_AsMVT(q, '{layer.name}', {EXTENT}, 'geom', 'id') FROM "
-            f"({layer.rows_sql}) q WHERE q.geom IS NOT NULL AND {allowed}) AS tile")
+    return (
+        f"SELECT {allowed} AS allowed, (SELECT ST_AsMVT(q, '{layer.name}', {EXTENT}, 'geom', 'id') FROM "
+        f"({layer.rows_sql}) q WHERE q.geom IS NOT NULL AND {allowed}) AS tile"
+    )
 
 
 def _mvt_geom(column: str) -> str:
@@ -87,35 +89,64 @@ _OCCUPANCY = """
 LAYERS: dict[str, Layer] = {
     # The overview layer stays lean (what the map draws first); occupancy is its own layer, fetched only when the
     # map is coloured by occupancy, because counting subducts costs about five times the geometry (bench/tiles.py).
-    "segments": Layer("segments", 8, f"""
-        SELECT s.id, s.code, s.status::text AS status, {_mvt_geom('s.geom')} AS geom
-        FROM route_segment s WHERE s.removed_at IS NULL AND s.geom && {_FILTER}"""),
-    "occupancy": Layer("occupancy", 8, f"""
+    "segments": Layer(
+        "segments",
+        8,
+        f"""
+        SELECT s.id, s.code, s.status::text AS status, {_mvt_geom("s.geom")} AS geom
+        FROM route_segment s WHERE s.removed_at IS NULL AND s.geom && {_FILTER}""",
+    ),
+    "occupancy": Layer(
+        "occupancy",
+        8,
+        f"""
         SELECT s.id, s.code, s.status::text AS status, s.zone_class::text AS zone_class,
                round(s.length_m)::int AS length_m, o.usable::int AS usable, o.free::int AS free,
                CASE WHEN o.usable = 0 THEN 'none' WHEN o.free = 0 THEN 'full'
                     WHEN o.free < %(near_full)s * o.usable THEN 'nearly_full' ELSE 'free' END AS occupancy,
-               {_mvt_geom('s.geom')} AS geom
+               {_mvt_geom("s.geom")} AS geom
         FROM route_segment s {_OCCUPANCY}
-        WHERE s.removed_at IS NULL AND s.geom && {_FILTER}"""),
-    "nodes": Layer("nodes", 12, f"""
-        SELECT n.id, n.code, n.kind::text AS kind, n.status::text AS status, {_mvt_geom('n.geom')} AS geom
-        FROM node n WHERE n.removed_at IS NULL AND n.geom && {_FILTER}"""),
-    **{level: Layer(level, 0, f"""
+        WHERE s.removed_at IS NULL AND s.geom && {_FILTER}""",
+    ),
+    "nodes": Layer(
+        "nodes",
+        12,
+        f"""
+        SELECT n.id, n.code, n.kind::text AS kind, n.status::text AS status, {_mvt_geom("n.geom")} AS geom
+        FROM node n WHERE n.removed_at IS NULL AND n.geom && {_FILTER}""",
+    ),
+    **{
+        level: Layer(
+            level,
+            0,
+            f"""
         SELECT row_number() OVER () AS id, k.kode, k.nama,
                ST_AsMVTGeom(ST_SimplifyPreserveTopology(ST_Transform(k.geom, {WEB_MERCATOR}), %(px)s),
                             {_ENVELOPE}, {EXTENT}, {BUFFER}, true) AS geom
-        FROM admin_area k WHERE k.level = '{level}' AND k.geom && {_FILTER}""", public=True)
-       for level in ("kecamatan", "kelurahan")},
+        FROM admin_area k WHERE k.level = '{level}' AND k.geom && {_FILTER}""",
+            public=True,
+        )
+        for level in ("kecamatan", "kelurahan")
+    },
 }
 
 
 def tile_params(tile: Tile, token: str | None) -> dict[str, Any]:
     x0, y0, x1, y1 = tile.bounds_3857()
     w, s, e, n = tile.bounds_lonlat()
-    return {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "w": w, "s": s, "e": e, "n": n,
-            "px": tile.metres_per_pixel() / 2, "near_full": get_settings().leasing.near_full_share,
-            "token": token_digest(token or "")}
+    return {
+        "x0": x0,
+        "y0": y0,
+        "x1": x1,
+        "y1": y1,
+        "w": w,
+        "s": s,
+        "e": e,
+        "n": n,
+        "px": tile.metres_per_pixel() / 2,
+        "near_full": get_settings().leasing.near_full_share,
+        "token": token_digest(token or ""),
+    }
 
 
 # -- the pool -------------------------------------------------------------------------------------------------------
@@ -140,9 +171,16 @@ class TilePool:
         if pool is None:
             timeout = get_settings().db.statement_timeout_ms
             pool = AsyncConnectionPool(
-                self.conninfo(), min_size=1, max_size=get_settings().db.pool_size, open=False,
-                kwargs={"autocommit": True, "options": f"-c statement_timeout={timeout} -c timezone=Asia/Jakarta"
-                                                       " -c max_parallel_workers_per_gather=0"})
+                self.conninfo(),
+                min_size=1,
+                max_size=get_settings().db.pool_size,
+                open=False,
+                kwargs={
+                    "autocommit": True,
+                    "options": f"-c statement_timeout={timeout} -c timezone=Asia/Jakarta"
+                    " -c max_parallel_workers_per_gather=0",
+                },
+            )
             await pool.open()
             self._pools = {id(loop): pool}  # a finished loop's pool is unusable; drop it
         return pool
@@ -163,8 +201,9 @@ def _token_from(authorization: str, cookie: str) -> str | None:
     return cookie_parser(cookie).get(SESSION_COOKIE) if cookie else None
 
 
-async def render_tile(layer: str, z: int, x: int, y: int, *, token: str | None,
-                      if_none_match: str = "") -> tuple[int, dict[str, str], bytes]:
+async def render_tile(
+    layer: str, z: int, x: int, y: int, *, token: str | None, if_none_match: str = ""
+) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of one tile request: 200 with the tile, or 304 when the ETag matches. Raises
     DomainError (404 layer, 422 tile, 401 token). Shared by the fast path and the documented FastAPI route."""
     spec = LAYERS.get(layer)
@@ -180,8 +219,11 @@ async def render_tile(layer: str, z: int, x: int, y: int, *, token: str | None,
     async with pool.connection() as conn:
         if z < spec.min_zoom:
             body = b""
-            allowed = spec.public or bool((await (await conn.execute(
-                f"SELECT {TOKEN_CHECK}", {"token": token_digest(token or "")})).fetchone())[0])
+            allowed = spec.public or bool(
+                (await (await conn.execute(f"SELECT {TOKEN_CHECK}", {"token": token_digest(token or "")})).fetchone())[
+                    0
+                ]
+            )
         else:
             # binary=True: the tile comes back as bytes, not as hex text twice its size to decode
             cur = await conn.execute(spec.sql(), tile_params(where, token), binary=True)
@@ -190,20 +232,32 @@ async def render_tile(layer: str, z: int, x: int, y: int, *, token: str | None,
         raise Unauthenticated("the token is unknown, expired or revoked", code="token_invalid")
     body = bytes(body or b"")
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    headers = {"etag": etag, "cache-control": PUBLIC_CACHE_CONTROL if spec.public else CACHE_CONTROL,
-               "vary": "Authorization, Cookie"}
+    headers = {
+        "etag": etag,
+        "cache-control": PUBLIC_CACHE_CONTROL if spec.public else CACHE_CONTROL,
+        "vary": "Authorization, Cookie",
+    }
     if etag in if_none_match:
         return 304, headers, b""
     return 200, headers | {"content-type": MVT}, body
 
 
-@router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", response_class=Response, summary="A Mapbox vector tile of one layer",
-            responses={200: {"content": {MVT: {}}}, 304: {"description": "Not modified (ETag)"}})
+@router.get(
+    "/tiles/{layer}/{z}/{x}/{y}.pbf",
+    response_class=Response,
+    summary="A Mapbox vector tile of one layer",
+    responses={200: {"content": {MVT: {}}}, 304: {"description": "Not modified (ETag)"}},
+)
 async def tile(layer: str, z: int, x: int, y: int, request: Request) -> Response:
     """Documents the endpoint; in the app, `TileFastPath` answers these requests before routing."""
     status, headers, body = await render_tile(
-        layer, z, x, y, token=_token_from(request.headers.get("authorization", ""), request.headers.get("cookie", "")),
-        if_none_match=request.headers.get("if-none-match", ""))
+        layer,
+        z,
+        x,
+        y,
+        token=_token_from(request.headers.get("authorization", ""), request.headers.get("cookie", "")),
+        if_none_match=request.headers.get("if-none-match", ""),
+    )
     return Response(body, status_code=status, headers=headers)
 
 
@@ -235,8 +289,13 @@ class TileFastPath:
         layer, z, x, y = match.group(1), int(match.group(2)), int(match.group(3)), int(match.group(4))
         try:
             status, headers, body = await render_tile(
-                layer, z, x, y, token=_token_from(wanted[b"authorization"], wanted[b"cookie"]),
-                if_none_match=wanted[b"if-none-match"])
+                layer,
+                z,
+                x,
+                y,
+                token=_token_from(wanted[b"authorization"], wanted[b"cookie"]),
+                if_none_match=wanted[b"if-none-match"],
+            )
         except DomainError as exc:
             extra = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
             await problem_response(exc.status, exc.problem(), extra)(scope, receive, send)

@@ -56,7 +56,6 @@ def parse_point(geojson: object, *, path: str = "geometry") -> Point:
 
 
 def parse_line(geojson: object, *, path: str = "geometry") -> LineString:
-    settings = get_settings().topology
     try:
         geom = shape_from_geojson(geojson, expected="LineString")
     except GeometryRejected as exc:
@@ -66,8 +65,9 @@ def parse_line(geojson: object, *, path: str = "geometry") -> LineString:
 
 def check_parsed_line(line: LineString, *, path: str = "geometry") -> LineString:
     settings = get_settings().topology
-    faults = check_line(line, service_area=load_service_area(settings.service_area_buffer_m),
-                        min_length_m=settings.min_segment_length_m)
+    faults = check_line(
+        line, service_area=load_service_area(settings.service_area_buffer_m), min_length_m=settings.min_segment_length_m
+    )
     if faults:
         _raise(fault_errors(faults, path))
     return line
@@ -101,46 +101,63 @@ def nearest_node(session: Session, point: Point) -> NearNode | None:
 
 
 def node_by_code(session: Session, code: str, *, path: str) -> NearNode:
-    row = session.execute(text("SELECT id, code, ST_X(geom) x, ST_Y(geom) y FROM node WHERE code = :c AND removed_at IS NULL"),
-                          {"c": code}).first()
+    row = session.execute(
+        text("SELECT id, code, ST_X(geom) x, ST_Y(geom) y FROM node WHERE code = :c AND removed_at IS NULL"),
+        {"c": code},
+    ).first()
     if row is None:
         _raise([FieldError(path=path, code="node_not_found", message=f"no live node with code {code!r}")])
     return NearNode(row.id, row.code, 0.0, row.x, row.y)
 
 
-def _end(session: Session, point: Point, code: str | None, *, path: str, which: str) -> tuple[NearNode | None, FieldError | None]:
+def _end(
+    session: Session, point: Point, code: str | None, *, path: str, which: str
+) -> tuple[NearNode | None, FieldError | None]:
     tolerance = get_settings().topology.snap_tolerance_m
     if code is not None:
         node = node_by_code(session, code, path=path)
         distance = _metres(session, point, Point(node.x, node.y))
         if distance > tolerance:
-            return None, FieldError(path=path, code="segment_not_snapped",
-                                    message=f"the {which} of the line is {distance:.2f} m from node {code}; "
-                                            f"the snap tolerance is {tolerance} m",
-                                    detail={"end": which, "node": code, "distance_m": round(distance, 3),
-                                            "tolerance_m": tolerance})
+            return None, FieldError(
+                path=path,
+                code="segment_not_snapped",
+                message=f"the {which} of the line is {distance:.2f} m from node {code}; "
+                f"the snap tolerance is {tolerance} m",
+                detail={"end": which, "node": code, "distance_m": round(distance, 3), "tolerance_m": tolerance},
+            )
         return node, None
     node = nearest_node(session, point)
     if node is None or node.distance_m > tolerance:
         where = f"the nearest node ({node.code}) is {node.distance_m:.2f} m away" if node else "there are no nodes yet"
-        return None, FieldError(path=path, code="segment_not_snapped",
-                                message=f"the {which} of the line is not on a node: {where}; the snap tolerance is "
-                                        f"{tolerance} m",
-                                detail={"end": which, "nearest_node": node.code if node else None,
-                                        "distance_m": round(node.distance_m, 3) if node else None,
-                                        "tolerance_m": tolerance})
+        return None, FieldError(
+            path=path,
+            code="segment_not_snapped",
+            message=f"the {which} of the line is not on a node: {where}; the snap tolerance is {tolerance} m",
+            detail={
+                "end": which,
+                "nearest_node": node.code if node else None,
+                "distance_m": round(node.distance_m, 3) if node else None,
+                "tolerance_m": tolerance,
+            },
+        )
     return node, None
 
 
 def _metres(session: Session, a: Point, b: Point) -> float:
-    return float(session.execute(
-        text("SELECT ST_Distance(ST_SetSRID(ST_MakePoint(:ax, :ay), :srid)::geography,"
-             " ST_SetSRID(ST_MakePoint(:bx, :by), :srid)::geography)"),
-        {"ax": a.x, "ay": a.y, "bx": b.x, "by": b.y, "srid": WGS84}).scalar_one())
+    return float(
+        session.execute(
+            text(
+                "SELECT ST_Distance(ST_SetSRID(ST_MakePoint(:ax, :ay), :srid)::geography,"
+                " ST_SetSRID(ST_MakePoint(:bx, :by), :srid)::geography)"
+            ),
+            {"ax": a.x, "ay": a.y, "bx": b.x, "by": b.y, "srid": WGS84},
+        ).scalar_one()
+    )
 
 
-def snap_segment(session: Session, line: LineString, *, start_code: str | None, end_code: str | None,
-                 path: str = "geometry") -> tuple[LineString, NearNode, NearNode]:
+def snap_segment(
+    session: Session, line: LineString, *, start_code: str | None, end_code: str | None, path: str = "geometry"
+) -> tuple[LineString, NearNode, NearNode]:
     """Snap both ends onto nodes (moving them exactly onto the node) or reject with every reason."""
     coords = list(line.coords)
     start, err_start = _end(session, Point(coords[0]), start_code, path=path, which="start")
@@ -150,33 +167,64 @@ def snap_segment(session: Session, line: LineString, *, start_code: str | None, 
         _raise(errors)
     assert start is not None and end is not None
     if start.id == end.id:
-        _raise([FieldError(path=path, code="segment_same_node",
-                           message=f"both ends of the line snap to node {start.code}; a segment joins two nodes")])
+        _raise(
+            [
+                FieldError(
+                    path=path,
+                    code="segment_same_node",
+                    message=f"both ends of the line snap to node {start.code}; a segment joins two nodes",
+                )
+            ]
+        )
     snapped = snap_line(line, Point(start.x, start.y), Point(end.x, end.y))
     return check_parsed_line(snapped, path=path), start, end
 
 
-def check_not_duplicate(session: Session, line: LineString, start_id: int, end_id: int, *,
-                        exclude_id: int | None = None, path: str = "geometry") -> None:
+def check_not_duplicate(
+    session: Session,
+    line: LineString,
+    start_id: int,
+    end_id: int,
+    *,
+    exclude_id: int | None = None,
+    path: str = "geometry",
+) -> None:
     """Refuse a segment between the same two nodes whose geometry overlaps a live one's (more than 1 m shared)."""
-    row = session.execute(text("""
+    row = session.execute(
+        text("""
         SELECT code FROM route_segment s
         WHERE s.removed_at IS NULL AND s.id IS DISTINCT FROM CAST(:exclude AS bigint)
           AND ((s.start_node_id = :a AND s.end_node_id = :b) OR (s.start_node_id = :b AND s.end_node_id = :a))
           AND ST_Length(ST_Intersection(s.geom, ST_SetSRID(ST_GeomFromWKB(:wkb), :srid))::geography) > 1.0
-        LIMIT 1"""), {"a": start_id, "b": end_id, "exclude": exclude_id, "wkb": line.wkb, "srid": WGS84}).first()
+        LIMIT 1"""),
+        {"a": start_id, "b": end_id, "exclude": exclude_id, "wkb": line.wkb, "srid": WGS84},
+    ).first()
     if row is not None:
-        _raise([FieldError(path=path, code="segment_duplicate",
-                           message=f"segment {row.code} already joins these two nodes along the same route")])
+        _raise(
+            [
+                FieldError(
+                    path=path,
+                    code="segment_duplicate",
+                    message=f"segment {row.code} already joins these two nodes along the same route",
+                )
+            ]
+        )
 
 
 def check_node_free(session: Session, point: Point, *, exclude_id: int | None = None, path: str = "geometry") -> None:
     tolerance = get_settings().topology.snap_tolerance_m
     node = nearest_node(session, point)
     if node is not None and node.id != exclude_id and node.distance_m <= tolerance:
-        _raise([FieldError(path=path, code="node_duplicate",
-                           message=f"node {node.code} is already {node.distance_m:.2f} m from here",
-                           detail={"node": node.code, "distance_m": round(node.distance_m, 3)})])
+        _raise(
+            [
+                FieldError(
+                    path=path,
+                    code="node_duplicate",
+                    message=f"node {node.code} is already {node.distance_m:.2f} m from here",
+                    detail={"node": node.code, "distance_m": round(node.distance_m, 3)},
+                )
+            ]
+        )
 
 
 @dataclass(frozen=True)
@@ -190,14 +238,16 @@ class SegmentHit:
 def segment_under(session: Session, point: Point) -> SegmentHit | None:
     """The live segment a point is drawn on (within the split tolerance), not at its ends."""
     tolerance = get_settings().topology.split_tolerance_m
-    row = session.execute(text("""
+    row = session.execute(
+        text("""
         WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), :srid) AS g)
         SELECT s.id, s.code, ST_LineLocatePoint(s.geom, p.g) AS f,
                ST_Distance(s.geom::geography, p.g::geography) AS d
         FROM route_segment s, p
         WHERE s.removed_at IS NULL AND ST_DWithin(s.geom, p.g, :deg)
         ORDER BY s.geom <-> p.g LIMIT 1"""),
-        {"x": point.x, "y": point.y, "srid": WGS84, "deg": tolerance * 1.5 / 100_000}).first()
+        {"x": point.x, "y": point.y, "srid": WGS84, "deg": tolerance * 1.5 / 100_000},
+    ).first()
     # :deg is only the index prefilter (1e-5 degree is about 1.1 m here, so 1.5x is generous); the decision uses metres below.
     if row is None or row.d > tolerance or row.f <= 0.0 or row.f >= 1.0:
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ WIB = ZoneInfo("Asia/Jakarta")
 _DIR = Path(__file__).resolve().parent / "i18n"
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalogue(lang: str) -> dict[str, str]:
     """The messages of one language; English fills any key Indonesian lacks (and the reverse)."""
     own = json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))

@@ -16,8 +16,16 @@ from sqlalchemy import text, update
 from starlette.responses import RedirectResponse, Response
 
 from ducting.accounts.models import ApiToken
-from ducting.auth import (CSRF_COOKIE, SESSION_COOKIE, csrf_ok, csrf_token, current_actor, issue_token, login,
-                          token_digest)
+from ducting.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    csrf_ok,
+    csrf_token,
+    current_actor,
+    issue_token,
+    login,
+    token_digest,
+)
 from ducting.db import Actor, SessionDep
 from ducting.errors import DomainError
 from ducting.network.vocab import Lifecycle, NodeKind, Role, SizeClass
@@ -31,8 +39,13 @@ templates.env.filters["rupiah"] = i18n.rupiah
 templates.env.filters["wib"] = i18n.wib
 router = APIRouter(include_in_schema=False)
 
-HOME = {Role.ADMIN: "/peta", Role.PLANNER: "/peta", Role.AUDITOR: "/peta", Role.OPERATOR: "/operator",
-        Role.FINANCE: "/keuangan"}
+HOME = {
+    Role.ADMIN: "/peta",
+    Role.PLANNER: "/peta",
+    Role.AUDITOR: "/peta",
+    Role.OPERATOR: "/operator",
+    Role.FINANCE: "/keuangan",
+}
 # (path, message key, roles): the navigation, filtered by the signed-in role
 NAV = [
     ("/peta", "nav.map", {Role.ADMIN, Role.PLANNER, Role.AUDITOR}),
@@ -55,17 +68,33 @@ def _secure(request: Request) -> bool:
     return get_settings().env == Environment.PRODUCTION or request.url.scheme == "https"
 
 
-def render(request: Request, name: str, *, actor: Actor | None = None, account: dict[str, Any] | None = None,
-           status: int = 200, **context: Any) -> Response:
+def render(
+    request: Request,
+    name: str,
+    *,
+    actor: Actor | None = None,
+    account: dict[str, Any] | None = None,
+    status: int = 200,
+    **context: Any,
+) -> Response:
     lang = language(request)
     token = request.cookies.get(SESSION_COOKIE)
-    ctx = {"request": request, "lang": lang, "messages": i18n.catalogue(lang), "actor": actor, "account": account,
-           "t": lambda key, **kw: i18n.translate(lang, key, **kw),
-           "csrf": csrf_token(token) if token and actor else "",
-           "nav": [(p, k) for p, k, roles in NAV if actor and actor.role in {r.value for r in roles}],
-           "vocab": {"lifecycle": [v.value for v in Lifecycle], "node_kind": [v.value for v in NodeKind],
-                     "size_class": [v.value for v in SizeClass]},
-           "page": name.removesuffix(".html")} | context
+    ctx = {
+        "request": request,
+        "lang": lang,
+        "messages": i18n.catalogue(lang),
+        "actor": actor,
+        "account": account,
+        "t": lambda key, **kw: i18n.translate(lang, key, **kw),
+        "csrf": csrf_token(token) if token and actor else "",
+        "nav": [(p, k) for p, k, roles in NAV if actor and actor.role in {r.value for r in roles}],
+        "vocab": {
+            "lifecycle": [v.value for v in Lifecycle],
+            "node_kind": [v.value for v in NodeKind],
+            "size_class": [v.value for v in SizeClass],
+        },
+        "page": name.removesuffix(".html"),
+    } | context
     response = templates.TemplateResponse(request, name, ctx, status_code=status)
     if request.query_params.get("lang") in i18n.LANGUAGES:
         response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=_secure(request))
@@ -80,10 +109,12 @@ def _who(request: Request, session: Any) -> tuple[Actor, dict[str, Any]] | None:
         actor = current_actor(request, session)
     except DomainError:
         return None
-    row = session.execute(text("""
+    row = session.execute(
+        text("""
         SELECT a.username, a.full_name, a.role, o.code AS org_code, o.name AS org_name
         FROM account a LEFT JOIN organisation o ON o.id = a.organisation_id WHERE a.id = :id"""),
-        {"id": actor.account_id}).one()
+        {"id": actor.account_id},
+    ).one()
     return actor, dict(row._mapping)
 
 
@@ -112,8 +143,9 @@ def login_form(request: Request, next: str = "") -> Response:
 
 
 @router.post("/masuk")
-def login_submit(request: Request, session: SessionDep, username: str = Form(...), password: str = Form(...),
-                 next: str = Form("")) -> Response:
+def login_submit(
+    request: Request, session: SessionDep, username: str = Form(...), password: str = Form(...), next: str = Form("")
+) -> Response:
     try:
         account = login(session, username=username, password=password)
     except DomainError as exc:
@@ -126,10 +158,18 @@ def login_submit(request: Request, session: SessionDep, username: str = Form(...
     target = next if next.startswith("/") and not next.startswith("//") else HOME.get(Role(account.role), "/peta")
     response = RedirectResponse(target, status_code=303)
     secure = _secure(request)
-    response.set_cookie(SESSION_COOKIE, secret, max_age=int(ttl.total_seconds()), httponly=True, samesite="lax",
-                        secure=secure, path="/")
-    response.set_cookie(CSRF_COOKIE, csrf_token(secret), max_age=int(ttl.total_seconds()), httponly=False,
-                        samesite="lax", secure=secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE, secret, max_age=int(ttl.total_seconds()), httponly=True, samesite="lax", secure=secure, path="/"
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf_token(secret),
+        max_age=int(ttl.total_seconds()),
+        httponly=False,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
     return response
 
 
@@ -142,8 +182,9 @@ def logout(request: Request, session: SessionDep, csrf_token_field: str = Form("
     if token:
         from datetime import UTC, datetime
 
-        session.execute(update(ApiToken).where(ApiToken.token_hash == token_digest(token))
-                        .values(revoked_at=datetime.now(UTC)))
+        session.execute(
+            update(ApiToken).where(ApiToken.token_hash == token_digest(token)).values(revoked_at=datetime.now(UTC))
+        )
         session.commit()
     response = RedirectResponse("/masuk", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")

@@ -6,6 +6,7 @@ writable by the application role, unless a later migration takes a privilege bac
 
 Revision ID: 0001
 """
+
 from alembic import op
 
 revision = "0001"

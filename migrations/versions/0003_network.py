@@ -2,6 +2,7 @@
 
 Revision ID: 0003
 """
+
 from alembic import op
 
 from gis.crs import UTM48N, WGS84

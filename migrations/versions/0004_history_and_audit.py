@@ -10,6 +10,7 @@
 
 Revision ID: 0004
 """
+
 from alembic import op
 
 from ducting.localdb import APP_ROLE
@@ -121,8 +122,11 @@ def upgrade() -> None:
         op.execute(f"CREATE INDEX ix_{table}_history_geom ON {table}_history USING gist (geom)")
     for table in AUDITED_TABLES:
         args = ", ".join(f"'{c}'" for c in AUDIT_DROP.get(table, ()))
-        for event, ref in (("INSERT", "NEW TABLE AS new_rows"), ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-                           ("DELETE", "OLD TABLE AS old_rows")):
+        for event, ref in (
+            ("INSERT", "NEW TABLE AS new_rows"),
+            ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+            ("DELETE", "OLD TABLE AS old_rows"),
+        ):
             op.execute(f"""CREATE TRIGGER {table}_audit_{event.lower()} AFTER {event} ON {table}
                 REFERENCING {ref} FOR EACH STATEMENT EXECUTE FUNCTION audit_rows({args})""")
     op.execute(f"""

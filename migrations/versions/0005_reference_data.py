@@ -7,6 +7,7 @@ the source and are repaired with ST_MakeValid on load.
 
 Revision ID: 0005
 """
+
 import json
 from pathlib import Path
 
@@ -29,14 +30,19 @@ SPECS = [
     ("HDPE-32/26", "HDPE subduct 32/26 mm", "duct", "subduct_32_26", 32, 26, "HDPE", []),
     ("HDPE-40/33", "HDPE duct 40/33 mm", "duct", "subduct_40_33", 40, 33, "HDPE", []),
     ("HDPE-50/42", "HDPE duct 50/42 mm", "duct", "whole_duct", 50, 42, "HDPE", []),
-    ("HDPE-40/33-7xMD10", "HDPE 40/33 mm with 7 microducts 10/8", "carrier", None, 40, 33, "HDPE",
-     [("MD-10/8", 7)]),
-    ("HDPE-50/42-12xMD10", "HDPE 50/42 mm with 12 microducts 10/8", "carrier", None, 50, 42, "HDPE",
-     [("MD-10/8", 12)]),
-    ("PVC-110-4x32", "PVC 110 mm carrier with 4 subducts 32/26", "carrier", None, 110, 101.6, "PVC",
-     [("HDPE-32/26", 4)]),
-    ("PVC-110-3x40", "PVC 110 mm carrier with 3 ducts 40/33", "carrier", None, 110, 101.6, "PVC",
-     [("HDPE-40/33", 3)]),
+    ("HDPE-40/33-7xMD10", "HDPE 40/33 mm with 7 microducts 10/8", "carrier", None, 40, 33, "HDPE", [("MD-10/8", 7)]),
+    ("HDPE-50/42-12xMD10", "HDPE 50/42 mm with 12 microducts 10/8", "carrier", None, 50, 42, "HDPE", [("MD-10/8", 12)]),
+    (
+        "PVC-110-4x32",
+        "PVC 110 mm carrier with 4 subducts 32/26",
+        "carrier",
+        None,
+        110,
+        101.6,
+        "PVC",
+        [("HDPE-32/26", 4)],
+    ),
+    ("PVC-110-3x40", "PVC 110 mm carrier with 3 ducts 40/33", "carrier", None, 110, 101.6, "PVC", [("HDPE-40/33", 3)]),
 ]
 
 
@@ -50,23 +56,43 @@ def _load_admin(conn: sa.Connection) -> None:
         for feat in data["features"]:
             p = feat["properties"]
             parent = {"kota": None, "kecamatan": p["kode"].rsplit(".", 1)[0], "kelurahan": p.get("kode_kec")}[level]
-            conn.execute(insert, {"kode": p["kode"], "nama": p["nama"], "level": level, "parent": parent,
-                                  "geom": json.dumps(feat["geometry"]), "srid": WGS84})
+            conn.execute(
+                insert,
+                {
+                    "kode": p["kode"],
+                    "nama": p["nama"],
+                    "level": level,
+                    "parent": parent,
+                    "geom": json.dumps(feat["geometry"]),
+                    "srid": WGS84,
+                },
+            )
 
 
 def _seed_specs(conn: sa.Connection) -> None:
     ids: dict[str, int] = {}
     for code, name, kind, size_class, outer, inner, material, _ in SPECS:
-        ids[code] = conn.execute(sa.text("""
+        ids[code] = conn.execute(
+            sa.text("""
             INSERT INTO duct_spec (code, name, kind, size_class, outer_diameter_mm, inner_diameter_mm, material,
                                    valid_from)
             VALUES (:code, :name, :kind, :size_class, :outer, :inner, :material, DATE '2020-01-01') RETURNING id"""),
-            {"code": code, "name": name, "kind": kind, "size_class": size_class, "outer": outer, "inner": inner,
-             "material": material}).scalar_one()
+            {
+                "code": code,
+                "name": name,
+                "kind": kind,
+                "size_class": size_class,
+                "outer": outer,
+                "inner": inner,
+                "material": material,
+            },
+        ).scalar_one()
     for code, *_, children in SPECS:
         for child, count in children:
-            conn.execute(sa.text("INSERT INTO duct_spec_child (parent_id, child_id, count) VALUES (:p, :c, :n)"),
-                         {"p": ids[code], "c": ids[child], "n": count})
+            conn.execute(
+                sa.text("INSERT INTO duct_spec_child (parent_id, child_id, count) VALUES (:p, :c, :n)"),
+                {"p": ids[code], "c": ids[child], "n": count},
+            )
 
 
 def upgrade() -> None:

@@ -8,6 +8,7 @@ inclusive `[first_day, last_day]` users speak.
 
 Revision ID: 0006
 """
+
 from alembic import op
 
 from gis.crs import WGS84
@@ -131,8 +132,11 @@ def upgrade() -> None:
     CREATE INDEX ix_cable_subduct ON cable (subduct_id);
     """)
     for table in ("capacity_request", "request_event", "allocation", "cable", "number_series"):
-        for event, ref in (("INSERT", "NEW TABLE AS new_rows"), ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-                           ("DELETE", "OLD TABLE AS old_rows")):
+        for event, ref in (
+            ("INSERT", "NEW TABLE AS new_rows"),
+            ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+            ("DELETE", "OLD TABLE AS old_rows"),
+        ):
             op.execute(f"""CREATE TRIGGER {table}_audit_{event.lower()} AFTER {event} ON {table}
                 REFERENCING {ref} FOR EACH STATEMENT EXECUTE FUNCTION audit_rows()""")
 

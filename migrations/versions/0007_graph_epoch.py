@@ -3,6 +3,7 @@ commits (deferred constraint triggers fire at commit), so a cached graph knows t
 
 Revision ID: 0007
 """
+
 from alembic import op
 
 revision = "0007"

@@ -4,6 +4,7 @@ every row, which dominated bulk imports.
 
 Revision ID: 0008
 """
+
 from alembic import op
 
 revision = "0008"

@@ -8,6 +8,7 @@ writer's id is below the `xmin` of the previous look's snapshot was already visi
 
 Revision ID: 0009
 """
+
 from alembic import op
 
 revision = "0009"

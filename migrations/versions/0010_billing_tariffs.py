@@ -13,6 +13,7 @@ starting point for the sample data, to be replaced by the Perwako tariff.
 
 Revision ID: 0010
 """
+
 from alembic import op
 
 revision = "0010"
@@ -92,17 +93,24 @@ def upgrade() -> None:
     for product, zones in PRICES.items():
         levy = MICRODUCT_RETRIBUSI if product == "microduct" else RETRIBUSI
         for zone, price in zones.items():
-            rows.append(f"('{product}', '{zone}', daterange('2024-01-01', NULL), {price}, {levy}, "
-                        "'Default (Jakarta SJUT level); replace with the Perwako tariff')")
-    op.execute("INSERT INTO tariff (product, zone_class, effective, price_idr_per_m_year, retribusi_idr_per_m_year,"
-               " legal_basis) VALUES " + ", ".join(rows))
+            rows.append(
+                f"('{product}', '{zone}', daterange('2024-01-01', NULL), {price}, {levy}, "
+                "'Default (Jakarta SJUT level); replace with the Perwako tariff')"
+            )
+    op.execute(
+        "INSERT INTO tariff (product, zone_class, effective, price_idr_per_m_year, retribusi_idr_per_m_year,"
+        " legal_basis) VALUES " + ", ".join(rows)
+    )
     for table in ("tariff", "billing_fee", "term_discount", "tax_rate"):
         _audit(table)
 
 
 def _audit(table: str) -> None:
-    for event, ref in (("INSERT", "NEW TABLE AS new_rows"), ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-                       ("DELETE", "OLD TABLE AS old_rows")):
+    for event, ref in (
+        ("INSERT", "NEW TABLE AS new_rows"),
+        ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+        ("DELETE", "OLD TABLE AS old_rows"),
+    ):
         op.execute(f"""CREATE TRIGGER {table}_audit_{event.lower()} AFTER {event} ON {table}
             REFERENCING {ref} FOR EACH STATEMENT EXECUTE FUNCTION audit_rows()""")
 

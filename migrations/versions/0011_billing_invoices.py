@@ -13,6 +13,7 @@
 
 Revision ID: 0011
 """
+
 from alembic import op
 
 revision = "0011"
@@ -182,8 +183,11 @@ def upgrade() -> None:
     # Invoices and payments are audited; runs (a timestamp cache) and lines are not (they are immutable once issued, and a run writes
     # tens of thousands of draft lines that the invoice's audit record already accounts for).
     for table in ("invoice", "payment"):
-        for event, ref in (("INSERT", "NEW TABLE AS new_rows"), ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-                           ("DELETE", "OLD TABLE AS old_rows")):
+        for event, ref in (
+            ("INSERT", "NEW TABLE AS new_rows"),
+            ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+            ("DELETE", "OLD TABLE AS old_rows"),
+        ):
             op.execute(f"""CREATE TRIGGER {table}_audit_{event.lower()} AFTER {event} ON {table}
                 REFERENCING {ref} FOR EACH STATEMENT EXECUTE FUNCTION audit_rows()""")
 

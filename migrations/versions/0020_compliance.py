@@ -7,6 +7,7 @@ and `flag_event` already records every state change with who and which survey. T
 
 Revision ID: 0020
 """
+
 from alembic import op
 
 from ducting.localdb import APP_ROLE
@@ -17,8 +18,14 @@ down_revision = "0006"
 branch_labels = ("compliance",)
 depends_on = None
 
-AUDITED = {"pole_detail": (), "no_overhead_zone": ("geom_m",), "operator_agreement": (), "migration_case": (),
-           "survey_round": (), "citizen_report": ("photo",)}
+AUDITED = {
+    "pole_detail": (),
+    "no_overhead_zone": ("geom_m",),
+    "operator_agreement": (),
+    "migration_case": (),
+    "survey_round": (),
+    "citizen_report": ("photo",),
+}
 
 
 def upgrade() -> None:
@@ -254,8 +261,11 @@ def upgrade() -> None:
     """)
     for table, dropped in AUDITED.items():
         args = ", ".join(f"'{c}'" for c in dropped)
-        for event, ref in (("INSERT", "NEW TABLE AS new_rows"), ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-                           ("DELETE", "OLD TABLE AS old_rows")):
+        for event, ref in (
+            ("INSERT", "NEW TABLE AS new_rows"),
+            ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+            ("DELETE", "OLD TABLE AS old_rows"),
+        ):
             op.execute(f"""CREATE TRIGGER {table}_audit_{event.lower()} AFTER {event} ON {table}
                 REFERENCING {ref} FOR EACH STATEMENT EXECUTE FUNCTION audit_rows({args})""")
     op.execute(f"""

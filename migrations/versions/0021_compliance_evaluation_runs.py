@@ -13,6 +13,7 @@ likewise fixed once written; only its counts are filled in when it finishes.
 
 Revision ID: 0021
 """
+
 from alembic import op
 
 from ducting.localdb import APP_ROLE
@@ -23,12 +24,39 @@ branch_labels = None
 depends_on = None
 
 # what the application may change on a flag: its state, its latest evidence, and who moved it
-FLAG_UPDATABLE = ("severity", "status", "operator_ids", "measured", "threshold", "unit", "observation_id", "road_class",
-                  "kecamatan_kode", "evidence", "geom", "last_seen_at", "acknowledged_at", "acknowledged_by",
-                  "resolved_at", "resolved_survey_id", "resolved_by", "waived_at", "waived_by", "waived_reason",
-                  "version")
-RUN_UPDATABLE = ("finished_at", "spans_in_scope", "poles_in_scope", "candidates", "opened", "updated", "resolved",
-                 "seconds")
+FLAG_UPDATABLE = (
+    "severity",
+    "status",
+    "operator_ids",
+    "measured",
+    "threshold",
+    "unit",
+    "observation_id",
+    "road_class",
+    "kecamatan_kode",
+    "evidence",
+    "geom",
+    "last_seen_at",
+    "acknowledged_at",
+    "acknowledged_by",
+    "resolved_at",
+    "resolved_survey_id",
+    "resolved_by",
+    "waived_at",
+    "waived_by",
+    "waived_reason",
+    "version",
+)
+RUN_UPDATABLE = (
+    "finished_at",
+    "spans_in_scope",
+    "poles_in_scope",
+    "candidates",
+    "opened",
+    "updated",
+    "resolved",
+    "seconds",
+)
 
 
 def upgrade() -> None:

@@ -16,6 +16,7 @@ two strings under the database collation. Same columns, same uniqueness.
 
 Revision ID: 0022
 """
+
 from alembic import op
 
 revision = "0022"
@@ -25,9 +26,11 @@ depends_on = None
 
 # column -> the table it points at
 LINKS = {"observation_id": "observation", "raised_survey_id": "survey_round", "opened_run_id": "evaluation_run"}
-FKEYS = {"observation_id": "compliance_flag_observation_id_fkey",
-         "raised_survey_id": "compliance_flag_raised_survey_id_fkey",
-         "opened_run_id": "compliance_flag_opened_run_id_fkey"}
+FKEYS = {
+    "observation_id": "compliance_flag_observation_id_fkey",
+    "raised_survey_id": "compliance_flag_raised_survey_id_fkey",
+    "opened_run_id": "compliance_flag_opened_run_id_fkey",
+}
 RECORDS = ("observation", "survey_round", "evaluation_run")
 
 
@@ -37,7 +40,9 @@ def upgrade() -> None:
     # one anti-join per link (UNION ALL), not an OR of correlated subqueries: each is a single hash join
     dangling = "\n      UNION ALL ".join(
         f"SELECT n.id, '{col}', n.{col}, '{table}' FROM new_rows n WHERE n.{col} IS NOT NULL "
-        f"AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = n.{col})" for col, table in LINKS.items())
+        f"AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = n.{col})"
+        for col, table in LINKS.items()
+    )
     op.execute(f"""
     -- SECURITY DEFINER: like a foreign key, the check sees every referenced row, whatever row-level security hides
     CREATE FUNCTION compliance_flag_check_links() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER

@@ -28,6 +28,7 @@ guards against a query that forgets its WHERE clause, not against arbitrary SQL 
 
 Revision ID: 0030
 """
+
 from alembic import op
 
 from ducting.localdb import APP_ROLE
@@ -59,7 +60,11 @@ TABLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "invoice_line": ("billing", "EXISTS (SELECT 1 FROM invoice i WHERE i.id = invoice_line.invoice_id)", ("SELECT",)),
     "payment": ("billing", "EXISTS (SELECT 1 FROM invoice i WHERE i.id = payment.invoice_id)", ("SELECT",)),
     "compliance_flag": ("compliance", "operator_ids @> ARRAY[(SELECT rls_org())]", ("SELECT",)),
-    "flag_event": ("compliance", "EXISTS (SELECT 1 FROM compliance_flag f WHERE f.id = flag_event.flag_id)", ("SELECT",)),
+    "flag_event": (
+        "compliance",
+        "EXISTS (SELECT 1 FROM compliance_flag f WHERE f.id = flag_event.flag_id)",
+        ("SELECT",),
+    ),
     "migration_case": ("compliance", OWN, ("SELECT", "UPDATE")),
     "operator_agreement": ("compliance", OWN, ("SELECT",)),
     "cable_attachment": ("compliance", OWN, ("SELECT",)),
@@ -106,7 +111,7 @@ def upgrade() -> None:
     ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
     CREATE POLICY audit_log_read_all ON audit_log FOR SELECT USING ({_roles(AUDIT_READ_ALL)});
     CREATE POLICY audit_log_read_network ON audit_log FOR SELECT
-      USING ((SELECT rls_role()) <> 'anonymous' AND table_name = ANY ('{{{','.join(AUDIT_PUBLIC_TABLES)}}}'::text[]));
+      USING ((SELECT rls_role()) <> 'anonymous' AND table_name = ANY ('{{{",".join(AUDIT_PUBLIC_TABLES)}}}'::text[]));
 
     -- Occupancy without identity: what availability, routing, occupancy tiles and "occupied" entries need.
     CREATE VIEW allocation_occupancy AS
@@ -170,6 +175,8 @@ def downgrade() -> None:
     """)
     for table, (_, _, commands) in TABLES.items():
         names = ["staff_read", "staff_write", *(f"operator_{c.lower()}" for c in commands)]
-        op.execute("; ".join(f"DROP POLICY {table}_{n} ON {table}" for n in names)
-                   + f"; ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+        op.execute(
+            "; ".join(f"DROP POLICY {table}_{n} ON {table}" for n in names)
+            + f"; ALTER TABLE {table} DISABLE ROW LEVEL SECURITY"
+        )
     op.execute("DROP FUNCTION rls_org(); DROP FUNCTION rls_role()")

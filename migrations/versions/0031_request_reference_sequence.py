@@ -8,6 +8,7 @@ just before commit).
 
 Revision ID: 0031
 """
+
 from alembic import op
 
 from ducting.localdb import APP_ROLE

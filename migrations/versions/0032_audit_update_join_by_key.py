@@ -6,6 +6,7 @@ the trigger, against 10 ms for the update itself. Materialised once and joined o
 
 Revision ID: 0032
 """
+
 from alembic import op
 
 revision = "0032"

@@ -7,6 +7,7 @@ presenting the same username is refused until an admin unlinks the account.
 
 Revision ID: 0033
 """
+
 from alembic import op
 
 revision = "0033"

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from sqlalchemy import text
 
-from tests.factories import at, node_body, segment_body
+from tests.factories import at
 
 API = "/api/v1/network"
 
@@ -23,17 +23,27 @@ def _feature(props, geometry):
 
 
 def _small_network_files():
-    nodes = [_feature({"code": f"MH-I-{i}", "kind": "manhole"}, {"type": "Point", "coordinates": at(100 * i, 0)})
-             for i in range(4)]
-    segs = [_feature({"code": f"RS-I-{i}", "ducts": json.dumps([{"spec": "HDPE-40/33-7xMD10", "reserve": 1}])},
-                     {"type": "LineString", "coordinates": [at(100 * i, 0), at(100 * i + 50, 3), at(100 * (i + 1), 0)]})
-            for i in range(3)]
+    nodes = [
+        _feature({"code": f"MH-I-{i}", "kind": "manhole"}, {"type": "Point", "coordinates": at(100 * i, 0)})
+        for i in range(4)
+    ]
+    segs = [
+        _feature(
+            {"code": f"RS-I-{i}", "ducts": json.dumps([{"spec": "HDPE-40/33-7xMD10", "reserve": 1}])},
+            {"type": "LineString", "coordinates": [at(100 * i, 0), at(100 * i + 50, 3), at(100 * (i + 1), 0)]},
+        )
+        for i in range(3)
+    ]
     return nodes, segs
 
 
 def _upload(client, people, name, content, dry_run):
-    return client.post(f"{API}/import", params={"dry_run": str(dry_run).lower()},
-                       files={"file": (name, content)}, headers=people.headers("planner"))
+    return client.post(
+        f"{API}/import",
+        params={"dry_run": str(dry_run).lower()},
+        files={"file": (name, content)},
+        headers=people.headers("planner"),
+    )
 
 
 def _count(session, table):
@@ -98,12 +108,16 @@ def test_export_then_import_into_an_empty_network_gives_the_same_network(client,
 
 
 def _network_rows(session):
-    nodes = session.execute(text("SELECT code, kind, status, ST_AsText(ST_SnapToGrid(geom, 1e-9)) FROM node ORDER BY code")).all()
-    segs = session.execute(text("""
+    nodes = session.execute(
+        text("SELECT code, kind, status, ST_AsText(ST_SnapToGrid(geom, 1e-9)) FROM node ORDER BY code")
+    ).all()
+    segs = session.execute(
+        text("""
         SELECT s.code, a.code, b.code, s.zone_class, s.length_m, ST_AsText(ST_SnapToGrid(s.geom, 1e-9)),
                (SELECT string_agg(sp.code || ':' || d.position, ',' ORDER BY d.position) FROM duct d JOIN duct_spec sp ON sp.id = d.spec_id WHERE d.segment_id = s.id),
                (SELECT count(*) FILTER (WHERE is_reserved) FROM subduct WHERE segment_id = s.id)
-        FROM route_segment s JOIN node a ON a.id = s.start_node_id JOIN node b ON b.id = s.end_node_id ORDER BY s.code""")).all()
+        FROM route_segment s JOIN node a ON a.id = s.start_node_id JOIN node b ON b.id = s.end_node_id ORDER BY s.code""")
+    ).all()
     return nodes, segs
 
 
@@ -122,6 +136,6 @@ def test_ofds_export_is_a_zip_of_nodes_and_spans_valid_against_the_schema(client
 
 
 def test_operators_cannot_import(client, people):
-    nodes, segs = _small_network_files()
+    nodes, _segs = _small_network_files()
     r = client.post(f"{API}/import", files={"file": ("n.geojson", _fc(nodes))}, headers=people.headers("op_a"))
     assert r.status_code == 403

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from tests.factories import at, line, node_body, point, segment_body
 
@@ -29,7 +28,9 @@ def _problem(r, status, code):
 
 def test_planner_creates_segment_and_its_ends_snap_exactly_onto_nodes(client, people):
     _nodes(client, people, ("MH-T-A", 0, 0), ("MH-T-B", 120, 0))
-    body = segment_body("RS-T-AB", (0.4, 0.3), (60, 5), (119.6, -0.5), ducts=[{"spec": "HDPE-40/33-7xMD10", "reserve": 1}])
+    body = segment_body(
+        "RS-T-AB", (0.4, 0.3), (60, 5), (119.6, -0.5), ducts=[{"spec": "HDPE-40/33-7xMD10", "reserve": 1}]
+    )
     r = client.post(f"{API}/segments", json=body, headers=people.headers("planner"))
     assert r.status_code == 201, r.text
     seg = r.json()
@@ -51,12 +52,17 @@ def test_segment_end_beyond_tolerance_is_rejected_with_distance_to_nearest_node(
     err = body["errors"][0]
     assert err["detail"]["nearest_node"] == "MH-T-B"
     assert 2.9 < err["detail"]["distance_m"] < 3.1
-    assert client.get("/api/v1/collections/segments/items", headers=people.headers("planner")).json()["numberReturned"] == 0
+    assert (
+        client.get("/api/v1/collections/segments/items", headers=people.headers("planner")).json()["numberReturned"]
+        == 0
+    )
 
 
 def test_segment_duplicating_another_between_same_nodes_is_rejected(client, people):
     _nodes(client, people, ("MH-T-A", 0, 0), ("MH-T-B", 100, 0))
-    ok = client.post(f"{API}/segments", json=segment_body("RS-T-1", (0, 0), (100, 0)), headers=people.headers("planner"))
+    ok = client.post(
+        f"{API}/segments", json=segment_body("RS-T-1", (0, 0), (100, 0)), headers=people.headers("planner")
+    )
     assert ok.status_code == 201
     r = client.post(f"{API}/segments", json=segment_body("RS-T-2", (100, 0), (0, 0)), headers=people.headers("planner"))
     _problem(r, 422, "segment_duplicate")
@@ -64,8 +70,9 @@ def test_segment_duplicating_another_between_same_nodes_is_rejected(client, peop
 
 def test_segment_whose_ends_snap_to_one_node_is_rejected(client, people):
     _nodes(client, people, ("MH-T-A", 0, 0), ("MH-T-B", 100, 0))
-    r = client.post(f"{API}/segments", json=segment_body("RS-T-1", (0, 0), (50, 40), (0.3, 0.2)),
-                    headers=people.headers("planner"))
+    r = client.post(
+        f"{API}/segments", json=segment_body("RS-T-1", (0, 0), (50, 40), (0.3, 0.2)), headers=people.headers("planner")
+    )
     _problem(r, 422, "segment_same_node")
 
 
@@ -81,25 +88,36 @@ def test_geometry_rules_each_answer_with_their_code(client, people):
         "outside_service_area": {"type": "LineString", "coordinates": [[106.8, -6.2], [106.81, -6.2]]},
     }
     for code, geometry in cases.items():
-        r = client.post(f"{API}/segments", json={"code": "RS-T-Z", "geometry": geometry}, headers=people.headers("planner"))
+        r = client.post(
+            f"{API}/segments", json={"code": "RS-T-Z", "geometry": geometry}, headers=people.headers("planner")
+        )
         _problem(r, 422, code)
-    r = client.post(f"{API}/segments", content=b'{"code": "RS-T-Z", "geometry": {"type": "LineString", "coordinates": [[NaN, 1.1], [104.05, 1.12]]}}',
-                    headers=people.headers("planner") | {"content-type": "application/json"})
+    r = client.post(
+        f"{API}/segments",
+        content=b'{"code": "RS-T-Z", "geometry": {"type": "LineString", "coordinates": [[NaN, 1.1], [104.05, 1.12]]}}',
+        headers=people.headers("planner") | {"content-type": "application/json"},
+    )
     assert r.status_code == 422
 
 
 def test_swapped_point_error_says_lat_lon_looks_swapped(client, people):
     lon, lat = at(0, 0)
-    r = client.post(f"{API}/nodes", json={"kind": "manhole", "geometry": {"type": "Point", "coordinates": [lat, lon]}},
-                    headers=people.headers("planner"))
+    r = client.post(
+        f"{API}/nodes",
+        json={"kind": "manhole", "geometry": {"type": "Point", "coordinates": [lat, lon]}},
+        headers=people.headers("planner"),
+    )
     body = _problem(r, 422, "coordinates_swapped")
     assert "swap" in body["detail"].lower() or "[lat, lon]" in body["detail"]
 
 
 def test_node_drawn_on_a_segment_splits_it_and_carries_ducts_onto_both_halves(client, people):
     _nodes(client, people, ("MH-T-A", 0, 0), ("MH-T-B", 200, 0))
-    seg = client.post(f"{API}/segments", json=segment_body("RS-T-AB", (0, 0), (200, 0), ducts=[{"spec": "PVC-110-4x32"}]),
-                      headers=people.headers("planner")).json()
+    seg = client.post(
+        f"{API}/segments",
+        json=segment_body("RS-T-AB", (0, 0), (200, 0), ducts=[{"spec": "PVC-110-4x32"}]),
+        headers=people.headers("planner"),
+    ).json()
     total = float(seg["properties"]["length_m"])
     r = client.post(f"{API}/nodes", json=node_body("MH-T-M", 80, 0.4), headers=people.headers("planner"))
     assert r.status_code == 201, r.text
@@ -117,9 +135,14 @@ def test_node_drawn_on_a_segment_splits_it_and_carries_ducts_onto_both_halves(cl
 
 def test_split_endpoint_splits_at_the_given_point(client, people):
     _nodes(client, people, ("MH-T-A", 0, 0), ("MH-T-B", 200, 0))
-    seg = client.post(f"{API}/segments", json=segment_body("RS-T-AB", (0, 0), (200, 0)), headers=people.headers("planner")).json()
-    r = client.post(f"{API}/segments/{seg['id']}/split", json={"geometry": point(150, 3), "node_code": "HH-T-S",
-                                                                "node_kind": "handhole"}, headers=people.headers("planner"))
+    seg = client.post(
+        f"{API}/segments", json=segment_body("RS-T-AB", (0, 0), (200, 0)), headers=people.headers("planner")
+    ).json()
+    r = client.post(
+        f"{API}/segments/{seg['id']}/split",
+        json={"geometry": point(150, 3), "node_code": "HH-T-S", "node_kind": "handhole"},
+        headers=people.headers("planner"),
+    )
     assert r.status_code == 201, r.text
     out = r.json()
     assert out["node"]["properties"]["code"] == "HH-T-S"
@@ -128,8 +151,11 @@ def test_split_endpoint_splits_at_the_given_point(client, people):
 
 def test_deleting_a_segment_with_ducts_is_refused_with_blockers_then_allowed_after(client, people):
     _nodes(client, people, ("MH-T-A", 0, 0), ("MH-T-B", 100, 0))
-    seg = client.post(f"{API}/segments", json=segment_body("RS-T-AB", (0, 0), (100, 0), ducts=[{"spec": "HDPE-32/26"}]),
-                      headers=people.headers("planner")).json()
+    seg = client.post(
+        f"{API}/segments",
+        json=segment_body("RS-T-AB", (0, 0), (100, 0), ducts=[{"spec": "HDPE-32/26"}]),
+        headers=people.headers("planner"),
+    ).json()
     r = client.delete(f"{API}/segments/{seg['id']}", headers=people.headers("planner"))
     body = _problem(r, 409, "delete_blocked")
     assert body["blockers"][0]["type"] == "duct"
@@ -144,10 +170,16 @@ def test_deleting_a_segment_with_ducts_is_refused_with_blockers_then_allowed_aft
 
 def test_a_duct_at_a_taken_position_is_409_duct_position_taken(client, people):
     _nodes(client, people, ("MH-T-A", 0, 0), ("MH-T-B", 100, 0))
-    seg = client.post(f"{API}/segments", json=segment_body("RS-T-AB", (0, 0), (100, 0), ducts=[{"spec": "HDPE-32/26"}]),
-                      headers=people.headers("planner")).json()
-    r = client.post(f"{API}/segments/{seg['id']}/ducts", json={"spec": "HDPE-50/42", "position": 1},
-                    headers=people.headers("planner"))
+    seg = client.post(
+        f"{API}/segments",
+        json=segment_body("RS-T-AB", (0, 0), (100, 0), ducts=[{"spec": "HDPE-32/26"}]),
+        headers=people.headers("planner"),
+    ).json()
+    r = client.post(
+        f"{API}/segments/{seg['id']}/ducts",
+        json={"spec": "HDPE-50/42", "position": 1},
+        headers=people.headers("planner"),
+    )
     assert "RS-T-AB" in _problem(r, 409, "duct_position_taken")["detail"]
 
 
@@ -177,19 +209,32 @@ def test_as_of_returns_the_map_as_it_was(client, people, session):
     url = f"{API}/nodes/{ids['MH-T-A']}"
     before_move = session.execute(__import__("sqlalchemy").text("SELECT clock_timestamp()")).scalar()
     client.patch(url, json={"geometry": point(30, 0)}, headers=people.headers("planner"))
-    now_items = client.get("/api/v1/collections/nodes/items", params={"code": "MH-T-A"}, headers=people.headers("planner")).json()
-    then_items = client.get("/api/v1/collections/nodes/items", params={"code": "MH-T-A", "as_of": before_move.isoformat()},
-                            headers=people.headers("planner")).json()
+    now_items = client.get(
+        "/api/v1/collections/nodes/items", params={"code": "MH-T-A"}, headers=people.headers("planner")
+    ).json()
+    then_items = client.get(
+        "/api/v1/collections/nodes/items",
+        params={"code": "MH-T-A", "as_of": before_move.isoformat()},
+        headers=people.headers("planner"),
+    ).json()
     assert now_items["features"][0]["geometry"]["coordinates"] == [round(c, 7) for c in at(30, 0)]
     assert then_items["features"][0]["geometry"]["coordinates"] == [round(c, 7) for c in at(0, 0)]
     earlier = (before_move - timedelta(days=3650)).isoformat()
-    assert client.get("/api/v1/collections/nodes/items", params={"code": "MH-T-A", "as_of": earlier},
-                      headers=people.headers("planner")).json()["numberReturned"] == 0
+    assert (
+        client.get(
+            "/api/v1/collections/nodes/items",
+            params={"code": "MH-T-A", "as_of": earlier},
+            headers=people.headers("planner"),
+        ).json()["numberReturned"]
+        == 0
+    )
 
 
 def test_moving_a_node_drags_its_segment_ends_along(client, people):
     ids = _nodes(client, people, ("MH-T-A", 0, 0), ("MH-T-B", 100, 0))
-    seg = client.post(f"{API}/segments", json=segment_body("RS-T-AB", (0, 0), (100, 0)), headers=people.headers("planner")).json()
+    seg = client.post(
+        f"{API}/segments", json=segment_body("RS-T-AB", (0, 0), (100, 0)), headers=people.headers("planner")
+    ).json()
     client.patch(f"{API}/nodes/{ids['MH-T-B']}", json={"geometry": point(100, 50)}, headers=people.headers("planner"))
     moved = client.get(f"{API}/segments/{seg['id']}", headers=people.headers("planner")).json()
     assert moved["geometry"]["coordinates"][-1] == at(100, 50)
@@ -208,14 +253,20 @@ def test_writes_need_a_planner_and_reads_need_a_login(client, people):
 def test_bulk_reports_every_faulty_operation_with_its_index_and_writes_nothing(client, people):
     ops = [
         {"op": "create", "type": "node", "data": node_body("MH-T-1", 0, 0)},
-        {"op": "create", "type": "node", "data": {"kind": "manhole", "geometry": {"type": "Point", "coordinates": [1.12, 104.05]}}},
+        {
+            "op": "create",
+            "type": "node",
+            "data": {"kind": "manhole", "geometry": {"type": "Point", "coordinates": [1.12, 104.05]}},
+        },
         {"op": "create", "type": "node", "data": node_body("MH-T-2", 100, 0)},
         {"op": "create", "type": "segment", "data": segment_body("RS-T-1", (0, 0), (100, 9))},
     ]
     r = client.post(f"{API}/bulk", json={"operations": ops}, headers=people.headers("planner"))
     body = _problem(r, 422, "bulk_rejected")
     assert {e["path"].split("/")[1] for e in body["errors"]} == {"1", "3"}
-    assert client.get("/api/v1/collections/nodes/items", headers=people.headers("planner")).json()["numberReturned"] == 0
+    assert (
+        client.get("/api/v1/collections/nodes/items", headers=people.headers("planner")).json()["numberReturned"] == 0
+    )
     ops[1]["data"]["geometry"]["coordinates"] = at(50, 50)
     ops[3]["data"] = segment_body("RS-T-1", (0, 0), (100, 0))
     ok = client.post(f"{API}/bulk", json={"operations": ops}, headers=people.headers("planner"))
@@ -224,8 +275,11 @@ def test_bulk_reports_every_faulty_operation_with_its_index_and_writes_nothing(c
 
 def test_summary_counts_km_and_subducts_per_kecamatan(client, people):
     _nodes(client, people, ("MH-T-A", 0, 0), ("MH-T-B", 1000, 0))
-    client.post(f"{API}/segments", json=segment_body("RS-T-AB", (0, 0), (1000, 0), ducts=[{"spec": "HDPE-40/33-7xMD10"}, {"spec": "HDPE-32/26"}]),
-                headers=people.headers("planner"))
+    client.post(
+        f"{API}/segments",
+        json=segment_body("RS-T-AB", (0, 0), (1000, 0), ducts=[{"spec": "HDPE-40/33-7xMD10"}, {"spec": "HDPE-32/26"}]),
+        headers=people.headers("planner"),
+    )
     s = client.get(f"{API}/summary", headers=people.headers("finance")).json()
     assert 0.99 < float(s["route_km"]) < 1.01 and 1.99 < float(s["duct_km"]) < 2.01
     assert s["subducts_by_status"]["operational"] == 8

@@ -31,16 +31,24 @@ def committed_network(engine, test_database):
         for i in range(5):
             create_node(s, data=NodeIn(code=f"MH-G-{i}", kind="manhole", geometry=point(150 * i, 500)))
         for i in range(4):
-            create_segment(s, data=SegmentIn(code=f"RS-G-{i}", geometry=line((150 * i, 500), (150 * (i + 1), 500)),
-                                             ducts=[{"spec": "HDPE-32/26"}]))
+            create_segment(
+                s,
+                data=SegmentIn(
+                    code=f"RS-G-{i}",
+                    geometry=line((150 * i, 500), (150 * (i + 1), 500)),
+                    ducts=[{"spec": "HDPE-32/26"}],
+                ),
+            )
         s.commit()
     yield token
     with Session(engine) as s:
-        s.execute(text("""DELETE FROM subduct WHERE segment_id IN (SELECT id FROM route_segment WHERE code LIKE 'RS-G-%');
+        s.execute(
+            text("""DELETE FROM subduct WHERE segment_id IN (SELECT id FROM route_segment WHERE code LIKE 'RS-G-%');
             DELETE FROM duct WHERE segment_id IN (SELECT id FROM route_segment WHERE code LIKE 'RS-G-%');
             DELETE FROM route_segment WHERE code LIKE 'RS-G-%'; DELETE FROM node WHERE code LIKE 'MH-G-%';
             DELETE FROM api_token WHERE account_id IN (SELECT id FROM account WHERE username = 't_gdal_reader');
-            DELETE FROM account WHERE username = 't_gdal_reader'"""))
+            DELETE FROM account WHERE username = 't_gdal_reader'""")
+        )
         s.commit()
 
 
@@ -48,17 +56,28 @@ def test_ogrinfo_reads_the_segments_layer_over_oapif(committed_network, test_dat
     assert shutil.which("ogrinfo"), "gdal-bin is missing: ./dev installs it"
     with running_service(test_database.app_url) as base:
         env = {"GDAL_HTTP_HEADERS": f"Authorization: Bearer {committed_network}", "PATH": "/usr/bin:/bin"}
-        listing = subprocess.run(["ogrinfo", "-ro", "-q", f"OAPIF:{base}/api/v1"], capture_output=True, text=True,
-                                 env=env, timeout=60)
+        listing = subprocess.run(
+            ["ogrinfo", "-ro", "-q", f"OAPIF:{base}/api/v1"], capture_output=True, text=True, env=env, timeout=60
+        )
         assert listing.returncode == 0, listing.stderr
         assert "segments" in listing.stdout and "nodes" in listing.stdout
-        out = subprocess.run(["ogrinfo", "-ro", "-al", "-so", f"OAPIF:{base}/api/v1", "segments"],
-                             capture_output=True, text=True, env=env, timeout=60)
+        out = subprocess.run(
+            ["ogrinfo", "-ro", "-al", "-so", f"OAPIF:{base}/api/v1", "segments"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr
         assert "Feature Count: 4" in out.stdout
         assert "length_m" in out.stdout
-        geojson = subprocess.run(["ogr2ogr", "-f", "GeoJSON", "/vsistdout/", f"OAPIF:{base}/api/v1", "nodes"],
-                                 capture_output=True, text=True, env=env, timeout=60)
+        geojson = subprocess.run(
+            ["ogr2ogr", "-f", "GeoJSON", "/vsistdout/", f"OAPIF:{base}/api/v1", "nodes"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         codes = sorted(f["properties"]["code"] for f in json.loads(geojson.stdout)["features"])
         assert codes == [f"MH-G-{i}" for i in range(5)]
 
@@ -67,8 +86,12 @@ def test_items_page_links_walk_the_whole_layer(client, people):
     from tests.factories import node_body
 
     for i in range(7):
-        assert client.post("/api/v1/network/nodes", json=node_body(f"MH-P-{i}", 30 * i, 0),
-                           headers=people.headers("planner")).status_code == 201
+        assert (
+            client.post(
+                "/api/v1/network/nodes", json=node_body(f"MH-P-{i}", 30 * i, 0), headers=people.headers("planner")
+            ).status_code
+            == 201
+        )
     url, seen = "/api/v1/collections/nodes/items?limit=3", []
     while url:
         page = client.get(url, headers=people.headers("op_a"))
@@ -80,6 +103,7 @@ def test_items_page_links_walk_the_whole_layer(client, people):
 
 
 def test_bbox_with_swapped_axes_is_rejected_with_a_hint(client, people):
-    r = client.get("/api/v1/collections/segments/items", params={"bbox": "1.0,104.0,1.2,104.2"},
-                   headers=people.headers("planner"))
+    r = client.get(
+        "/api/v1/collections/segments/items", params={"bbox": "1.0,104.0,1.2,104.2"}, headers=people.headers("planner")
+    )
     assert r.status_code == 422 and "swapped" in r.json()["detail"]

@@ -43,36 +43,48 @@ def test_operator_sees_only_its_own_invoices_pdfs_statements_and_aging(client, p
     assert [i["id"] for i in client.get(f"{API}/invoices", headers=h).json()] == [a["id"]]
     assert client.get(f"{API}/invoices/{a['id']}", headers=h).status_code == 200
     assert client.get(f"{API}/invoices/{a['id']}/pdf", headers=h).status_code == 200
-    for path in (f"/invoices/{b['id']}", f"/invoices/{b['id']}/pdf", "/statements/2026-03?operator=TOPB",
-                 "/statements/2026-03/pdf?operator=TOPB", "/statements/2026-03/map.png?operator=TOPB"):
+    for path in (
+        f"/invoices/{b['id']}",
+        f"/invoices/{b['id']}/pdf",
+        "/statements/2026-03?operator=TOPB",
+        "/statements/2026-03/pdf?operator=TOPB",
+        "/statements/2026-03/map.png?operator=TOPB",
+    ):
         _problem(client.get(API + path, headers=h), 404, "not_found")
     own = client.get(f"{API}/statements/2026-03", headers=h).json()
     assert {ln["segment_code"] for ln in own["lines"]} == {"RS-T-AB", "RS-T-BC"}
     assert [row["operator"] for row in client.get(f"{API}/aging?as_of=2026-06-01", headers=h).json()] == ["TOPA"]
 
 
-@pytest.mark.parametrize("method,path,body", [
-    ("post", "/runs", {"month": "2026-03"}),
-    ("post", "/runs/2026-03/issue", {}),
-    ("get", "/runs/2026-03", None),
-    ("get", "/runs/2026-03/invoices.csv", None),
-    ("get", "/runs/2026-03/lines.csv", None),
-    ("get", "/runs/2026-03/run.xlsx", None),
-    ("get", "/runs/2026-03/efaktur.xml", None),
-    ("get", "/runs/2026-03/invoices.zip", None),
-    ("post", "/invoices/{b}/credit-notes", {"reason": "coba"}),
-    ("post", "/invoices/{b}/payments", {"amount_idr": 1, "paid_on": "2026-04-02", "reference": "x"}),
-    ("post", "/tariffs", {"product": "microduct", "zone_class": "cbd", "first_day": "2030-01-01",
-                          "price_idr_per_m_year": "1"}),
-    ("get", "/revenue?from=2026-01&to=2026-03", None),
-    ("get", "/revenue.csv?from=2026-01&to=2026-03", None),
-    ("get", "/revenue/chart.png?from=2026-01&to=2026-03", None),
-])
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("post", "/runs", {"month": "2026-03"}),
+        ("post", "/runs/2026-03/issue", {}),
+        ("get", "/runs/2026-03", None),
+        ("get", "/runs/2026-03/invoices.csv", None),
+        ("get", "/runs/2026-03/lines.csv", None),
+        ("get", "/runs/2026-03/run.xlsx", None),
+        ("get", "/runs/2026-03/efaktur.xml", None),
+        ("get", "/runs/2026-03/invoices.zip", None),
+        ("post", "/invoices/{b}/credit-notes", {"reason": "coba"}),
+        ("post", "/invoices/{b}/payments", {"amount_idr": 1, "paid_on": "2026-04-02", "reference": "x"}),
+        (
+            "post",
+            "/tariffs",
+            {"product": "microduct", "zone_class": "cbd", "first_day": "2030-01-01", "price_idr_per_m_year": "1"},
+        ),
+        ("get", "/revenue?from=2026-01&to=2026-03", None),
+        ("get", "/revenue.csv?from=2026-01&to=2026-03", None),
+        ("get", "/revenue/chart.png?from=2026-01&to=2026-03", None),
+    ],
+)
 def test_operators_and_planners_cannot_reach_finance_endpoints(client, people, issued_run, method, path, body):
     b = issued_run[people.orgs["op_b"].id]["id"]
     for who in ("op_a", "planner"):
-        r = getattr(client, method)(API + path.format(b=b), headers=people.headers(who),
-                                    **({"json": body} if body is not None else {}))
+        r = getattr(client, method)(
+            API + path.format(b=b), headers=people.headers(who), **({"json": body} if body is not None else {})
+        )
         _problem(r, 403, "forbidden")
     _problem(client.get(f"{API}/invoices"), 401, "unauthenticated")
 
@@ -88,29 +100,53 @@ def test_bad_input_is_a_problem_with_a_code_and_writes_nothing(client, people, i
     f = people.headers("finance")
     _problem(client.post(f"{API}/runs", json={"month": "2026-13"}, headers=f), 422, "invalid_input")
     inv = issued_run[people.orgs["op_a"].id]
-    _problem(client.post(f"{API}/invoices/{inv['id']}/payments",
-                         json={"amount_idr": "999999999", "paid_on": "2026-04-02", "reference": "TRX"}, headers=f),
-             409, "overpayment")
-    _problem(client.post(f"{API}/invoices/{inv['id']}/credit-notes", json={"reason": "x", "line_ids": [-1]},
-                         headers=f), 422, "invalid_input")
+    _problem(
+        client.post(
+            f"{API}/invoices/{inv['id']}/payments",
+            json={"amount_idr": "999999999", "paid_on": "2026-04-02", "reference": "TRX"},
+            headers=f,
+        ),
+        409,
+        "overpayment",
+    )
+    _problem(
+        client.post(f"{API}/invoices/{inv['id']}/credit-notes", json={"reason": "x", "line_ids": [-1]}, headers=f),
+        422,
+        "invalid_input",
+    )
     _problem(client.post(f"{API}/runs/2026-07/issue", json={}, headers=f), 409, "nothing_to_issue")
-    _problem(client.post(f"{API}/tariffs", json={"product": "microduct", "zone_class": "cbd",
-                                                 "first_day": "2026-01-01", "price_idr_per_m_year": "9000"},
-                         headers=f), 409, "tariff_overlap")
+    _problem(
+        client.post(
+            f"{API}/tariffs",
+            json={
+                "product": "microduct",
+                "zone_class": "cbd",
+                "first_day": "2026-01-01",
+                "price_idr_per_m_year": "9000",
+            },
+            headers=f,
+        ),
+        409,
+        "tariff_overlap",
+    )
     assert client.get(f"{API}/invoices/{inv['id']}", headers=f).json()["paid_idr"] == "0"
 
 
 def test_void_through_credit_note_then_pay_and_age(client, people, issued_run):
     f = people.headers("finance")
     a, b = issued_run[people.orgs["op_a"].id], issued_run[people.orgs["op_b"].id]
-    r = client.post(f"{API}/invoices/{b['id']}/credit-notes", json={"reason": "salah tagih", "issued_on": "2026-04-03"},
-                    headers=f)
+    r = client.post(
+        f"{API}/invoices/{b['id']}/credit-notes", json={"reason": "salah tagih", "issued_on": "2026-04-03"}, headers=f
+    )
     assert r.status_code == 201, r.text
     note = r.json()
     assert note["number"] == "BDL-KN/2026/000001" and note["total_idr"] == "-" + b["total_idr"]
     assert client.get(f"{API}/invoices/{b['id']}", headers=f).json()["status"] == "void"
-    r = client.post(f"{API}/invoices/{a['id']}/payments",
-                    json={"amount_idr": "1000", "paid_on": "2026-04-10", "reference": "TRX-77"}, headers=f)
+    r = client.post(
+        f"{API}/invoices/{a['id']}/payments",
+        json={"amount_idr": "1000", "paid_on": "2026-04-10", "reference": "TRX-77"},
+        headers=f,
+    )
     assert r.status_code == 201, r.text
     aging = {row["operator"]: row for row in client.get(f"{API}/aging?as_of=2026-06-15", headers=f).json()}
     # due 1 May (issued 1 April + 30 days); on 15 June it is 45 days late
@@ -137,17 +173,31 @@ def test_exports_open_as_finance_expects(client, people, issued_run):
     a = issued_run[people.orgs["op_a"].id]
     pdf = client.get(f"{API}/invoices/{a['id']}/pdf", headers=people.headers("op_a")).content
     (ARTIFACTS / "invoice.pdf").write_bytes(pdf)
-    text = subprocess.run(["pdftotext", "-layout", str(ARTIFACTS / "invoice.pdf"), "-"], capture_output=True,
-                          text=True, check=True).stdout
-    for needle in ("TAGIHAN", "BDL/2026/000001", "NPWP", "0123456789012345",
-                   "Terbilang", "rupiah", "Jatuh tempo", "RS-T-AB", "Rp "):
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(ARTIFACTS / "invoice.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    for needle in (
+        "TAGIHAN",
+        "BDL/2026/000001",
+        "NPWP",
+        "0123456789012345",
+        "Terbilang",
+        "rupiah",
+        "Jatuh tempo",
+        "RS-T-AB",
+        "Rp ",
+    ):
         assert needle in text, needle
-    subprocess.run(["pdftoppm", "-png", "-r", "80", "-singlefile", str(ARTIFACTS / "invoice.pdf"),
-                    str(ARTIFACTS / "invoice")], check=True)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "80", "-singlefile", str(ARTIFACTS / "invoice.pdf"), str(ARTIFACTS / "invoice")],
+        check=True,
+    )
     statement = client.get(f"{API}/statements/2026-03/pdf", headers=people.headers("op_a")).content
     (ARTIFACTS / "statement.pdf").write_bytes(statement)
-    subprocess.run(["pdftoppm", "-png", "-r", "70", "-singlefile", str(ARTIFACTS / "statement.pdf"),
-                    str(ARTIFACTS / "statement")], check=True)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "70", "-singlefile", str(ARTIFACTS / "statement.pdf"), str(ARTIFACTS / "statement")],
+        check=True,
+    )
     assert (ARTIFACTS / "invoice.png").stat().st_size > 10_000
 
 
@@ -166,13 +216,19 @@ def test_revenue_reports_by_operator_kecamatan_product_with_projection(client, p
 
 
 def test_quote_provider_prices_a_route_for_leasing(session, net):
-    from ducting.leasing.quotes import QuoteLine
-    from billing.tariffs import quote_provider
-    from ducting.network.vocab import SizeClass, ZoneClass
     from decimal import Decimal
 
-    q = quote_provider(session, operator_id=1, first_day=date(2026, 3, 17), last_day=date(2027, 3, 16), lines=[
-        QuoteLine(1, "RS-T-AB", ZoneClass.RESIDENTIAL, SizeClass.SUBDUCT_32_26, Decimal("100"), 1)])
+    from billing.tariffs import quote_provider
+    from ducting.leasing.quotes import QuoteLine
+    from ducting.network.vocab import SizeClass, ZoneClass
+
+    q = quote_provider(
+        session,
+        operator_id=1,
+        first_day=date(2026, 3, 17),
+        last_day=date(2027, 3, 16),
+        lines=[QuoteLine(1, "RS-T-AB", ZoneClass.RESIDENTIAL, SizeClass.SUBDUCT_32_26, Decimal("100"), 1)],
+    )
     assert q["available"] and q["annual_total_idr"] == "1300000"
     # first month 17..31 March: 53,425 (as the run bills it)
     assert q["first_month_idr"] == "53425" and q["manhole_entries"] == 2

@@ -32,33 +32,39 @@ def issued(session, people, net):
     return invoice_of(session, op, MARCH)
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE invoice SET subtotal_idr = 1, total_idr = 1 + ppn_idr WHERE id = :i",
-    "UPDATE invoice SET number = 'BDL/2026/999999' WHERE id = :i",
-    "UPDATE invoice SET status = 'draft', number = NULL WHERE id = :i",
-    "DELETE FROM invoice WHERE id = :i",
-    "UPDATE invoice_line SET amount_idr = 0 WHERE invoice_id = :i",
-    "DELETE FROM invoice_line WHERE invoice_id = :i",
-    "INSERT INTO invoice_line (invoice_id, line_no, kind, service_month, amount_idr, description)"
-    " VALUES (:i, 99, 'minimum_charge', '2026-03-01', 5, 'sneaked in')",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE invoice SET subtotal_idr = 1, total_idr = 1 + ppn_idr WHERE id = :i",
+        "UPDATE invoice SET number = 'BDL/2026/999999' WHERE id = :i",
+        "UPDATE invoice SET status = 'draft', number = NULL WHERE id = :i",
+        "DELETE FROM invoice WHERE id = :i",
+        "UPDATE invoice_line SET amount_idr = 0 WHERE invoice_id = :i",
+        "DELETE FROM invoice_line WHERE invoice_id = :i",
+        "INSERT INTO invoice_line (invoice_id, line_no, kind, service_month, amount_idr, description)"
+        " VALUES (:i, 99, 'minimum_charge', '2026-03-01', 5, 'sneaked in')",
+    ],
+)
 def test_issued_invoice_and_its_lines_refuse_changes_in_the_database(session, issued, statement):
-    with pytest.raises((IntegrityError, DBAPIError), match="immutable|cannot"):
-        with session.begin_nested():
-            session.execute(text(statement), {"i": issued["id"]})
+    with pytest.raises((IntegrityError, DBAPIError), match=r"immutable|cannot"), session.begin_nested():
+        session.execute(text(statement), {"i": issued["id"]})
 
 
 def test_issued_invoice_may_only_move_to_paid_with_its_payment(session, issued):
-    record_payment(session, invoice_id=issued["id"], amount_idr=issued["total_idr"], paid_on=date(2026, 4, 20),
-                   reference="TRX-1", actor=FINANCE)
+    record_payment(
+        session,
+        invoice_id=issued["id"],
+        amount_idr=issued["total_idr"],
+        paid_on=date(2026, 4, 20),
+        reference="TRX-1",
+        actor=FINANCE,
+    )
     inv = invoice_of(session, issued["operator_id"], MARCH)
     assert (inv["status"], inv["paid_idr"]) == ("paid", issued["total_idr"])
-    with pytest.raises(IntegrityError, match="cannot move"):
-        with session.begin_nested():
-            session.execute(text("UPDATE invoice SET status = 'issued' WHERE id = :i"), {"i": issued["id"]})
-    with pytest.raises(IntegrityError, match="append-only"):
-        with session.begin_nested():
-            session.execute(text("UPDATE payment SET amount_idr = 1 WHERE invoice_id = :i"), {"i": issued["id"]})
+    with pytest.raises(IntegrityError, match="cannot move"), session.begin_nested():
+        session.execute(text("UPDATE invoice SET status = 'issued' WHERE id = :i"), {"i": issued["id"]})
+    with pytest.raises(IntegrityError, match="append-only"), session.begin_nested():
+        session.execute(text("UPDATE payment SET amount_idr = 1 WHERE invoice_id = :i"), {"i": issued["id"]})
 
 
 def test_rerunning_an_issued_month_is_idempotent(session, people, issued):
@@ -74,25 +80,31 @@ def test_rerunning_an_issued_month_is_idempotent(session, people, issued):
 def test_database_refuses_a_second_rent_line_for_the_same_allocation_month(session, issued, people):
     line = lines_of(session, people.orgs["op_a"].id, MARCH)[0]
     session.execute(text("INSERT INTO invoice_run (month) VALUES ('2026-05-01')"))
-    other = session.scalar(text("INSERT INTO invoice (month, operator_id) VALUES ('2026-05-01', :o) RETURNING id"),
-                           {"o": people.orgs["op_b"].id})
-    with pytest.raises(IntegrityError, match="uq_invoice_line_rent"):
-        with session.begin_nested():
-            session.execute(text("""INSERT INTO invoice_line (invoice_id, line_no, kind, allocation_id, service_month,
+    other = session.scalar(
+        text("INSERT INTO invoice (month, operator_id) VALUES ('2026-05-01', :o) RETURNING id"),
+        {"o": people.orgs["op_b"].id},
+    )
+    with pytest.raises(IntegrityError, match="uq_invoice_line_rent"), session.begin_nested():
+        session.execute(
+            text("""INSERT INTO invoice_line (invoice_id, line_no, kind, allocation_id, service_month,
                 period_from, days_in_year, amount_idr, description)
                 VALUES (:inv, 1, 'rent', :a, '2026-03-01', '2026-03-01', 365, 1, 'dup')"""),
-                            {"inv": other, "a": line["allocation_id"]})
+            {"inv": other, "a": line["allocation_id"]},
+        )
 
 
 def test_run_refuses_days_without_a_tariff_and_writes_nothing(session, people, net):
     from billing.tariffs import TariffMissing
 
     net.lease(people.orgs["op_a"].id, "RS-T-AB", date(2026, 1, 1), None)
-    session.execute(text("UPDATE tariff SET effective = daterange(lower(effective), '2026-03-10') "
-                         "WHERE product = 'subduct_32_26' AND zone_class = 'residential'"))
-    with pytest.raises(TariffMissing) as err:
-        with session.begin_nested():
-            run_month(session, month=MARCH, actor=FINANCE)
+    session.execute(
+        text(
+            "UPDATE tariff SET effective = daterange(lower(effective), '2026-03-10') "
+            "WHERE product = 'subduct_32_26' AND zone_class = 'residential'"
+        )
+    )
+    with pytest.raises(TariffMissing) as err, session.begin_nested():
+        run_month(session, month=MARCH, actor=FINANCE)
     assert err.value.errors[0].code == "tariff_missing" and "22 day(s)" in err.value.errors[0].message
     assert session.scalar(text("SELECT count(*) FROM invoice WHERE month = :m"), {"m": MARCH}) == 0
 
@@ -106,14 +118,25 @@ def committed_drafts(engine, owner_engine):
     """Six operators with draft invoices for January and February 2031, committed; removed afterwards."""
     tag = uuid.uuid4().hex[:6].upper()
     with owner_engine.begin() as c:
-        orgs = [c.scalar(text("INSERT INTO organisation (code, name, kind, npwp) VALUES (:c, :n, 'operator', "
-                              "'012345678901234') RETURNING id"), {"c": f"CC{tag}{i}", "n": f"Op {tag} {i}"})
-                for i in range(6)]
+        orgs = [
+            c.scalar(
+                text(
+                    "INSERT INTO organisation (code, name, kind, npwp) VALUES (:c, :n, 'operator', "
+                    "'012345678901234') RETURNING id"
+                ),
+                {"c": f"CC{tag}{i}", "n": f"Op {tag} {i}"},
+            )
+            for i in range(6)
+        ]
         for m in (date(YEAR, 1, 1), date(YEAR, 2, 1)):
             c.execute(text("INSERT INTO invoice_run (month) VALUES (:m)"), {"m": m})
             for o in orgs:
-                c.execute(text("INSERT INTO invoice (month, operator_id, subtotal_idr, total_idr) "
-                               "VALUES (:m, :o, 1000, 1000)"), {"m": m, "o": o})
+                c.execute(
+                    text(
+                        "INSERT INTO invoice (month, operator_id, subtotal_idr, total_idr) VALUES (:m, :o, 1000, 1000)"
+                    ),
+                    {"m": m, "o": o},
+                )
     yield orgs
     with owner_engine.begin() as c:
         c.execute(text("ALTER TABLE invoice DISABLE TRIGGER invoice_guard"))
@@ -126,8 +149,15 @@ def committed_drafts(engine, owner_engine):
 
 def _numbers(engine) -> list[str]:
     with open_session(FINANCE, bind=engine) as c:  # row-level security: invoices need a role that reads them
-        return list(c.scalars(text("SELECT number FROM invoice WHERE extract(year FROM month) = :y "
-                                   "AND number IS NOT NULL ORDER BY number"), {"y": YEAR}))
+        return list(
+            c.scalars(
+                text(
+                    "SELECT number FROM invoice WHERE extract(year FROM month) = :y "
+                    "AND number IS NOT NULL ORDER BY number"
+                ),
+                {"y": YEAR},
+            )
+        )
 
 
 def _expected(n: int) -> list[str]:
@@ -148,12 +178,14 @@ def test_two_issuers_at_once_get_gapless_distinct_numbers(engine, committed_draf
                 s.commit()
             except RuntimeError:
                 s.rollback()
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
-    threads = [threading.Thread(target=issue, args=(date(YEAR, 1, 1), False)),
-               threading.Thread(target=issue, args=(date(YEAR, 2, 1), True)),
-               threading.Thread(target=issue, args=(date(YEAR, 2, 1), False))]
+    threads = [
+        threading.Thread(target=issue, args=(date(YEAR, 1, 1), False)),
+        threading.Thread(target=issue, args=(date(YEAR, 2, 1), True)),
+        threading.Thread(target=issue, args=(date(YEAR, 2, 1), False)),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -185,8 +217,13 @@ def test_issue_failing_at_any_statement_leaves_nothing_half_issued(engine, commi
             assert _numbers(engine) == _expected(6)
             return
         with open_session(FINANCE, bind=engine) as c:
-            assert c.scalar(text("SELECT count(*) FROM invoice WHERE extract(year FROM month) = :y "
-                                 "AND status <> 'draft'"), {"y": YEAR}) == 0
+            assert (
+                c.scalar(
+                    text("SELECT count(*) FROM invoice WHERE extract(year FROM month) = :y AND status <> 'draft'"),
+                    {"y": YEAR},
+                )
+                == 0
+            )
     with open_session(FINANCE, bind=engine) as s:
         issue_month(s, month=date(YEAR, 1, 1), actor=FINANCE, issued_on=date(YEAR, 3, 1))
         s.commit()

@@ -61,8 +61,7 @@ def test_twelve_months_of_a_whole_year_lease_equal_the_annual_rent_within_roundi
     assert abs(billed - m * rate) <= Decimal("6")
 
 
-@given(first=st.dates(date(2025, 1, 1), date(2030, 12, 31)), length=st.integers(0, 900),
-       open_ended=st.booleans())
+@given(first=st.dates(date(2025, 1, 1), date(2030, 12, 31)), length=st.integers(0, 900), open_ended=st.booleans())
 def test_proration_never_bills_a_day_twice_across_consecutive_months(first, length, open_ended):
     last = None if open_ended else first + timedelta(days=length)
     horizon = first + timedelta(days=length)
@@ -84,14 +83,24 @@ def test_proration_never_bills_a_day_twice_across_consecutive_months(first, leng
 @given(m=metres, rate=rates, days=st.integers(1, 31), year=years)
 def test_sql_and_python_apply_the_same_rounding(session, m, rate, days, year):
     diy = days_in_year(year)
-    sql = session.scalar(text("SELECT round(CAST(:m AS numeric) * CAST(:r AS numeric) * 100 * :d / (100 * :y))"),
-                         {"m": m, "r": rate, "d": days, "y": diy})
+    sql = session.scalar(
+        text("SELECT round(CAST(:m AS numeric) * CAST(:r AS numeric) * 100 * :d / (100 * :y))"),
+        {"m": m, "r": rate, "d": days, "y": diy},
+    )
     assert sql == round_idr(prorated(m, rate, days, year))
 
 
-leases = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 60), st.one_of(st.none(), st.integers(0, 80)),
-                            st.decimals(min_value=Decimal("1"), max_value=Decimal("999.999"), places=3)),
-                  min_size=1, max_size=6, unique_by=lambda t: t[0])
+leases = st.lists(
+    st.tuples(
+        st.integers(0, 5),
+        st.integers(0, 60),
+        st.one_of(st.none(), st.integers(0, 80)),
+        st.decimals(min_value=Decimal("1"), max_value=Decimal("999.999"), places=3),
+    ),
+    min_size=1,
+    max_size=6,
+    unique_by=lambda t: t[0],
+)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -102,14 +111,23 @@ def test_invoice_lines_sum_to_its_subtotal_and_total_adds_ppn(session, people, n
     with session.begin_nested() as sp:
         for bore, start, length, m in specs:
             first = date(2026, 2, 1) + timedelta(days=start)
-            net.lease(op, "RS-T-BC", first, None if length is None else first + timedelta(days=length),
-                      bore=bore, metres=str(m))
+            net.lease(
+                op,
+                "RS-T-BC",
+                first,
+                None if length is None else first + timedelta(days=length),
+                bore=bore,
+                metres=str(m),
+            )
         run_month(session, month=march, actor=FINANCE)
-        rows = session.execute(text("""
+        rows = session.execute(
+            text("""
             SELECT i.subtotal_idr, i.ppn_idr, i.total_idr, i.retribusi_idr, sum(l.amount_idr) AS lines,
                    sum(l.retribusi_idr) AS levy
             FROM invoice i JOIN invoice_line l ON l.invoice_id = i.id WHERE i.month = :m
-            GROUP BY i.id"""), {"m": march}).all()
+            GROUP BY i.id"""),
+            {"m": march},
+        ).all()
         for r in rows:
             assert r.subtotal_idr == r.lines and r.retribusi_idr == r.levy
             assert r.total_idr == r.subtotal_idr + r.ppn_idr

@@ -63,8 +63,10 @@ def test_tariff_change_on_the_15th_splits_the_line(session, people, net):
     lines = lines_of(session, op, MARCH)
     # 1..14 March at 13,000: 100 x 13,000 x 14 / 365 = 18,200,000 / 365 = 49,863.01 -> 49,863
     # 15..31 March at 14,600: 100 x 14,600 x 17 / 365 = 24,820,000 / 365 = 68,000 exactly
-    assert _amounts(lines) == [(date(2026, 3, 1), date(2026, 3, 14), 14, 49863),
-                               (date(2026, 3, 15), date(2026, 3, 31), 17, 68000)]
+    assert _amounts(lines) == [
+        (date(2026, 3, 1), date(2026, 3, 14), 14, 49863),
+        (date(2026, 3, 15), date(2026, 3, 31), 17, 68000),
+    ]
     assert [ln["rate_idr_per_m_year"] for ln in lines] == [Decimal("13000.00"), Decimal("14600.00")]
     assert invoice_of(session, op, MARCH)["subtotal_idr"] == 117863
 
@@ -81,8 +83,12 @@ def test_february_2028_counts_29_days_of_a_366_day_year(session, people, net):
 
 def test_one_metre_one_day_lease_rounds_a_half_rupiah_up_once(session, people, net):
     op = people.orgs["op_a"].id
-    session.execute(text("UPDATE tariff SET price_idr_per_m_year = 13322.50 WHERE product = 'subduct_32_26' "
-                         "AND zone_class = 'residential'"))
+    session.execute(
+        text(
+            "UPDATE tariff SET price_idr_per_m_year = 13322.50 WHERE product = 'subduct_32_26' "
+            "AND zone_class = 'residential'"
+        )
+    )
     net.lease(op, AB, date(2026, 3, 31), date(2026, 3, 31), metres="1")
     run_month(session, month=MARCH, actor=FINANCE)
     [line] = lines_of(session, op, MARCH)
@@ -102,9 +108,16 @@ def test_credit_note_reverses_one_line_and_leaves_the_rest_issued(session, peopl
     inv = invoice_of(session, op, MARCH)
     # subtotal 110,411 + 53,425 = 163,836; PPN 163,836 x 11 % = 18,021.96 -> 18,022; total 181,858
     assert (inv["subtotal_idr"], inv["ppn_idr"], inv["total_idr"]) == (163836, 18022, 181858)
-    second = [ln for ln in lines_of(session, op, MARCH) if ln["days"] == 15][0]
-    note = credit_invoice(session, invoice_id=inv["id"], line_ids=[second["id"]], reason="sengketa baris 2",
-                          rebill=False, issued_on=date(2026, 4, 5), actor=FINANCE)
+    second = next(ln for ln in lines_of(session, op, MARCH) if ln["days"] == 15)
+    note = credit_invoice(
+        session,
+        invoice_id=inv["id"],
+        line_ids=[second["id"]],
+        reason="sengketa baris 2",
+        rebill=False,
+        issued_on=date(2026, 4, 5),
+        actor=FINANCE,
+    )
     # credit: -53,425; PPN -53,425 x 11 % = -5,876.75 -> -5,877; total -59,302
     assert (note.subtotal_idr, note.ppn_idr, note.total_idr) == (-53425, -5877, -59302)
     assert note.number == "BDL-KN/2026/000001" and note.status == "issued"
@@ -120,8 +133,12 @@ def test_lease_corrected_backwards_is_billed_as_an_adjustment_next_month(session
     jan, feb = date(2026, 1, 1), date(2026, 2, 1)
     run_month(session, month=jan, actor=FINANCE)
     issue_month(session, month=jan, actor=FINANCE, issued_on=date(2026, 2, 1))
-    session.execute(text("UPDATE allocation SET status = 'terminated', period = daterange(lower(period), '2026-01-21') "
-                         "WHERE id = :i"), {"i": alloc.id})
+    session.execute(
+        text(
+            "UPDATE allocation SET status = 'terminated', period = daterange(lower(period), '2026-01-21') WHERE id = :i"
+        ),
+        {"i": alloc.id},
+    )
     run_month(session, month=feb, actor=FINANCE)
     [adj] = lines_of(session, op, feb)
     # January billed 31 days: 110,411. Now 1..20 January: 100 x 13,000 x 20 / 365 = 71,232.88 -> 71,233
@@ -147,7 +164,9 @@ def test_minimum_monthly_charge_tops_up_a_small_invoice(session, people, net):
     run_month(session, month=MARCH, actor=FINANCE)
     # rent 110,411 < 250,000: a top-up line of 139,589
     assert [(ln["kind"], ln["amount_idr"]) for ln in lines_of(session, op, MARCH)] == [
-        ("rent", 110411), ("minimum_charge", 139589)]
+        ("rent", 110411),
+        ("minimum_charge", 139589),
+    ]
 
 
 def test_new_lease_pays_access_fee_per_manhole_entry_once(session, people, net):

@@ -13,9 +13,33 @@ from sqlalchemy import text
 from ducting.compliance.survey import SurveyReport, import_survey
 from tests.factories import at
 
-COLUMNS = ["kind", "pole_ref", "pole_code", "lon", "lat", "from_pole", "to_pole", "height_m", "material", "owner",
-           "cable_count", "min_clearance_m", "crosses", "road_class", "coiled_slack", "sagging", "loose_cable",
-           "photo_ref", "notes", "operator", "cable_type", "diameter_mm", "owner_tag", "permit_ref", "dead"]
+COLUMNS = [
+    "kind",
+    "pole_ref",
+    "pole_code",
+    "lon",
+    "lat",
+    "from_pole",
+    "to_pole",
+    "height_m",
+    "material",
+    "owner",
+    "cable_count",
+    "min_clearance_m",
+    "crosses",
+    "road_class",
+    "coiled_slack",
+    "sagging",
+    "loose_cable",
+    "photo_ref",
+    "notes",
+    "operator",
+    "cable_type",
+    "diameter_mm",
+    "owner_tag",
+    "permit_ref",
+    "dead",
+]
 
 
 def pole(ref: str, dx: float, dy: float, **kw: Any) -> dict[str, Any]:
@@ -27,8 +51,15 @@ def span(a: str, b: str, **kw: Any) -> dict[str, Any]:
     return {"kind": "span", "from_pole": a, "to_pole": b, **kw}
 
 
-def cable(a: str | None = None, b: str | None = None, *, on_pole: str | None = None, operator: str = "TOPA",
-          owner_tag: str = "yes", **kw: Any) -> dict[str, Any]:
+def cable(
+    a: str | None = None,
+    b: str | None = None,
+    *,
+    on_pole: str | None = None,
+    operator: str = "TOPA",
+    owner_tag: str = "yes",
+    **kw: Any,
+) -> dict[str, Any]:
     row = {"kind": "cable", "operator": operator, "cable_type": "fiber", "owner_tag": owner_tag, **kw}
     if on_pole:
         row["pole_ref"] = on_pole
@@ -46,8 +77,9 @@ def csv_bytes(rows: list[dict[str, Any]]) -> bytes:
     return out.getvalue().encode()
 
 
-def street(n_poles: int = 2, spacing: float = 100.0, y: float = 0.0, prefix: str = "P", x0: float = 0.0
-           ) -> list[dict[str, Any]]:
+def street(
+    n_poles: int = 2, spacing: float = 100.0, y: float = 0.0, prefix: str = "P", x0: float = 0.0
+) -> list[dict[str, Any]]:
     return [pole(f"{prefix}{i}", x0 + i * spacing, y) for i in range(n_poles)]
 
 
@@ -58,12 +90,22 @@ def survey(session, people):
 
     def run(rows: list[dict[str, Any]], day: date = date(2026, 3, 1), name: str | None = None) -> SurveyReport:
         counter["n"] += 1
-        return import_survey(session, data=csv_bytes(rows), filename="survey.csv", name=name or f"R{counter['n']}",
-                             surveyed_on=day, team="Tim Uji", account_id=people.accounts["planner"].id)
+        return import_survey(
+            session,
+            data=csv_bytes(rows),
+            filename="survey.csv",
+            name=name or f"R{counter['n']}",
+            surveyed_on=day,
+            team="Tim Uji",
+            account_id=people.accounts["planner"].id,
+        )
 
     return run
 
 
 def flags(session, rule: str | None = None, status: tuple[str, ...] = ("open", "acknowledged")) -> list[Any]:
-    return session.execute(text("""SELECT * FROM compliance_flag WHERE (CAST(:r AS text) IS NULL OR rule = :r)
-        AND status = ANY(CAST(:s AS flag_status[])) ORDER BY id"""), {"r": rule, "s": list(status)}).all()
+    return session.execute(
+        text("""SELECT * FROM compliance_flag WHERE (CAST(:r AS text) IS NULL OR rule = :r)
+        AND status = ANY(CAST(:s AS flag_status[])) ORDER BY id"""),
+        {"r": rule, "s": list(status)},
+    ).all()

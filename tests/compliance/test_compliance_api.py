@@ -6,7 +6,6 @@ import io
 import re
 import shutil
 import subprocess
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -23,14 +22,19 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / ".local" / "artifacts" / "comp
 
 
 def _upload(client, people, rows, who="planner", day="2026-03-01"):
-    return client.post(f"{API}/surveys", headers=people.headers(who),
-                       files={"file": ("survey.csv", csv_bytes(rows), "text/csv")},
-                       data={"name": "Survei Batam Kota", "surveyed_on": day, "team": "Tim A"})
+    return client.post(
+        f"{API}/surveys",
+        headers=people.headers(who),
+        files={"file": ("survey.csv", csv_bytes(rows), "text/csv")},
+        data={"name": "Survei Batam Kota", "surveyed_on": day, "team": "Tim A"},
+    )
 
 
 def _two_operators(client, people):
-    rows = street() + [span("P0", "P1", min_clearance_m="3.4", crosses="road", road_class="arterial"),
-                       cable("P0", "P1", owner_tag="no")]
+    rows = street() + [
+        span("P0", "P1", min_clearance_m="3.4", crosses="road", road_class="arterial"),
+        cable("P0", "P1", owner_tag="no"),
+    ]
     rows += street(prefix="Q", y=200) + [span("Q0", "Q1"), cable("Q0", "Q1", operator="TOPB", owner_tag="no")]
     r = _upload(client, people, rows)
     assert r.status_code == 201, r.text
@@ -61,16 +65,24 @@ def test_operator_sees_only_its_own_flags_and_letter(client, people):
     assert client.get(f"{API}/flags/{other_id}", headers=people.headers("op_a")).status_code == 404
     assert client.get(f"{API}/letters/{people.orgs['op_b'].id}.pdf", headers=people.headers("op_a")).status_code == 404
     assert client.get(f"{API}/letters/{people.orgs['op_a'].id}.pdf", headers=people.headers("op_a")).status_code == 200
-    assert client.post(f"{API}/flags/{other_id}/transition", json={"to": "acknowledged"},
-                       headers=people.headers("op_b")).status_code == 403
+    assert (
+        client.post(
+            f"{API}/flags/{other_id}/transition", json={"to": "acknowledged"}, headers=people.headers("op_b")
+        ).status_code
+        == 403
+    )
 
 
 def test_auditor_reads_but_cannot_change(client, people):
     _two_operators(client, people)
     rows = client.get(f"{API}/flags", headers=people.headers("auditor")).json()
     assert len(rows) >= 4
-    assert client.post(f"{API}/flags/{rows[0]['id']}/transition", json={"to": "acknowledged"},
-                       headers=people.headers("auditor")).status_code == 403
+    assert (
+        client.post(
+            f"{API}/flags/{rows[0]['id']}/transition", json={"to": "acknowledged"}, headers=people.headers("auditor")
+        ).status_code
+        == 403
+    )
     assert client.get(f"{API}/dashboard", headers=people.headers("auditor")).status_code == 200
 
 
@@ -84,8 +96,11 @@ def test_planner_waives_through_the_api_with_reason(client, people):
     f = client.get(f"{API}/flags", headers=people.headers("planner")).json()[0]
     r = client.post(f"{API}/flags/{f['id']}/transition", json={"to": "waived"}, headers=people.headers("planner"))
     assert r.status_code == 422 and r.json()["code"] == "waive_reason_missing"
-    r = client.post(f"{API}/flags/{f['id']}/transition", json={"to": "waived", "reason": "tiang darurat"},
-                    headers=people.headers("planner"))
+    r = client.post(
+        f"{API}/flags/{f['id']}/transition",
+        json={"to": "waived", "reason": "tiang darurat"},
+        headers=people.headers("planner"),
+    )
     assert r.status_code == 200 and r.json()["status"] == "waived"
 
 
@@ -99,12 +114,13 @@ def test_letter_pdf_renders_with_route_section(client, session, people, tmp_path
     (ARTIFACTS / "letter.pdf").write_bytes(r.content)
     if shutil.which("pdftoppm") is None:
         pytest.fail("pdftoppm is missing: apt-get install -y poppler-utils")
-    subprocess.run(["pdftoppm", "-png", "-r", "70", str(ARTIFACTS / "letter.pdf"), str(ARTIFACTS / "letter")],
-                   check=True)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "70", str(ARTIFACTS / "letter.pdf"), str(ARTIFACTS / "letter")], check=True
+    )
     pages = sorted(ARTIFACTS.glob("letter-*.png"))
     assert pages and Image.open(pages[0]).size[0] > 500
     text_out = subprocess.run(["pdftotext", str(ARTIFACTS / "letter.pdf"), "-"], capture_output=True, text=True).stdout
-    assert "Perihal" in text_out and "Ducting tersedia" in text_out or "ducting" in text_out.lower()
+    assert ("Perihal" in text_out and "Ducting tersedia" in text_out) or "ducting" in text_out.lower()
     assert "Ajukan permohonan" in text_out
 
 
@@ -133,8 +149,10 @@ def test_citizen_report_without_login_becomes_unverified_observation(client, ses
     r = _report(client, photo=_jpeg())
     assert r.status_code == 201, r.text
     assert r.json()["reference"].startswith("LAP-")
-    row = session.execute(text("""SELECT o.verified, o.source, r.photo_media_type, r.client_key
-        FROM citizen_report r JOIN observation o ON o.id = r.observation_id""")).one()
+    row = session.execute(
+        text("""SELECT o.verified, o.source, r.photo_media_type, r.client_key
+        FROM citizen_report r JOIN observation o ON o.id = r.observation_id""")
+    ).one()
     assert row.verified is False and row.source == "citizen" and row.photo_media_type == "image/jpeg"
     assert "testclient" not in row.client_key
     queue = client.get(f"{API}/reports", headers=people.headers("planner")).json()
@@ -167,6 +185,7 @@ def test_citizen_photo_is_checked_by_content_and_reencoded(client, session, peop
 
 def test_citizen_photo_over_the_size_limit_is_413(client, people, monkeypatch):
     from ducting.compliance.settings import get_compliance_settings
+
     monkeypatch.setattr(get_compliance_settings(), "report_max_photo_bytes", 10_000)
     r = _report(client, photo=b"\xff\xd8" + b"0" * 20_000)
     assert r.status_code == 413
@@ -184,8 +203,11 @@ def test_verified_citizen_report_feeds_the_rules(client, session, people):
     _report(client, category="fallen_cable")
     report_id = client.get(f"{API}/reports", headers=people.headers("planner")).json()[0]["id"]
     span_id = session.scalar(text("SELECT id FROM aerial_span"))
-    r = client.post(f"{API}/reports/{report_id}/review", json={"verified": True, "span_id": span_id},
-                    headers=people.headers("planner"))
+    r = client.post(
+        f"{API}/reports/{report_id}/review",
+        json={"verified": True, "span_id": span_id},
+        headers=people.headers("planner"),
+    )
     assert r.status_code == 200
     client.post(f"{API}/evaluate", headers=people.headers("planner"))
     assert flags(session, "slack_or_sag")[0].evidence["loose_cable"] is True
@@ -208,18 +230,27 @@ def test_letter_quotes_the_duct_route_in_rupiah_for_a_migration_candidate(client
     letter = _pdf_text(r.content, "letter-quote")
     assert "penawaran belum tersedia" not in letter
     # the yearly rent, computed here from the tariff table: one subduct over the segment's spheroid metres
-    length_m, zone, product = session.execute(text("""
+    length_m, zone, product = session.execute(
+        text("""
         SELECT r.length_m, r.zone_class, min(sp.size_class::text) FROM route_segment r
         JOIN subduct sd ON sd.segment_id = r.id JOIN duct_spec sp ON sp.id = sd.spec_id
-        WHERE r.id = :id GROUP BY r.id"""), {"id": seg}).one()
-    price = session.scalar(text("""SELECT price_idr_per_m_year FROM tariff WHERE product = CAST(:p AS size_class)
-        AND zone_class = :z AND effective @> CURRENT_DATE + 30"""), {"p": product, "z": zone})
+        WHERE r.id = :id GROUP BY r.id"""),
+        {"id": seg},
+    ).one()
+    price = session.scalar(
+        text("""SELECT price_idr_per_m_year FROM tariff WHERE product = CAST(:p AS size_class)
+        AND zone_class = :z AND effective @> CURRENT_DATE + 30"""),
+        {"p": product, "z": zone},
+    )
     annual = (Decimal(length_m) * price).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     assert annual > 1_000_000
     expected = "Rp " + f"{annual:,.0f}".replace(",", ".")
-    found = re.search(r"sewa (Rp [\d.]+) per tahun \+ PPN (Rp [\d.]+); biaya akses satu kali (Rp [\d.]+) \+ PPN; "
-                      r"jumlah tahun pertama termasuk PPN (Rp [\d.]+)", letter)
-    assert found, letter[letter.find("Penawaran"):][:800]
+    found = re.search(
+        r"sewa (Rp [\d.]+) per tahun \+ PPN (Rp [\d.]+); biaya akses satu kali (Rp [\d.]+) \+ PPN; "
+        r"jumlah tahun pertama termasuk PPN (Rp [\d.]+)",
+        letter,
+    )
+    assert found, letter[letter.find("Penawaran") :][:800]
     assert found.group(1) == expected
     rent, ppn, fee, total = (Decimal(g[3:].replace(".", "")) for g in found.groups())
     assert 0 < ppn < rent and total > rent + ppn + fee  # the fee carries PPN too

@@ -23,8 +23,13 @@ def _candidate(client, session, people, survey):
 
 
 def _request(client, people, who: str) -> int:
-    body = {"segments": ["RS-C-AB"], "subduct_count": 1, "size_class": "subduct_32_26",
-            "first_day": (date.today() + timedelta(days=30)).isoformat(), "term_months": 12}
+    body = {
+        "segments": ["RS-C-AB"],
+        "subduct_count": 1,
+        "size_class": "subduct_32_26",
+        "first_day": (date.today() + timedelta(days=30)).isoformat(),
+        "term_months": 12,
+    }
     r = client.post("/api/v1/leasing/requests", json=body, headers=people.headers(who))
     assert r.status_code == 201, r.text
     return r.json()["id"]
@@ -34,28 +39,38 @@ def test_operator_ties_its_capacity_request_to_its_case(client, session, people,
     cases = _candidate(client, session, people, survey)
     mine = cases[people.orgs["op_a"].id]
     request_id = _request(client, people, "op_a")
-    r = client.patch(f"{API}/migrations/{mine}", json={"capacity_request_id": request_id},
-                     headers=people.headers("op_a"))
+    r = client.patch(
+        f"{API}/migrations/{mine}", json={"capacity_request_id": request_id}, headers=people.headers("op_a")
+    )
     assert r.status_code == 200, r.text
     assert r.json()["capacity_request_id"] == request_id and r.json()["stage"] == "planned"
     theirs = cases[people.orgs["op_b"].id]
-    assert client.patch(f"{API}/migrations/{theirs}", json={"capacity_request_id": request_id},
-                        headers=people.headers("op_a")).status_code == 404
+    assert (
+        client.patch(
+            f"{API}/migrations/{theirs}", json={"capacity_request_id": request_id}, headers=people.headers("op_a")
+        ).status_code
+        == 404
+    )
 
 
 def test_another_operators_request_cannot_be_tied_to_a_case(client, session, people, survey):
     cases = _candidate(client, session, people, survey)
     request_id = _request(client, people, "op_b")
-    r = client.patch(f"{API}/migrations/{cases[people.orgs['op_a'].id]}", json={"capacity_request_id": request_id},
-                     headers=people.headers("planner"))
+    r = client.patch(
+        f"{API}/migrations/{cases[people.orgs['op_a'].id]}",
+        json={"capacity_request_id": request_id},
+        headers=people.headers("planner"),
+    )
     assert r.status_code == 422 and r.json()["code"] == "request_operator_mismatch"
-    r = client.patch(f"{API}/migrations/{cases[people.orgs['op_a'].id]}", json={"capacity_request_id": 987654},
-                     headers=people.headers("planner"))
+    r = client.patch(
+        f"{API}/migrations/{cases[people.orgs['op_a'].id]}",
+        json={"capacity_request_id": 987654},
+        headers=people.headers("planner"),
+    )
     assert r.status_code == 422 and r.json()["code"] == "capacity_request_not_found"
 
 
-def test_survey_without_the_cable_completes_a_case_at_cut_over_and_not_an_earlier_one(client, session, people,
-                                                                                       survey):
+def test_survey_without_the_cable_completes_a_case_at_cut_over_and_not_an_earlier_one(client, session, people, survey):
     cases = _candidate(client, session, people, survey)
     a, b = cases[people.orgs["op_a"].id], cases[people.orgs["op_b"].id]
     for stage, on in ((MigrationStage.PULLED_INTO_DUCT, date(2026, 4, 1)), (MigrationStage.CUT_OVER, date(2026, 4, 8))):
@@ -90,8 +105,10 @@ def test_migration_list_filters_by_stage_and_kecamatan_and_pages(client, session
     cases = _candidate(client, session, people, survey)
     a, b = cases[people.orgs["op_a"].id], cases[people.orgs["op_b"].id]
     service.advance_migration(session, case_id=a, to=MigrationStage.PULLED_INTO_DUCT, on=date(2026, 4, 1))
-    kec = session.execute(text("SELECT s.kecamatan_kode FROM migration_case m JOIN aerial_span s ON s.id = m.span_id"
-                               " WHERE m.id = :id"), {"id": a}).scalar_one()
+    kec = session.execute(
+        text("SELECT s.kecamatan_kode FROM migration_case m JOIN aerial_span s ON s.id = m.span_id WHERE m.id = :id"),
+        {"id": a},
+    ).scalar_one()
     session.commit()
 
     def ids(**params) -> list[int]:
@@ -106,8 +123,14 @@ def test_migration_list_filters_by_stage_and_kecamatan_and_pages(client, session
     assert ids(kecamatan="99.99.99") == []
     first, second = ids(limit=1), ids(limit=1, offset=1)
     assert len(first) == len(second) == 1 and {first[0], second[0]} == {a, b}
-    assert client.get(f"{API}/migrations", params={"stage": "lompat"}, headers=people.headers("planner")).status_code == 422
-    assert client.get(f"{API}/migrations", params={"kecamatan": "x'; --"}, headers=people.headers("planner")).status_code == 422
+    assert (
+        client.get(f"{API}/migrations", params={"stage": "lompat"}, headers=people.headers("planner")).status_code
+        == 422
+    )
+    assert (
+        client.get(f"{API}/migrations", params={"kecamatan": "x'; --"}, headers=people.headers("planner")).status_code
+        == 422
+    )
     # an operator's filter still only reaches its own cases
     r = client.get(f"{API}/migrations", params={"stage": "planned"}, headers=people.headers("op_a"))
     assert r.status_code == 200 and r.json() == []

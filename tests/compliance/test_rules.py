@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import text
-
 from ducting.compliance import service, zones
 from ducting.compliance.evaluation import evaluate
 from tests.compliance.conftest import cable, flags, pole, span, street
-from tests.factories import line, node_body, point, segment_body
+from tests.factories import line, node_body, segment_body
 
 
 def _licensed(session, people, *codes):
     for code in codes:
-        service.add_agreement(session, operator_id=people.orgs[code].id, reference=f"PKS-{code}",
-                              valid_from=date(2020, 1, 1), valid_to=None)
+        service.add_agreement(
+            session,
+            operator_id=people.orgs[code].id,
+            reference=f"PKS-{code}",
+            valid_from=date(2020, 1, 1),
+            valid_to=None,
+        )
 
 
 def _one_span(**span_kw):
@@ -45,16 +48,25 @@ def test_sidewalk_has_its_own_threshold(session, people, survey):
 
 
 def test_untagged_cable_is_flagged_and_tagged_is_not(session, people, survey):
-    survey(street() + [span("P0", "P1"), cable("P0", "P1", owner_tag="no"),
-                       cable("P0", "P1", operator="TOPB", owner_tag="yes")])
+    survey(
+        street()
+        + [span("P0", "P1"), cable("P0", "P1", owner_tag="no"), cable("P0", "P1", operator="TOPB", owner_tag="yes")]
+    )
     (f,) = flags(session, "untagged_cable")
     assert f.subject_kind == "attachment" and f.operator_ids == [people.orgs["op_a"].id]
 
 
 def test_unlicensed_cable_without_agreement_or_unknown_operator_is_flagged(session, people, survey):
     _licensed(session, people, "op_a")
-    survey(street() + [span("P0", "P1"), cable("P0", "P1"), cable("P0", "P1", operator="TOPB"),
-                       cable("P0", "P1", operator="unknown", cable_type="copper")])
+    survey(
+        street()
+        + [
+            span("P0", "P1"),
+            cable("P0", "P1"),
+            cable("P0", "P1", operator="TOPB"),
+            cable("P0", "P1", operator="unknown", cable_type="copper"),
+        ]
+    )
     found = flags(session, "unlicensed_cable")
     assert sorted(f.evidence["why"] for f in found) == ["no_active_agreement", "operator_unknown"]
     assert {tuple(f.operator_ids) for f in found} == {(people.orgs["op_b"].id,), ()}
@@ -67,8 +79,13 @@ def test_cable_of_operator_with_active_agreement_is_not_unlicensed(session, peop
 
 
 def test_expired_agreement_does_not_license(session, people, survey):
-    service.add_agreement(session, operator_id=people.orgs["op_a"].id, reference="PKS-OLD",
-                          valid_from=date(2019, 1, 1), valid_to=date(2020, 12, 31))
+    service.add_agreement(
+        session,
+        operator_id=people.orgs["op_a"].id,
+        reference="PKS-OLD",
+        valid_from=date(2019, 1, 1),
+        valid_to=date(2020, 12, 31),
+    )
     survey(_one_span())
     assert len(flags(session, "unlicensed_cable")) == 1
 
@@ -79,8 +96,12 @@ def test_pole_with_seven_cables_is_overloaded_and_six_is_not(session, people, su
     rows += [cable("P1", "P2", cable_type="drop") for _ in range(4)]
     survey(rows)
     assert flags(session, "overloaded_pole") == []
-    survey(street(2, prefix="Q", y=60) + [span("Q0", "Q1")] + [cable("Q0", "Q1", cable_type="drop") for _ in range(6)]
-           + [cable(on_pole="Q1", cable_type="coax")])
+    survey(
+        street(2, prefix="Q", y=60)
+        + [span("Q0", "Q1")]
+        + [cable("Q0", "Q1", cable_type="drop") for _ in range(6)]
+        + [cable(on_pole="Q1", cable_type="coax")]
+    )
     (f,) = flags(session, "overloaded_pole")
     assert float(f.measured) == 7 and float(f.threshold) == 6 and f.evidence["on_pole"] == 1
 
@@ -94,8 +115,15 @@ def test_surveyors_count_overrides_a_lower_recorded_load(session, people, survey
 def test_dead_cable_and_inactive_operator_are_abandoned(session, people, survey):
     people.orgs["op_b"].status = "inactive"
     session.flush()
-    survey(street() + [span("P0", "P1"), cable("P0", "P1", dead="yes"), cable("P0", "P1", operator="TOPB"),
-                       cable("P0", "P1", cable_type="copper")])
+    survey(
+        street()
+        + [
+            span("P0", "P1"),
+            cable("P0", "P1", dead="yes"),
+            cable("P0", "P1", operator="TOPB"),
+            cable("P0", "P1", cable_type="copper"),
+        ]
+    )
     found = flags(session, "abandoned_cable")
     assert sorted(f.evidence["why"] for f in found) == ["marked_dead", "operator_inactive"]
 
@@ -118,8 +146,13 @@ def test_tidy_span_has_no_slack_flag(session, people, survey):
 
 def _zone(session, people, x0, x1):
     square = line((x0, -30), (x1, -30), (x1, 30), (x0, 30), (x0, -30))
-    zones.create_zone(session, name="Kawasan Engku Putri", reason="civic centre", account_id=None,
-                        geometry={"type": "Polygon", "coordinates": [square["coordinates"]]})
+    zones.create_zone(
+        session,
+        name="Kawasan Engku Putri",
+        reason="civic centre",
+        account_id=None,
+        geometry={"type": "Polygon", "coordinates": [square["coordinates"]]},
+    )
 
 
 def test_span_inside_no_overhead_zone_is_flagged_with_metres_inside(session, people, survey):
@@ -139,8 +172,13 @@ def _duct(client, people, dy: float, x1: float = 130, reserve_all: bool = False)
     h = people.headers("planner")
     for code, x in (("MH-C-A", -20), ("MH-C-B", x1)):
         assert client.post("/api/v1/network/nodes", json=node_body(code, x, dy), headers=h).status_code == 201
-    r = client.post("/api/v1/network/segments", json=segment_body("RS-C-AB", (-20, dy), (x1, dy),
-                    ducts=[{"spec": "PVC-110-4x32", "reserve": 4 if reserve_all else 1}]), headers=h)
+    r = client.post(
+        "/api/v1/network/segments",
+        json=segment_body(
+            "RS-C-AB", (-20, dy), (x1, dy), ducts=[{"spec": "PVC-110-4x32", "reserve": 4 if reserve_all else 1}]
+        ),
+        headers=h,
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
@@ -169,8 +207,11 @@ def test_span_crossing_a_duct_at_right_angles_is_no_candidate(client, session, p
     h = people.headers("planner")
     for code, y in (("MH-X-A", -80), ("MH-X-B", 80)):
         client.post("/api/v1/network/nodes", json=node_body(code, 50, y), headers=h)
-    client.post("/api/v1/network/segments", json=segment_body("RS-X", (50, -80), (50, 80),
-                ducts=[{"spec": "PVC-110-4x32", "reserve": 0}]), headers=h)
+    client.post(
+        "/api/v1/network/segments",
+        json=segment_body("RS-X", (50, -80), (50, 80), ducts=[{"spec": "PVC-110-4x32", "reserve": 0}]),
+        headers=h,
+    )
     survey(_one_span())
     assert flags(session, "duct_available") == []
 

@@ -29,9 +29,19 @@ from gis.geometry import (
 NAGOYA = (104.0125, 1.1431)  # Batam's old town centre, well inside the service area
 SINGAPORE = (103.8198, 1.3521)
 KNOWN_CODES = {
-    "geometry_missing", "geometry_type", "geometry_empty", "coordinate_not_finite", "coordinate_invalid",
-    "coordinates_swapped", "outside_service_area", "geometry_invalid", "line_self_intersects", "line_closed",
-    "line_zero_length", "too_many_vertices", "coordinate_dimension",
+    "geometry_missing",
+    "geometry_type",
+    "geometry_empty",
+    "coordinate_not_finite",
+    "coordinate_invalid",
+    "coordinates_swapped",
+    "outside_service_area",
+    "geometry_invalid",
+    "line_self_intersects",
+    "line_closed",
+    "line_zero_length",
+    "too_many_vertices",
+    "coordinate_dimension",
 }
 
 
@@ -61,14 +71,16 @@ def codes(faults: list[GeometryFault]) -> list[str]:
 
 
 def test_valid_linestring_becomes_a_2d_shapely_line():
-    geom = shape_from_geojson({"type": "LineString", "coordinates": [[104.01, 1.14], [104.02, 1.15]]},
-                              expected="LineString")
+    geom = shape_from_geojson(
+        {"type": "LineString", "coordinates": [[104.01, 1.14], [104.02, 1.15]]}, expected="LineString"
+    )
     assert geom.geom_type == "LineString" and not geom.has_z
 
 
 def test_3d_coordinates_are_accepted_with_height_dropped():
-    geom = shape_from_geojson({"type": "LineString", "coordinates": [[104.01, 1.14, 12.5], [104.02, 1.15, 3]]},
-                              expected="LineString")
+    geom = shape_from_geojson(
+        {"type": "LineString", "coordinates": [[104.01, 1.14, 12.5], [104.02, 1.15, 3]]}, expected="LineString"
+    )
     assert not geom.has_z
     assert shapely.get_coordinates(geom).tolist() == [[104.01, 1.14], [104.02, 1.15]]
 
@@ -95,15 +107,18 @@ def test_non_object_geometry_is_rejected_as_geometry_type():
 
 
 def test_single_part_multilinestring_is_accepted_as_linestring():
-    geom = shape_from_geojson({"type": "MultiLineString", "coordinates": [[[104, 1], [104.1, 1]]]},
-                              expected="LineString")
+    geom = shape_from_geojson(
+        {"type": "MultiLineString", "coordinates": [[[104, 1], [104.1, 1]]]}, expected="LineString"
+    )
     assert geom.geom_type == "LineString"
 
 
 def test_polygon_is_accepted_where_multipolygon_is_expected():
     ring = [[104, 1], [104.1, 1], [104.1, 1.1], [104, 1]]
-    assert shape_from_geojson({"type": "Polygon", "coordinates": [ring]}, expected="MultiPolygon").geom_type == \
-        "MultiPolygon"
+    assert (
+        shape_from_geojson({"type": "Polygon", "coordinates": [ring]}, expected="MultiPolygon").geom_type
+        == "MultiPolygon"
+    )
 
 
 def test_empty_coordinates_are_rejected_as_geometry_empty():
@@ -119,8 +134,9 @@ def test_nan_parsed_by_json_is_rejected_as_coordinate_not_finite():
 
 
 def test_huge_integer_is_rejected_as_coordinate_not_finite():
-    assert codes(rejected({"type": "Point", "coordinates": [10**400, 1]}, expected="Point")) == \
-        ["coordinate_not_finite"]
+    assert codes(rejected({"type": "Point", "coordinates": [10**400, 1]}, expected="Point")) == [
+        "coordinate_not_finite"
+    ]
 
 
 def test_string_or_null_inside_coordinates_is_rejected_as_coordinate_invalid():
@@ -164,8 +180,9 @@ def test_more_positions_than_the_limit_is_rejected_as_too_many_vertices():
     coords = [[104 + i * 1e-4, 1.1] for i in range(11)]
     (fault,) = rejected({"type": "LineString", "coordinates": coords}, max_vertices=10)
     assert fault.code == "too_many_vertices" and fault.detail["limit"] == 10
-    assert shape_from_geojson({"type": "LineString", "coordinates": coords[:10]}, expected="LineString",
-                              max_vertices=10)
+    assert shape_from_geojson(
+        {"type": "LineString", "coordinates": coords[:10]}, expected="LineString", max_vertices=10
+    )
 
 
 # --- check_point / check_line ---------------------------------------------------------------------------------
@@ -259,8 +276,7 @@ def test_line_with_more_vertices_than_limit_is_too_many_vertices(area):
 def test_a_line_reports_every_independent_fault(area):
     x, y = SINGAPORE
     figure_eight = LineString([(x, y), (x + 0.001, y + 0.001), (x + 0.001, y), (x, y + 0.001)])
-    assert set(codes(check_line(figure_eight, service_area=area))) == {"outside_service_area",
-                                                                        "line_self_intersects"}
+    assert set(codes(check_line(figure_eight, service_area=area))) == {"outside_service_area", "line_self_intersects"}
 
 
 def test_check_lines_lines_up_faults_with_input(area):
@@ -312,26 +328,52 @@ def test_to_metric_accepts_arrays_and_drops_z():
 # --- fuzz -----------------------------------------------------------------------------------------------------
 
 _junk = st.one_of(
-    st.none(), st.booleans(), st.text(max_size=5), st.integers(min_value=-(10**400), max_value=10**400),
-    st.floats(allow_nan=True, allow_infinity=True), st.decimals(allow_nan=True), st.dictionaries(st.text(max_size=3),
-                                                                                                   st.integers(),
-                                                                                                   max_size=2),
+    st.none(),
+    st.booleans(),
+    st.text(max_size=5),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.decimals(allow_nan=True),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
-_number = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-200, 200),
-                    st.floats(-200, 200), st.sampled_from([104.0, 1.1, 90.0, -90.0, 180.0, 105.0]))
-_position = st.one_of(st.lists(st.one_of(_number, _junk), min_size=0, max_size=5),
-                      st.tuples(st.floats(103.9, 104.2), st.floats(0.9, 1.3)).map(list),
-                      st.tuples(st.floats(0.9, 1.3), st.floats(103.9, 104.2)).map(list), _junk)
+_number = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-200, 200),
+    st.floats(-200, 200),
+    st.sampled_from([104.0, 1.1, 90.0, -90.0, 180.0, 105.0]),
+)
+_position = st.one_of(
+    st.lists(st.one_of(_number, _junk), min_size=0, max_size=5),
+    st.tuples(st.floats(103.9, 104.2), st.floats(0.9, 1.3)).map(list),
+    st.tuples(st.floats(0.9, 1.3), st.floats(103.9, 104.2)).map(list),
+    _junk,
+)
 _coordinates = st.one_of(
-    st.lists(_position, max_size=12), _position, _junk, st.lists(st.lists(_position, max_size=4), max_size=3),
+    st.lists(_position, max_size=12),
+    _position,
+    _junk,
+    st.lists(st.lists(_position, max_size=4), max_size=3),
     st.recursive(st.lists(_number, max_size=3), lambda inner: st.lists(inner, max_size=3), max_leaves=20),
 )
 _geojson = st.one_of(
-    st.fixed_dictionaries({"type": st.sampled_from(["LineString", "MultiLineString", "Point", "Feature", "Polygon"])
-                           | st.text(max_size=12), "coordinates": _coordinates}),
-    st.fixed_dictionaries({"type": st.just("Feature"), "geometry": st.one_of(
-        st.none(), st.fixed_dictionaries({"type": st.just("LineString"), "coordinates": _coordinates}))}),
-    st.dictionaries(st.text(max_size=12), _junk, max_size=3), _junk, st.lists(_junk, max_size=3),
+    st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(["LineString", "MultiLineString", "Point", "Feature", "Polygon"])
+            | st.text(max_size=12),
+            "coordinates": _coordinates,
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("Feature"),
+            "geometry": st.one_of(
+                st.none(), st.fixed_dictionaries({"type": st.just("LineString"), "coordinates": _coordinates})
+            ),
+        }
+    ),
+    st.dictionaries(st.text(max_size=12), _junk, max_size=3),
+    _junk,
+    st.lists(_junk, max_size=3),
 )
 
 

@@ -34,8 +34,10 @@ NODES = gpd.GeoDataFrame(
 )
 SEGMENTS = gpd.GeoDataFrame(
     {"code": ["S-1", "S-2"], "length_m": [1113.2, 2.5]},
-    geometry=[LineString([(104.01004967401289, 1.1200496740128827), (104.02, 1.13)]),
-              LineString([(104.02, 1.13), (104.025, 1.135), (104.0301, 1.1402)])],
+    geometry=[
+        LineString([(104.01004967401289, 1.1200496740128827), (104.02, 1.13)]),
+        LineString([(104.02, 1.13), (104.025, 1.135), (104.0301, 1.1402)]),
+    ],
     crs=4326,
 )
 EXPECTED_NODE_ATTRS = {
@@ -78,17 +80,20 @@ def assert_same_layer(read: gpd.GeoDataFrame, written: gpd.GeoDataFrame, expecte
 # --- detection ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("filename", "data", "fmt"), [
-    ("a.geojson", b'{"type": "FeatureCollection", "features": []}', "geojson"),
-    ("a.json", b'\xef\xbb\xbf  {"type": "FeatureCollection"}', "geojson"),
-    ("upload", b"SQLite format 3\x00rest", "gpkg"),
-    ("a.kml", b'<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2"/>', "kml"),
-    ("a.csv", b"lon,lat\n104,1\n", "csv"),
-    ("noext", b"name;lon;lat\nx;104;1\n", "csv"),
-    ("a.zip", zip_of({"nodes.shp": b"x"}), "shp"),
-    ("a.kmz", zip_of({"doc.kml": b"<kml/>"}), "kmz"),
-    ("download", zip_of({"doc.kml": b"<kml/>"}), "kmz"),
-])
+@pytest.mark.parametrize(
+    ("filename", "data", "fmt"),
+    [
+        ("a.geojson", b'{"type": "FeatureCollection", "features": []}', "geojson"),
+        ("a.json", b'\xef\xbb\xbf  {"type": "FeatureCollection"}', "geojson"),
+        ("upload", b"SQLite format 3\x00rest", "gpkg"),
+        ("a.kml", b'<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2"/>', "kml"),
+        ("a.csv", b"lon,lat\n104,1\n", "csv"),
+        ("noext", b"name;lon;lat\nx;104;1\n", "csv"),
+        ("a.zip", zip_of({"nodes.shp": b"x"}), "shp"),
+        ("a.kmz", zip_of({"doc.kml": b"<kml/>"}), "kmz"),
+        ("download", zip_of({"doc.kml": b"<kml/>"}), "kmz"),
+    ],
+)
 def test_format_is_detected_from_content_then_extension(filename, data, fmt):
     assert detect_format(filename, data) == fmt
 
@@ -161,7 +166,7 @@ def test_several_layers_in_a_one_layer_format_come_as_a_zip_of_files(fmt):
 
 
 def test_kmz_is_a_zip_holding_doc_kml():
-    content, media_type, extension = write_layers({"nodes": NODES}, "kmz")
+    content, _media_type, extension = write_layers({"nodes": NODES}, "kmz")
     assert extension == "kmz" and list(unzip(content)) == ["doc.kml"]
 
 
@@ -193,9 +198,13 @@ def test_unknown_write_format_is_refused():
 
 def test_geojson_crs_member_is_transformed_to_lonlat():
     x, y = shapely.get_coordinates(to_metric(Point(104.02, 1.13)))[0]
-    doc = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32648"}},
-           "features": [{"type": "Feature", "properties": {"code": "A"}, "geometry": {"type": "Point",
-                                                                                     "coordinates": [x, y]}}]}
+    doc = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32648"}},
+        "features": [
+            {"type": "Feature", "properties": {"code": "A"}, "geometry": {"type": "Point", "coordinates": [x, y]}}
+        ],
+    }
     (layer,) = read_layers(json.dumps(doc).encode(), "x.geojson").values()
     assert layer.geometry[0].x == pytest.approx(104.02, abs=1e-9) and layer.geometry[0].y == pytest.approx(1.13)
 
@@ -239,7 +248,7 @@ def test_csv_lon_lat_columns_are_found_case_insensitively():
 
 
 def test_semicolon_csv_with_decimal_commas_is_read():
-    layer = read_layers("kode;lng;lat\nMH-1;104,02;1,13\n".encode(), "a.csv")["a"]
+    layer = read_layers(b"kode;lng;lat\nMH-1;104,02;1,13\n", "a.csv")["a"]
     assert layer.geometry[0].equals(Point(104.02, 1.13)) and layer["kode"][0] == "MH-1"
 
 
@@ -255,7 +264,10 @@ def test_every_bad_csv_row_is_reported_with_its_row_number():
         read_layers(text, "a.csv")
     assert info.value.code == "rows_invalid"
     assert [(row, code) for row, code, _ in info.value.errors] == [
-        (2, "coordinate_invalid"), (4, "coordinate_invalid"), (5, "coordinate_not_finite")]
+        (2, "coordinate_invalid"),
+        (4, "coordinate_invalid"),
+        (5, "coordinate_not_finite"),
+    ]
     assert "'abc'" in info.value.errors[0][2] and "line 3" in info.value.errors[0][2]
 
 
@@ -281,21 +293,30 @@ def test_csv_without_geometry_columns_is_csv_no_geometry():
 
 
 def test_geojson_bad_features_are_all_reported_with_their_row():
-    doc = ('{"type": "FeatureCollection", "name": "manholes", "features": ['
-           '{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [104, 1]}},'
-           '{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [NaN, 1]}},'
-           '{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": ["104", 1]}},'
-           '{"type": "Feature", "properties": {}, "geometry": {"type": "GeometryCollection", "geometries": []}},'
-           '"not a feature"]}')
+    doc = (
+        '{"type": "FeatureCollection", "name": "manholes", "features": ['
+        '{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [104, 1]}},'
+        '{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [NaN, 1]}},'
+        '{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": ["104", 1]}},'
+        '{"type": "Feature", "properties": {}, "geometry": {"type": "GeometryCollection", "geometries": []}},'
+        '"not a feature"]}'
+    )
     with pytest.raises(ReadError) as info:
         read_layers(doc.encode(), "a.geojson")
     assert [(row, code) for row, code, _ in info.value.errors] == [
-        (2, "coordinate_not_finite"), (3, "coordinate_invalid"), (4, "geometry_type"), (5, "feature_invalid")]
+        (2, "coordinate_not_finite"),
+        (3, "coordinate_invalid"),
+        (4, "geometry_type"),
+        (5, "feature_invalid"),
+    ]
 
 
 def test_geojson_layer_takes_the_name_member_and_null_geometry_survives():
-    doc = {"type": "FeatureCollection", "name": "manholes",
-           "features": [{"type": "Feature", "id": 7, "properties": {"code": "A"}, "geometry": None}]}
+    doc = {
+        "type": "FeatureCollection",
+        "name": "manholes",
+        "features": [{"type": "Feature", "id": 7, "properties": {"code": "A"}, "geometry": None}],
+    }
     layers = read_layers(json.dumps(doc).encode(), "a.geojson")
     assert list(layers) == ["manholes"]
     assert layers["manholes"].geometry[0] is None and layers["manholes"]["id"][0] == 7
@@ -413,9 +434,11 @@ def test_kml_folders_become_layers_and_extended_data_becomes_columns():
 def test_kml_external_entity_is_refused_without_reading_the_file(tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-TOKEN")
-    payload = (f'<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY xxe SYSTEM "file://{secret}">]>'
-               '<kml xmlns="http://www.opengis.net/kml/2.2"><Document><Placemark><name>&xxe;</name>'
-               '<Point><coordinates>104,1</coordinates></Point></Placemark></Document></kml>').encode()
+    payload = (
+        f'<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY xxe SYSTEM "file://{secret}">]>'
+        '<kml xmlns="http://www.opengis.net/kml/2.2"><Document><Placemark><name>&xxe;</name>'
+        "<Point><coordinates>104,1</coordinates></Point></Placemark></Document></kml>"
+    ).encode()
     with pytest.raises(ReadError) as info:
         read_layers(payload, "evil.kml")
     assert info.value.code == "xml_unsafe"
@@ -423,28 +446,32 @@ def test_kml_external_entity_is_refused_without_reading_the_file(tmp_path):
 
 
 def test_kml_entity_expansion_bomb_is_refused():
-    payload = (b'<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
-               b'<kml><Document><Placemark><name>&b;</name></Placemark></Document></kml>')
+    payload = (
+        b'<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+        b"<kml><Document><Placemark><name>&b;</name></Placemark></Document></kml>"
+    )
     with pytest.raises(ReadError) as info:
         read_layers(payload, "evil.kml")
     assert info.value.code == "xml_unsafe"
 
 
 def test_kml_bad_coordinates_are_reported_per_placemark():
-    payload = (b'<kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
-               b'<Placemark><Point><coordinates>104,1</coordinates></Point></Placemark>'
-               b'<Placemark><Point><coordinates>east,north</coordinates></Point></Placemark>'
-               b'<Placemark><LineString><coordinates>104,1</coordinates></LineString></Placemark>'
-               b'</Document></kml>')
+    payload = (
+        b'<kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
+        b"<Placemark><Point><coordinates>104,1</coordinates></Point></Placemark>"
+        b"<Placemark><Point><coordinates>east,north</coordinates></Point></Placemark>"
+        b"<Placemark><LineString><coordinates>104,1</coordinates></LineString></Placemark>"
+        b"</Document></kml>"
+    )
     with pytest.raises(ReadError) as info:
         read_layers(payload, "a.kml")
-    assert [(row, code) for row, code, _ in info.value.errors] == [(2, "coordinate_invalid"),
-                                                                   (3, "geometry_invalid")]
+    assert [(row, code) for row, code, _ in info.value.errors] == [(2, "coordinate_invalid"), (3, "geometry_invalid")]
 
 
 def test_kml_writer_escapes_markup_and_drops_control_characters():
-    frame = gpd.GeoDataFrame({"name": ["<b>&amp;</b>\x01"], "note": ["]]> \x00 ok"]}, geometry=[Point(104, 1)],
-                             crs=4326)
+    frame = gpd.GeoDataFrame(
+        {"name": ["<b>&amp;</b>\x01"], "note": ["]]> \x00 ok"]}, geometry=[Point(104, 1)], crs=4326
+    )
     content, *_ = write_layers({"x": frame}, "kml")
     layer = read_layers(content, "x.kml")["x"]
     assert layer["name"][0] == "<b>&amp;</b>" and layer["note"][0] == "]]>  ok"

@@ -31,8 +31,13 @@ def network() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
             "status": ["operational", "planned", "underConstruction", "inactive", "proposed"],
             "owner": ["BP Batam", "BP Batam", "BP Batam", "PLN Batam", None],
         },
-        geometry=[Point(104.01, 1.14), Point(104.02, 1.14), Point(104.03, 1.14), Point(104.03, 1.15),
-                  Point(104.04, 1.15)],
+        geometry=[
+            Point(104.01, 1.14),
+            Point(104.02, 1.14),
+            Point(104.03, 1.14),
+            Point(104.03, 1.15),
+            Point(104.04, 1.15),
+        ],
         crs=4326,
     )
     segments = gpd.GeoDataFrame(
@@ -45,8 +50,10 @@ def network() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
             "length_m": [1112.4, 1112.4],
             "ducts": [json.dumps([{"spec": "HDPE 40/33"}, {"spec": "HDPE 40/33"}]), None],
         },
-        geometry=[LineString([(104.01, 1.14), (104.015, 1.141), (104.02, 1.14)]),
-                  LineString([(104.02, 1.14), (104.03, 1.14)])],
+        geometry=[
+            LineString([(104.01, 1.14), (104.015, 1.141), (104.02, 1.14)]),
+            LineString([(104.02, 1.14), (104.03, 1.14)]),
+        ],
         crs=4326,
     )
     return nodes, segments
@@ -54,10 +61,17 @@ def network() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 
 def export(nodes=None, segments=None, **overrides):
     default_nodes, default_segments = network()
-    options = {"network_id": NETWORK_ID, "network_name": "BEDELAU Ducting", "publisher": "BP Batam",
-               "publication_date": "2026-01-15", "organisations": ORGANISATIONS, **overrides}
-    return to_ofds_geojson(default_nodes if nodes is None else nodes,
-                           default_segments if segments is None else segments, **options)
+    options = {
+        "network_id": NETWORK_ID,
+        "network_name": "BEDELAU Ducting",
+        "publisher": "BP Batam",
+        "publication_date": "2026-01-15",
+        "organisations": ORGANISATIONS,
+        **overrides,
+    }
+    return to_ofds_geojson(
+        default_nodes if nodes is None else nodes, default_segments if segments is None else segments, **options
+    )
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +177,7 @@ def test_not_a_feature_collection_fails_validation(published):
 
 
 def test_segment_pointing_at_an_unknown_node_is_refused():
-    nodes, segments = network()
+    _nodes, segments = network()
     segments.loc[0, "end_uuid"] = str(uuid.UUID(int=999))
     with pytest.raises(OfdsExportError) as info:
         export(segments=segments)

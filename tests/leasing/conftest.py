@@ -20,25 +20,33 @@ class Grid:
     segments: dict[str, int]
 
 
-def build_ladder(session: Session, *, prefix: str = "L", ducts: list[dict] | None = None,
-                 top_ducts: list[dict] | None = None) -> Grid:
+def build_ladder(
+    session: Session, *, prefix: str = "L", ducts: list[dict] | None = None, top_ducts: list[dict] | None = None
+) -> Grid:
     nodes, segments = {}, {}
     for row, y in (("A", 0), ("B", 100)):
         for i in range(5):
             code = f"MH-{prefix}-{row}{i}"
-            nodes[code] = create_node(session, data=NodeIn(code=code, kind="manhole", geometry=point(100 * i, y),
-                                                           split=False))[0].id
+            nodes[code] = create_node(
+                session, data=NodeIn(code=code, kind="manhole", geometry=point(100 * i, y), split=False)
+            )[0].id
     plain = ducts if ducts is not None else [{"spec": "HDPE-40/33-7xMD10", "reserve": 1}]
     for row, y in (("A", 0), ("B", 100)):
         for i in range(4):
             code = f"RS-{prefix}-{row}{i}"
-            segments[code] = create_segment(session, data=SegmentIn(
-                code=code, geometry=line((100 * i, y), (100 * (i + 1), y)),
-                ducts=(top_ducts if (row == "A" and top_ducts is not None) else plain))).id
+            segments[code] = create_segment(
+                session,
+                data=SegmentIn(
+                    code=code,
+                    geometry=line((100 * i, y), (100 * (i + 1), y)),
+                    ducts=(top_ducts if (row == "A" and top_ducts is not None) else plain),
+                ),
+            ).id
     for i in (0, 4):
         code = f"RS-{prefix}-R{i}"
-        segments[code] = create_segment(session, data=SegmentIn(code=code, geometry=line((100 * i, 0), (100 * i, 100)),
-                                                                ducts=plain)).id
+        segments[code] = create_segment(
+            session, data=SegmentIn(code=code, geometry=line((100 * i, 0), (100 * i, 100)), ducts=plain)
+        ).id
     session.flush()
     return Grid(nodes, segments)
 

@@ -33,8 +33,9 @@ def _setup(url: str, *, ducts: list[dict], operators: int = 2) -> dict[str, str]
         s.flush()
         tokens["planner"], _ = issue_token(s, account=planner, name="t", ttl=timedelta(hours=1))
         for i in range(operators):
-            org = Organisation(code=f"COP{i}", name=f"PT Operator {i}", kind=OrganisationKind.OPERATOR,
-                               npwp=f"{i:016d}")
+            org = Organisation(
+                code=f"COP{i}", name=f"PT Operator {i}", kind=OrganisationKind.OPERATOR, npwp=f"{i:016d}"
+            )
             s.add(org)
             s.flush()
             acc = Account(username=f"c_op{i}", full_name=f"Op {i}", role=Role.OPERATOR, organisation_id=org.id)
@@ -53,8 +54,13 @@ def _auth(token: str) -> dict[str, str]:
 def test_two_operators_racing_for_the_last_free_subduct_exactly_one_wins(scratch_database):
     # every segment has one plain 32/26 duct: one leasable subduct each
     tokens = _setup(scratch_database.app_url, ducts=[{"spec": "HDPE-32/26"}])
-    body = {"segments": ["RS-C-A1"], "subduct_count": 1, "size_class": "subduct_32_26",
-            "first_day": (today_wib() + timedelta(days=10)).isoformat(), "term_months": 6}
+    body = {
+        "segments": ["RS-C-A1"],
+        "subduct_count": 1,
+        "size_class": "subduct_32_26",
+        "first_day": (today_wib() + timedelta(days=10)).isoformat(),
+        "term_months": 6,
+    }
     with running_service(scratch_database.app_url) as base:
         barrier = threading.Barrier(2)
         results: dict[str, httpx.Response] = {}
@@ -82,8 +88,14 @@ def test_two_operators_racing_for_the_last_free_subduct_exactly_one_wins(scratch
 
 def test_race_loser_is_offered_an_alternative_route(scratch_database):
     tokens = _setup(scratch_database.app_url, ducts=[{"spec": "HDPE-32/26"}])
-    body = {"from_node": "MH-C-A0", "to_node": "MH-C-A2", "subduct_count": 1, "size_class": "subduct_32_26",
-            "first_day": (today_wib() + timedelta(days=10)).isoformat(), "term_months": 6}
+    body = {
+        "from_node": "MH-C-A0",
+        "to_node": "MH-C-A2",
+        "subduct_count": 1,
+        "size_class": "subduct_32_26",
+        "first_day": (today_wib() + timedelta(days=10)).isoformat(),
+        "term_months": 6,
+    }
     with running_service(scratch_database.app_url) as base, httpx.Client(base_url=base, timeout=30) as c:
         first = c.post("/api/v1/leasing/requests", json=body, headers=_auth(tokens["op0"]))
         assert first.status_code == 201
@@ -113,20 +125,34 @@ def test_a_thousand_random_operations_from_eight_clients_never_double_book(scrat
         with httpx.Client(base_url=base, timeout=60) as c:
             for _ in range(ops_per_client):
                 action = rng.choice(["request", "request", "approve", "accept", "cancel"])
-                inbox = c.get("/api/v1/leasing/inbox", headers=_auth(tokens["planner"])).json() if action == "approve" else []
+                inbox = (
+                    c.get("/api/v1/leasing/inbox", headers=_auth(tokens["planner"])).json()
+                    if action == "approve"
+                    else []
+                )
                 if (action == "approve" and not inbox) or (action in ("accept", "cancel") and not mine):
                     action = "request"  # nothing to act on yet: every turn still issues one operation
                 if action == "request":
                     a, b = rng.sample(nodes, 2)
                     first = start + timedelta(days=rng.randint(0, 60))
-                    r = c.post("/api/v1/leasing/requests", headers=_auth(tokens[who]), json={
-                        "from_node": a, "to_node": b, "subduct_count": rng.randint(1, 2), "size_class": "subduct_32_26",
-                        "first_day": first.isoformat(), "last_day": (first + timedelta(days=rng.randint(0, 90))).isoformat()})
+                    r = c.post(
+                        "/api/v1/leasing/requests",
+                        headers=_auth(tokens[who]),
+                        json={
+                            "from_node": a,
+                            "to_node": b,
+                            "subduct_count": rng.randint(1, 2),
+                            "size_class": "subduct_32_26",
+                            "first_day": first.isoformat(),
+                            "last_day": (first + timedelta(days=rng.randint(0, 90))).isoformat(),
+                        },
+                    )
                     if r.status_code == 201:
                         mine.append(r.json()["id"])
                 elif action == "approve":
-                    r = c.post(f"/api/v1/leasing/requests/{rng.choice(inbox)['id']}/approve",
-                               headers=_auth(tokens["planner"]))
+                    r = c.post(
+                        f"/api/v1/leasing/requests/{rng.choice(inbox)['id']}/approve", headers=_auth(tokens["planner"])
+                    )
                 else:
                     r = c.post(f"/api/v1/leasing/requests/{rng.choice(mine)}/{action}", headers=_auth(tokens[who]))
                 with lock:
@@ -143,21 +169,27 @@ def test_a_thousand_random_operations_from_eight_clients_never_double_book(scrat
     assert outcomes["request:201"] > 20 and outcomes["accept:200"] > 5, outcomes
     engine = create_engine(scratch_database.owner_url)  # the owner reads every operator's rows (no RLS)
     with engine.connect() as conn:
-        doubles = conn.execute(text("""
+        doubles = conn.execute(
+            text("""
             SELECT count(*) FROM allocation a JOIN allocation b
               ON a.subduct_id = b.subduct_id AND a.id < b.id AND a.period && b.period
-            WHERE a.status IN ('held', 'active', 'terminated') AND b.status IN ('held', 'active', 'terminated')""")).scalar()
+            WHERE a.status IN ('held', 'active', 'terminated') AND b.status IN ('held', 'active', 'terminated')""")
+        ).scalar()
         assert doubles == 0
-        inconsistent = conn.execute(text("""
+        inconsistent = conn.execute(
+            text("""
             SELECT r.reference, r.status::text, string_agg(DISTINCT a.status::text, ',') FROM capacity_request r
             JOIN allocation a ON a.request_id = r.id GROUP BY r.id
             HAVING NOT (
               (r.status IN ('submitted', 'offered') AND bool_and(a.status = 'held'))
               OR (r.status IN ('accepted', 'active') AND bool_and(a.status = 'active'))
-              OR (r.status IN ('cancelled', 'rejected', 'expired') AND bool_and(a.status = 'released')))""")).all()
+              OR (r.status IN ('cancelled', 'rejected', 'expired') AND bool_and(a.status = 'released')))""")
+        ).all()
         assert inconsistent == []
         legal = {(f.value, t.value) for f, t in TRANSITIONS}
-        steps = conn.execute(text("""
-            SELECT from_status::text, to_status::text FROM request_event WHERE from_status IS NOT NULL""")).all()
+        steps = conn.execute(
+            text("""
+            SELECT from_status::text, to_status::text FROM request_event WHERE from_status IS NOT NULL""")
+        ).all()
         assert {tuple(s) for s in steps} <= legal
     engine.dispose()

@@ -28,12 +28,18 @@ def test_a_lease_committed_after_the_graph_looked_is_seen_at_the_next_look(scrat
     with Session(engine) as s:
         bind_actor(s, Actor.system("test setup"))
         grid = build_ladder(s, prefix="G", ducts=[{"spec": "HDPE-32/26"}, {"spec": "HDPE-32/26"}])
-        operator = s.execute(text("""INSERT INTO organisation (code, name, kind, npwp)
-            VALUES ('GOP', 'PT Operator G', 'operator', '0000000000000042') RETURNING id""")).scalar_one()
+        operator = s.execute(
+            text("""INSERT INTO organisation (code, name, kind, npwp)
+            VALUES ('GOP', 'PT Operator G', 'operator', '0000000000000042') RETURNING id""")
+        ).scalar_one()
         s.commit()
     segment = grid.segments["RS-G-A1"]
-    subducts = [r[0] for r in engine.connect().execute(
-        text("SELECT id FROM subduct WHERE segment_id = :s ORDER BY id"), {"s": segment})]
+    subducts = [
+        r[0]
+        for r in engine.connect().execute(
+            text("SELECT id FROM subduct WHERE segment_id = :s ORDER BY id"), {"s": segment}
+        )
+    ]
     days = Days(today_wib() + timedelta(days=10), today_wib() + timedelta(days=100))
     graph = CapacityGraph()
     reader = Session(engine)
@@ -42,10 +48,12 @@ def test_a_lease_committed_after_the_graph_looked_is_seen_at_the_next_look(scrat
 
     def lease(session: Session, subduct: int) -> None:
         bind_actor(session, Actor.system("writer"))
-        session.execute(text("""INSERT INTO allocation (operator_id, subduct_id, segment_id, period, status,
+        session.execute(
+            text("""INSERT INTO allocation (operator_id, subduct_id, segment_id, period, status,
                                                         contracted_length_m, is_legacy)
             VALUES (:o, :sd, :s, CAST(:p AS daterange), 'active', 100, true)"""),
-                        {"o": operator, "sd": subduct, "s": segment, "p": days.literal()})
+            {"o": operator, "sd": subduct, "s": segment, "p": days.literal()},
+        )
 
     # a writer takes its transaction id, the graph looks (the writer is in flight), the writer commits later
     slow = Session(engine)

@@ -45,11 +45,18 @@ class Provider:
 
     # -- endpoints -----------------------------------------------------------------------------------------------
     async def discovery(self, request: Request) -> JSONResponse:
-        return JSONResponse({"issuer": self.issuer, "authorization_endpoint": f"{self.issuer}/authorize",
-                             "token_endpoint": f"{self.issuer}/token", "jwks_uri": f"{self.issuer}/jwks",
-                             "response_types_supported": ["code"], "subject_types_supported": ["public"],
-                             "id_token_signing_alg_values_supported": ["RS256"],
-                             "code_challenge_methods_supported": ["S256"]})
+        return JSONResponse(
+            {
+                "issuer": self.issuer,
+                "authorization_endpoint": f"{self.issuer}/authorize",
+                "token_endpoint": f"{self.issuer}/token",
+                "jwks_uri": f"{self.issuer}/jwks",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "code_challenge_methods_supported": ["S256"],
+            }
+        )
 
     async def jwks(self, request: Request) -> JSONResponse:
         return JSONResponse({"keys": [self.key.as_dict(private=False)]})
@@ -59,12 +66,18 @@ class Provider:
         if q.get("client_id") != CLIENT_ID or q.get("redirect_uri") not in self.redirect_uris:
             return JSONResponse({"error": "invalid_request"}, status_code=400)
         if q.get("response_type") != "code" or q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
-            return JSONResponse({"error": "invalid_request", "error_description": "PKCE S256 required"}, status_code=400)
+            return JSONResponse(
+                {"error": "invalid_request", "error_description": "PKCE S256 required"}, status_code=400
+            )
         if "openid" not in (q.get("scope") or "").split():
             return JSONResponse({"error": "invalid_scope"}, status_code=400)
         code = secrets.token_urlsafe(16)
-        self.codes[code] = {"challenge": q["code_challenge"], "nonce": q.get("nonce"), "redirect_uri": q["redirect_uri"],
-                            "user": dict(self.user)}
+        self.codes[code] = {
+            "challenge": q["code_challenge"],
+            "nonce": q.get("nonce"),
+            "redirect_uri": q["redirect_uri"],
+            "user": dict(self.user),
+        }
         return RedirectResponse(f"{q['redirect_uri']}?{urlencode({'code': code, 'state': q.get('state', '')})}", 302)
 
     async def token(self, request: Request) -> JSONResponse:
@@ -73,21 +86,31 @@ class Provider:
         if _basic(request.headers.get("authorization", "")) != (CLIENT_ID, CLIENT_SECRET):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         grant = self.codes.pop(form.get("code", ""), None)  # a code works once
-        if form.get("grant_type") != "authorization_code" or grant is None \
-                or form.get("redirect_uri") != grant["redirect_uri"]:
+        if (
+            form.get("grant_type") != "authorization_code"
+            or grant is None
+            or form.get("redirect_uri") != grant["redirect_uri"]
+        ):
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
         verifier = form.get("code_verifier", "")
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         if challenge != grant["challenge"]:
             return JSONResponse({"error": "invalid_grant", "error_description": "PKCE verifier"}, status_code=400)
         access = secrets.token_urlsafe(24)
-        return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": 300,
-                             "id_token": self.id_token(grant)})
+        return JSONResponse(
+            {"access_token": access, "token_type": "Bearer", "expires_in": 300, "id_token": self.id_token(grant)}
+        )
 
     def id_token(self, grant: dict[str, Any]) -> str:
         now = int(time.time())
-        claims = {"iss": self.issuer, "sub": "akun-" + str(grant["user"].get("preferred_username", "x")),
-                  "aud": CLIENT_ID, "iat": now, "exp": now + 300, "nonce": grant["nonce"]} | grant["user"]
+        claims = {
+            "iss": self.issuer,
+            "sub": "akun-" + str(grant["user"].get("preferred_username", "x")),
+            "aud": CLIENT_ID,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": grant["nonce"],
+        } | grant["user"]
         key: Any = self.key
         header = {"alg": "RS256", "kid": "k1"}
         match self.mischief:
@@ -106,9 +129,14 @@ class Provider:
         return jwt.encode(header, claims, key, algorithms=[header["alg"]])
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/.well-known/openid-configuration", self.discovery),
-                                 Route("/jwks", self.jwks), Route("/authorize", self.authorize),
-                                 Route("/token", self.token, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/.well-known/openid-configuration", self.discovery),
+                Route("/jwks", self.jwks),
+                Route("/authorize", self.authorize),
+                Route("/token", self.token, methods=["POST"]),
+            ]
+        )
 
 
 def _basic(header: str) -> tuple[str, str] | None:
@@ -124,8 +152,9 @@ def _basic(header: str) -> tuple[str, str] | None:
 def running_provider(redirect_uris: set[str]) -> Iterator[Provider]:
     port = free_port()
     provider = Provider(issuer=f"http://127.0.0.1:{port}", redirect_uris=redirect_uris)
-    server = uvicorn.Server(uvicorn.Config(provider.app(), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(provider.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

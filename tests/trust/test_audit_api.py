@@ -18,18 +18,25 @@ API = "/api/v1/audit"
 def node_changes(client, people):
     """A node made by the planner and moved by the admin: two records of one object by two actors."""
     before = datetime.now(UTC) - timedelta(seconds=1)
-    r = client.post("/api/v1/network/nodes", json=node_body("MH-AUD-1", 10, 10), headers=people.headers("planner")
-                    | {"X-Request-Id": "req-audit-1"})
+    r = client.post(
+        "/api/v1/network/nodes",
+        json=node_body("MH-AUD-1", 10, 10),
+        headers=people.headers("planner") | {"X-Request-Id": "req-audit-1"},
+    )
     assert r.status_code == 201, r.text
     node = r.json()
-    r = client.patch(f"/api/v1/network/nodes/{node['id']}", json={"notes": "dipindah"},
-                     headers=people.headers("admin") | {"If-Match": r.headers["etag"]})
+    r = client.patch(
+        f"/api/v1/network/nodes/{node['id']}",
+        json={"notes": "dipindah"},
+        headers=people.headers("admin") | {"If-Match": r.headers["etag"]},
+    )
     assert r.status_code == 200, r.text
     return node["id"], before, datetime.now(UTC) + timedelta(seconds=1)
 
 
-@pytest.mark.parametrize("who, status", [("auditor", 200), ("admin", 200), ("planner", 403), ("finance", 403),
-                                         ("op_a", 403), (None, 401)])
+@pytest.mark.parametrize(
+    "who, status", [("auditor", 200), ("admin", 200), ("planner", 403), ("finance", 403), ("op_a", 403), (None, 401)]
+)
 def test_only_auditors_and_admins_search_the_audit_trail(client, people, who, status):
     headers = people.headers(who) if who else {}
     assert client.get(API, headers=headers).status_code == status
@@ -52,7 +59,9 @@ def test_filter_by_actor_and_time_range(client, people, node_changes):
     auditor = people.headers("auditor")
     by_admin = client.get(API, params={"username": "t_admin", "table": "node"}, headers=auditor).json()["items"]
     assert [(i["row_id"], i["action"]) for i in by_admin] == [(str(node_id), "update")]
-    by_id = client.get(API, params={"account_id": people.accounts["planner"].id, "table": "node"}, headers=auditor).json()
+    by_id = client.get(
+        API, params={"account_id": people.accounts["planner"].id, "table": "node"}, headers=auditor
+    ).json()
     assert [i["action"] for i in by_id["items"]] == ["insert"]
     window = {"table": "node", "row_id": node_id, "since": before.isoformat(), "until": after.isoformat()}
     assert len(client.get(API, params=window, headers=auditor).json()["items"]) == 2
@@ -71,7 +80,7 @@ def test_pages_follow_the_next_link_without_gaps_or_repeats(client, people, node
             break
         assert page["next_before_id"] == seen[-1]
         page = client.get(page["next"], headers=auditor).json()
-    assert seen == everything[:len(seen)] and len(seen) == len(set(seen))
+    assert seen == everything[: len(seen)] and len(seen) == len(set(seen))
 
 
 def test_secrets_recorded_with_accounts_and_tokens_are_redacted(client, people):
@@ -84,10 +93,14 @@ def test_secrets_recorded_with_accounts_and_tokens_are_redacted(client, people):
     assert "argon2" not in text and "[redacted]" in text
 
 
-@pytest.mark.parametrize("params, code", [({"row_id": "5"}, "table_required"),
-                                          ({"since": "2026-03-02T00:00:00", "until": "2026-03-01T00:00:00"}, "range_reversed"),
-                                          ({"since": "2026-03-01T00:00:00+07:00", "until": "2026-03-02T00:00:00"},
-                                           "mixed_offsets")])
+@pytest.mark.parametrize(
+    "params, code",
+    [
+        ({"row_id": "5"}, "table_required"),
+        ({"since": "2026-03-02T00:00:00", "until": "2026-03-01T00:00:00"}, "range_reversed"),
+        ({"since": "2026-03-01T00:00:00+07:00", "until": "2026-03-02T00:00:00"}, "mixed_offsets"),
+    ],
+)
 def test_filters_that_make_no_sense_are_422_with_the_reason(client, people, params, code):
     r = client.get(API, params=params, headers=people.headers("auditor"))
     assert r.status_code == 422 and r.json()["errors"][0]["code"] == code

@@ -66,15 +66,25 @@ class FaultRig:
 def _seed(engine: Engine) -> tuple[dict[str, str], dict[str, int]]:
     with SessionFactory(bind=engine) as s:
         bind_actor(s, Actor.system("fault seed"))
-        op = Organisation(code="FLTOP", name="PT Operator Gangguan", kind=OrganisationKind.OPERATOR,
-                          npwp="0123456789012345")
+        op = Organisation(
+            code="FLTOP", name="PT Operator Gangguan", kind=OrganisationKind.OPERATOR, npwp="0123456789012345"
+        )
         s.add(op)
         s.flush()
         tokens = {}
-        for who, role in (("planner", Role.PLANNER), ("planner2", Role.PLANNER), ("operator", Role.OPERATOR),
-                          ("finance", Role.FINANCE)):
-            account = Account(username=f"flt_{who}", full_name=who, role=role, password_hash=hash_password("x" * 12),
-                              organisation_id=op.id if role == Role.OPERATOR else None)
+        for who, role in (
+            ("planner", Role.PLANNER),
+            ("planner2", Role.PLANNER),
+            ("operator", Role.OPERATOR),
+            ("finance", Role.FINANCE),
+        ):
+            account = Account(
+                username=f"flt_{who}",
+                full_name=who,
+                role=role,
+                password_hash=hash_password("x" * 12),
+                organisation_id=op.id if role == Role.OPERATOR else None,
+            )
             s.add(account)
             s.flush()
             tokens[who], _ = issue_token(s, account=account, name="faults", ttl=timedelta(hours=2))
@@ -123,11 +133,29 @@ def _bulk(tag: str) -> dict:
     """Two manholes and the segment between them, with a duct: rows in node, route_segment, duct, subduct,
     their history and the audit log, all in one transaction."""
     y = 300 + 5 * next(_ROWS)  # north of the ladder, 5 m from the previous one: never snapped together
-    return {"operations": [
-        {"op": "create", "type": "node", "data": {"code": f"MH-F-{tag}-A", "kind": "manhole", "geometry": point(0, y)}},
-        {"op": "create", "type": "node", "data": {"code": f"MH-F-{tag}-B", "kind": "manhole", "geometry": point(40, y)}},
-        {"op": "create", "type": "segment", "data": {"code": f"RS-F-{tag}", "geometry": line((0, y), (40, y)),
-                                                      "ducts": [{"spec": "HDPE-40/33-7xMD10", "reserve": 1}]}}]}
+    return {
+        "operations": [
+            {
+                "op": "create",
+                "type": "node",
+                "data": {"code": f"MH-F-{tag}-A", "kind": "manhole", "geometry": point(0, y)},
+            },
+            {
+                "op": "create",
+                "type": "node",
+                "data": {"code": f"MH-F-{tag}-B", "kind": "manhole", "geometry": point(40, y)},
+            },
+            {
+                "op": "create",
+                "type": "segment",
+                "data": {
+                    "code": f"RS-F-{tag}",
+                    "geometry": line((0, y), (40, y)),
+                    "ducts": [{"spec": "HDPE-40/33-7xMD10", "reserve": 1}],
+                },
+            },
+        ]
+    }
 
 
 WHO = {"items": "planner", "tile": "planner", "availability": "operator", "bulk": "planner2"}
@@ -147,8 +175,15 @@ def _request(client: httpx.Client, kind: str) -> Outcome:
     except httpx.HTTPError as exc:  # a dropped or hung connection is not a clean failure
         return Outcome(kind, None, tag=tag, error=repr(exc))
     body = r.json() if "json" in r.headers.get("content-type", "") else {}
-    return Outcome(kind, r.status_code, r.headers.get("content-type", ""), body.get("code"),
-                   r.headers.get("retry-after"), tag, None if r.is_success else str(body.get("errors") or r.text)[:300])
+    return Outcome(
+        kind,
+        r.status_code,
+        r.headers.get("content-type", ""),
+        body.get("code"),
+        r.headers.get("retry-after"),
+        tag,
+        None if r.is_success else str(body.get("errors") or r.text)[:300],
+    )
 
 
 def _traffic_loop(rig: FaultRig, kind: str, stop: threading.Event, out: list[Outcome]) -> None:
@@ -174,25 +209,30 @@ def test_database_restart_mid_traffic_fails_in_flight_requests_with_503_and_the_
         t.join(60)
 
     print("outcomes:", Counter((o.kind, o.status) for o in outcomes))
-    assert before > 0 and all(o.status is not None and o.status < 300 for o in outcomes[:before]), \
-        [o for o in outcomes[:before] if o.status is None or o.status >= 300][:5]
+    assert before > 0 and all(o.status is not None and o.status < 300 for o in outcomes[:before]), [
+        o for o in outcomes[:before] if o.status is None or o.status >= 300
+    ][:5]
     transport = [o for o in outcomes if o.status is None]
     assert not transport, transport[:5]
     unclean = [o for o in outcomes if o.status not in (200, 201, 503)]
     assert not unclean, unclean[:5]
     refused = [o for o in outcomes if o.status == 503]
     assert refused, "no request met the outage"
-    assert all(o.content_type == "application/problem+json" and o.code == "database_unavailable"
-               and o.retry_after for o in refused)
+    assert all(
+        o.content_type == "application/problem+json" and o.code == "database_unavailable" and o.retry_after
+        for o in refused
+    )
 
     # nothing half-written: each bulk edit is there whole (2 manholes, 1 segment, its duct) or not at all
     bulk = [o for o in outcomes if o.kind == "bulk"]
     with rig.engine.connect() as c:
         for o in bulk:
-            counts = c.execute(text("""SELECT (SELECT count(*) FROM node WHERE code LIKE :n),
+            counts = c.execute(
+                text("""SELECT (SELECT count(*) FROM node WHERE code LIKE :n),
                 (SELECT count(*) FROM route_segment WHERE code = :s),
                 (SELECT count(*) FROM duct d JOIN route_segment r ON r.id = d.segment_id WHERE r.code = :s)"""),
-                {"n": f"MH-F-{o.tag}-%", "s": f"RS-F-{o.tag}"}).one()
+                {"n": f"MH-F-{o.tag}-%", "s": f"RS-F-{o.tag}"},
+            ).one()
             assert tuple(counts) in ((0, 0, 0), (2, 1, 1)), (o, tuple(counts))
             if o.status == 201 or o.status == 200:
                 assert tuple(counts) == (2, 1, 1), o
@@ -224,8 +264,9 @@ def test_concurrent_edits_of_one_node_one_wins_the_other_gets_412(rig):
 
             def save(i: int) -> None:
                 barrier.wait()
-                answers[i] = clients[i].patch(url, json={"notes": f"ronde {round_no} oleh {i}"},
-                                              headers={"If-Match": etag})
+                answers[i] = clients[i].patch(
+                    url, json={"notes": f"ronde {round_no} oleh {i}"}, headers={"If-Match": etag}
+                )
 
             threads = [threading.Thread(target=save, args=(i,)) for i in (0, 1)]
             for t in threads:
@@ -255,12 +296,22 @@ def many_drafts(engine, owner_engine) -> Iterator[list[int]]:
     """DRAFTS operators with a draft invoice each for January 2034, committed; removed afterwards."""
     tag = uuid.uuid4().hex[:5].upper()
     with owner_engine.begin() as c:
-        orgs = list(c.scalars(text("""INSERT INTO organisation (code, name, kind, npwp)
+        orgs = list(
+            c.scalars(
+                text("""INSERT INTO organisation (code, name, kind, npwp)
             SELECT 'K' || :t || g, 'Op ' || :t || ' ' || g, 'operator', '012345678901234'
-            FROM generate_series(1, :n) g RETURNING id"""), {"t": tag, "n": DRAFTS}))
+            FROM generate_series(1, :n) g RETURNING id"""),
+                {"t": tag, "n": DRAFTS},
+            )
+        )
         c.execute(text("INSERT INTO invoice_run (month) VALUES (:m)"), {"m": date(YEAR, 1, 1)})
-        c.execute(text("INSERT INTO invoice (month, operator_id, subtotal_idr, total_idr) "
-                       "SELECT :m, o, 1000, 1000 FROM unnest(CAST(:o AS bigint[])) o"), {"m": date(YEAR, 1, 1), "o": orgs})
+        c.execute(
+            text(
+                "INSERT INTO invoice (month, operator_id, subtotal_idr, total_idr) "
+                "SELECT :m, o, 1000, 1000 FROM unnest(CAST(:o AS bigint[])) o"
+            ),
+            {"m": date(YEAR, 1, 1), "o": orgs},
+        )
     yield orgs
     with owner_engine.begin() as c:
         c.execute(text("ALTER TABLE invoice DISABLE TRIGGER invoice_guard"))
@@ -295,8 +346,13 @@ _ISSUER = textwrap.dedent("""
 
 
 def _issuer(url: str, mode: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", _ISSUER, url, mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ISSUER, url, mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert proc.stdout.readline().strip() == "ready"
     return proc
 
@@ -309,8 +365,15 @@ def _as_finance(engine: Engine) -> Session:
 
 def _numbers(engine: Engine) -> list[str]:
     with _as_finance(engine) as s:
-        return list(s.scalars(text("SELECT number FROM invoice WHERE extract(year FROM month) = :y "
-                                   "AND number IS NOT NULL ORDER BY number"), {"y": YEAR}))
+        return list(
+            s.scalars(
+                text(
+                    "SELECT number FROM invoice WHERE extract(year FROM month) = :y "
+                    "AND number IS NOT NULL ORDER BY number"
+                ),
+                {"y": YEAR},
+            )
+        )
 
 
 def test_issue_killed_at_random_points_leaves_all_or_nothing_and_no_gap(engine, many_drafts):
@@ -343,10 +406,17 @@ def test_issue_killed_at_random_points_leaves_all_or_nothing_and_no_gap(engine, 
             break
         kills += 1
         with _as_finance(engine) as s:
-            assert s.scalar(text("SELECT count(*) FROM invoice WHERE extract(year FROM month) = :y"), {"y": YEAR}) \
-                == DRAFTS  # the drafts are seen (not hidden by row-level security) ...
-            assert s.scalar(text("SELECT count(*) FROM invoice WHERE extract(year FROM month) = :y AND status <> 'draft'"),
-                            {"y": YEAR}) == 0  # ... and none of them is issued
+            assert (
+                s.scalar(text("SELECT count(*) FROM invoice WHERE extract(year FROM month) = :y"), {"y": YEAR})
+                == DRAFTS
+            )  # the drafts are seen (not hidden by row-level security) ...
+            assert (
+                s.scalar(
+                    text("SELECT count(*) FROM invoice WHERE extract(year FROM month) = :y AND status <> 'draft'"),
+                    {"y": YEAR},
+                )
+                == 0
+            )  # ... and none of them is issued
     assert kills >= 3, f"only {kills} kills landed before the commit (a whole issue took {full_s:.3f} s)"
     if not _numbers(engine):
         with _as_finance(engine) as s:  # the killed backends' locks went with their connections

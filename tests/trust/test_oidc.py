@@ -95,11 +95,20 @@ def test_mapping_by_verified_email_finds_the_account(client, provider, people, s
     assert done.status_code == 303 and client.get("/api/v1/auth/me").json()["username"] == "t_planner"
 
 
-@pytest.mark.parametrize(("mischief", "why"), [
-    ("expired", "expired"), ("forged", "bad_signature"), ("other_audience", "'aud'"), ("other_issuer", "'iss'"),
-    ("other_nonce", "'nonce'"), ("hs256_with_client_secret", "'HS256' is not allowed")])
-def test_id_token_that_fails_a_check_is_refused_and_signs_nobody_in(client, provider, people, session, caplog,
-                                                                     mischief, why):
+@pytest.mark.parametrize(
+    ("mischief", "why"),
+    [
+        ("expired", "expired"),
+        ("forged", "bad_signature"),
+        ("other_audience", "'aud'"),
+        ("other_issuer", "'iss'"),
+        ("other_nonce", "'nonce'"),
+        ("hs256_with_client_secret", "'HS256' is not allowed"),
+    ],
+)
+def test_id_token_that_fails_a_check_is_refused_and_signs_nobody_in(
+    client, provider, people, session, caplog, mischief, why
+):
     provider.mischief = mischief
     tokens_before = session.scalar(select(func.count()).select_from(ApiToken))
     refused = sign_on(client, provider, preferred_username="t_admin")
@@ -156,8 +165,9 @@ def test_partial_oidc_configuration_is_refused_at_start_up(monkeypatch):
         OidcSettings()
 
 
-def test_first_sign_on_binds_the_account_to_the_providers_sub_and_another_sub_is_refused(client, provider, people,
-                                                                                          session):
+def test_first_sign_on_binds_the_account_to_the_providers_sub_and_another_sub_is_refused(
+    client, provider, people, session
+):
     finance = people.accounts["finance"]
     assert sign_on(client, provider, preferred_username="t_finance").status_code == 303
     session.refresh(finance)
@@ -170,7 +180,9 @@ def test_first_sign_on_binds_the_account_to_the_providers_sub_and_another_sub_is
     done = sign_on(client, provider, preferred_username="keuangan-baru", sub="akun-t_finance")
     assert done.status_code == 303 and client.get("/api/v1/auth/me").json()["username"] == "t_finance"
     # an admin unlinks the account; the next sign-on by username binds afresh
-    unlinked = client.patch(f"/api/v1/accounts/{finance.id}", json={"unlink_sso": True}, headers=people.headers("admin"))
+    unlinked = client.patch(
+        f"/api/v1/accounts/{finance.id}", json={"unlink_sso": True}, headers=people.headers("admin")
+    )
     assert unlinked.status_code == 200 and unlinked.json()["sso_linked"] is False
     client.cookies.clear()
     assert sign_on(client, provider, preferred_username="t_finance", sub="akun-orang-lain").status_code == 303

@@ -58,14 +58,22 @@ def _act_as(session, people, who: str) -> None:
 
 
 def test_every_table_with_an_operator_column_has_row_level_security(session):
-    with_operator = set(session.execute(text("""
+    with_operator = set(
+        session.execute(
+            text("""
         SELECT DISTINCT c.table_name FROM information_schema.columns c
         JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
         WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
-          AND c.column_name IN ('operator_id', 'operator_ids')""")).scalars())
-    protected = set(session.execute(text(
-        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND relrowsecurity"
-    )).scalars())
+          AND c.column_name IN ('operator_id', 'operator_ids')""")
+        ).scalars()
+    )
+    protected = set(
+        session.execute(
+            text(
+                "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND relrowsecurity"
+            )
+        ).scalars()
+    )
     assert with_operator - protected == set(), "operator data without row-level security"
     assert protected == RLS_TABLES
 
@@ -74,13 +82,21 @@ def test_the_application_role_cannot_bypass_row_level_security(session):
     role = session.execute(text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")).one()
     assert session.execute(text("SELECT current_user")).scalar() == APP_ROLE
     assert role == (False, False)
-    owned = session.execute(text("""SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace
-        AND relname = ANY(:t) AND pg_get_userbyid(relowner) = current_user"""), {"t": sorted(RLS_TABLES)}).scalars().all()
+    owned = (
+        session.execute(
+            text("""SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace
+        AND relname = ANY(:t) AND pg_get_userbyid(relowner) = current_user"""),
+            {"t": sorted(RLS_TABLES)},
+        )
+        .scalars()
+        .all()
+    )
     assert owned == []  # an owner is exempt from its tables' policies (they are not FORCEd)
 
 
-def test_the_service_checks_its_role_at_start_up_and_production_refuses_an_owner(engine, owner_engine, monkeypatch,
-                                                                                   caplog):
+def test_the_service_checks_its_role_at_start_up_and_production_refuses_an_owner(
+    engine, owner_engine, monkeypatch, caplog
+):
     from fastapi import FastAPI
 
     from ducting.app import check_database_role
@@ -126,20 +142,39 @@ def test_operator_a_may_not_write_operator_bs_rows_nor_rows_in_bs_name(session, 
     b = world.b.org_id
     b_request = world.b.requests["submitted"]
     _act_as(session, people, "op_a")
-    assert session.execute(text("UPDATE allocation SET pks_number = 'X' WHERE operator_id = :o"), {"o": b}).rowcount == 0
-    assert session.execute(text("UPDATE capacity_request SET reason = 'X' WHERE id = :i"), {"i": b_request}).rowcount == 0
+    assert (
+        session.execute(text("UPDATE allocation SET pks_number = 'X' WHERE operator_id = :o"), {"o": b}).rowcount == 0
+    )
+    assert (
+        session.execute(text("UPDATE capacity_request SET reason = 'X' WHERE id = :i"), {"i": b_request}).rowcount == 0
+    )
     assert session.execute(text("DELETE FROM request_event WHERE operator_id = :o"), {"o": b}).rowcount == 0
-    assert session.execute(text("UPDATE migration_case SET note = 'X' WHERE id = :i"),
-                           {"i": world.b.case_id}).rowcount == 0
+    assert (
+        session.execute(text("UPDATE migration_case SET note = 'X' WHERE id = :i"), {"i": world.b.case_id}).rowcount
+        == 0
+    )
     with pytest.raises(ProgrammingError, match="row-level security"), session.begin_nested():
-        session.execute(text("""INSERT INTO request_event (request_id, operator_id, to_status, note)
-                                VALUES (:r, :o, 'cancelled', 'forged')"""), {"r": b_request, "o": b})
+        session.execute(
+            text("""INSERT INTO request_event (request_id, operator_id, to_status, note)
+                                VALUES (:r, :o, 'cancelled', 'forged')"""),
+            {"r": b_request, "o": b},
+        )
 
 
-STAFF_READS = [("planner", "invoice", False), ("planner", "compliance_flag", True), ("planner", "allocation", True),
-               ("finance", "invoice", True), ("finance", "compliance_flag", False), ("finance", "allocation", True),
-               ("auditor", "invoice", True), ("auditor", "compliance_flag", True), ("auditor", "audit_log", True),
-               ("admin", "payment", True), ("admin", "flag_event", True), ("planner", "audit_log", True)]
+STAFF_READS = [
+    ("planner", "invoice", False),
+    ("planner", "compliance_flag", True),
+    ("planner", "allocation", True),
+    ("finance", "invoice", True),
+    ("finance", "compliance_flag", False),
+    ("finance", "allocation", True),
+    ("auditor", "invoice", True),
+    ("auditor", "compliance_flag", True),
+    ("auditor", "audit_log", True),
+    ("admin", "payment", True),
+    ("admin", "flag_event", True),
+    ("planner", "audit_log", True),
+]
 
 
 def test_staff_see_what_their_role_reads(session, people, world):
@@ -160,7 +195,9 @@ def test_read_only_roles_cannot_write_and_no_identity_sees_nothing(session, peop
 
 
 def test_occupancy_view_shows_every_operators_space_but_only_own_identities(session, people, world):
-    total, cables = session.execute(text("SELECT (SELECT count(*) FROM allocation), (SELECT count(*) FROM cable)")).one()
+    total, cables = session.execute(
+        text("SELECT (SELECT count(*) FROM allocation), (SELECT count(*) FROM cable)")
+    ).one()
     _act_as(session, people, "op_a")
     rows = session.execute(text("SELECT operator_id, request_id, pks_number FROM allocation_occupancy")).all()
     assert len(rows) == total  # availability counts every lease
@@ -176,23 +213,36 @@ def test_an_operators_booking_frees_another_operators_lapsed_hold(client, sessio
     from tests.billing.conftest import build_net
 
     build_net(session, prefix="H")
-    session.execute(text("UPDATE subduct SET is_reserved = true WHERE segment_id = (SELECT id FROM route_segment "
-                         "WHERE code = 'RS-H-BC') AND id <> (SELECT min(id) FROM subduct WHERE segment_id = "
-                         "(SELECT id FROM route_segment WHERE code = 'RS-H-BC'))"))
+    session.execute(
+        text(
+            "UPDATE subduct SET is_reserved = true WHERE segment_id = (SELECT id FROM route_segment "
+            "WHERE code = 'RS-H-BC') AND id <> (SELECT min(id) FROM subduct WHERE segment_id = "
+            "(SELECT id FROM route_segment WHERE code = 'RS-H-BC'))"
+        )
+    )
     session.commit()
-    body = {"segments": ["RS-H-BC"], "subduct_count": 1, "size_class": "microduct",
-            "first_day": (today_wib() + timedelta(days=20)).isoformat(),
-            "term_months": 6}
+    body = {
+        "segments": ["RS-H-BC"],
+        "subduct_count": 1,
+        "size_class": "microduct",
+        "first_day": (today_wib() + timedelta(days=20)).isoformat(),
+        "term_months": 6,
+    }
     first = client.post("/api/v1/leasing/requests", json=body, headers=people.headers("op_b"))
     assert first.status_code == 201, first.text
     assert client.post("/api/v1/leasing/requests", json=body, headers=people.headers("op_a")).status_code == 409
-    session.execute(text("UPDATE allocation SET hold_expires_at = now() - interval '1 second' WHERE request_id = :r"),
-                    {"r": first.json()["id"]})
-    session.execute(text("UPDATE capacity_request SET hold_expires_at = now() - interval '1 second' WHERE id = :r"),
-                    {"r": first.json()["id"]})
+    session.execute(
+        text("UPDATE allocation SET hold_expires_at = now() - interval '1 second' WHERE request_id = :r"),
+        {"r": first.json()["id"]},
+    )
+    session.execute(
+        text("UPDATE capacity_request SET hold_expires_at = now() - interval '1 second' WHERE id = :r"),
+        {"r": first.json()["id"]},
+    )
     session.commit()
     second = client.post("/api/v1/leasing/requests", json=body, headers=people.headers("op_a"))
     assert second.status_code == 201, second.text
-    status = session.execute(text("SELECT status::text FROM capacity_request WHERE id = :r"),
-                             {"r": first.json()["id"]}).scalar()
+    status = session.execute(
+        text("SELECT status::text FROM capacity_request WHERE id = :r"), {"r": first.json()["id"]}
+    ).scalar()
     assert status == "expired"

@@ -48,16 +48,22 @@ def _seed(engine: Engine) -> dict[str, str]:
     """Organisations, one account and token per role, a ladder network. Committed. Returns role -> token."""
     with SessionFactory(bind=engine) as s:
         bind_actor(s, Actor.system("schemathesis seed"))
-        orgs = [Organisation(code="FBUMD", name="PT Batam Ducting Bersama (Fuzz)", kind=OrganisationKind.BUMD),
-                Organisation(code="FOPA", name="PT Operator Fuzz", kind=OrganisationKind.OPERATOR,
-                             npwp="0123456789012345")]
+        orgs = [
+            Organisation(code="FBUMD", name="PT Batam Ducting Bersama (Fuzz)", kind=OrganisationKind.BUMD),
+            Organisation(code="FOPA", name="PT Operator Fuzz", kind=OrganisationKind.OPERATOR, npwp="0123456789012345"),
+        ]
         s.add_all(orgs)
         s.flush()
         tokens = {}
         password = hash_password("rahasia-fuzz-123")
         for role in ROLES:
-            account = Account(username=f"fuzz_{role}", full_name=f"Fuzz {role}", role=Role(role), password_hash=password,
-                              organisation_id=orgs[1].id if role == "operator" else None)
+            account = Account(
+                username=f"fuzz_{role}",
+                full_name=f"Fuzz {role}",
+                role=Role(role),
+                password_hash=password,
+                organisation_id=orgs[1].id if role == "operator" else None,
+            )
             s.add(account)
             s.flush()
             tokens[role], _ = issue_token(s, account=account, name="fuzz", ttl=timedelta(hours=6))
@@ -106,8 +112,14 @@ def tokens(fuzz_db) -> Iterator[dict[str, str]]:
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, phases=PHASES, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    phases=PHASES,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 def test_no_operation_answers_5xx_or_off_schema_for_any_role(case, tokens):
     for role in ROLES:
         response = case.call(headers={"Authorization": f"Bearer {tokens[role]}"})
@@ -117,8 +129,11 @@ def test_no_operation_answers_5xx_or_off_schema_for_any_role(case, tokens):
 # -- what it found, kept as plain regression tests --------------------------------------------------------------------
 def test_ids_beyond_64_bits_and_nul_characters_are_422_not_500(client, people):
     h = people.headers("admin")
-    for path in ("/api/v1/network/nodes/99999999999999999999", "/api/v1/billing/invoices/-99999999999999999999",
-                 "/api/v1/leasing/requests/99999999999999999999"):
+    for path in (
+        "/api/v1/network/nodes/99999999999999999999",
+        "/api/v1/billing/invoices/-99999999999999999999",
+        "/api/v1/leasing/requests/99999999999999999999",
+    ):
         r = client.get(path, headers=h)
         assert r.status_code == 422 and r.json()["code"] == "value_out_of_range", (path, r.text)
     r = client.get("/api/v1/billing/statements/2026-01", params={"operator": "TOP\x00A"}, headers=h)
@@ -128,11 +143,21 @@ def test_ids_beyond_64_bits_and_nul_characters_are_422_not_500(client, people):
 def test_flag_filters_outside_the_vocabulary_are_422(client, people):
     r = client.get("/api/v1/compliance/flags", params={"status": "AAA"}, headers=people.headers("planner"))
     assert r.status_code == 422 and r.json()["errors"][0]["path"] == "query/status/0"
-    assert client.get("/api/v1/compliance/flags", params={"rule": "nope"}, headers=people.headers("planner")).status_code == 422
+    assert (
+        client.get("/api/v1/compliance/flags", params={"rule": "nope"}, headers=people.headers("planner")).status_code
+        == 422
+    )
 
 
 def test_migration_case_naming_missing_rows_is_422_listing_each(client, people):
-    r = client.post("/api/v1/compliance/migrations", json={"operator_id": 0, "span_id": 0, "capacity_request_id": 0},
-                    headers=people.headers("planner"))
+    r = client.post(
+        "/api/v1/compliance/migrations",
+        json={"operator_id": 0, "span_id": 0, "capacity_request_id": 0},
+        headers=people.headers("planner"),
+    )
     assert r.status_code == 422, r.text
-    assert [e["code"] for e in r.json()["errors"]] == ["operator_not_found", "span_not_found", "capacity_request_not_found"]
+    assert [e["code"] for e in r.json()["errors"]] == [
+        "operator_not_found",
+        "span_not_found",
+        "capacity_request_not_found",
+    ]

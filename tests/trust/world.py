@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from billing.invoicing import issue_month, run_month
 from billing.settlement import record_payment
 from ducting.compliance.service import add_agreement, change_flag, open_migration
-from ducting.compliance.vocab import FlagStatus
 from ducting.compliance.survey import import_survey
+from ducting.compliance.vocab import FlagStatus
 from ducting.db import Actor
 from ducting.leasing import service as leasing
 from ducting.leasing.schemas import RequestIn
@@ -63,8 +63,13 @@ def _actor(people: People, who: str) -> Actor:
 
 def _request(session: Session, people: People, who: str, *, to: RequestStatus | None) -> int:
     op = _actor(people, who)
-    body = RequestIn(segments=["RS-W-BC"], subduct_count=1, size_class="microduct",
-                     first_day=leasing.today_wib() + timedelta(days=30), term_months=12)
+    body = RequestIn(
+        segments=["RS-W-BC"],
+        subduct_count=1,
+        size_class="microduct",
+        first_day=leasing.today_wib() + timedelta(days=30),
+        term_months=12,
+    )
     req = leasing.submit_request(session, actor=op, operator_id=op.organisation_id, data=body)
     if to in (RequestStatus.OFFERED, RequestStatus.ACCEPTED):
         leasing.transition(session, request_id=req.id, to=RequestStatus.OFFERED, actor=_actor(people, "planner"))
@@ -79,19 +84,33 @@ def build_world(session: Session, people: People) -> World:
     world = World(net, Side(people.orgs["op_a"].id), Side(people.orgs["op_b"].id))
     for bore, side in enumerate((world.a, world.b)):
         alloc = net.lease(side.org_id, "RS-W-AB", date(2026, 1, 1), None, bore=bore)
-        session.execute(text("INSERT INTO cable (subduct_id, allocation_id, operator_id, outer_diameter_mm, installed_on)"
-                             " VALUES (:s, :a, :o, 12.5, '2026-01-05')"),
-                        {"s": alloc.subduct_id, "a": alloc.id, "o": side.org_id})
+        session.execute(
+            text(
+                "INSERT INTO cable (subduct_id, allocation_id, operator_id, outer_diameter_mm, installed_on)"
+                " VALUES (:s, :a, :o, 12.5, '2026-01-05')"
+            ),
+            {"s": alloc.subduct_id, "a": alloc.id, "o": side.org_id},
+        )
     for month in (BILLED, UNPAID):
         run_month(session, month=month, actor=finance)
         issue_month(session, month=month, actor=finance, issued_on=month.replace(day=28))
     run_month(session, month=DRAFTED, actor=finance)
     for side in (world.a, world.b):
-        side.invoice_id, side.unpaid_invoice_id, side.draft_invoice_id = (session.execute(text(
-            "SELECT id FROM invoice WHERE operator_id = :o AND month = :m AND kind = 'invoice'"),
-            {"o": side.org_id, "m": m}).scalar_one() for m in (BILLED, UNPAID, DRAFTED))
-        record_payment(session, invoice_id=side.invoice_id, amount_idr=Decimal(1000), paid_on=date(2026, 4, 2),
-                       reference=f"TRF-{side.org_id}", actor=finance)
+        side.invoice_id, side.unpaid_invoice_id, side.draft_invoice_id = (
+            session.execute(
+                text("SELECT id FROM invoice WHERE operator_id = :o AND month = :m AND kind = 'invoice'"),
+                {"o": side.org_id, "m": m},
+            ).scalar_one()
+            for m in (BILLED, UNPAID, DRAFTED)
+        )
+        record_payment(
+            session,
+            invoice_id=side.invoice_id,
+            amount_idr=Decimal(1000),
+            paid_on=date(2026, 4, 2),
+            reference=f"TRF-{side.org_id}",
+            actor=finance,
+        )
     for who, side in (("op_a", world.a), ("op_b", world.b)):
         for state in (RequestStatus.SUBMITTED, RequestStatus.OFFERED, RequestStatus.ACCEPTED):
             side.requests[state.value] = _request(session, people, who, to=state)
@@ -102,17 +121,35 @@ def build_world(session: Session, people: People) -> World:
 
 def _survey(session: Session, people: People, world: World) -> None:
     """Low, untagged cables of each operator on its own street: flags, events, agreements, migration cases."""
-    rows = street() + [span("P0", "P1", min_clearance_m="3.4", crosses="road", road_class="arterial"),
-                       cable("P0", "P1", owner_tag="no", operator="TOPA")]
-    rows += street(prefix="Q", y=200) + [span("Q0", "Q1", min_clearance_m="3.4", crosses="road", road_class="arterial"),
-                                         cable("Q0", "Q1", operator="TOPB", owner_tag="no")]
-    import_survey(session, data=csv_bytes(rows), filename="survey.csv", name="Survei uji", surveyed_on=date(2026, 3, 1),
-                  team="Tim Uji", account_id=people.accounts["planner"].id)
+    rows = street() + [
+        span("P0", "P1", min_clearance_m="3.4", crosses="road", road_class="arterial"),
+        cable("P0", "P1", owner_tag="no", operator="TOPA"),
+    ]
+    rows += street(prefix="Q", y=200) + [
+        span("Q0", "Q1", min_clearance_m="3.4", crosses="road", road_class="arterial"),
+        cable("Q0", "Q1", operator="TOPB", owner_tag="no"),
+    ]
+    import_survey(
+        session,
+        data=csv_bytes(rows),
+        filename="survey.csv",
+        name="Survei uji",
+        surveyed_on=date(2026, 3, 1),
+        team="Tim Uji",
+        account_id=people.accounts["planner"].id,
+    )
     for side, code in ((world.a, "TOPA"), (world.b, "TOPB")):
-        side.flag_id, side.span_id = session.execute(text(
-            "SELECT id, span_id FROM compliance_flag WHERE operator_ids = ARRAY[CAST(:o AS bigint)] "
-            "AND span_id IS NOT NULL ORDER BY id LIMIT 1"), {"o": side.org_id}).one()
-        change_flag(session, actor=_actor(people, "planner"), flag_id=side.flag_id, to=FlagStatus.ACKNOWLEDGED)  # an event
-        add_agreement(session, operator_id=side.org_id, reference=f"PKS-UJI-{code}", valid_from=date(2026, 1, 1),
-                      valid_to=None)
+        side.flag_id, side.span_id = session.execute(
+            text(
+                "SELECT id, span_id FROM compliance_flag WHERE operator_ids = ARRAY[CAST(:o AS bigint)] "
+                "AND span_id IS NOT NULL ORDER BY id LIMIT 1"
+            ),
+            {"o": side.org_id},
+        ).one()
+        change_flag(
+            session, actor=_actor(people, "planner"), flag_id=side.flag_id, to=FlagStatus.ACKNOWLEDGED
+        )  # an event
+        add_agreement(
+            session, operator_id=side.org_id, reference=f"PKS-UJI-{code}", valid_from=date(2026, 1, 1), valid_to=None
+        )
         side.case_id = open_migration(session, operator_id=side.org_id, span_id=side.span_id, flag_id=side.flag_id).id

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from ducting.leasing.service import today_wib
-
 from tests.web.conftest import OPERATOR_PASSWORD, PASSWORDS
 
 TIBAN_LAMA = (103.99705, 1.09380)  # a kelurahan 1.6 km from the sample's nearest node: room to draw
@@ -37,8 +36,13 @@ def offset(lon: float, lat: float, east_m: float, north_m: float = 0.0) -> tuple
 def manholes(live: str, token: str, *points: tuple[float, float]) -> list[dict]:
     out = []
     for lon, lat in points:
-        r = api(live, token, "POST", "/api/v1/network/nodes",
-                json={"kind": "manhole", "geometry": {"type": "Point", "coordinates": [lon, lat]}})
+        r = api(
+            live,
+            token,
+            "POST",
+            "/api/v1/network/nodes",
+            json={"kind": "manhole", "geometry": {"type": "Point", "coordinates": [lon, lat]}},
+        )
         assert r.status_code == 201, r.text
         out.append(r.json())
     return out
@@ -51,9 +55,11 @@ def open_map_at(page, lon: float, lat: float, zoom: int = 18) -> None:
 
 
 def click_lonlat(page, lon: float, lat: float) -> None:
-    x, y = page.evaluate("([lat, lon]) => { const p = BEDELAU_MAP.latLngToContainerPoint([lat, lon]);"
-                         " const r = BEDELAU_MAP.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
-                         [lat, lon])
+    x, y = page.evaluate(
+        "([lat, lon]) => { const p = BEDELAU_MAP.latLngToContainerPoint([lat, lon]);"
+        " const r = BEDELAU_MAP.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
+        [lat, lon],
+    )
     page.mouse.click(x, y)
     page.wait_for_timeout(150)
 
@@ -69,17 +75,30 @@ def connected_pair(live: str, token: str, skip: int = 0) -> tuple[dict, dict]:
     """Two nodes 300-900 m apart in the dense centre with a free route between them in a week; `skip` passes over
     the first pairs found, so that tests holding capacity at once do not share a route."""
     box = "104.000,1.130,104.020,1.150"
-    nodes = api(live, token, "GET", f"/api/v1/collections/nodes/items?bbox={box}&limit=400&kind=manhole").json()["features"]
+    nodes = api(live, token, "GET", f"/api/v1/collections/nodes/items?bbox={box}&limit=400&kind=manhole").json()[
+        "features"
+    ]
     first = (today_wib() + timedelta(days=7)).isoformat()
     for i, a in enumerate(nodes[::7]):
-        for b in nodes[i * 7 + 1::5]:
+        for b in nodes[i * 7 + 1 :: 5]:
             (x1, y1), (x2, y2) = a["geometry"]["coordinates"], b["geometry"]["coordinates"]
             d = math.hypot((x2 - x1) * 111_320, (y2 - y1) * 110_574)
             if not 300 < d < 900:
                 continue
-            q = api(live, token, "POST", "/api/v1/leasing/quotes",
-                    json={"from_node": a["properties"]["code"], "to_node": b["properties"]["code"], "subduct_count": 1,
-                          "size_class": "microduct", "first_day": first, "term_months": 12})
+            q = api(
+                live,
+                token,
+                "POST",
+                "/api/v1/leasing/quotes",
+                json={
+                    "from_node": a["properties"]["code"],
+                    "to_node": b["properties"]["code"],
+                    "subduct_count": 1,
+                    "size_class": "microduct",
+                    "first_day": first,
+                    "term_months": 12,
+                },
+            )
             if q.status_code == 200:
                 if skip == 0:
                     return a, b
@@ -99,7 +118,9 @@ def cable_photo() -> bytes:
         draw.line([(0, y), (320, y)], fill=(150 + y // 4, 190 + y // 8, 235) if y < 170 else (110, 110, 105))
     draw.rectangle([150, 30, 162, 200], fill=(90, 90, 95))
     for i, sag in enumerate((30, 48, 70, 95)):
-        points = [(x, 50 + 8 * i + sag * (1 - ((x - 156) / 160) ** 2) * ((x - 156) / 160) ** 2 * 4) for x in range(0, 321, 8)]
+        points = [
+            (x, 50 + 8 * i + sag * (1 - ((x - 156) / 160) ** 2) * ((x - 156) / 160) ** 2 * 4) for x in range(0, 321, 8)
+        ]
         draw.line(points, fill=(20, 20, 20), width=2)
     out = io.BytesIO()
     img.save(out, format="PNG")

@@ -24,13 +24,27 @@ from tests.conftest import TEST_DB, TestDatabase
 from tests.live import running_service
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
-PASSWORDS = {"perencana": "perencana-2026", "perencana2": "perencana-2026", "keuangan": "keuangan-2026",
-             "admin": "admin-bedelau-2026", "auditor": "auditor-2026"}
+PASSWORDS = {
+    "perencana": "perencana-2026",
+    "perencana2": "perencana-2026",
+    "keuangan": "keuangan-2026",
+    "admin": "admin-bedelau-2026",
+    "auditor": "auditor-2026",
+}
 OPERATOR_PASSWORD = "operator-2026"
-BLANK_PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAAC0lEQVR4nGNgAAIAAAUAAXpeqz8AAAAASUVORK5CYII=")
+BLANK_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAAC0lEQVR4nGNgAAIAAAUAAXpeqz8AAAAASUVORK5CYII="
+)
 
 
 @pytest.fixture(scope="session")
@@ -107,8 +121,9 @@ class ConsoleGuard:
 
 @pytest.fixture()
 def page(browser: object, live: str) -> Iterator[object]:
-    context = browser.new_context(base_url=live, viewport={"width": 1366, "height": 860}, locale="id-ID",
-                                  timezone_id="Asia/Jakarta")
+    context = browser.new_context(
+        base_url=live, viewport={"width": 1366, "height": 860}, locale="id-ID", timezone_id="Asia/Jakarta"
+    )
     # offline: OpenStreetMap tiles come back blank, so the map must be readable from its own boundaries
     context.route("https://**/*", lambda route: route.fulfill(status=200, content_type="image/png", body=BLANK_PNG))
     pg = context.new_page()

@@ -39,17 +39,34 @@ def _survey(live: str, token: str, base: tuple[float, float], ref: str) -> None:
     """Three poles 45 m apart with BLN's tagged fibre on both spans (refs unique to the caller)."""
     poles = [offset(*base, 45 * i, 0) for i in range(3)]
     columns = ["kind", "pole_ref", "lon", "lat", "from_pole", "to_pole", "operator", "cable_type", "owner_tag"]
-    rows = [{"kind": "pole", "pole_ref": f"{ref}{i}", "lon": f"{lon:.8f}", "lat": f"{lat:.8f}"} for i, (lon, lat) in enumerate(poles)]
+    rows = [
+        {"kind": "pole", "pole_ref": f"{ref}{i}", "lon": f"{lon:.8f}", "lat": f"{lat:.8f}"}
+        for i, (lon, lat) in enumerate(poles)
+    ]
     for a, b in ((0, 1), (1, 2)):
-        rows += [{"kind": "span", "from_pole": f"{ref}{a}", "to_pole": f"{ref}{b}"},
-                 {"kind": "cable", "from_pole": f"{ref}{a}", "to_pole": f"{ref}{b}", "operator": "BLN",
-                  "cable_type": "fiber", "owner_tag": "yes"}]
+        rows += [
+            {"kind": "span", "from_pole": f"{ref}{a}", "to_pole": f"{ref}{b}"},
+            {
+                "kind": "cable",
+                "from_pole": f"{ref}{a}",
+                "to_pole": f"{ref}{b}",
+                "operator": "BLN",
+                "cable_type": "fiber",
+                "owner_tag": "yes",
+            },
+        ]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
     writer.writerows(rows)
-    r = api(live, token, "POST", "/api/v1/compliance/surveys", files={"file": (f"survei-{ref}.csv", out.getvalue().encode())},
-            data={"name": f"Survei {ref}", "surveyed_on": today_wib().isoformat(), "team": "Tim Web"})
+    r = api(
+        live,
+        token,
+        "POST",
+        "/api/v1/compliance/surveys",
+        files={"file": (f"survei-{ref}.csv", out.getvalue().encode())},
+        data={"name": f"Survei {ref}", "surveyed_on": today_wib().isoformat(), "team": "Tim Web"},
+    )
     assert r.status_code == 201, r.text
 
 
@@ -59,9 +76,15 @@ def _square(centre: tuple[float, float], half_m: float) -> dict:
 
 
 def _geojson(*features: tuple[str, dict]) -> bytes:
-    return json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"nama": name, "alasan": "koridor uji peramban"}, "geometry": geom}
-        for name, geom in features]}).encode()
+    return json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": {"nama": name, "alasan": "koridor uji peramban"}, "geometry": geom}
+                for name, geom in features
+            ],
+        }
+    ).encode()
 
 
 def _upload(page, name: str, data: bytes) -> None:
@@ -72,9 +95,18 @@ def test_planner_imports_a_zone_file_only_after_a_clean_dry_run_then_switches_th
     base = offset(*TIBAN_LAMA, -350, 300)
     _survey(live, tokens["perencana"], base, "ZT")
     centre = offset(*base, 45, 0)
-    bowtie = {"type": "Polygon", "coordinates": [[list(offset(*centre, 300, 0)), list(offset(*centre, 400, 100)),
-                                                  list(offset(*centre, 400, 0)), list(offset(*centre, 300, 100)),
-                                                  list(offset(*centre, 300, 0))]]}
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [
+            [
+                list(offset(*centre, 300, 0)),
+                list(offset(*centre, 400, 100)),
+                list(offset(*centre, 400, 0)),
+                list(offset(*centre, 300, 100)),
+                list(offset(*centre, 300, 0)),
+            ]
+        ],
+    }
     sign_in(page, "perencana")
     page.goto("/kepatuhan")
     page.get_by_role("tab", name="Zona bebas kabel udara").click()
@@ -103,8 +135,15 @@ def test_planner_imports_a_zone_file_only_after_a_clean_dry_run_then_switches_th
     assert committed.locator("[data-spans]").get_attribute("data-spans") == "2"  # both surveyed spans lie under it
     zone_id = _scalar(db, "SELECT id FROM no_overhead_zone WHERE name = :n AND active", n=ZONE)
     assert zone_id is not None
-    assert _scalar(db, "SELECT count(*) FROM compliance_flag WHERE rule = 'no_overhead_zone' AND status = 'open' "
-                       "AND ST_Intersects(geom, (SELECT geom FROM no_overhead_zone WHERE id = :z))", z=zone_id) >= 1
+    assert (
+        _scalar(
+            db,
+            "SELECT count(*) FROM compliance_flag WHERE rule = 'no_overhead_zone' AND status = 'open' "
+            "AND ST_Intersects(geom, (SELECT geom FROM no_overhead_zone WHERE id = :z))",
+            z=zone_id,
+        )
+        >= 1
+    )
 
     card = page.locator(f'.req[data-zone="{zone_id}"]')
     card.wait_for()
@@ -124,17 +163,29 @@ def test_planner_imports_a_zone_file_only_after_a_clean_dry_run_then_switches_th
     page.get_by_text(f"Zona {ZONE} Utara dinonaktifkan").wait_for()
     page.locator(f'.req[data-zone="{zone_id}"]', has_text="Nonaktif").wait_for()
     assert _scalar(db, "SELECT active FROM no_overhead_zone WHERE id = :z", z=zone_id) is False
-    assert _scalar(db, "SELECT count(*) FROM compliance_flag WHERE rule = 'no_overhead_zone' AND status = 'open' "
-                       "AND ST_Intersects(geom, (SELECT geom FROM no_overhead_zone WHERE id = :z))", z=zone_id) == 0
+    assert (
+        _scalar(
+            db,
+            "SELECT count(*) FROM compliance_flag WHERE rule = 'no_overhead_zone' AND status = 'open' "
+            "AND ST_Intersects(geom, (SELECT geom FROM no_overhead_zone WHERE id = :z))",
+            z=zone_id,
+        )
+        == 0
+    )
     page.console_guard.expect_http(422)  # the faulty file, refused on purpose
     page.console_guard.check()
 
 
 def _case(live: str, token: str, db: Engine, base: tuple[float, float], ref: str) -> int:
     _survey(live, token, base, ref)
-    span_id = _scalar(db, """SELECT s.id FROM aerial_span s JOIN node n ON n.id = s.from_pole_id
+    span_id = _scalar(
+        db,
+        """SELECT s.id FROM aerial_span s JOIN node n ON n.id = s.from_pole_id
         WHERE ST_DWithin(n.geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, 5)
-        ORDER BY s.id LIMIT 1""", lon=base[0], lat=base[1])
+        ORDER BY s.id LIMIT 1""",
+        lon=base[0],
+        lat=base[1],
+    )
     operator_id = _scalar(db, "SELECT id FROM organisation WHERE code = 'BLN'")
     r = api(live, token, "POST", "/api/v1/compliance/migrations", json={"operator_id": operator_id, "span_id": span_id})
     assert r.status_code == 201, r.text
@@ -150,8 +201,13 @@ def test_planner_advances_a_migration_case_and_sees_a_refused_step_at_the_case(p
     page.get_by_role("tab", name="Migrasi").click()
     page.locator("#mig-list[data-loaded]").wait_for(state="attached")
     board = page.locator("#mig-dashboard table")
-    assert board.locator("tfoot").inner_text().split()[-1] == str(_scalar(db, """SELECT count(*) FROM migration_case m
-        JOIN aerial_span s ON s.id = m.span_id JOIN admin_area a ON a.kode = s.kecamatan_kode AND a.level = 'kecamatan'"""))
+    assert board.locator("tfoot").inner_text().split()[-1] == str(
+        _scalar(
+            db,
+            """SELECT count(*) FROM migration_case m
+        JOIN aerial_span s ON s.id = m.span_id JOIN admin_area a ON a.kode = s.kecamatan_kode AND a.level = 'kecamatan'""",
+        )
+    )
 
     # every case's aerial span is on the map, and a case's card takes the map to its span
     cases = int(page.locator("#mig-list").get_attribute("data-loaded"))
@@ -177,18 +233,28 @@ def test_planner_advances_a_migration_case_and_sees_a_refused_step_at_the_case(p
     assert "Urutan SJUT tidak boleh dilompati atau mundur" in card.inner_text()
     # the refusal's detail in Indonesian, from the problem's members (the server's `detail` is English)
     before = (today - timedelta(days=3)).strftime("%d-%m-%Y")
-    assert f"Alih layanan pada {before} lebih awal dari tahap sebelumnya ({today.strftime('%d-%m-%Y')})" in card.inner_text()
+    assert (
+        f"Alih layanan pada {before} lebih awal dari tahap sebelumnya ({today.strftime('%d-%m-%Y')})"
+        in card.inner_text()
+    )
     assert _scalar(db, "SELECT stage FROM migration_case WHERE id = :id", id=first) == "pulled_into_duct"
 
     # a case moved behind the page: the stale step is refused, and the case is redrawn where it now stands
-    r = api(live, token, "POST", f"/api/v1/compliance/migrations/{second}/advance",
-            json={"to": "pulled_into_duct", "on": today.isoformat()})
+    r = api(
+        live,
+        token,
+        "POST",
+        f"/api/v1/compliance/migrations/{second}/advance",
+        json={"to": "pulled_into_duct", "on": today.isoformat()},
+    )
     assert r.status_code == 200, r.text
     other = page.locator(f'.req[data-case="{second}"]')
     other.get_by_role("button", name="Lanjut: Ditarik ke duct").click()
     other = page.locator(f'.req[data-case="{second}"][data-stage="pulled_into_duct"]')
     other.locator(".alert.error").wait_for()
-    assert "kasus ada di tahap Ditarik ke duct; tahap berikutnya Alih layanan, bukan Ditarik ke duct" in other.inner_text()
+    assert (
+        "kasus ada di tahap Ditarik ke duct; tahap berikutnya Alih layanan, bukan Ditarik ke duct" in other.inner_text()
+    )
     assert other.get_by_role("button", name="Lanjut: Alih layanan").count() == 1
     # the list filtered by stage: none at cut-over yet, both pulled into the duct; the map follows the list
     page.get_by_label("Tahap", exact=True).select_option("cut_over")

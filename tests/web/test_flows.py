@@ -7,8 +7,19 @@ from __future__ import annotations
 import re
 
 from ducting.leasing.service import today_wib
-from tests.web.browser import (MANGSANG, TIBAN_LAMA, api, cable_photo, click_lonlat, connected_pair, draw_line, manholes,
-                               offset, open_map_at, sign_in)
+from tests.web.browser import (
+    MANGSANG,
+    TIBAN_LAMA,
+    api,
+    cable_photo,
+    click_lonlat,
+    connected_pair,
+    draw_line,
+    manholes,
+    offset,
+    open_map_at,
+    sign_in,
+)
 from tests.web.conftest import shot
 
 
@@ -41,9 +52,11 @@ def test_planner_sees_a_topology_error_next_to_the_line_end(page, live, tokens):
     assert "tidak menempel" in tip.inner_text()
     assert "segment_not_snapped" not in page.locator("#edit-error").inner_text()  # translated, not a raw code
     box = tip.bounding_box()
-    x, y = page.evaluate("([lat, lon]) => { const p = BEDELAU_MAP.latLngToContainerPoint([lat, lon]);"
-                         " const r = BEDELAU_MAP.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
-                         [loose_end[1], loose_end[0]])
+    x, y = page.evaluate(
+        "([lat, lon]) => { const p = BEDELAU_MAP.latLngToContainerPoint([lat, lon]);"
+        " const r = BEDELAU_MAP.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
+        [loose_end[1], loose_end[0]],
+    )
     assert abs(box["y"] + box["height"] / 2 - y) < 60 and box["x"] - x < 60  # the message sits at the loose end
     shot(page, "planner-topology-error")
     page.console_guard.expect_http(422)  # the refusal this flow is about
@@ -56,7 +69,7 @@ def test_operator_requests_capacity_a_to_b_and_a_planner_approves_it(browser, li
     a, b = connected_pair(live, tokens["op-bln"])
     (x1, y1), (x2, y2) = a["geometry"]["coordinates"], b["geometry"]["coordinates"]
     pages = []
-    for who in ("op-bln", "perencana"):
+    for _who in ("op-bln", "perencana"):
         ctx = browser.new_context(base_url=live, viewport={"width": 1366, "height": 860}, timezone_id="Asia/Jakarta")
         ctx.route("https://**/*", lambda route: route.fulfill(status=200, content_type="image/png", body=BLANK_PNG))
         pg = ctx.new_page()
@@ -99,8 +112,11 @@ def test_operator_requests_capacity_a_to_b_and_a_planner_approves_it(browser, li
     assert next(r for r in mine if r["reference"] == reference)["status"] == "offered"
 
     # the held subduct on the planner's cross-section: which one, whose, until when
-    held = next(a for a in api(live, tokens["perencana"], "GET", "/api/v1/leasing/allocations?limit=10000").json()
-                if a["request_reference"] == reference)
+    held = next(
+        a
+        for a in api(live, tokens["perencana"], "GET", "/api/v1/leasing/allocations?limit=10000").json()
+        if a["request_reference"] == reference
+    )
     planner.goto("/peta")
     planner.get_by_label("Cari kode atau kelurahan").fill(held["segment_code"])
     planner.get_by_label("Cari kode atau kelurahan").press("Enter")
@@ -116,12 +132,26 @@ def test_operator_requests_capacity_a_to_b_and_a_planner_approves_it(browser, li
 
 def test_finance_previews_issues_the_month_and_downloads_the_pdf(page, live, tokens):
     month_start = today_wib().replace(day=1)
-    segs = api(live, tokens["perencana"], "GET", "/api/v1/collections/segments/items?bbox=104.02,1.12,104.04,1.14&limit=40"
-               "&status=operational").json()["features"]
+    segs = api(
+        live,
+        tokens["perencana"],
+        "GET",
+        "/api/v1/collections/segments/items?bbox=104.02,1.12,104.04,1.14&limit=40&status=operational",
+    ).json()["features"]
     for f in segs[:3]:  # three separate legacy leases: one segment each needs no connected path
-        r = api(live, tokens["perencana"], "POST", "/api/v1/leasing/allocations",
-                json={"operator": "HLN", "segments": [f["properties"]["code"]], "subduct_count": 1,
-                      "first_day": month_start.isoformat(), "pks_number": "PKS/UJI/2026/001"})
+        r = api(
+            live,
+            tokens["perencana"],
+            "POST",
+            "/api/v1/leasing/allocations",
+            json={
+                "operator": "HLN",
+                "segments": [f["properties"]["code"]],
+                "subduct_count": 1,
+                "first_day": month_start.isoformat(),
+                "pks_number": "PKS/UJI/2026/001",
+            },
+        )
         assert r.status_code == 201, r.text
     sign_in(page, "keuangan")
     page.get_by_role("textbox", name="Bulan").fill(month_start.strftime("%Y-%m"))
@@ -167,16 +197,27 @@ def test_a_stale_edit_says_who_changed_it_and_offers_a_reload(page, live, tokens
     start = offset(*TIBAN_LAMA, 400, 300)
     end = offset(*start, 80, 0)
     manholes(live, tokens["perencana"], start, end)
-    seg = api(live, tokens["perencana"], "POST", "/api/v1/network/segments",
-              json={"geometry": {"type": "LineString", "coordinates": [list(start), list(end)]}}).json()
+    seg = api(
+        live,
+        tokens["perencana"],
+        "POST",
+        "/api/v1/network/segments",
+        json={"geometry": {"type": "LineString", "coordinates": [list(start), list(end)]}},
+    ).json()
     sign_in(page, "perencana")
     middle = offset(*start, 40, 0)
     open_map_at(page, *middle)
     click_lonlat(page, *middle)
     page.locator("#panel-body h2", has_text=seg["properties"]["code"]).wait_for()
     other = login_token(live, "perencana2")  # someone else saves first
-    r = api(live, other, "PATCH", f"/api/v1/network/segments/{seg['id']}", json={"notes": "diperiksa lapangan"},
-            headers={"If-Match": '"v1"'})
+    r = api(
+        live,
+        other,
+        "PATCH",
+        f"/api/v1/network/segments/{seg['id']}",
+        json={"notes": "diperiksa lapangan"},
+        headers={"If-Match": '"v1"'},
+    )
     assert r.status_code == 200, r.text
     page.get_by_label("Catatan").fill("catatan saya")
     page.get_by_role("button", name="Simpan").click()

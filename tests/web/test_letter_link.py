@@ -15,9 +15,20 @@ from tests.web.conftest import shot
 def test_the_letters_link_prefills_the_route_and_quotes_it(page, live, tokens):
     a, b = connected_pair(live, tokens["op-bln"], skip=3)
     first = (today_wib() + timedelta(days=7)).isoformat()
-    plan = api(live, tokens["op-bln"], "POST", "/api/v1/leasing/quotes",
-               json={"from_node": a["properties"]["code"], "to_node": b["properties"]["code"], "subduct_count": 1,
-                     "size_class": "microduct", "first_day": first, "term_months": 12}).json()
+    plan = api(
+        live,
+        tokens["op-bln"],
+        "POST",
+        "/api/v1/leasing/quotes",
+        json={
+            "from_node": a["properties"]["code"],
+            "to_node": b["properties"]["code"],
+            "subduct_count": 1,
+            "size_class": "microduct",
+            "first_day": first,
+            "term_months": 12,
+        },
+    ).json()
     codes = [s["code"] for s in plan["segments"]]
     assert len(codes) >= 2
 

@@ -15,16 +15,25 @@ from tests.web.conftest import shot
 
 
 def _segment(live: str, token: str, a: tuple[float, float], b: tuple[float, float], **extra) -> dict:
-    r = api(live, token, "POST", "/api/v1/network/segments",
-            json={"geometry": {"type": "LineString", "coordinates": [list(a), list(b)]}, **extra})
+    r = api(
+        live,
+        token,
+        "POST",
+        "/api/v1/network/segments",
+        json={"geometry": {"type": "LineString", "coordinates": [list(a), list(b)]}, **extra},
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def _screen(page, lon: float, lat: float) -> tuple[float, float]:
-    return tuple(page.evaluate("([lat, lon]) => { const p = BEDELAU_MAP.latLngToContainerPoint([lat, lon]);"
-                               " const r = BEDELAU_MAP.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
-                               [lat, lon]))
+    return tuple(
+        page.evaluate(
+            "([lat, lon]) => { const p = BEDELAU_MAP.latLngToContainerPoint([lat, lon]);"
+            " const r = BEDELAU_MAP.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
+            [lat, lon],
+        )
+    )
 
 
 def _metres(a: list[float], b: list[float]) -> float:
@@ -56,9 +65,18 @@ def test_planner_lays_a_duct_sees_its_subducts_and_removes_it_again(page, live, 
     assert table.locator("tbody tr").count() == 7
     assert "Cadangan kota" in table.locator("tbody tr").last.inner_text()  # the last subduct is kept for the city
     assert page.locator(".xsection svg circle").count() == 8  # one duct, seven bores
-    r = api(live, tokens["perencana"], "POST", "/api/v1/leasing/allocations",
-            json={"operator": "BLN", "segments": [seg["properties"]["code"]], "subduct_count": 1,
-                  "first_day": today_wib().isoformat()})
+    r = api(
+        live,
+        tokens["perencana"],
+        "POST",
+        "/api/v1/leasing/allocations",
+        json={
+            "operator": "BLN",
+            "segments": [seg["properties"]["code"]],
+            "subduct_count": 1,
+            "first_day": today_wib().isoformat(),
+        },
+    )
     assert r.status_code == 201, r.text
 
     # a second duct at a taken position: refused, and the refusal sits under the form that sent it
@@ -128,8 +146,10 @@ def test_planner_deletes_a_lone_node_and_is_told_in_place_why_a_connected_one_st
     page.get_by_role("button", name="Hapus", exact=True).click()
     click_lonlat(page, *lone)
     page.get_by_text(f"{n_lone['properties']['code']} dihapus").wait_for()
-    assert api(live, tokens["perencana"], "GET", f"/api/v1/network/nodes/{n_lone['id']}").json()["properties"]["status"] \
+    assert (
+        api(live, tokens["perencana"], "GET", f"/api/v1/network/nodes/{n_lone['id']}").json()["properties"]["status"]
         == "decommissioned"
+    )
 
     click_lonlat(page, *a)  # this one still ends a segment
     tip = page.locator(".leaflet-tooltip.error-tip")
@@ -138,8 +158,10 @@ def test_planner_deletes_a_lone_node_and_is_told_in_place_why_a_connected_one_st
     tx, ty = _screen(page, *a)
     box = tip.bounding_box()
     assert abs(box["y"] + box["height"] / 2 - ty) < 60 and box["x"] - tx < 60  # at the node, not in a corner
-    assert api(live, tokens["perencana"], "GET", f"/api/v1/network/nodes/{n_a['id']}").json()["properties"]["status"] \
+    assert (
+        api(live, tokens["perencana"], "GET", f"/api/v1/network/nodes/{n_a['id']}").json()["properties"]["status"]
         != "decommissioned"
+    )
     shot(page, "planner-delete-refused")
     page.console_guard.expect_http(409)
     page.console_guard.check()
@@ -186,8 +208,10 @@ def test_the_time_slider_shows_the_network_as_it_was(page, live, tokens, web_dat
     page.locator("#panel-missing", has_text="tidak ada pada").wait_for()  # nor the selected segment
     page.get_by_role("button", name="Kembali ke sekarang").click()
     page.wait_for_function("!document.body.classList.contains('historic')")
-    page.wait_for_function("(ids) => ids.every((id) => BEDELAU_EDIT.getLayers().some((l) => l.bid && l.bid.id === id))",
-                           arg=[na["id"], nb["id"]])  # today again: the two manholes, without the removed segment
+    page.wait_for_function(
+        "(ids) => ids.every((id) => BEDELAU_EDIT.getLayers().some((l) => l.bid && l.bid.id === id))",
+        arg=[na["id"], nb["id"]],
+    )  # today again: the two manholes, without the removed segment
     assert page.evaluate("BEDELAU_EDIT.getLayers().filter((l) => l.bid && l.bid.type === 'segment').length") == 0
     page.console_guard.expect_http(404)  # the segment asked for at a moment before it existed
     page.console_guard.check()
@@ -198,10 +222,17 @@ def _network_file(base: tuple[float, float], *, faulty: bool) -> bytes:
         return {"type": "Feature", "properties": props, "geometry": geometry}
 
     pts = [offset(*base, 60 * i, 0) for i in range(3)]
-    nodes = [feature({"code": f"MH-IMPWEB-{i}", "kind": "manhole"}, {"type": "Point", "coordinates": list(p)})
-             for i, p in enumerate(pts)]
-    segs = [feature({"code": f"RS-IMPWEB-{i}", "ducts": json.dumps([{"spec": "HDPE-40/33-7xMD10", "reserve": 1}])},
-                    {"type": "LineString", "coordinates": [list(pts[i]), list(pts[i + 1])]}) for i in range(2)]
+    nodes = [
+        feature({"code": f"MH-IMPWEB-{i}", "kind": "manhole"}, {"type": "Point", "coordinates": list(p)})
+        for i, p in enumerate(pts)
+    ]
+    segs = [
+        feature(
+            {"code": f"RS-IMPWEB-{i}", "ducts": json.dumps([{"spec": "HDPE-40/33-7xMD10", "reserve": 1}])},
+            {"type": "LineString", "coordinates": [list(pts[i]), list(pts[i + 1])]},
+        )
+        for i in range(2)
+    ]
     if faulty:
         nodes[1]["geometry"]["coordinates"].reverse()  # lat, lon: a swapped pair
         segs[1]["geometry"]["coordinates"][-1] = list(offset(*pts[2], 0, 40))  # a loose end, 40 m from any node
@@ -232,13 +263,18 @@ def test_import_wizard_reports_every_fault_by_row_then_commits_the_fixed_file(pa
     page.locator("#dry-run").wait_for()
     summary = page.locator("#dry-run table.summary")
     assert re.search(r"Node\s+3\s+0\s+0", summary.inner_text()) and re.search(r"Subduct\s+14", summary.inner_text())
-    assert api(live, tokens["perencana"], "GET", "/api/v1/collections/nodes/items?code=MH-IMPWEB-0").json()["features"] == []
+    assert (
+        api(live, tokens["perencana"], "GET", "/api/v1/collections/nodes/items?code=MH-IMPWEB-0").json()["features"]
+        == []
+    )
     shot(page, "import-dry-run-ok")
     page.get_by_role("button", name="Simpan ke jaringan").click()
     page.locator("#committed").wait_for()
     assert page.locator("#st3[aria-current='step']").count() == 1
     assert page.get_by_role("button", name="Simpan ke jaringan").is_disabled()  # the same file is not written twice
-    seg = api(live, tokens["perencana"], "GET", "/api/v1/collections/segments/items?code=RS-IMPWEB-1").json()["features"]
+    seg = api(live, tokens["perencana"], "GET", "/api/v1/collections/segments/items?code=RS-IMPWEB-1").json()[
+        "features"
+    ]
     assert len(seg) == 1
     shot(page, "import-committed")
     page.console_guard.expect_http(422)

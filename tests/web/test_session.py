@@ -107,8 +107,10 @@ def test_the_catalogue_has_the_same_keys_in_both_languages():
     assert set(ids) == set(ens)
 
 
-@pytest.mark.parametrize("amount,shown", [(1234567, "Rp 1.234.567"), (Decimal("999.5"), "Rp 1.000"), (0, "Rp 0"),
-                                          ("-2500", "-Rp 2.500"), (None, "–")])
+@pytest.mark.parametrize(
+    "amount,shown",
+    [(1234567, "Rp 1.234.567"), (Decimal("999.5"), "Rp 1.000"), (0, "Rp 0"), ("-2500", "-Rp 2.500"), (None, "–")],
+)
 def test_rupiah_is_written_with_dots(amount, shown):
     assert i18n.rupiah(amount) == shown
 

@@ -13,15 +13,15 @@ def test_zoom_zero_is_the_whole_square():
 
 def test_batam_point_lies_inside_its_tile_at_every_zoom():
     lon, lat = 104.0305, 1.1301  # Nagoya, Lubuk Baja
-    for z in range(0, 19):
+    for z in range(19):
         w, s, e, n = tile_at(lon, lat, z).bounds_lonlat(buffer=0)
         assert w <= lon < e and s <= lat < n
 
 
 def test_buffered_envelope_grows_by_the_buffer_share():
     t = tile_at(104.03, 1.13, 14)
-    w0, s0, e0, n0 = t.bounds_lonlat(buffer=0)
-    w, s, e, n = t.bounds_lonlat(buffer=64)
+    w0, _s0, e0, _n0 = t.bounds_lonlat(buffer=0)
+    w, _s, e, _n = t.bounds_lonlat(buffer=64)
     assert (e - w) == pytest.approx((e0 - w0) * (1 + 2 * 64 / 4096))
 
 

@@ -52,10 +52,17 @@ def test_node_and_boundary_layers(live, tokens):
 def test_a_segment_leased_to_the_last_subduct_shows_full(live, tokens):
     features = decode(_get(live, tokens["perencana"], _path("occupancy")).content)["occupancy"]
     target = next(f for f in features if f["occupancy"] == "free" and f["usable"] <= 8 and f["code"].endswith("7"))
-    r = httpx.post(f"{live}/api/v1/leasing/allocations", timeout=30,
-                   headers={"Authorization": f"Bearer {tokens['perencana']}"},
-                   json={"operator": "DSN", "segments": [target["code"]], "subduct_count": target["usable"],
-                         "first_day": (today_wib() - timedelta(days=1)).isoformat()})
+    r = httpx.post(
+        f"{live}/api/v1/leasing/allocations",
+        timeout=30,
+        headers={"Authorization": f"Bearer {tokens['perencana']}"},
+        json={
+            "operator": "DSN",
+            "segments": [target["code"]],
+            "subduct_count": target["usable"],
+            "first_day": (today_wib() - timedelta(days=1)).isoformat(),
+        },
+    )
     assert r.status_code == 201, r.text
     after = {f["code"]: f for f in decode(_get(live, tokens["perencana"], _path("occupancy")).content)["occupancy"]}
     assert after[target["code"]]["occupancy"] == "full"
@@ -115,4 +122,3 @@ def test_a_cache_busting_query_string_reaches_the_same_tile(live, tokens):
 def test_only_get_takes_the_fast_path_other_methods_reach_the_router(live, tokens):
     r = httpx.post(f"{live}{_path('segments')}", headers={"Authorization": f"Bearer {tokens['perencana']}"}, timeout=30)
     assert r.status_code == 405
-

@@ -18,9 +18,20 @@ from tests.web.conftest import BLANK_PNG, shot
 
 def _request(live: str, token: str, a: dict, b: dict) -> dict:
     first = (today_wib() + timedelta(days=7)).isoformat()
-    r = api(live, token, "POST", "/api/v1/leasing/requests",
-            json={"from_node": a["properties"]["code"], "to_node": b["properties"]["code"], "subduct_count": 1,
-                  "size_class": "microduct", "first_day": first, "term_months": 12})
+    r = api(
+        live,
+        token,
+        "POST",
+        "/api/v1/leasing/requests",
+        json={
+            "from_node": a["properties"]["code"],
+            "to_node": b["properties"]["code"],
+            "subduct_count": 1,
+            "size_class": "microduct",
+            "first_day": first,
+            "term_months": 12,
+        },
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -93,15 +104,52 @@ def test_planner_rejects_a_request_with_a_reason_the_operator_then_reads(page, l
 
 
 def _survey_csv(base: tuple[float, float]) -> bytes:
-    columns = ["kind", "pole_ref", "lon", "lat", "from_pole", "to_pole", "min_clearance_m", "crosses", "road_class",
-               "operator", "cable_type", "owner_tag"]
+    columns = [
+        "kind",
+        "pole_ref",
+        "lon",
+        "lat",
+        "from_pole",
+        "to_pole",
+        "min_clearance_m",
+        "crosses",
+        "road_class",
+        "operator",
+        "cable_type",
+        "owner_tag",
+    ]
     poles = [offset(*base, 45 * i, 0) for i in range(3)]
-    rows = [{"kind": "pole", "pole_ref": f"W{i}", "lon": f"{lon:.8f}", "lat": f"{lat:.8f}"} for i, (lon, lat) in enumerate(poles)]
-    rows += [{"kind": "span", "from_pole": "W0", "to_pole": "W1", "min_clearance_m": "3.4", "crosses": "road",
-              "road_class": "arterial"},
-             {"kind": "cable", "from_pole": "W0", "to_pole": "W1", "operator": "BLN", "cable_type": "fiber", "owner_tag": "yes"},
-             {"kind": "span", "from_pole": "W1", "to_pole": "W2"},
-             {"kind": "cable", "from_pole": "W1", "to_pole": "W2", "operator": "BLN", "cable_type": "fiber", "owner_tag": "no"}]
+    rows = [
+        {"kind": "pole", "pole_ref": f"W{i}", "lon": f"{lon:.8f}", "lat": f"{lat:.8f}"}
+        for i, (lon, lat) in enumerate(poles)
+    ]
+    rows += [
+        {
+            "kind": "span",
+            "from_pole": "W0",
+            "to_pole": "W1",
+            "min_clearance_m": "3.4",
+            "crosses": "road",
+            "road_class": "arterial",
+        },
+        {
+            "kind": "cable",
+            "from_pole": "W0",
+            "to_pole": "W1",
+            "operator": "BLN",
+            "cable_type": "fiber",
+            "owner_tag": "yes",
+        },
+        {"kind": "span", "from_pole": "W1", "to_pole": "W2"},
+        {
+            "kind": "cable",
+            "from_pole": "W1",
+            "to_pole": "W2",
+            "operator": "BLN",
+            "cable_type": "fiber",
+            "owner_tag": "no",
+        },
+    ]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
@@ -111,13 +159,26 @@ def _survey_csv(base: tuple[float, float]) -> bytes:
 
 def test_planner_works_the_compliance_flags_and_triages_a_citizen_report(page, live, tokens, browser):
     base = offset(*MANGSANG, 300, 400)
-    r = api(live, tokens["perencana"], "POST", "/api/v1/compliance/surveys",
-            files={"file": ("survei.csv", _survey_csv(base))},
-            data={"name": "Survei uji peramban", "surveyed_on": today_wib().isoformat(), "team": "Tim Web"})
+    r = api(
+        live,
+        tokens["perencana"],
+        "POST",
+        "/api/v1/compliance/surveys",
+        files={"file": ("survei.csv", _survey_csv(base))},
+        data={"name": "Survei uji peramban", "surveyed_on": today_wib().isoformat(), "team": "Tim Web"},
+    )
     assert r.status_code == 201, r.text
-    report = httpx.post(f"{live}/api/v1/public/reports", timeout=30, files={"photo": ("kabel.png", cable_photo(), "image/png")},
-                        data={"lon": f"{offset(*base, 50, 5)[0]:.7f}", "lat": f"{offset(*base, 50, 5)[1]:.7f}",
-                              "category": "tangled", "description": "Kabel kusut menggantung di tiang dekat pasar."})
+    report = httpx.post(
+        f"{live}/api/v1/public/reports",
+        timeout=30,
+        files={"photo": ("kabel.png", cable_photo(), "image/png")},
+        data={
+            "lon": f"{offset(*base, 50, 5)[0]:.7f}",
+            "lat": f"{offset(*base, 50, 5)[1]:.7f}",
+            "category": "tangled",
+            "description": "Kabel kusut menggantung di tiang dekat pasar.",
+        },
+    )
     assert report.status_code == 201, report.text
     reference = report.json()["reference"]
 
@@ -180,12 +241,26 @@ def test_planner_works_the_compliance_flags_and_triages_a_citizen_report(page, l
 
 def test_finance_records_a_payment_and_reads_aging_and_the_pad_dashboard(page, live, tokens):
     last_month = (today_wib().replace(day=1) - timedelta(days=1)).replace(day=1)
-    segs = api(live, tokens["perencana"], "GET", "/api/v1/collections/segments/items?bbox=104.04,1.12,104.06,1.14&limit=40"
-               "&status=operational").json()["features"]
+    segs = api(
+        live,
+        tokens["perencana"],
+        "GET",
+        "/api/v1/collections/segments/items?bbox=104.04,1.12,104.06,1.14&limit=40&status=operational",
+    ).json()["features"]
     for f in segs[:2]:
-        r = api(live, tokens["perencana"], "POST", "/api/v1/leasing/allocations",
-                json={"operator": "DSN", "segments": [f["properties"]["code"]], "subduct_count": 1,
-                      "first_day": last_month.isoformat(), "pks_number": "PKS/UJI/2026/002"})
+        r = api(
+            live,
+            tokens["perencana"],
+            "POST",
+            "/api/v1/leasing/allocations",
+            json={
+                "operator": "DSN",
+                "segments": [f["properties"]["code"]],
+                "subduct_count": 1,
+                "first_day": last_month.isoformat(),
+                "pks_number": "PKS/UJI/2026/002",
+            },
+        )
         assert r.status_code == 201, r.text
     sign_in(page, "keuangan")
     page.get_by_role("textbox", name="Bulan").fill(last_month.strftime("%Y-%m"))
