@@ -10,6 +10,7 @@ from ducting.db import Actor, bind_actor
 from ducting.leasing.periods import Days
 from ducting.localdb import OWNER_ROLE, LocalCluster
 from ducting.settings import get_settings
+from tests.conftest import TEST_DB
 from tests.leasing.conftest import build_ladder
 
 
@@ -126,7 +127,7 @@ def test_backup_and_restore_round_trip_network_and_leases_row_for_row(scratch_da
     dump = tmp_path / "bedelau.dump"
     assert backup(scratch_database.owner_url, dump) > 0
     cluster = LocalCluster.from_settings(get_settings())
-    target = "ducting_test_restored"
+    target = f"{TEST_DB}_restored"
     cluster.ensure_database(target, fresh=True)
     restore(dump, cluster.url(role=OWNER_ROLE, dbname=target))
     before, after = _fingerprint(scratch_database.owner_url), _fingerprint(cluster.url(role=OWNER_ROLE, dbname=target))
