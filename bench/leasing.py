@@ -37,7 +37,7 @@ from bench.common import (
     uvicorn_commands,
 )
 from bench.network import build_network
-from ducting.leasing.periods import Days
+from ducting.calendar import Days
 
 DB_NAME = "ducting_bench_leasing_100k"
 SEGMENTS = 100_000
@@ -186,7 +186,7 @@ def measure_routes(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from ducting.leasing.periods import Days
+    from ducting.calendar import Days
     from ducting.leasing.routing import CapacityGraph
     from ducting.network.vocab import SizeClass
 

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import text, update
 from starlette.responses import RedirectResponse, Response
 
+from ducting import formats
 from ducting.accounts.models import ApiToken
 from ducting.auth import (
     CSRF_COOKIE,
@@ -35,8 +36,8 @@ from ducting.web import i18n
 log = logging.getLogger("ducting.web")
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.filters["rupiah"] = i18n.rupiah
-templates.env.filters["wib"] = i18n.wib
+templates.env.filters["rupiah"] = formats.rupiah
+templates.env.filters["date_time"] = formats.date_time
 router = APIRouter(include_in_schema=False)
 
 HOME = {
@@ -94,6 +95,7 @@ def render(
             "size_class": [v.value for v in SizeClass],
         },
         "page": name.removesuffix(".html"),
+        "formats": formats.browser_config(lang),
     } | context
     response = templates.TemplateResponse(request, name, ctx, status_code=status)
     if request.query_params.get("lang") in i18n.LANGUAGES:

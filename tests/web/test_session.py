@@ -4,11 +4,7 @@ the message catalogue. In-process (TestClient on the test's rolled-back transact
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
-
-import pytest
 
 from ducting.auth import CSRF_COOKIE, SESSION_COOKIE, csrf_token
 from ducting.web import i18n
@@ -105,15 +101,3 @@ def test_the_catalogue_has_the_same_keys_in_both_languages():
     folder = Path(i18n.__file__).parent / "i18n"
     ids, ens = (json.loads((folder / f"{lang}.json").read_text()) for lang in ("id", "en"))
     assert set(ids) == set(ens)
-
-
-@pytest.mark.parametrize(
-    "amount,shown",
-    [(1234567, "Rp 1.234.567"), (Decimal("999.5"), "Rp 1.000"), (0, "Rp 0"), ("-2500", "-Rp 2.500"), (None, "–")],
-)
-def test_rupiah_is_written_with_dots(amount, shown):
-    assert i18n.rupiah(amount) == shown
-
-
-def test_times_are_shown_in_wib():
-    assert i18n.wib(datetime(2026, 11, 23, 17, 30, tzinfo=UTC)) == "24-11-2026 00:30 WIB"
