@@ -307,9 +307,9 @@ def _accounts(db: BenchDatabase, operators: int = 8) -> dict[str, str]:
     from sqlalchemy.orm import Session
 
     from ducting.accounts.models import Account, Organisation
+    from ducting.accounts.vocab import Role
     from ducting.auth import issue_token
     from ducting.db import Actor, bind_actor
-    from ducting.network.vocab import Role
 
     engine = create_engine(db.app_url)
     tokens: dict[str, str] = {}

@@ -252,9 +252,9 @@ def bench_token(db: BenchDatabase) -> str:
     from sqlalchemy import select
 
     from ducting.accounts.models import Account
+    from ducting.accounts.vocab import Role
     from ducting.auth import issue_token
     from ducting.db import Actor, SessionFactory, bind_actor, make_engine
-    from ducting.network.vocab import Role
 
     engine = make_engine(db.app_url)
     try:

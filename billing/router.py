@@ -31,11 +31,11 @@ from billing.schemas import MONTH_PATTERN, CreditNoteIn, IssueIn, PaymentIn, Run
 from billing.settlement import aging, credit_invoice, record_payment
 from billing.tariffs import create_tariff
 from ducting.accounts.models import Organisation
+from ducting.accounts.vocab import Role
 from ducting.auth import CurrentActor, require_roles
 from ducting.calendar import Days, month_of, today
 from ducting.db import Actor, SessionDep
 from ducting.errors import FieldError, InvalidInput, NotFound
-from ducting.network.vocab import Role
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 

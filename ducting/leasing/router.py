@@ -12,6 +12,7 @@ from psycopg.types.range import Range
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, defer
 
+from ducting.accounts.vocab import Role
 from ducting.auth import CurrentActor, require_roles
 from ducting.calendar import Days, today
 from ducting.db import Actor, SessionDep
@@ -29,7 +30,7 @@ from ducting.leasing.schemas import (
     TerminateIn,
 )
 from ducting.leasing.vocab import RequestStatus
-from ducting.network.vocab import Role, SizeClass
+from ducting.network.vocab import SizeClass
 
 router = APIRouter(prefix="/api/v1/leasing", tags=["leasing"])
 PlannerDep = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PLANNER))]

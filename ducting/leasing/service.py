@@ -11,6 +11,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from ducting import numbering
+from ducting.accounts.vocab import Role
 from ducting.calendar import Days, add_working_days, term_last_day, today
 from ducting.db import Actor
 from ducting.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
@@ -19,7 +20,6 @@ from ducting.leasing.models import Allocation, CapacityRequest, RequestEvent
 from ducting.leasing.schemas import DirectAllocationIn, RequestIn, RouteQuery
 from ducting.leasing.vocab import TRANSITIONS, AllocationStatus, RequestStatus
 from ducting.network.models import RouteSegment
-from ducting.network.vocab import Role
 from ducting.settings import get_settings
 
 

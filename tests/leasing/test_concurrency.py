@@ -13,11 +13,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from ducting.accounts.models import Account, Organisation
+from ducting.accounts.vocab import OrganisationKind, Role
 from ducting.auth import issue_token
 from ducting.calendar import today
 from ducting.db import Actor, bind_actor
 from ducting.leasing.vocab import TRANSITIONS
-from ducting.network.vocab import OrganisationKind, Role
 from tests.leasing.conftest import build_ladder
 from tests.live import running_service
 

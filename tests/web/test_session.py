@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ducting import formats
 from ducting.auth import CSRF_COOKIE, SESSION_COOKIE, csrf_token
 from ducting.web import i18n
 
@@ -101,3 +102,13 @@ def test_the_catalogue_has_the_same_keys_in_both_languages():
     folder = Path(i18n.__file__).parent / "i18n"
     ids, ens = (json.loads((folder / f"{lang}.json").read_text()) for lang in ("id", "en"))
     assert set(ids) == set(ens)
+
+
+def test_a_page_gives_its_scripts_the_servers_formats_in_the_readers_language(client, people):
+    _sign_in(client)
+    page = client.get("/peta?lang=en").text
+    config = json.loads(page.split("window.BEDELAU = ", 1)[1].split(";</script>", 1)[0])
+    assert config["formats"] == formats.browser_config("en")
+    assert config["formats"]["months"][11] == "December" and config["formats"]["zoneLabel"] == "WIB"
+    assert page.index("/static/app/formats.js") < page.index("/static/app/app.js")  # app.js builds fmt from it
+    assert "At an exact time (WIB)" in page
