@@ -37,7 +37,7 @@ from bench.common import (
     uvicorn_commands,
 )
 from bench.network import build_network
-from ducting.leasing.periods import Days
+from ducting.calendar import Days
 
 DB_NAME = "ducting_bench_leasing_100k"
 SEGMENTS = 100_000
@@ -186,7 +186,7 @@ def measure_routes(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from ducting.leasing.periods import Days
+    from ducting.calendar import Days
     from ducting.leasing.routing import CapacityGraph
     from ducting.network.vocab import SizeClass
 
@@ -307,9 +307,9 @@ def _accounts(db: BenchDatabase, operators: int = 8) -> dict[str, str]:
     from sqlalchemy.orm import Session
 
     from ducting.accounts.models import Account, Organisation
+    from ducting.accounts.vocab import Role
     from ducting.auth import issue_token
     from ducting.db import Actor, bind_actor
-    from ducting.network.vocab import Role
 
     engine = create_engine(db.app_url)
     tokens: dict[str, str] = {}

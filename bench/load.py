@@ -220,10 +220,10 @@ def prepare(db: BenchDatabase, *, seed: int) -> World:
 
     from bench.leasing import _short_trips
     from ducting.accounts.models import Account
+    from ducting.accounts.vocab import Role
     from ducting.auth import issue_token
+    from ducting.calendar import Days
     from ducting.db import Actor, bind_actor
-    from ducting.leasing.periods import Days
-    from ducting.network.vocab import Role
 
     engine = create_engine(db.app_url)
     tokens: dict[str, list[str]] = defaultdict(list)

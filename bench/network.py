@@ -43,13 +43,14 @@ from bench.common import (
     uvicorn_commands,
     warn_if_busy,
 )
+from ducting.db import connection_options
 
 SEED = 2026
 IMPORT_DB, IMPORT_SEGMENTS = "ducting_bench_10k", 10_000
 SERVING_DB, SERVING_SEGMENTS = "ducting_bench_100k", 100_000
 BBOX_SEGMENTS = (1000, 1400)  # the box holds this many live segments: more than one page of LIMIT
 LIMIT = 1000
-DB_OPTIONS = "-c statement_timeout=30000 -c timezone=Asia/Jakarta"  # what ducting.db.make_engine sets
+DB_OPTIONS = connection_options(statement_timeout_ms=30000)  # what ducting.db.make_engine sets
 TIPG_PROPERTIES = (
     "code,start_node_id,end_node_id,status,trench_type,depth_m,zone_class,length_m,"
     "kecamatan_kode,kelurahan_kode,version"
@@ -251,9 +252,9 @@ def bench_token(db: BenchDatabase) -> str:
     from sqlalchemy import select
 
     from ducting.accounts.models import Account
+    from ducting.accounts.vocab import Role
     from ducting.auth import issue_token
     from ducting.db import Actor, SessionFactory, bind_actor, make_engine
-    from ducting.network.vocab import Role
 
     engine = make_engine(db.app_url)
     try:

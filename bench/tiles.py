@@ -18,6 +18,7 @@ import statistics
 from typing import Any
 
 from bench.common import Figure, HttpProbe, bench_database, console, interleaved, load, report, stopwatch, warn_if_busy
+from ducting.db import connection_options
 
 SAMPLE_DB = "ducting_bench_sample"
 ZOOMS = (14, 15, 16)
@@ -179,7 +180,7 @@ def measure_tiles(args: argparse.Namespace) -> dict[str, Any]:
         "tiles": {z: f"{t.z}/{t.x}/{t.y}" for z, t in tiles.items()},
         "zooms": {},
     }
-    options = "-c statement_timeout=30000 -c timezone=Asia/Jakarta -c max_parallel_workers_per_gather=0"
+    options = connection_options(statement_timeout_ms=30000) + " -c max_parallel_workers_per_gather=0"
     tipg_ctx = None if args.no_tipg else tipg_service(db)
     with our_service(db) as ours, psycopg.connect(db.libpq(), autocommit=True, options=options) as conn:
         probe = HttpProbe(ours.base_url, {"Authorization": f"Bearer {token}"})

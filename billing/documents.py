@@ -1,7 +1,7 @@
 """Printed documents: the invoice PDF ("Tagihan"), the operator statement with its map, and a zip of many PDFs.
 
 ReportLab draws PDFs in pure Python (no system libraries). Amounts print as `Rp 1.234.567`, dates as
-`17 Maret 2026`, metres with a decimal comma. A zip of a run's PDFs is written one PDF at a time into a
+`17 Maret 2026`, metres with a decimal comma (`ducting.formats`). A zip of a run's PDFs is written one PDF at a time into a
 temporary file, so memory holds one PDF, not the run.
 """
 
@@ -24,23 +24,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from billing.models import Invoice
-from billing.money import format_idr, format_number, terbilang
 from billing.vocab import SELLER, InvoiceKind
+from ducting.formats import long_date, metres, month_year, number, rupiah, terbilang
 
-BULAN = [
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-]
 LINE_KIND_ID = {"rent": "Sewa", "adjustment": "Koreksi", "minimum_charge": "Minimum", "one_time_fee": "Biaya akses"}
 
 _styles = getSampleStyleSheet()
@@ -48,14 +34,6 @@ SMALL = ParagraphStyle("small", parent=_styles["Normal"], fontSize=8, leading=10
 NORMAL = ParagraphStyle("normal", parent=_styles["Normal"], fontSize=9, leading=12)
 RIGHT = ParagraphStyle("right", parent=NORMAL, alignment=TA_RIGHT)
 TITLE = ParagraphStyle("title", parent=_styles["Title"], fontSize=16, leading=20, spaceAfter=2)
-
-
-def tanggal(d: date | None) -> str:
-    return "-" if d is None else f"{d.day} {BULAN[d.month - 1]} {d.year}"
-
-
-def bulan(d: date) -> str:
-    return f"{BULAN[d.month - 1]} {d.year}"
 
 
 def format_npwp(npwp: str | None) -> str:
@@ -101,9 +79,9 @@ def _line_rows(session: Session, invoice_id: int) -> list[list[str]]:
         text("SELECT * FROM invoice_line WHERE invoice_id = :i ORDER BY line_no"), {"i": invoice_id}
     ).mappings():
         period = f"{r['period_from']:%d/%m}-{r['period_to']:%d/%m}" if r["period_from"] and r["period_to"] else ""
-        rate = format_idr(r["rate_idr_per_m_year"], sen=False) if r["rate_idr_per_m_year"] is not None else ""
+        rate = rupiah(r["rate_idr_per_m_year"], sen=None) if r["rate_idr_per_m_year"] is not None else ""
         if r["discount_pct"]:
-            rate += f" -{format_number(r['discount_pct'], 0)}%"
+            rate += f" -{number(r['discount_pct'], 2, trim=True)}%"
         rows.append(
             [
                 str(r["line_no"]),
@@ -113,10 +91,10 @@ def _line_rows(session: Session, invoice_id: int) -> list[list[str]]:
                 (r["product"] or "").replace("subduct_", "sd ").replace("_", "/"),
                 f"{r['service_month']:%m/%Y}",
                 period,
-                format_number(r["length_m"], 1) if r["length_m"] is not None else "",
+                metres(r["length_m"], unit=False) if r["length_m"] is not None else "",
                 str(r["days"]) if r["days"] is not None else "",
                 rate,
-                format_idr(r["amount_idr"]),
+                rupiah(r["amount_idr"]),
             ]
         )
     return rows
@@ -146,7 +124,7 @@ def invoice_pdf(session: Session, invoice: Invoice, out: IO[bytes]) -> None:
         Paragraph(title, TITLE),
         Paragraph(
             f"Nomor: <b>{invoice.number or 'DRAF - belum diterbitkan'}</b> &nbsp;&nbsp; "
-            f"Periode: {bulan(invoice.month)}",
+            f"Periode: {month_year(invoice.month)}",
             NORMAL,
         ),
     ]
@@ -176,7 +154,7 @@ def invoice_pdf(session: Session, invoice: Invoice, out: IO[bytes]) -> None:
         _grid(
             [
                 ["Tanggal terbit", "Jatuh tempo", "Status"],
-                [tanggal(invoice.issued_on), tanggal(invoice.due_on), invoice.status.value],
+                [long_date(invoice.issued_on), long_date(invoice.due_on), invoice.status.value],
             ],
             [60 * mm, 60 * mm, 62 * mm],
         )
@@ -196,11 +174,11 @@ def invoice_pdf(session: Session, invoice: Invoice, out: IO[bytes]) -> None:
         else "DPP"
     )
     totals = [
-        ["Jumlah (DPP)", format_idr(invoice.subtotal_idr)],
-        ["  termasuk retribusi daerah", format_idr(invoice.retribusi_idr)],
-        [dpp_label, format_idr(invoice.dpp_nilai_lain_idr, sen=True)],
-        [f"PPN {format_number(invoice.ppn_rate_pct, 0)}%", format_idr(invoice.ppn_idr)],
-        ["TOTAL", format_idr(invoice.total_idr)],
+        ["Jumlah (DPP)", rupiah(invoice.subtotal_idr)],
+        ["  termasuk retribusi daerah", rupiah(invoice.retribusi_idr)],
+        [dpp_label, rupiah(invoice.dpp_nilai_lain_idr, sen=True)],
+        [f"PPN {number(invoice.ppn_rate_pct, 2, trim=True)}%", rupiah(invoice.ppn_idr)],
+        ["TOTAL", rupiah(invoice.total_idr)],
     ]
     t = _grid(totals, [50 * mm, 40 * mm], header=False, right_from=1)
     t.setStyle(TableStyle([("FONT", (0, 4), (-1, 4), "Helvetica-Bold", 9)]))
@@ -214,7 +192,7 @@ def invoice_pdf(session: Session, invoice: Invoice, out: IO[bytes]) -> None:
     if not is_note:
         story.append(
             Paragraph(
-                f"<b>Pembayaran</b> paling lambat {tanggal(invoice.due_on)} ke {SELLER.bank}, rekening "
+                f"<b>Pembayaran</b> paling lambat {long_date(invoice.due_on)} ke {SELLER.bank}, rekening "
                 f"<b>{SELLER.account_no}</b> a.n. {SELLER.account_name}. Cantumkan nomor tagihan pada berita transfer.",
                 NORMAL,
             )
@@ -288,7 +266,7 @@ def statement_map_png(session: Session, *, operator_id: int, month: date) -> byt
         mid = line.interpolate(0.5, normalized=True)
         ax.annotate(code, (mid.x, mid.y), fontsize=7, ha="center", va="bottom")
     ax.set_aspect("equal", adjustable="datalim")
-    ax.set_title(f"Segmen yang disewa - {bulan(month)}", fontsize=10)
+    ax.set_title(f"Segmen yang disewa - {month_year(month)}", fontsize=10)
     ax.set_xlabel("UTM 48N Easting (m)", fontsize=7)
     ax.set_ylabel("Northing (m)", fontsize=7)
     ax.tick_params(labelsize=6)
@@ -326,16 +304,16 @@ def statement_pdf(session: Session, *, operator_id: int, month: date, out: IO[by
                 r["zone_class"],
                 r["service_month"],
                 f"{r['period_from']:%d/%m}-{r['period_to']:%d/%m}",
-                format_number(r["length_m"], 1),
+                metres(r["length_m"], unit=False),
                 str(r["days"]),
-                format_idr(r["amount_idr"]),
+                rupiah(r["amount_idr"]),
                 r["number"],
             ]
         )
-    data.append(["Jumlah", "", "", "", "", "", "", "", format_idr(total), ""])
+    data.append(["Jumlah", "", "", "", "", "", "", "", rupiah(total), ""])
     story = [
         Paragraph("REKENING KORAN SEWA DUCTING", TITLE),
-        Paragraph(f"{org.name} (NPWP {format_npwp(org.npwp)}) - {bulan(month)}", NORMAL),
+        Paragraph(f"{org.name} (NPWP {format_npwp(org.npwp)}) - {month_year(month)}", NORMAL),
         Spacer(1, 3 * mm),
         _grid(
             data,

@@ -4,7 +4,8 @@ Contract: none of these functions commits; the route (or the caller) commits, so
 transaction and a crash leaves nothing half-done. Both lock the month's `invoice_run` row first, so two runs of
 one month queue rather than interleave.
 
-What a run bills for month M (calendar days in Asia/Jakarta), per operator with no invoice yet issued for M:
+What a run bills for month M (calendar days in the city's zone, `ducting.calendar`), per operator with no invoice
+yet issued for M:
 * `rent`: one line per allocation (active or terminated; held and released are not billed) and tariff
   version, for the days of M the lease covers (`billing.proration`), rounded once (`billing.money`);
 * `adjustment`: for every month already issued before M, what the leases say now minus what was billed
@@ -29,11 +30,10 @@ from sqlalchemy.orm import Session
 
 from billing import invoicing_sql as q
 from billing.models import Invoice, InvoiceRun
-from billing.numbering import take_numbers
-from billing.proration import next_month
 from billing.tariffs import TariffMissing
 from billing.tax import ppn_on
-from billing.vocab import JAKARTA, PAYMENT_TERM_DAYS, InvoiceStatus, Series
+from billing.vocab import PAYMENT_TERM_DAYS, InvoiceStatus
+from ducting import calendar, numbering
 from ducting.db import Actor
 from ducting.errors import Conflict, FieldError, InvalidInput, NotFound
 
@@ -51,10 +51,6 @@ def parse_month(value: str) -> date:
             f"month {value!r} is not YYYY-MM",
             errors=[FieldError(path="month", code="month_format", message="expected YYYY-MM, e.g. 2026-03")],
         ) from None
-
-
-def today_jakarta() -> date:
-    return datetime.now(JAKARTA).date()
 
 
 @dataclass(frozen=True)
@@ -97,7 +93,7 @@ def _issued_months_before(session: Session, month: date) -> list[date]:
 
 
 def _refuse_uncovered(session: Session, month: date) -> None:
-    rows = session.execute(text(q.UNCOVERED), {"m0": month, "m1": next_month(month)}).all()
+    rows = session.execute(text(q.UNCOVERED), {"m0": month, "m1": calendar.next_month(month)}).all()
     if rows:
         raise TariffMissing(
             f"{len(rows)} allocation(s) have days with no tariff in force; add the tariff versions first",
@@ -114,7 +110,7 @@ def _refuse_uncovered(session: Session, month: date) -> None:
 
 def run_month(session: Session, *, month: date, actor: Actor) -> RunSummary:
     """Replace the month's drafts with freshly computed ones. Does not commit."""
-    month = month.replace(day=1)
+    month = calendar.month_of(month)
     ppn_on(session, month)  # a month without a PPN rate is refused before anything is written
     run = _lock_run(session, month)
     session.execute(
@@ -134,7 +130,7 @@ def run_month(session: Session, *, month: date, actor: Actor) -> RunSummary:
     session.execute(text(q.INSERT_LINES), {"month": month})
     session.execute(text(q.TOTALS), {"month": month})
     session.execute(text("DROP TABLE _bill"))
-    run.previewed_at = datetime.now(JAKARTA)
+    run.previewed_at = calendar.now()
     run.previewed_by = actor.account_id
     session.flush()
     session.expire_all()
@@ -161,8 +157,8 @@ def issue_month(session: Session, *, month: date, actor: Actor, issued_on: date 
     Numbers follow operator code order, so a run's numbering is reproducible. An already issued month with no
     drafts left is not an error when it was issued before (idempotent); a month never run is.
     """
-    month = month.replace(day=1)
-    issued_on = issued_on or today_jakarta()
+    month = calendar.month_of(month)
+    issued_on = issued_on or calendar.today()
     run = _lock_run(session, month)
     drafts = (
         session.execute(
@@ -179,7 +175,7 @@ def issue_month(session: Session, *, month: date, actor: Actor, issued_on: date 
         if run.issued_at is None:
             raise MonthNotIssuable(f"{month:%Y-%m} has no drafts: run a preview first")
         return summarise(session, month)
-    numbers = take_numbers(session, Series.INVOICE, issued_on.year, len(drafts))
+    numbers = numbering.take_numbers(session, numbering.INVOICE, issued_on.year, len(drafts))
     session.execute(
         text("""
         UPDATE invoice i SET status = 'issued', number = n.number, issued_on = :on, due_on = :due
@@ -187,7 +183,7 @@ def issue_month(session: Session, *, month: date, actor: Actor, issued_on: date 
         WHERE i.id = n.id"""),
         {"ids": drafts, "numbers": numbers, "on": issued_on, "due": issued_on + timedelta(days=PAYMENT_TERM_DAYS)},
     )
-    run.issued_at = datetime.now(JAKARTA)
+    run.issued_at = calendar.now()
     run.issued_by = actor.account_id
     session.flush()
     session.expire_all()

@@ -1,4 +1,5 @@
-"""Rupiah amounts: the one rounding rule, formatting (`Rp 1.234.567`) and terbilang.
+"""Rupiah amounts: the one rounding rule. How an amount is written for a person (`Rp 1.234.567`, terbilang) is
+`ducting.formats`; its display rounding follows the rule below.
 
 The rounding rule (applied in Python and, identically, in the invoice run's SQL):
 
@@ -18,8 +19,6 @@ sum by at most n x Rp 0.50.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-
-from num2words import num2words
 
 # Decimal's default 28 significant digits suffice: products (metres x rate x 100 x days) stay below 10^20 and
 # are exact; a quotient by 100 x 366 that is not exactly a tie is at least 1e-10 away from one, far above the
@@ -43,28 +42,3 @@ def round_idr(value: Decimal) -> Decimal:
 
 def round_sen(value: Decimal) -> Decimal:
     return to_decimal(value).quantize(SEN, rounding=ROUND_HALF_UP)
-
-
-def format_idr(value: Decimal | int, *, sen: bool = False) -> str:
-    """`Rp 1.234.567` (Indonesian grouping with dots, decimals after a comma); negatives as `-Rp 1.234`."""
-    amount = to_decimal(value)
-    q = round_sen(amount) if sen else round_idr(amount)
-    sign = "-" if q < 0 else ""
-    whole, _, frac = f"{abs(q):.{2 if sen else 0}f}".partition(".")
-    grouped = f"{int(whole):,}".replace(",", ".")
-    return f"{sign}Rp {grouped}" + (f",{frac}" if sen else "")
-
-
-def format_number(value: Decimal | int, decimals: int = 0) -> str:
-    """`1.234,5` style numbers (metres, rates) for Indonesian documents."""
-    q = to_decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-    whole, _, frac = f"{abs(q):.{decimals}f}".partition(".")
-    return ("-" if q < 0 else "") + f"{int(whole):,}".replace(",", ".") + (f",{frac}" if decimals else "")
-
-
-def terbilang(value: Decimal | int) -> str:
-    """The amount in Indonesian words, as invoices print it: `Satu juta dua ratus ... rupiah`."""
-    amount = round_idr(to_decimal(value))
-    words = num2words(int(abs(amount)), lang="id")
-    text = ("minus " if amount < 0 else "") + words + " rupiah"
-    return text[0].upper() + text[1:]

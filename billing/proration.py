@@ -6,33 +6,19 @@ A day of rent costs `annual rate / days in that day's calendar year` (365, or 36
     metres x rate x (100 - discount %) x days / (100 x days_in_year)
 
 with `days` counted inclusively from the first to the last day billed. A lease that covers a whole calendar
-year therefore costs exactly the annual rate, leap or not; February 2028 has 29 days of 1/366 each.
+year therefore costs exactly the annual rate, leap or not; February 2028 has 29 days of 1/366 each. Years, months
+and their bounds are counted by `ducting.calendar`.
 The invoice run applies the same rule in SQL (`invoicing_sql.PIECES`); tests hold the two together.
 """
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from billing.money import to_decimal
-
-
-def days_in_year(year: int) -> int:
-    return 366 if calendar.isleap(year) else 365
-
-
-def month_bounds(month: date) -> tuple[date, date]:
-    """First and last day (inclusive) of the calendar month containing `month`."""
-    first = month.replace(day=1)
-    return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
-
-
-def next_month(month: date) -> date:
-    _first, last = month_bounds(month)
-    return last + timedelta(days=1)
+from ducting.calendar import days_in_year, month_bounds
 
 
 @dataclass(frozen=True)

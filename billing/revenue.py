@@ -18,7 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from billing import invoicing_sql as q
-from billing.proration import next_month
+from ducting.calendar import months_from
+from ducting.formats import number
 
 DIMENSIONS = {
     "operator": "o.code",
@@ -79,9 +80,7 @@ def occupancy(session: Session, *, day: date) -> list[dict[str, Any]]:
 
 def projection(session: Session, *, start: date, months: int = 12) -> list[dict[str, Any]]:
     """Per month from `start`: rent from leases in force (priced like a run) and from pending requests."""
-    month_list = [start.replace(day=1)]
-    for _ in range(months - 1):
-        month_list.append(next_month(month_list[-1]))
+    month_list = months_from(start, months)
     leases = dict(
         session.execute(
             text(f"WITH {q.PIECES} SELECT to_char(service_month, 'YYYY-MM'), sum(amount_idr) FROM priced GROUP BY 1"),
@@ -126,6 +125,7 @@ def chart(history: list[dict[str, Any]], forecast: list[dict[str, Any]], *, fmt:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     per_month: dict[str, Decimal] = {}
     for row in history:
@@ -140,6 +140,7 @@ def chart(history: list[dict[str, Any]], forecast: list[dict[str, Any]], *, fmt:
     ax.bar(fx, leases, color="#7fcdbb", label="Proyeksi: sewa berjalan")
     ax.bar(fx, pend, bottom=leases, color="#edf8b1", edgecolor="#999", label="Proyeksi: permohonan")
     ax.set_ylabel("Juta Rupiah")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: number(v, 1, trim=True)))  # 1,5 not 1.5
     ax.set_title("Pendapatan sewa ducting (PAD)")
     ax.legend(fontsize=8)
     ax.tick_params(axis="x", labelrotation=60, labelsize=7)

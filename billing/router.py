@@ -24,7 +24,6 @@ from billing.invoicing import (
     parse_month,
     run_month,
     summarise,
-    today_jakarta,
     visible_invoices,
 )
 from billing.models import Tariff
@@ -32,11 +31,11 @@ from billing.schemas import MONTH_PATTERN, CreditNoteIn, IssueIn, PaymentIn, Run
 from billing.settlement import aging, credit_invoice, record_payment
 from billing.tariffs import create_tariff
 from ducting.accounts.models import Organisation
+from ducting.accounts.vocab import Role
 from ducting.auth import CurrentActor, require_roles
+from ducting.calendar import Days, month_of, today
 from ducting.db import Actor, SessionDep
 from ducting.errors import FieldError, InvalidInput, NotFound
-from ducting.leasing.periods import Days
-from ducting.network.vocab import Role
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 
@@ -205,7 +204,7 @@ def add_credit_note(invoice_id: int, body: CreditNoteIn, session: SessionDep, ac
         line_ids=body.line_ids,
         reason=body.reason,
         rebill=body.rebill,
-        issued_on=body.issued_on or today_jakarta(),
+        issued_on=body.issued_on or today(),
         actor=actor,
     )
     session.commit()
@@ -230,7 +229,7 @@ def add_payment(invoice_id: int, body: PaymentIn, session: SessionDep, actor: Fi
 @router.get("/aging")
 def read_aging(session: SessionDep, actor: CustomerDep, as_of: date | None = None) -> list[dict[str, Any]]:
     scope = actor.organisation_id if actor.role == Role.OPERATOR else None
-    return [row.as_dict() for row in aging(session, as_of=as_of or today_jakarta(), operator_id=scope)]
+    return [row.as_dict() for row in aging(session, as_of=as_of or today(), operator_id=scope)]
 
 
 # -- statements ------------------------------------------------------------------------------------------------------
@@ -271,14 +270,14 @@ def _revenue(session: SessionDep, first: str, last: str, by: str) -> dict[str, A
             errors=[FieldError(path="by", code="dimension_unknown", message=f"unknown dimension {by!r}")],
         )
     a, b = _month(first), _month(last)
-    today = today_jakarta()
+    day = today()
     return {
         "from": first,
         "to": last,
         "by": by,
         "revenue": revenue.billed(session, first=a, last=b, by=by),
-        "occupancy": revenue.occupancy(session, day=today),
-        "projection": revenue.projection(session, start=today.replace(day=1)),
+        "occupancy": revenue.occupancy(session, day=day),
+        "projection": revenue.projection(session, start=month_of(day)),
     }
 
 

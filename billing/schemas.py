@@ -19,11 +19,11 @@ class _In(BaseModel):
 
 
 class RunIn(_In):
-    month: str = Field(pattern=MONTH_PATTERN, description="Calendar month in Asia/Jakarta, YYYY-MM")
+    month: str = Field(pattern=MONTH_PATTERN, description="Calendar month in the city's zone (WIB), YYYY-MM")
 
 
 class IssueIn(_In):
-    issued_on: date | None = Field(default=None, description="Default: today in Asia/Jakarta")
+    issued_on: date | None = Field(default=None, description="Default: today in the city's zone (WIB)")
 
 
 class CreditNoteIn(_In):

@@ -20,9 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing.models import Invoice, Payment
-from billing.numbering import take_numbers
 from billing.tax import TaxRate
-from billing.vocab import InvoiceKind, InvoiceStatus, Series
+from billing.vocab import InvoiceKind, InvoiceStatus
+from ducting import numbering
 from ducting.db import Actor
 from ducting.errors import Conflict, FieldError, InvalidInput, NotFound
 
@@ -128,7 +128,7 @@ def credit_invoice(
     note.ppn_idr = tax.ppn(subtotal)
     note.total_idr = subtotal + note.ppn_idr
     note.status, note.issued_on, note.due_on = InvoiceStatus.ISSUED, issued_on, issued_on
-    note.number = take_numbers(session, Series.CREDIT_NOTE, issued_on.year, 1)[0]
+    note.number = numbering.take_one(session, numbering.CREDIT_NOTE, issued_on.year)
     session.flush()
     if voids:
         inv.status = InvoiceStatus.VOID

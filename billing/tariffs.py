@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from billing.models import Tariff
 from billing.money import round_idr
-from billing.proration import days_in_year, next_month, span_in_month
+from billing.proration import span_in_month
 from billing.tax import TaxRateMissing, ppn_on
+from ducting.calendar import Days, days_in_year, months_through, term_last_day
 from ducting.errors import Conflict, DomainError
-from ducting.leasing.periods import Days
 from ducting.leasing.quotes import QuoteLine
 from ducting.network.vocab import SizeClass, ZoneClass
 
@@ -135,14 +135,6 @@ def term_discount_pct(session: Session, first_day: date, last_day: date | None) 
     return Decimal(0) if value is None else value
 
 
-def _months(first_day: date, last_day: date) -> list[date]:
-    out, m = [], first_day.replace(day=1)
-    while m <= last_day:
-        out.append(m)
-        m = next_month(m)
-    return out
-
-
 @dataclass(frozen=True)
 class _Schedule:
     """What one (product, zone) costs over a quote's days, independent of metres: the tariff pieces, and for the
@@ -166,7 +158,7 @@ class _Schedule:
             ]
 
         # the pieces start on or after first_day (rates() clips them), so the first month starts there too
-        term = None if last_day is None else [f for m in _months(first_day, last_day) for f in factors(m)]
+        term = None if last_day is None else [f for m in months_through(first_day, last_day) for f in factors(m)]
         return cls(pieces, factors(first_day), term)
 
 
@@ -179,7 +171,7 @@ def _line_quote(
     seen: dict[tuple[SizeClass, ZoneClass], _Schedule],
 ) -> dict[str, Any]:
     metres = line.length_m * line.subducts
-    horizon = last_day or first_day.replace(year=first_day.year + 1) - timedelta(days=1)
+    horizon = last_day or term_last_day(first_day, 12)
     key = (line.size_class, line.zone_class)
     if key not in seen:  # a route has dozens of segments but only a few product/zone pairs
         seen[key] = _Schedule.build(

@@ -1,13 +1,10 @@
-"""Billing vocabulary: invoice states and kinds, line kinds, number series, and who the seller is."""
+"""Billing vocabulary: invoice states and kinds, line kinds, and who the seller is. Months, issue and due dates
+are calendar days in the city's zone (`ducting.calendar`); invoice numbers come from `ducting.numbering`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from zoneinfo import ZoneInfo
-
-JAKARTA = ZoneInfo("Asia/Jakarta")
-"""Billing months, issue dates and due dates are calendar days in Batam's time zone (WIB)."""
 
 PAYMENT_TERM_DAYS = 30
 
@@ -33,13 +30,6 @@ class LineKind(StrEnum):
 
 LEDGER_KINDS = (LineKind.RENT, LineKind.ADJUSTMENT)
 """Line kinds that count toward what an allocation's month has been billed (see invoicing.adjustments)."""
-
-
-class Series(StrEnum):
-    """Number series: `BDL/2026/000123` for invoices, `BDL-KN/2026/000007` for credit notes (nota kredit)."""
-
-    INVOICE = "BDL"
-    CREDIT_NOTE = "BDL-KN"
 
 
 @dataclass(frozen=True)

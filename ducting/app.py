@@ -108,12 +108,12 @@ def create_app() -> FastAPI:
     app.include_router(compliance_router)
     app.include_router(tiles_router)
     app.add_middleware(TileFastPath)  # outermost: tiles skip routing and the stack (see ducting.network.tiles)
-    from ducting.accounts.oidc_router import router as oidc_router
     from ducting.web.assets import mount_static
     from ducting.web.router import router as web_router
+    from ducting.web.signon import router as signon_router
 
     app.include_router(web_router)
-    app.include_router(oidc_router)
+    app.include_router(signon_router)
     mount_static(app)
     app.router.on_shutdown.append(tile_pool.close)
     from billing.tariffs import quote_provider

@@ -24,10 +24,10 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ducting.accounts.vocab import Role
 from ducting.auth import require_roles
 from ducting.db import Actor, SessionDep
 from ducting.errors import FieldError, InvalidInput
-from ducting.network.vocab import Role
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 AuditorDep = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.AUDITOR))]

@@ -19,13 +19,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from ducting.accounts.models import Account, ApiToken
+from ducting.accounts.vocab import Role, TokenKind, TokenScope
 from ducting.db import Actor, SessionDep, bind_actor
 from ducting.errors import Forbidden, RateLimited, Unauthenticated
-from ducting.network.vocab import Role
 from ducting.settings import get_settings
 
 T = TypeVar("T")
@@ -60,7 +60,7 @@ def issue_token(
     *,
     account: Account,
     name: str,
-    kind: str = "api",
+    kind: TokenKind = TokenKind.API,
     ttl: timedelta | None = None,
     scopes: list[str] | None = None,
 ) -> tuple[str, ApiToken]:
@@ -78,6 +78,16 @@ def issue_token(
     session.add(row)
     session.flush()
     return secret, row
+
+
+def revoke_secret(session: Session, secret: str) -> None:
+    """Sign out: the token with this secret stops working now. Unknown or already revoked: nothing. Does not
+    commit."""
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.token_hash == token_digest(secret), ApiToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
 
 
 def login(session: Session, *, username: str, password: str) -> Account:
@@ -163,7 +173,7 @@ def current_actor(request: Request, session: SessionDep) -> Actor:
     row = session.execute(_LOOKUP, {"h": token_digest(token), "rid": request_id, "addr": client_addr or ""}).first()
     if row is None:
         raise Unauthenticated("the token is unknown, expired or revoked", code="token_invalid")
-    if row.scopes and "write" not in row.scopes and request.method not in ("GET", "HEAD", "OPTIONS"):
+    if row.scopes and TokenScope.WRITE not in row.scopes and request.method not in ("GET", "HEAD", "OPTIONS"):
         raise Forbidden("this API token is read-only (scope 'read'); create one with scope 'write'", code="token_scope")
     actor = Actor(
         account_id=row.id,

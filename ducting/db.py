@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from ducting.calendar import DEFAULT_ZONE_NAME
 from ducting.localdb import APP_ROLE, OWNER_ROLE, LocalCluster
 from ducting.settings import Settings, get_settings
 
@@ -49,6 +50,12 @@ def database_url(settings: Settings, *, migrations: bool = False) -> str:
     return cluster.url(role=OWNER_ROLE if migrations else APP_ROLE)
 
 
+def connection_options(*, statement_timeout_ms: int, zone: str = DEFAULT_ZONE_NAME) -> str:
+    """libpq `options` for every connection the service opens: a statement timeout, and the city's time zone, so
+    that `CURRENT_DATE` and `now()::date` in SQL are `ducting.calendar.today()`."""
+    return f"-c statement_timeout={statement_timeout_ms} -c timezone={zone}"
+
+
 def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 30_000) -> Engine:
     engine = create_engine(
         url,
@@ -56,7 +63,7 @@ def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 30
         max_overflow=pool_size // 2,
         pool_pre_ping=True,  # a restarted database costs one failed check, not a failed request
         pool_recycle=1800,
-        connect_args={"options": f"-c statement_timeout={statement_timeout_ms} -c timezone=Asia/Jakarta"},
+        connect_args={"options": connection_options(statement_timeout_ms=statement_timeout_ms)},
     )
     return engine
 

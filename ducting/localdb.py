@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from ducting.calendar import DEFAULT_ZONE_NAME
 from ducting.settings import Settings
 
 OWNER_ROLE = "ducting_owner"
@@ -168,7 +169,7 @@ class LocalCluster:
                 "maintenance_work_mem = '256MB'\n"
                 "max_parallel_workers_per_gather = 0\n"
                 "jit = off\n"
-                "timezone = 'Asia/Jakarta'\n"
+                f"timezone = '{DEFAULT_ZONE_NAME}'\n"
                 "log_min_duration_statement = 2000\n"
             )
         creds = {OWNER_ROLE: secrets.token_urlsafe(18), APP_ROLE: secrets.token_urlsafe(18)}

@@ -11,9 +11,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ducting.accounts.models import Account, Organisation
+from ducting.accounts.vocab import OrganisationKind, OrganisationStatus, Role
 from ducting.auth import hash_password
 from ducting.network.importer import ImportReport, Progress, _noop, import_layers
-from ducting.network.vocab import OrganisationKind, OrganisationStatus, Role
 from ducting.settings import PROJECT_ROOT, Environment, get_settings
 from gis.io import read_layers
 

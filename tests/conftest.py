@@ -21,12 +21,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from ducting.accounts.models import Account, Organisation
+from ducting.accounts.vocab import OrganisationKind, Role
 from ducting.app import create_app
 from ducting.auth import hash_password, issue_token
 from ducting.db import Actor, SessionFactory, bind_actor, get_session
 from ducting.localdb import APP_ROLE, OWNER_ROLE, LocalCluster
 from ducting.migrate import upgrade
-from ducting.network.vocab import OrganisationKind, Role
 from ducting.settings import get_settings
 
 TEST_DB = os.environ.get("DUCTING_TEST_DB", "ducting_test")

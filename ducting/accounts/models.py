@@ -8,9 +8,9 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKe
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ducting.accounts.vocab import OrganisationKind, OrganisationStatus, Role
 from ducting.db import Base
 from ducting.models_base import IdMixin, UuidMixin, enum_column
-from ducting.network.vocab import OrganisationKind, OrganisationStatus, Role
 
 
 class Organisation(IdMixin, UuidMixin, Base):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from ducting.accounts import service
 from ducting.accounts.models import Account, ApiToken, Organisation
@@ -19,10 +19,10 @@ from ducting.accounts.schemas import (
     TokenIn,
     TokenOut,
 )
-from ducting.auth import AdminDep, CurrentActor, _bearer, issue_token, login, token_digest
+from ducting.accounts.vocab import Role, TokenKind
+from ducting.auth import AdminDep, CurrentActor, _bearer, issue_token, login, revoke_secret
 from ducting.db import SessionDep
 from ducting.errors import DomainError
-from ducting.network.vocab import Role
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -34,7 +34,7 @@ def get_token(body: LoginIn, session: SessionDep) -> TokenOut:
     except DomainError:
         session.commit()  # keep the failed-attempt count that throttles guessing
         raise
-    secret, row = issue_token(session, account=account, name="login", kind="session")
+    secret, row = issue_token(session, account=account, name="login", kind=TokenKind.SESSION)
     session.commit()
     return TokenOut(
         access_token=secret, expires_at=row.expires_at, role=account.role, organisation_id=account.organisation_id
@@ -43,15 +43,8 @@ def get_token(body: LoginIn, session: SessionDep) -> TokenOut:
 
 @router.post("/auth/logout", status_code=204, summary="Revoke the token this request used")
 def logout(request: Request, session: SessionDep, actor: CurrentActor) -> None:
-    token = _bearer(request)
-    session.execute(update(ApiToken).where(ApiToken.token_hash == token_digest(token or "")).values(revoked_at=_now()))
+    revoke_secret(session, _bearer(request) or "")
     session.commit()
-
-
-def _now():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 @router.get("/auth/me", response_model=AccountOut)

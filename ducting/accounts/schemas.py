@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ducting.network.vocab import OrganisationKind, OrganisationStatus, Role
+from ducting.accounts.vocab import OrganisationKind, OrganisationStatus, Role
 
 
 class LoginIn(BaseModel):

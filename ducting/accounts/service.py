@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from ducting.accounts.models import Account, ApiToken, Organisation
 from ducting.accounts.schemas import AccountIn, AccountPatch, TokenIn
+from ducting.accounts.vocab import OrganisationKind, Role, TokenKind
 from ducting.auth import hash_password, issue_token
 from ducting.db import Actor
 from ducting.errors import Conflict, FieldError, InvalidInput, NotFound
-from ducting.network.vocab import OrganisationKind, Role
 
 
 def _organisation_id(session: Session, role: Role, code: str | None) -> int | None:
@@ -115,7 +115,7 @@ def revoke_tokens(session: Session, *, account_id: int) -> None:
 def create_api_token(session: Session, *, actor: Actor, data: TokenIn) -> tuple[str, ApiToken]:
     account = session.get(Account, actor.account_id)
     return issue_token(
-        session, account=account, name=data.name, kind="api", ttl=timedelta(days=data.days), scopes=data.scopes
+        session, account=account, name=data.name, kind=TokenKind.API, ttl=timedelta(days=data.days), scopes=data.scopes
     )
 
 

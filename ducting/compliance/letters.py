@@ -14,7 +14,6 @@ import io
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,10 +26,13 @@ from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Space
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ducting import calendar
+from ducting.calendar import Days, term_last_day
 from ducting.compliance.rules import BY_CODE, explanation
 from ducting.compliance.settings import get_compliance_settings
 from ducting.compliance.vocab import RuleCode, Severity
 from ducting.errors import DomainError, NotFound
+from ducting.formats import long_date, metres, number, rupiah, short_date
 from gis.crs import UTM48N, WGS84, transformer
 
 log = logging.getLogger("ducting.compliance")
@@ -43,35 +45,6 @@ SEVERITY_COLOUR = {
     Severity.LOW: "#2166ac",
 }
 SEVERITY_ID = {Severity.CRITICAL: "Kritis", Severity.HIGH: "Tinggi", Severity.MEDIUM: "Sedang", Severity.LOW: "Rendah"}
-_MONTHS = [
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-]
-
-
-def tanggal(day: date) -> str:
-    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
-
-
-def rupiah(value: Any) -> str:
-    """`Rp 1.234.567` from an exact amount (Decimal, int or a Decimal string, as billing's quotes carry them).
-    Billing has already rounded to whole Rupiah; a fraction would be a bug upstream, so it is shown, not hidden."""
-    amount = Decimal(str(value))
-    whole, frac = divmod(abs(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), 1)
-    text = f"{whole:,.0f}".replace(",", ".") + ("," + f"{frac:.2f}"[2:] if frac else "")
-    return ("-Rp " if amount < 0 else "Rp ") + text
-
-
 # The quote shape billing's provider returns through ducting.leasing.quotes (amounts are Decimal strings).
 QUOTE_KEYS = ("annual_total_idr", "annual_ppn_idr", "one_time_fees_idr", "term_total_with_ppn_idr")
 
@@ -86,10 +59,12 @@ def quote_text(quote: dict[str, Any] | None) -> str:
     if missing:
         log.warning("quote without %s: %s", missing, sorted(q))
         return "penawaran belum tersedia (format penawaran tidak dikenali; hubungi BUMD)"
+    # billing has rounded these to whole Rupiah; a fraction would be a bug upstream, so it is shown, not hidden
+    amount = {k: rupiah(q[k], sen=None) for k in QUOTE_KEYS}
     return (
-        f"sewa {rupiah(q['annual_total_idr'])} per tahun + PPN {rupiah(q['annual_ppn_idr'])}; biaya akses satu "
-        f"kali {rupiah(q['one_time_fees_idr'])} + PPN; jumlah tahun pertama termasuk PPN "
-        f"<b>{rupiah(q['term_total_with_ppn_idr'])}</b>"
+        f"sewa {amount['annual_total_idr']} per tahun + PPN {amount['annual_ppn_idr']}; biaya akses satu "
+        f"kali {amount['one_time_fees_idr']} + PPN; jumlah tahun pertama termasuk PPN "
+        f"<b>{amount['term_total_with_ppn_idr']}</b>"
     )
 
 
@@ -154,12 +129,11 @@ def route_along(session: Session, *, span_id: int, segment_ids: list[int]) -> li
 
 
 def _plan(
-    session: Session, *, operator_id: int, segment_ids: list[int], first: date
+    session: Session, *, operator_id: int, segment_ids: list[int], days: Days
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """A route and quote from leasing over `segment_ids` (in order) for a year from `first`, or why there is none.
+    """A route and quote from leasing over `segment_ids` (in order) for `days`, or why there is none.
     Runs in a savepoint that is rolled back: composing a letter holds no capacity."""
     from ducting.leasing.booking import plan_route
-    from ducting.leasing.periods import Days
     from ducting.network.vocab import SizeClass
 
     savepoint = session.begin_nested()
@@ -170,7 +144,7 @@ def _plan(
             to_node_id=0,
             subduct_count=1,
             size_class=SizeClass.SUBDUCT_32_26,
-            days=Days(first, first + timedelta(days=364)),
+            days=days,
             operator_id=operator_id,
             via_segment_ids=segment_ids,
         )
@@ -186,14 +160,16 @@ def migration_candidates(
     session: Session, *, operator_id: int, flags: list[Any], today: date | None = None
 ) -> list[Candidate]:
     """The letter's offers: for each migration candidate, the duct route alongside and leasing's quote for one
-    subduct for a year starting 30 days after `today` (the letter's deadline)."""
-    first = (today or date.today()) + timedelta(days=30)
+    subduct for a year (twelve months, as a lease's term counts them) starting 30 days after `today` (the letter's
+    deadline)."""
+    first = (today or calendar.today()) + timedelta(days=30)
+    term = Days(first, term_last_day(first, 12))
     out = []
     for f in [f for f in flags if f.rule == RuleCode.DUCT_AVAILABLE.value][:MAX_ROUTES]:
         chain = route_along(session, span_id=f.span_id, segment_ids=[int(s) for s in f.evidence.get("segment_ids", [])])
         ids, codes = [c[0] for c in chain], [c[1] for c in chain]
         route, why = (
-            _plan(session, operator_id=operator_id, segment_ids=ids, first=first)
+            _plan(session, operator_id=operator_id, segment_ids=ids, days=term)
             if ids
             else (None, "Segmen ducting di samping bentang ini tidak lagi tersedia.")
         )
@@ -206,7 +182,7 @@ def migration_candidates(
                 codes,
                 route,
                 why,
-                route_days=f"{tanggal(first)} s.d. {tanggal(first + timedelta(days=364))}",
+                route_days=f"{long_date(term.first_day)} s.d. {long_date(term.last_day)}",
             )
         )
     return out
@@ -296,7 +272,7 @@ def render_letter(session: Session, *, operator_id: int, today: date | None = No
     ).first()
     if org is None:
         raise NotFound(f"operator {operator_id} does not exist", code="operator_not_found")
-    today = today or date.today()
+    today = today or calendar.today()
     settings = get_compliance_settings()
     flags = _flags(session, operator_id)
     candidates = migration_candidates(session, operator_id=operator_id, flags=flags, today=today)
@@ -310,7 +286,7 @@ def render_letter(session: Session, *, operator_id: int, today: date | None = No
             ParagraphStyle("head", parent=body, fontSize=11, leading=14, alignment=1),
         ),
         Spacer(1, 4 * mm),
-        Paragraph(f"Nomor: BDL/KBL/{today.year}/{org.code}/{today:%m%d}<br/>Batam, {tanggal(today)}", body),
+        Paragraph(f"Nomor: BDL/KBL/{today.year}/{org.code}/{today:%m%d}<br/>Batam, {long_date(today)}", body),
         Spacer(1, 3 * mm),
         Paragraph(f"Kepada Yth.<br/><b>{_esc(org.name)}</b><br/>{_esc(org.address or '')}", body),
         Spacer(1, 3 * mm),
@@ -324,7 +300,7 @@ def render_letter(session: Session, *, operator_id: int, today: date | None = No
             f"Berdasarkan hasil survei lapangan, kami mencatat <b>{len(flags)}</b> temuan terbuka atas kabel "
             f"udara milik Saudara di Kota Batam. Setiap temuan disertai bukti pengukuran dan dapat dilihat "
             f"rinciannya melalui portal BEDELAU. Mohon tindak lanjut dalam 30 hari sejak tanggal surat ini "
-            f"(paling lambat {tanggal(today + timedelta(days=30))}).",
+            f"(paling lambat {long_date(today + timedelta(days=30))}).",
             body,
         ),
     ]
@@ -385,8 +361,8 @@ def _table_style() -> TableStyle:
 def _measure(f: Any) -> str:
     if f.measured is None:
         return "-"
-    m = f"{float(f.measured):g}".replace(".", ",")
-    t = "" if f.threshold is None else f" / {float(f.threshold):g}".replace(".", ",")
+    m = number(f.measured, 2, trim=True)
+    t = "" if f.threshold is None else f" / {number(f.threshold, 2, trim=True)}"
     return f"{m}{t} {f.unit or ''}".strip()
 
 
@@ -401,7 +377,7 @@ def _violations_table(flags: list[Any], small: ParagraphStyle, h: ParagraphStyle
                 Paragraph(where, small),
                 _measure(f),
                 SEVERITY_ID[Severity(f.severity)],
-                f.opened_at.strftime("%d-%m-%Y"),
+                short_date(f.opened_at),
             ]
         )
     t = Table(rows, colWidths=[9 * mm, 55 * mm, 40 * mm, 28 * mm, 16 * mm, 20 * mm], repeatRows=1)
@@ -435,11 +411,11 @@ def _candidates_section(
     for c in candidates:
         lines = [
             f"<b>Bentang #{c.span_id}</b> (temuan #{c.flag_id}): sejajar ducting sepanjang "
-            f"{c.parallel_m:,.0f} m, segmen {', '.join(c.segment_codes[:6])}."
+            f"{metres(c.parallel_m, 0)}, segmen {', '.join(c.segment_codes[:6])}."
         ]
         if c.route:
             lines.append(
-                f"Rute: {float(c.route['length_m']):,.0f} m melalui {len(c.route.get('segments', []))} "
+                f"Rute: {metres(c.route['length_m'], 0)} melalui {len(c.route.get('segments', []))} "
                 f"segmen ({c.route_days}), satu subduct; {quote_text(c.route.get('quote'))}."
             )
         else:

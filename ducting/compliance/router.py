@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from starlette.responses import Response
 
+from ducting.accounts.vocab import Role
 from ducting.auth import CurrentActor, require_roles
 from ducting.compliance import citizen, letters, maps, service, zones
 from ducting.compliance.evaluation import evaluate
@@ -33,7 +34,6 @@ from ducting.compliance.survey import import_survey
 from ducting.compliance.vocab import FlagStatus, MigrationStage, RuleCode
 from ducting.db import Actor, SessionDep, bind_actor
 from ducting.errors import InvalidInput, NotFound, TooLarge
-from ducting.network.vocab import Role
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1/compliance", tags=["compliance"])

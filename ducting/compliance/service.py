@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ducting.accounts.vocab import Role
 from ducting.compliance.models import ComplianceFlag, FlagEvent, MigrationCase, OperatorAgreement
 from ducting.compliance.vocab import FLAG_TRANSITIONS, FlagStatus, MigrationStage
 from ducting.db import Actor
 from ducting.errors import Conflict, FieldError, InvalidInput, NotFound
-from ducting.network.vocab import Role
 
 READ_ALL = {Role.ADMIN.value, Role.PLANNER.value, Role.AUDITOR.value}
 

@@ -15,8 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ducting.calendar import Days
 from ducting.errors import Conflict, FieldError, InvalidInput
-from ducting.leasing.periods import Days
 from ducting.leasing.quotes import QuoteLine, quote
 from ducting.leasing.routing import GRAPH, CapacityGraph
 from ducting.leasing.vocab import AllocationStatus

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ducting.accounts.vocab import Role
+from ducting.calendar import Days
 from ducting.db import Actor
 from ducting.errors import NotFound
-from ducting.leasing.periods import Days
-from ducting.network.vocab import Role
 from ducting.settings import get_settings
 
 _SUBDUCTS = text("""

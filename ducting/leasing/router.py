@@ -12,13 +12,14 @@ from psycopg.types.range import Range
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, defer
 
+from ducting.accounts.vocab import Role
 from ducting.auth import CurrentActor, require_roles
+from ducting.calendar import Days, today
 from ducting.db import Actor, SessionDep
 from ducting.errors import DomainError
 from ducting.leasing import booking, capacity, reports, service
 from ducting.leasing.booking import LeaseOverlap, NoRoute
 from ducting.leasing.models import CapacityRequest
-from ducting.leasing.periods import Days
 from ducting.leasing.schemas import (
     AllocationOut,
     DirectAllocationIn,
@@ -29,7 +30,7 @@ from ducting.leasing.schemas import (
     TerminateIn,
 )
 from ducting.leasing.vocab import RequestStatus
-from ducting.network.vocab import Role, SizeClass
+from ducting.network.vocab import SizeClass
 
 router = APIRouter(prefix="/api/v1/leasing", tags=["leasing"])
 PlannerDep = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PLANNER))]
@@ -195,7 +196,7 @@ def occupancy(
     first_day: date | None = None,
     last_day: date | None = None,
 ) -> dict[str, Any]:
-    days = booking.parse_days(first_day or service.today_wib(), last_day if last_day or first_day else None)
+    days = booking.parse_days(first_day or today(), last_day if last_day or first_day else None)
     return capacity.segment_occupancy(session, segment_id=segment_id, days=days, viewer=actor)
 
 
@@ -216,7 +217,7 @@ def availability(
     from gis.crs import WGS84
 
     box = bbox_values(bbox)
-    days = booking.parse_days(first_day or service.today_wib(), last_day)
+    days = booking.parse_days(first_day or today(), last_day)
     with GRAPH.lock:
         GRAPH.refresh(session)
         cap = GRAPH.capacity(days, size_class)

@@ -25,7 +25,7 @@ from scipy.sparse.csgraph import dijkstra
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from ducting.leasing.periods import Days
+from ducting.calendar import Days
 from ducting.network.vocab import SizeClass
 
 OPEN_END = np.int32(2**31 - 1)

@@ -4,70 +4,23 @@ written in the caller's transaction (the route commits). Nothing here commits.""
 
 from __future__ import annotations
 
-import calendar
-import functools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import holidays
-from dateutil.relativedelta import relativedelta
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from ducting import numbering
+from ducting.accounts.vocab import Role
+from ducting.calendar import Days, add_working_days, term_last_day, today
 from ducting.db import Actor
 from ducting.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from ducting.leasing import booking
 from ducting.leasing.models import Allocation, CapacityRequest, RequestEvent
-from ducting.leasing.periods import Days
 from ducting.leasing.schemas import DirectAllocationIn, RequestIn, RouteQuery
 from ducting.leasing.vocab import TRANSITIONS, AllocationStatus, RequestStatus
 from ducting.network.models import RouteSegment
-from ducting.network.vocab import Role
 from ducting.settings import get_settings
-
-WIB = ZoneInfo("Asia/Jakarta")
-
-
-def today_wib() -> date:
-    return datetime.now(WIB).date()
-
-
-@functools.cache
-def _public_holidays(year: int) -> frozenset[date]:
-    """Days the BUMD's offices are closed: Indonesia's national public holidays and the collective leave days
-    (cuti bersama) set each year by joint decree for the civil service, which a city enterprise follows. Both come
-    from the `holidays` package's calendar, its "public" and "government" categories."""
-    return frozenset(holidays.country_holidays("ID", years=year, categories=("public", "government")))
-
-
-def is_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in _public_holidays(day.year)
-
-
-def add_working_days(start: datetime, days: int) -> datetime:
-    """`days` working days later (Monday-Friday, not a public holiday or cuti bersama), on the WIB calendar."""
-    current = start
-    added = 0
-    while added < days:
-        current += timedelta(days=1)
-        if is_working_day(current.astimezone(WIB).date()):
-            added += 1
-    return current
-
-
-def next_number(session: Session, series: str, year: int) -> int:
-    """Gapless: the counter row is locked until the transaction ends; a rollback gives the number back. So take
-    it as late as possible: every other transaction wanting the series waits for this one to commit."""
-    params = {"s": series, "y": year}
-    bump = text(
-        "UPDATE number_series SET last_value = last_value + 1 WHERE series = :s AND year = :y RETURNING last_value"
-    )
-    value = session.execute(bump, params).scalar()
-    if value is None:  # the year's first number
-        session.execute(text("INSERT INTO number_series (series, year) VALUES (:s, :y) ON CONFLICT DO NOTHING"), params)
-        value = session.execute(bump, params).scalar_one()
-    return value
 
 
 # -- input ----------------------------------------------------------------------------------------------------
@@ -76,13 +29,13 @@ def resolve_query(session: Session, query: RouteQuery) -> tuple[int | None, int 
     errors: list[FieldError] = []
     last_day = query.last_day
     if query.term_months is not None:
-        last_day = query.first_day + relativedelta(months=query.term_months) - timedelta(days=1)
+        last_day = term_last_day(query.first_day, query.term_months)
     if last_day is not None and last_day < query.first_day:
         errors.append(
             FieldError("last_day", "end_before_start", f"last day {last_day} is before first day {query.first_day}")
         )
     grace = get_settings().leasing.start_grace_days
-    if query.first_day < today_wib() - timedelta(days=grace):
+    if query.first_day < today() - timedelta(days=grace):
         errors.append(
             FieldError(
                 "first_day", "start_in_past", f"first day {query.first_day} is more than {grace} days in the past"
@@ -197,9 +150,8 @@ def submit_request(session: Session, *, actor: Actor, operator_id: int, data: Re
         via_segment_ids=via,
     )
     now = datetime.now(UTC)
-    year = datetime.now(WIB).year
     request = CapacityRequest(
-        reference=f"REQ/{year}/{_request_number(session):06d}",
+        reference=f"REQ/{today().year}/{_request_number(session):06d}",
         operator_id=operator_id,
         submitted_by=actor.account_id,
         from_node_id=from_id,
@@ -301,7 +253,7 @@ def transition(
         req.reason = note
     req.version += 1
     _event(session, req, frm, to, actor, note)
-    if to == RequestStatus.ACCEPTED and req.first_day <= today_wib():
+    if to == RequestStatus.ACCEPTED and req.first_day <= today():
         _activate(session, req)
     session.flush()
     if to == RequestStatus.ACCEPTED:
@@ -369,8 +321,7 @@ def _accept(session: Session, req: CapacityRequest, **_: Any) -> None:
 def _number_contract(session: Session, req: CapacityRequest) -> None:
     """The gapless PKS number, as the transaction's last write: its counter row stays locked until commit, and
     every other acceptance in the city waits for it."""
-    year = datetime.now(WIB).year
-    req.pks_number = f"PKS/BDL/{year}/{next_number(session, 'PKS', year):06d}"
+    req.pks_number = numbering.take_one(session, numbering.PKS, today().year)
     session.execute(
         update(Allocation)
         .where(
@@ -386,11 +337,11 @@ def _number_contract(session: Session, req: CapacityRequest) -> None:
 def _terminate(session: Session, req: CapacityRequest, *, last_day: date | None = None, **_: Any) -> None:
     """Notice: the lease ends on the requested day, but not before the notice period has run, nor after the
     contracted last day. A lease ending before it began occupied nothing and is released."""
-    earliest = today_wib() + timedelta(days=get_settings().leasing.termination_notice_days)
+    earliest = today() + timedelta(days=get_settings().leasing.termination_notice_days)
     end = max(last_day or earliest, earliest)
     if req.last_day is not None:
         end = min(end, req.last_day)
-    req.notice_given_on = today_wib()
+    req.notice_given_on = today()
     if end >= req.first_day:
         req.last_day = end
     for a in session.scalars(
@@ -472,7 +423,3 @@ def allocate_directly(session: Session, *, actor: Actor, data: DirectAllocationI
         pks_number=data.pks_number,
         is_legacy=True,
     )
-
-
-def month_bounds(year: int, month: int) -> tuple[date, date]:
-    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])

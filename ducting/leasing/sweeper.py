@@ -45,10 +45,10 @@ class Sweeper:
         self.task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        from ducting.leasing.service import _public_holidays, today_wib
+        from ducting.calendar import closed_days, today
 
-        year = today_wib().year  # working out a year's holidays takes a moment: not in the first request's time
-        await asyncio.to_thread(lambda: [_public_holidays(y) for y in (year, year + 1)])
+        year = today().year  # working out a year's holidays takes a moment: not in the first request's time
+        await asyncio.to_thread(lambda: [closed_days(y) for y in (year, year + 1)])
         interval = get_settings().leasing.sweep_interval_s
         if interval > 0:
             self.task = asyncio.create_task(_run(interval), name="leasing-sweeper")

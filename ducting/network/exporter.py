@@ -6,13 +6,13 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
-from datetime import date, datetime
 
 import geopandas as gpd
 import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ducting import calendar
 from gis.crs import WGS84
 from gis.io import write_layers
 from gis.ofds import to_ofds_geojson, validate_ofds
@@ -71,7 +71,7 @@ def _ofds(session: Session, layers: dict[str, gpd.GeoDataFrame]) -> tuple[bytes,
         network_id=NETWORK_ID,
         network_name="BEDELAU Ducting Bersama Kota Batam",
         publisher="BUMD Kota Batam",
-        publication_date=date.today().isoformat(),
+        publication_date=calendar.today().isoformat(),
         organisations=orgs,
     )
     problems = validate_ofds(nodes_fc, spans_fc)
@@ -85,5 +85,5 @@ def _ofds(session: Session, layers: dict[str, gpd.GeoDataFrame]) -> tuple[bytes,
 
 
 def export_filename(fmt: str, ext: str) -> str:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M")
+    stamp = calendar.now().strftime("%Y%m%d-%H%M")  # the city's wall clock, as a person reads the name
     return f"bedelau-network-{'ofds-' if fmt == 'ofds' else ''}{stamp}.{ext}"

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from ducting import calendar
 from ducting.auth import ReaderDep, read_as_caller
 from ducting.db import Actor, SessionDep
 from ducting.errors import FieldError, InvalidInput, NotFound
@@ -177,7 +178,7 @@ async def items(
         links.append(_page_link(request, "next", offset + limit, limit))
     if offset > 0:
         links.append(_page_link(request, "prev", max(offset - limit, 0), limit))
-    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    stamp = calendar.now().isoformat(timespec="seconds")
     envelope = f'{{"type":"FeatureCollection","numberReturned":{returned},"timeStamp":"{stamp}","links":{_json(links)},"features":'
     return Response(envelope + features + "}", media_type=GEOJSON)
 

@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ducting.auth import SESSION_COOKIE, token_digest
+from ducting.db import connection_options
 from ducting.errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthenticated, problem_response
 from ducting.settings import get_settings
 from gis.crs import WEB_MERCATOR, WGS84
@@ -177,8 +178,8 @@ class TilePool:
                 open=False,
                 kwargs={
                     "autocommit": True,
-                    "options": f"-c statement_timeout={timeout} -c timezone=Asia/Jakarta"
-                    " -c max_parallel_workers_per_gather=0",
+                    "options": connection_options(statement_timeout_ms=timeout)
+                    + " -c max_parallel_workers_per_gather=0",
                 },
             )
             await pool.open()

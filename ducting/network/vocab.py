@@ -60,27 +60,6 @@ class SpecKind(StrEnum):
     MICRODUCT = "microduct"
 
 
-class OrganisationKind(StrEnum):
-    BUMD = "bumd"
-    OPERATOR = "operator"
-    UTILITY = "utility"  # e.g. PLN Batam, who owns most poles
-    OTHER = "other"
-
-
-class OrganisationStatus(StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    INACTIVE = "inactive"
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    PLANNER = "planner"
-    OPERATOR = "operator"
-    FINANCE = "finance"
-    AUDITOR = "auditor"
-
-
 NODE_CODE_PREFIX: dict[NodeKind, str] = {
     NodeKind.MANHOLE: "MH",
     NodeKind.HANDHOLE: "HH",

@@ -1,22 +1,20 @@
-"""The one message catalogue (Bahasa Indonesia first, English second) and the display formats the pages use:
-Rupiah as `Rp 1.234.567`, dates and times in WIB (Asia/Jakarta).
+"""The one message catalogue: Bahasa Indonesia first, English second.
 
-Templates call `t("key")`; the browser gets the same catalogue as JSON, so no string lives in two places."""
+Templates call `t("key")`; the browser gets the same catalogue as JSON, so no string lives in two places. How
+numbers, Rupiah and dates are written is `ducting.formats` (and, in the browser, `static/formats.js`)."""
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-LANGUAGES = ("id", "en")
+from ducting.formats import LANGUAGES
+
 DEFAULT_LANGUAGE = "id"
 LANG_COOKIE = "bedelau_lang"
-WIB = ZoneInfo("Asia/Jakarta")
 _DIR = Path(__file__).resolve().parent / "i18n"
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "LANG_COOKIE", "catalogue", "translate"]
 
 
 @cache
@@ -30,22 +28,3 @@ def catalogue(lang: str) -> dict[str, str]:
 def translate(lang: str, key: str, **values: object) -> str:
     text = catalogue(lang).get(key, key)
     return text.format(**values) if values else text
-
-
-def rupiah(amount: Decimal | int | str | None) -> str:
-    """`Rp 1.234.567`: whole Rupiah, dots between thousands, half up (display only; billing rounds for real)."""
-    if amount is None or amount == "":
-        return "–"
-    value = Decimal(str(amount)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    sign = "-" if value < 0 else ""
-    return f"{sign}Rp {abs(int(value)):,}".replace(",", ".")
-
-
-def wib(moment: datetime | date | None, *, with_time: bool = True) -> str:
-    """`23-11-2026 18:45 WIB`, or `23-11-2026` for a date."""
-    if moment is None:
-        return "–"
-    if isinstance(moment, datetime):
-        local = moment.astimezone(WIB) if moment.tzinfo else moment.replace(tzinfo=WIB)
-        return local.strftime("%d-%m-%Y %H:%M WIB") if with_time else local.strftime("%d-%m-%Y")
-    return moment.strftime("%d-%m-%Y")

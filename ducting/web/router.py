@@ -1,42 +1,35 @@
-"""The browser application: sign-in, the session cookie, and one page per job (planner, operator, finance, the
-public report). Pages are thin Jinja2 shells; the data comes from the same JSON API as every other client, with
-the session cookie and the CSRF header (see ducting.auth)."""
+"""The browser application: one page per job (planner, operator, finance, the public report), and how a page is
+rendered (language, catalogue, formats, navigation by role). Signing on and off is `ducting.web.signon`. Pages
+are thin Jinja2 shells; the data comes from the same JSON API as every other client, with the session cookie and
+the CSRF header (see ducting.auth)."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import text, update
+from sqlalchemy import text
 from starlette.responses import RedirectResponse, Response
 
-from ducting.accounts.models import ApiToken
-from ducting.auth import (
-    CSRF_COOKIE,
-    SESSION_COOKIE,
-    csrf_ok,
-    csrf_token,
-    current_actor,
-    issue_token,
-    login,
-    token_digest,
-)
+from ducting import formats
+from ducting.accounts.vocab import Role
+from ducting.auth import SESSION_COOKIE, csrf_token, current_actor
 from ducting.db import Actor, SessionDep
 from ducting.errors import DomainError
-from ducting.network.vocab import Lifecycle, NodeKind, Role, SizeClass
+from ducting.network.vocab import Lifecycle, NodeKind, SizeClass
 from ducting.settings import Environment, get_settings
 from ducting.web import i18n
 
 log = logging.getLogger("ducting.web")
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.filters["rupiah"] = i18n.rupiah
-templates.env.filters["wib"] = i18n.wib
+templates.env.filters["rupiah"] = formats.rupiah
+templates.env.filters["date_time"] = formats.date_time
+templates.env.globals["oidc_enabled"] = lambda: get_settings().oidc.enabled  # the sign-in page's second button
 router = APIRouter(include_in_schema=False)
 
 HOME = {
@@ -64,7 +57,8 @@ def language(request: Request) -> str:
     return lang if lang in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
 
 
-def _secure(request: Request) -> bool:
+def secure_cookies(request: Request) -> bool:
+    """Cookies only over HTTPS: always in production, and whenever the request came over HTTPS."""
     return get_settings().env == Environment.PRODUCTION or request.url.scheme == "https"
 
 
@@ -94,10 +88,11 @@ def render(
             "size_class": [v.value for v in SizeClass],
         },
         "page": name.removesuffix(".html"),
+        "formats": formats.browser_config(lang),
     } | context
     response = templates.TemplateResponse(request, name, ctx, status_code=status)
     if request.query_params.get("lang") in i18n.LANGUAGES:
-        response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=_secure(request))
+        response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=secure_cookies(request))
     return response
 
 
@@ -128,68 +123,13 @@ def _page(request: Request, session: Any, template: str, roles: set[Role], **con
     return render(request, template, actor=actor, account=account, **context)
 
 
-# -- sign-in --------------------------------------------------------------------------------------------------------
+# -- home --------------------------------------------------------------------------------------------------------
 @router.get("/")
 def home(request: Request, session: SessionDep) -> Response:
     who = _who(request, session)
     if who is None:
         return RedirectResponse("/masuk", status_code=303)
     return RedirectResponse(HOME.get(Role(who[0].role), "/peta"), status_code=303)
-
-
-@router.get("/masuk")
-def login_form(request: Request, next: str = "") -> Response:
-    return render(request, "login.html", next=next if next.startswith("/") and not next.startswith("//") else "")
-
-
-@router.post("/masuk")
-def login_submit(
-    request: Request, session: SessionDep, username: str = Form(...), password: str = Form(...), next: str = Form("")
-) -> Response:
-    try:
-        account = login(session, username=username, password=password)
-    except DomainError as exc:
-        session.commit()  # keep the failed-attempt count
-        key = "login.locked" if exc.code == "login_locked" else "login.failed"
-        return render(request, "login.html", next=next, error=key, username=username, status=exc.status)
-    ttl = timedelta(hours=get_settings().auth.token_ttl_hours)
-    secret, _ = issue_token(session, account=account, name="browser", kind="session", ttl=ttl)
-    session.commit()
-    target = next if next.startswith("/") and not next.startswith("//") else HOME.get(Role(account.role), "/peta")
-    response = RedirectResponse(target, status_code=303)
-    secure = _secure(request)
-    response.set_cookie(
-        SESSION_COOKIE, secret, max_age=int(ttl.total_seconds()), httponly=True, samesite="lax", secure=secure, path="/"
-    )
-    response.set_cookie(
-        CSRF_COOKIE,
-        csrf_token(secret),
-        max_age=int(ttl.total_seconds()),
-        httponly=False,
-        samesite="lax",
-        secure=secure,
-        path="/",
-    )
-    return response
-
-
-@router.post("/keluar")
-def logout(request: Request, session: SessionDep, csrf_token_field: str = Form("", alias="csrf_token")) -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
-    presented = request.headers.get("x-csrf-token") or csrf_token_field
-    if token and not csrf_ok(token, presented):
-        return render(request, "login.html", error="login.csrf", status=403)
-    if token:
-        from datetime import UTC, datetime
-
-        session.execute(
-            update(ApiToken).where(ApiToken.token_hash == token_digest(token)).values(revoked_at=datetime.now(UTC))
-        )
-        session.commit()
-    response = RedirectResponse("/masuk", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    response.delete_cookie(CSRF_COOKIE, path="/")
-    return response
 
 
 # -- pages ----------------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ constraint, cables for area fill, and gapless number series (request references,
 
 The database guarantees exclusivity: no two allocations that hold space (held, active, terminated - a
 terminated lease still occupied its past days) may share a subduct on any day. No application check replaces
-it. Periods are `daterange` with an exclusive upper bound; `ducting.leasing.periods` converts to and from the
+it. Periods are `daterange` with an exclusive upper bound; `ducting.calendar.Days` converts to and from the
 inclusive `[first_day, last_day]` users speak.
 
 Revision ID: 0006

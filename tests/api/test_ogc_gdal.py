@@ -12,10 +12,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ducting.accounts.models import Account
+from ducting.accounts.vocab import Role
 from ducting.auth import issue_token
 from ducting.network.schemas import NodeIn, SegmentIn
 from ducting.network.service import create_node, create_segment
-from ducting.network.vocab import Role
 from tests.factories import line, point
 from tests.live import running_service
 

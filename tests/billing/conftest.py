@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from ducting.calendar import Days
 from ducting.db import Actor
 from ducting.leasing.models import Allocation
-from ducting.leasing.periods import Days
 from ducting.leasing.vocab import AllocationStatus
 from ducting.network.models import Duct, Subduct
 from ducting.network.schemas import NodeIn, SegmentIn

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from billing.invoicing import run_month
-from billing.money import format_idr, round_idr, terbilang, to_decimal
-from billing.proration import days_in_year, month_bounds, next_month, prorated, span_in_month
+from billing.money import round_idr, to_decimal
+from billing.proration import prorated, span_in_month
 from billing.tax import ppn_on
+from ducting.calendar import days_in_year, month_bounds, next_month
 from tests.billing.conftest import FINANCE
 
 metres = st.decimals(min_value=Decimal("0.001"), max_value=Decimal("5000"), places=3)
@@ -30,13 +31,6 @@ def test_money_refuses_floats():
         to_decimal(0.1)  # type: ignore[arg-type]
 
 
-def test_rupiah_format_and_terbilang_follow_indonesian_conventions():
-    assert format_idr(Decimal("1234567")) == "Rp 1.234.567"
-    assert format_idr(Decimal("-59302")) == "-Rp 59.302"
-    assert format_idr(Decimal("101210.08"), sen=True) == "Rp 101.210,08"
-    assert terbilang(122556) == "Seratus dua puluh dua ribu lima ratus lima puluh enam rupiah"
-
-
 def test_ppn_is_12_percent_of_eleven_twelfths_since_2025_and_11_percent_before(session):
     now, before = ppn_on(session, date(2026, 3, 1)), ppn_on(session, date(2024, 12, 31))
     assert (now.rate_pct, now.dpp_numerator, now.dpp_denominator) == (12, 11, 12)
@@ -47,8 +41,7 @@ def test_ppn_is_12_percent_of_eleven_twelfths_since_2025_and_11_percent_before(s
 
 
 def test_leap_year_day_count():
-    assert (days_in_year(2027), days_in_year(2028)) == (365, 366)
-    # February 2028: 29 days at 1/366 each
+    # February 2028: 29 days at 1/366 each (ducting.calendar.days_in_year: tests/test_calendar.py)
     assert span_in_month(date(2028, 2, 1), date(2027, 1, 1), None).days == 29
     assert prorated(Decimal(366), Decimal(1000), 29, 2028) == Decimal(29000)
 

@@ -258,10 +258,17 @@ def test_letter_quotes_the_duct_route_in_rupiah_for_a_migration_candidate(client
     assert f"segments={code}&flag=" in letter
 
 
-def test_rupiah_keeps_exact_amounts():
-    from ducting.compliance.letters import rupiah
+def test_the_letter_shows_a_fraction_in_a_quote_rather_than_rounding_it_away():
+    from ducting.compliance.letters import quote_text
 
-    assert rupiah("1234567") == "Rp 1.234.567"
-    assert rupiah(Decimal("1500000.00")) == "Rp 1.500.000"
-    assert rupiah(Decimal("-2500")) == "-Rp 2.500"
-    assert rupiah(Decimal("999.5")) == "Rp 999,50"
+    quote = {
+        "available": True,
+        "annual_total_idr": "1500000.00",
+        "annual_ppn_idr": "165000",
+        "one_time_fees_idr": "999.5",  # billing rounds to whole Rupiah: a fraction is a bug upstream, to be seen
+        "term_total_with_ppn_idr": "-2500",
+    }
+    assert quote_text(quote) == (
+        "sewa Rp 1.500.000 per tahun + PPN Rp 165.000; biaya akses satu kali Rp 999,50 + PPN; "
+        "jumlah tahun pertama termasuk PPN <b>-Rp 2.500</b>"
+    )

@@ -13,11 +13,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from ducting.accounts.models import Account, Organisation
+from ducting.accounts.vocab import OrganisationKind, Role
 from ducting.auth import issue_token
+from ducting.calendar import today
 from ducting.db import Actor, bind_actor
-from ducting.leasing.service import today_wib
 from ducting.leasing.vocab import TRANSITIONS
-from ducting.network.vocab import OrganisationKind, Role
 from tests.leasing.conftest import build_ladder
 from tests.live import running_service
 
@@ -58,7 +58,7 @@ def test_two_operators_racing_for_the_last_free_subduct_exactly_one_wins(scratch
         "segments": ["RS-C-A1"],
         "subduct_count": 1,
         "size_class": "subduct_32_26",
-        "first_day": (today_wib() + timedelta(days=10)).isoformat(),
+        "first_day": (today() + timedelta(days=10)).isoformat(),
         "term_months": 6,
     }
     with running_service(scratch_database.app_url) as base:
@@ -93,7 +93,7 @@ def test_race_loser_is_offered_an_alternative_route(scratch_database):
         "to_node": "MH-C-A2",
         "subduct_count": 1,
         "size_class": "subduct_32_26",
-        "first_day": (today_wib() + timedelta(days=10)).isoformat(),
+        "first_day": (today() + timedelta(days=10)).isoformat(),
         "term_months": 6,
     }
     with running_service(scratch_database.app_url) as base, httpx.Client(base_url=base, timeout=30) as c:
@@ -113,7 +113,7 @@ def test_race_loser_is_offered_an_alternative_route(scratch_database):
 def test_a_thousand_random_operations_from_eight_clients_never_double_book(scratch_database):
     tokens = _setup(scratch_database.app_url, ducts=[{"spec": "HDPE-32/26"}, {"spec": "HDPE-32/26"}], operators=3)
     nodes = [f"MH-C-{r}{i}" for r in "AB" for i in range(5)]
-    start = today_wib() + timedelta(days=5)
+    start = today() + timedelta(days=5)
     ops_per_client, clients = 125, 8
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()

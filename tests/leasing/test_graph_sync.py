@@ -8,10 +8,9 @@ from datetime import timedelta
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from ducting.calendar import Days, today
 from ducting.db import Actor, bind_actor
-from ducting.leasing.periods import Days
 from ducting.leasing.routing import CapacityGraph
-from ducting.leasing.service import today_wib
 from ducting.network.vocab import SizeClass
 from tests.leasing.conftest import build_ladder
 
@@ -40,7 +39,7 @@ def test_a_lease_committed_after_the_graph_looked_is_seen_at_the_next_look(scrat
             text("SELECT id FROM subduct WHERE segment_id = :s ORDER BY id"), {"s": segment}
         )
     ]
-    days = Days(today_wib() + timedelta(days=10), today_wib() + timedelta(days=100))
+    days = Days(today() + timedelta(days=10), today() + timedelta(days=100))
     graph = CapacityGraph()
     reader = Session(engine)
     bind_actor(reader, Actor.system("graph"))

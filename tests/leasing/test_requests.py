@@ -6,13 +6,13 @@ from datetime import date, timedelta
 
 from sqlalchemy import text
 
-from ducting.leasing.service import today_wib
+from ducting.calendar import today
 
 API = "/api/v1/leasing"
 
 
 def _body(**kw):
-    start = today_wib() + timedelta(days=30)
+    start = today() + timedelta(days=30)
     return {
         "from_node": "MH-L-A0",
         "to_node": "MH-L-A4",
@@ -69,7 +69,7 @@ def test_operator_goes_from_request_to_active_lease(client, people, ladder, sess
 
 def test_lease_starting_today_becomes_active_on_acceptance(client, people, ladder):
     req = client.post(
-        f"{API}/requests", json=_body(first_day=today_wib().isoformat()), headers=people.headers("op_a")
+        f"{API}/requests", json=_body(first_day=today().isoformat()), headers=people.headers("op_a")
     ).json()
     client.post(f"{API}/requests/{req['id']}/approve", headers=people.headers("planner"))
     r = client.post(f"{API}/requests/{req['id']}/accept", headers=people.headers("op_a"))
@@ -99,7 +99,7 @@ def test_route_avoids_a_full_segment_and_reports_the_bottleneck_when_none_is_lef
 
 
 def test_capacity_free_only_for_part_of_the_period_is_not_offered(client, people, ladder):
-    start = today_wib() + timedelta(days=30)
+    start = today() + timedelta(days=30)
     for seg in ("RS-L-A1", "RS-L-B1"):
         client.post(
             f"{API}/allocations",
@@ -123,7 +123,7 @@ def test_bad_requests_get_a_code_and_write_nothing(client, people, ladder, sessi
         (_body(subduct_count=0), "greater_than"),
         (_body(size_class="fibre"), "enum"),
         (_body(term_months=None, last_day="2020-01-01"), "end_before_start"),
-        (_body(first_day=(today_wib() - timedelta(days=60)).isoformat()), "start_in_past"),
+        (_body(first_day=(today() - timedelta(days=60)).isoformat()), "start_in_past"),
     ]
     for body, code in cases:
         _problem(client.post(f"{API}/requests", json=body, headers=people.headers("op_a")), 422, code)
@@ -195,18 +195,18 @@ def test_expired_hold_frees_itself_and_the_request_shows_expired(client, people,
 def test_termination_notice_cuts_the_period_and_keeps_the_past(client, people, ladder, session):
     req = client.post(
         f"{API}/requests",
-        json=_body(first_day=today_wib().isoformat(), term_months=None),
+        json=_body(first_day=today().isoformat(), term_months=None),
         headers=people.headers("op_a"),
     ).json()
     client.post(f"{API}/requests/{req['id']}/approve", headers=people.headers("planner"))
     client.post(f"{API}/requests/{req['id']}/accept", headers=people.headers("op_a"))
     r = client.post(
         f"{API}/requests/{req['id']}/terminate",
-        json={"last_day": today_wib().isoformat()},
+        json={"last_day": today().isoformat()},
         headers=people.headers("op_a"),
     )
     assert r.status_code == 200, r.text
-    notice_end = today_wib() + timedelta(days=30)
+    notice_end = today() + timedelta(days=30)
     assert r.json()["last_day"] == notice_end.isoformat()
     rows = session.execute(
         text("SELECT DISTINCT status::text, upper(period) FROM allocation WHERE request_id = :r"), {"r": req["id"]}
@@ -218,7 +218,7 @@ def test_splitting_a_leased_segment_carries_the_lease_onto_both_halves_with_the_
     client, people, ladder, session
 ):
     req = client.post(
-        f"{API}/requests", json=_body(first_day=today_wib().isoformat()), headers=people.headers("op_a")
+        f"{API}/requests", json=_body(first_day=today().isoformat()), headers=people.headers("op_a")
     ).json()
     client.post(f"{API}/requests/{req['id']}/approve", headers=people.headers("planner"))
     client.post(f"{API}/requests/{req['id']}/accept", headers=people.headers("op_a"))
@@ -253,28 +253,6 @@ def test_sla_report_gives_median_and_p90_per_month(client, people, ladder):
     rows = client.get(f"{API}/sla", headers=people.headers("auditor")).json()
     assert rows[-1]["submitted"] == 1 and rows[-1]["decided"] == 1
     assert float(rows[-1]["median_hours"]) >= 0
-
-
-def test_due_dates_count_working_days_skipping_weekends_and_public_holidays():
-    from datetime import datetime
-
-    from ducting.leasing.service import WIB, add_working_days, is_working_day
-
-    # Monday 2026-08-10 09:00 WIB + 10 working days: the weekends of 15-16 and 22-23 August and Independence Day
-    # (Monday 17 August) are skipped, so the due date is Tuesday 25 August... which is the Prophet's Birthday in
-    # 2026, so Wednesday 26 August
-    start = datetime(2026, 8, 10, 9, 0, tzinfo=WIB)
-    assert not is_working_day(date(2026, 8, 17)) and not is_working_day(date(2026, 8, 25))
-    assert is_working_day(date(2026, 8, 18))
-    assert add_working_days(start, 10).astimezone(WIB).date() == date(2026, 8, 26)
-    # a year-end span: Christmas (Friday 25 December 2026) and New Year's Day (Friday 1 January 2027)
-    assert add_working_days(datetime(2026, 12, 24, 9, 0, tzinfo=WIB), 1).astimezone(WIB).date() == date(2026, 12, 28)
-    assert add_working_days(datetime(2026, 12, 31, 9, 0, tzinfo=WIB), 1).astimezone(WIB).date() == date(2027, 1, 4)
-    # cuti bersama (collective leave) around Nyepi and Idul Fitri 2026: Wednesday 18 March (leave), Thursday 19
-    # (Nyepi), Friday 20 (leave), the weekend with Idul Fitri, Monday 23 and Tuesday 24 (leave): Tuesday 17 March
-    # plus one working day is Wednesday 25 March
-    assert not any(is_working_day(date(2026, 3, d)) for d in (18, 20, 23, 24))
-    assert add_working_days(datetime(2026, 3, 17, 9, 0, tzinfo=WIB), 1).astimezone(WIB).date() == date(2026, 3, 25)
 
 
 def test_lists_carry_each_quotes_totals_in_a_fixed_number_of_statements(client, people, ladder, engine):

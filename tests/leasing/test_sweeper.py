@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import create_engine, text
 
-from ducting.leasing.service import today_wib
+from ducting.calendar import today
 from tests.leasing.test_concurrency import _auth, _setup
 from tests.live import running_service
 
@@ -20,7 +20,7 @@ def test_the_sweeper_expires_lapsed_holds_and_starts_leases_without_a_booking(sc
         "segments": ["RS-C-A1", "RS-C-A2"],
         "subduct_count": 1,
         "size_class": "microduct",
-        "first_day": (today_wib() + timedelta(days=5)).isoformat(),
+        "first_day": (today() + timedelta(days=5)).isoformat(),
         "term_months": 12,
     }
     owner = create_engine(scratch_database.owner_url)

@@ -14,7 +14,8 @@ import pyogrio
 import pytest
 import shapely
 
-from ducting.network.vocab import Lifecycle, NodeKind, OrganisationKind, OrganisationStatus, TrenchType, ZoneClass
+from ducting.accounts.vocab import OrganisationKind, OrganisationStatus
+from ducting.network.vocab import Lifecycle, NodeKind, TrenchType, ZoneClass
 from gis.crs import GEOD, UTM48N, WGS84
 from gis.geometry import check_lines, check_points, load_service_area
 from sample_data import _attributes

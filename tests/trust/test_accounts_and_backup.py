@@ -6,8 +6,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from ducting.backup import backup, restore
+from ducting.calendar import Days
 from ducting.db import Actor, bind_actor
-from ducting.leasing.periods import Days
 from ducting.localdb import OWNER_ROLE, LocalCluster
 from ducting.settings import get_settings
 from tests.conftest import TEST_DB

@@ -31,11 +31,11 @@ from sqlalchemy.orm import Session
 
 from billing.invoicing import issue_month
 from ducting.accounts.models import Account, Organisation
+from ducting.accounts.vocab import OrganisationKind, Role
 from ducting.auth import hash_password, issue_token
 from ducting.db import Actor, SessionFactory, bind_actor
 from ducting.localdb import APP_ROLE, OWNER_ROLE, LocalCluster
 from ducting.migrate import upgrade
-from ducting.network.vocab import OrganisationKind, Role
 from tests.billing.conftest import FINANCE
 from tests.factories import at, line, point
 from tests.leasing.conftest import build_ladder

@@ -26,9 +26,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ducting.auth import issue_token
+from ducting.calendar import today
 from ducting.compliance.citizen import submit_report
 from ducting.leasing.routing import GRAPH
-from ducting.leasing.service import today_wib
 from ducting.network.schemas import NodeIn
 from ducting.network.service import create_node
 from gis.crs import WGS84
@@ -73,7 +73,7 @@ def _jpeg() -> bytes:
 
 
 def _later(days: int) -> str:
-    return (today_wib() + timedelta(days=days)).isoformat()
+    return (today() + timedelta(days=days)).isoformat()
 
 
 BBOX = "104.04,1.12,104.07,1.14"

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
+from ducting.calendar import today
 from ducting.db import Actor, bind_actor
-from ducting.leasing.service import today_wib
 from ducting.localdb import APP_ROLE
 from tests.trust.world import World, build_world
 
@@ -225,7 +225,7 @@ def test_an_operators_booking_frees_another_operators_lapsed_hold(client, sessio
         "segments": ["RS-H-BC"],
         "subduct_count": 1,
         "size_class": "microduct",
-        "first_day": (today_wib() + timedelta(days=20)).isoformat(),
+        "first_day": (today() + timedelta(days=20)).isoformat(),
         "term_months": 6,
     }
     first = client.post("/api/v1/leasing/requests", json=body, headers=people.headers("op_b"))

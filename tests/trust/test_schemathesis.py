@@ -23,12 +23,12 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from ducting.accounts.models import Account, Organisation
+from ducting.accounts.vocab import OrganisationKind, Role
 from ducting.app import create_app
 from ducting.auth import hash_password, issue_token
 from ducting.db import Actor, SessionFactory, bind_actor, get_session
 from ducting.localdb import APP_ROLE, OWNER_ROLE, LocalCluster
 from ducting.migrate import upgrade
-from ducting.network.vocab import OrganisationKind, Role
 from ducting.settings import get_settings
 from tests.conftest import TEST_DB
 from tests.leasing.conftest import build_ladder

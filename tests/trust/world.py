@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from billing.invoicing import issue_month, run_month
 from billing.settlement import record_payment
+from ducting.calendar import today
 from ducting.compliance.service import add_agreement, change_flag, open_migration
 from ducting.compliance.survey import import_survey
 from ducting.compliance.vocab import FlagStatus
@@ -67,7 +68,7 @@ def _request(session: Session, people: People, who: str, *, to: RequestStatus | 
         segments=["RS-W-BC"],
         subduct_count=1,
         size_class="microduct",
-        first_day=leasing.today_wib() + timedelta(days=30),
+        first_day=today() + timedelta(days=30),
         term_months=12,
     )
     req = leasing.submit_request(session, actor=op, operator_id=op.organisation_id, data=body)

@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from ducting.leasing.service import today_wib
+from ducting.calendar import today
 from tests.web.conftest import OPERATOR_PASSWORD, PASSWORDS
 
 TIBAN_LAMA = (103.99705, 1.09380)  # a kelurahan 1.6 km from the sample's nearest node: room to draw
@@ -78,7 +78,7 @@ def connected_pair(live: str, token: str, skip: int = 0) -> tuple[dict, dict]:
     nodes = api(live, token, "GET", f"/api/v1/collections/nodes/items?bbox={box}&limit=400&kind=manhole").json()[
         "features"
     ]
-    first = (today_wib() + timedelta(days=7)).isoformat()
+    first = (today() + timedelta(days=7)).isoformat()
     for i, a in enumerate(nodes[::7]):
         for b in nodes[i * 7 + 1 :: 5]:
             (x1, y1), (x2, y2) = a["geometry"]["coordinates"], b["geometry"]["coordinates"]

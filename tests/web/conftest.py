@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+from ducting.calendar import DEFAULT_ZONE_NAME
 from ducting.db import Actor, bind_actor
 from ducting.localdb import APP_ROLE, OWNER_ROLE, LocalCluster
 from ducting.migrate import upgrade
@@ -122,7 +123,7 @@ class ConsoleGuard:
 @pytest.fixture()
 def page(browser: object, live: str) -> Iterator[object]:
     context = browser.new_context(
-        base_url=live, viewport={"width": 1366, "height": 860}, locale="id-ID", timezone_id="Asia/Jakarta"
+        base_url=live, viewport={"width": 1366, "height": 860}, locale="id-ID", timezone_id=DEFAULT_ZONE_NAME
     )
     # offline: OpenStreetMap tiles come back blank, so the map must be readable from its own boundaries
     context.route("https://**/*", lambda route: route.fulfill(status=200, content_type="image/png", body=BLANK_PNG))

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from ducting.leasing.service import today_wib
+from ducting.calendar import today
 from tests.web.browser import TIBAN_LAMA, api, offset, sign_in
 from tests.web.conftest import shot
 
@@ -65,7 +65,7 @@ def _survey(live: str, token: str, base: tuple[float, float], ref: str) -> None:
         "POST",
         "/api/v1/compliance/surveys",
         files={"file": (f"survei-{ref}.csv", out.getvalue().encode())},
-        data={"name": f"Survei {ref}", "surveyed_on": today_wib().isoformat(), "team": "Tim Web"},
+        data={"name": f"Survei {ref}", "surveyed_on": today().isoformat(), "team": "Tim Web"},
     )
     assert r.status_code == 201, r.text
 
@@ -220,22 +220,21 @@ def test_planner_advances_a_migration_case_and_sees_a_refused_step_at_the_case(p
     page.get_by_text(f"Kasus #{first}: Ditarik ke duct").wait_for()
     card = page.locator(f'.req[data-case="{first}"][data-stage="pulled_into_duct"]')
     card.wait_for()
-    today = today_wib()
-    assert today.strftime("%d-%m-%Y") in card.inner_text()
+    day = today()
+    assert day.strftime("%d-%m-%Y") in card.inner_text()
     with db.connect() as c:
         row = c.execute(text("SELECT stage, pulled_on FROM migration_case WHERE id = :id"), {"id": first}).one()
-    assert row.stage == "pulled_into_duct" and row.pulled_on == today
+    assert row.stage == "pulled_into_duct" and row.pulled_on == day
 
     # cut-over dated before the cable was pulled in: refused, and said at the case
-    card.get_by_label("Tanggal").fill((today - timedelta(days=3)).isoformat())
+    card.get_by_label("Tanggal").fill((day - timedelta(days=3)).isoformat())
     card.get_by_role("button", name="Lanjut: Alih layanan").click()
     card.locator(".alert.error").wait_for()
     assert "Urutan SJUT tidak boleh dilompati atau mundur" in card.inner_text()
     # the refusal's detail in Indonesian, from the problem's members (the server's `detail` is English)
-    before = (today - timedelta(days=3)).strftime("%d-%m-%Y")
+    before = (day - timedelta(days=3)).strftime("%d-%m-%Y")
     assert (
-        f"Alih layanan pada {before} lebih awal dari tahap sebelumnya ({today.strftime('%d-%m-%Y')})"
-        in card.inner_text()
+        f"Alih layanan pada {before} lebih awal dari tahap sebelumnya ({day.strftime('%d-%m-%Y')})" in card.inner_text()
     )
     assert _scalar(db, "SELECT stage FROM migration_case WHERE id = :id", id=first) == "pulled_into_duct"
 
@@ -245,7 +244,7 @@ def test_planner_advances_a_migration_case_and_sees_a_refused_step_at_the_case(p
         token,
         "POST",
         f"/api/v1/compliance/migrations/{second}/advance",
-        json={"to": "pulled_into_duct", "on": today.isoformat()},
+        json={"to": "pulled_into_duct", "on": day.isoformat()},
     )
     assert r.status_code == 200, r.text
     other = page.locator(f'.req[data-case="{second}"]')

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from ducting.leasing.service import today_wib
+from ducting.calendar import DEFAULT_ZONE_NAME, today
 from tests.web.browser import (
     MANGSANG,
     TIBAN_LAMA,
@@ -70,7 +70,7 @@ def test_operator_requests_capacity_a_to_b_and_a_planner_approves_it(browser, li
     (x1, y1), (x2, y2) = a["geometry"]["coordinates"], b["geometry"]["coordinates"]
     pages = []
     for _who in ("op-bln", "perencana"):
-        ctx = browser.new_context(base_url=live, viewport={"width": 1366, "height": 860}, timezone_id="Asia/Jakarta")
+        ctx = browser.new_context(base_url=live, viewport={"width": 1366, "height": 860}, timezone_id=DEFAULT_ZONE_NAME)
         ctx.route("https://**/*", lambda route: route.fulfill(status=200, content_type="image/png", body=BLANK_PNG))
         pg = ctx.new_page()
         pg.set_default_timeout(15_000)
@@ -131,7 +131,7 @@ def test_operator_requests_capacity_a_to_b_and_a_planner_approves_it(browser, li
 
 
 def test_finance_previews_issues_the_month_and_downloads_the_pdf(page, live, tokens):
-    month_start = today_wib().replace(day=1)
+    month_start = today().replace(day=1)
     segs = api(
         live,
         tokens["perencana"],

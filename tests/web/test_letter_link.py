@@ -7,14 +7,14 @@ import re
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from ducting.leasing.service import today_wib
+from ducting.calendar import today
 from tests.web.browser import api, connected_pair, sign_in
 from tests.web.conftest import shot
 
 
 def test_the_letters_link_prefills_the_route_and_quotes_it(page, live, tokens):
     a, b = connected_pair(live, tokens["op-bln"], skip=3)
-    first = (today_wib() + timedelta(days=7)).isoformat()
+    first = (today() + timedelta(days=7)).isoformat()
     plan = api(
         live,
         tokens["op-bln"],

@@ -8,8 +8,7 @@ import math
 import re
 from datetime import datetime, timedelta
 
-from ducting.leasing.service import today_wib
-from ducting.web.i18n import WIB
+from ducting.calendar import DEFAULT_ZONE_NAME, WIB, today
 from tests.web.browser import TIBAN_LAMA, api, click_lonlat, manholes, offset, open_map_at, sign_in
 from tests.web.conftest import shot
 
@@ -74,7 +73,7 @@ def test_planner_lays_a_duct_sees_its_subducts_and_removes_it_again(page, live, 
             "operator": "BLN",
             "segments": [seg["properties"]["code"]],
             "subduct_count": 1,
-            "first_day": today_wib().isoformat(),
+            "first_day": today().isoformat(),
         },
     )
     assert r.status_code == 201, r.text
@@ -195,13 +194,15 @@ def test_the_time_slider_shows_the_network_as_it_was(page, live, tokens, web_dat
 
     engine = create_engine(web_database.owner_url)
     with engine.connect() as c:
-        loaded = c.execute(text("SELECT (min(lower(sys_period)) AT TIME ZONE 'Asia/Jakarta')::date FROM node")).scalar()
+        loaded = c.execute(
+            text("SELECT (min(lower(sys_period)) AT TIME ZONE :zone)::date FROM node"), {"zone": DEFAULT_ZONE_NAME}
+        ).scalar()
     engine.dispose()
     before = loaded - timedelta(days=1)
     slider = page.get_by_role("slider", name="Per tanggal")
     slider.focus()
     slider.press("End")  # back to today's end, then day by day to the left with the keyboard
-    for _ in range((today_wib() - before).days):
+    for _ in range((today() - before).days):
         slider.press("ArrowLeft")
     page.locator("#as-of-label", has_text=before.strftime("%d-%m-%Y")).wait_for()
     page.wait_for_function("BEDELAU_EDIT.getLayers().length === 0")

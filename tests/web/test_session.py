@@ -4,12 +4,9 @@ the message catalogue. In-process (TestClient on the test's rolled-back transact
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
+from ducting import formats
 from ducting.auth import CSRF_COOKIE, SESSION_COOKIE, csrf_token
 from ducting.web import i18n
 
@@ -107,13 +104,11 @@ def test_the_catalogue_has_the_same_keys_in_both_languages():
     assert set(ids) == set(ens)
 
 
-@pytest.mark.parametrize(
-    "amount,shown",
-    [(1234567, "Rp 1.234.567"), (Decimal("999.5"), "Rp 1.000"), (0, "Rp 0"), ("-2500", "-Rp 2.500"), (None, "–")],
-)
-def test_rupiah_is_written_with_dots(amount, shown):
-    assert i18n.rupiah(amount) == shown
-
-
-def test_times_are_shown_in_wib():
-    assert i18n.wib(datetime(2026, 11, 23, 17, 30, tzinfo=UTC)) == "24-11-2026 00:30 WIB"
+def test_a_page_gives_its_scripts_the_servers_formats_in_the_readers_language(client, people):
+    _sign_in(client)
+    page = client.get("/peta?lang=en").text
+    config = json.loads(page.split("window.BEDELAU = ", 1)[1].split(";</script>", 1)[0])
+    assert config["formats"] == formats.browser_config("en")
+    assert config["formats"]["months"][11] == "December" and config["formats"]["zoneLabel"] == "WIB"
+    assert page.index("/static/app/formats.js") < page.index("/static/app/app.js")  # app.js builds fmt from it
+    assert "At an exact time (WIB)" in page

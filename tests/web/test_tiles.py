@@ -7,7 +7,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from ducting.leasing.service import today_wib
+from ducting.calendar import today
 from gis.tiles import tile_at
 from tests.web.mvt import decode
 
@@ -60,7 +60,7 @@ def test_a_segment_leased_to_the_last_subduct_shows_full(live, tokens):
             "operator": "DSN",
             "segments": [target["code"]],
             "subduct_count": target["usable"],
-            "first_day": (today_wib() - timedelta(days=1)).isoformat(),
+            "first_day": (today() - timedelta(days=1)).isoformat(),
         },
     )
     assert r.status_code == 201, r.text

@@ -11,13 +11,13 @@ from datetime import timedelta
 
 import httpx
 
-from ducting.leasing.service import today_wib
+from ducting.calendar import DEFAULT_ZONE_NAME, today
 from tests.web.browser import MANGSANG, api, cable_photo, connected_pair, offset, sign_in
 from tests.web.conftest import BLANK_PNG, shot
 
 
 def _request(live: str, token: str, a: dict, b: dict) -> dict:
-    first = (today_wib() + timedelta(days=7)).isoformat()
+    first = (today() + timedelta(days=7)).isoformat()
     r = api(
         live,
         token,
@@ -91,7 +91,7 @@ def test_planner_rejects_a_request_with_a_reason_the_operator_then_reads(page, l
 
     from tests.web.conftest import ConsoleGuard
 
-    ctx = browser.new_context(base_url=live, viewport={"width": 1366, "height": 860}, timezone_id="Asia/Jakarta")
+    ctx = browser.new_context(base_url=live, viewport={"width": 1366, "height": 860}, timezone_id=DEFAULT_ZONE_NAME)
     ctx.route("https://**/*", lambda route: route.fulfill(status=200, content_type="image/png", body=BLANK_PNG))
     op = ctx.new_page()
     op.console_guard = ConsoleGuard(op)
@@ -165,7 +165,7 @@ def test_planner_works_the_compliance_flags_and_triages_a_citizen_report(page, l
         "POST",
         "/api/v1/compliance/surveys",
         files={"file": ("survei.csv", _survey_csv(base))},
-        data={"name": "Survei uji peramban", "surveyed_on": today_wib().isoformat(), "team": "Tim Web"},
+        data={"name": "Survei uji peramban", "surveyed_on": today().isoformat(), "team": "Tim Web"},
     )
     assert r.status_code == 201, r.text
     report = httpx.post(
@@ -220,7 +220,7 @@ def test_planner_works_the_compliance_flags_and_triages_a_citizen_report(page, l
     # the operator whose cable it is sees its flags (not the waived one) on its own page
     from tests.web.conftest import ConsoleGuard
 
-    ctx = browser.new_context(base_url=live, viewport={"width": 1366, "height": 860}, timezone_id="Asia/Jakarta")
+    ctx = browser.new_context(base_url=live, viewport={"width": 1366, "height": 860}, timezone_id=DEFAULT_ZONE_NAME)
     ctx.route("https://**/*", lambda route: route.fulfill(status=200, content_type="image/png", body=BLANK_PNG))
     op = ctx.new_page()
     op.set_default_timeout(15_000)
@@ -240,7 +240,7 @@ def test_planner_works_the_compliance_flags_and_triages_a_citizen_report(page, l
 
 
 def test_finance_records_a_payment_and_reads_aging_and_the_pad_dashboard(page, live, tokens):
-    last_month = (today_wib().replace(day=1) - timedelta(days=1)).replace(day=1)
+    last_month = (today().replace(day=1) - timedelta(days=1)).replace(day=1)
     segs = api(
         live,
         tokens["perencana"],

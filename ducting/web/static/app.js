@@ -1,5 +1,5 @@
 // BEDELAU: helpers every page shares. The message catalogue, the API client (session cookie + CSRF header),
-// display formats (Rupiah, WIB) and problem+json rendering. No framework, no build step.
+// display formats (formats.js) and problem+json rendering. No framework, no build step.
 (function () {
   "use strict";
   const I18N = JSON.parse(document.getElementById("i18n").textContent);
@@ -41,30 +41,22 @@
     return type.includes("json") ? res.json() : res.text();
   }
 
-  const WIB = "Asia/Jakarta";
+  // Display formats: formats.js, configured by the server (language, month names, the city's zone), so a page
+  // writes a number or a date as the server's PDFs and letters do.
+  const F = BFormats.make(window.BEDELAU.formats);
   const fmt = {
-    idr(x) {
-      if (x === null || x === undefined || x === "") return "–";
-      const n = Math.round(Number(x));
-      const s = Math.abs(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ".");
-      return (n < 0 ? "-" : "") + "Rp " + s;
-    },
-    wib(iso) {
-      if (!iso) return "–";
-      const d = new Date(iso);
-      const p = new Intl.DateTimeFormat("id-ID", { timeZone: WIB, day: "2-digit", month: "2-digit", year: "numeric",
-        hour: "2-digit", minute: "2-digit", hour12: false }).formatToParts(d);
-      const g = (type) => (p.find((x) => x.type === type) || {}).value;
-      return `${g("day")}-${g("month")}-${g("year")} ${g("hour")}:${g("minute")} WIB`;
-    },
-    date(iso) {
-      if (!iso) return t("common.open_ended");
-      const [y, m, d] = String(iso).slice(0, 10).split("-");
-      return `${d}-${m}-${y}`;
-    },
-    m(x) { return x === null || x === undefined ? "–" : Number(x).toLocaleString("id-ID", { maximumFractionDigits: 1 }) + " m"; },
-    km(metres) { return metres === null || metres === undefined ? "–" : (Number(metres) / 1000).toLocaleString("id-ID", { maximumFractionDigits: 1 }) + " km"; },
-    todayWib() { return new Intl.DateTimeFormat("en-CA", { timeZone: WIB }).format(new Date()); },
+    idr: F.idr,
+    num: F.number,
+    m: F.m,
+    km: F.km,
+    pct: F.pct,
+    date(iso) { return iso ? F.shortDate(iso) : t("common.open_ended"); },
+    longDate: F.longDate,
+    month: F.monthYear,
+    dateTime: F.dateTime,
+    today: F.today,
+    utcOffset: F.utcOffset, // "+07:00": a wall-clock time in the city's zone, as the API wants it
+    zoneLabel: F.zoneLabel,
   };
 
   // The server's `detail` is English. Where the catalogue has a template for a code ("err.<code>.detail...") whose

@@ -15,7 +15,7 @@
   let rules = {};
 
   const ruleTitle = (code) => (rules[code] && (BEDELAU.lang === "en" ? rules[code].title_en : rules[code].title_id)) || code;
-  const num = (x) => Number(x).toLocaleString(BEDELAU.lang === "en" ? "en-GB" : "id-ID", { maximumFractionDigits: 2 });
+  const num = (x) => fmt.num(x, { decimals: 2, trim: true });
   const sevBadge = (sev) => el("span", { class: "badge sev", style: `background:${SEV[sev] || "#868e96"}` }, t("sev." + sev));
 
   function select(card, layer) {
@@ -32,7 +32,7 @@
       el("dl", { class: "kv" }, el("dt", {}, t("comp.status")), el("dd", {}, t("status." + f.status)),
         el("dt", {}, t("comp.measured")), el("dd", {}, f.measured !== null ? `${num(f.measured)} ${f.unit || ""} (${t("comp.threshold")} ${f.threshold === null ? "–" : num(f.threshold)})` : "–"),
         f.road_class ? [el("dt", {}, t("comp.road")), el("dd", {}, t("road." + f.road_class))] : [],
-        el("dt", {}, t("comp.opened")), el("dd", {}, fmt.wib(f.opened_at))));
+        el("dt", {}, t("comp.opened")), el("dd", {}, fmt.dateTime(f.opened_at))));
     if (manager) {
       const msg = el("div", { role: "alert" });
       const reason = el("input", { "aria-label": t("comp.reason"), placeholder: t("comp.reason"), class: "reason" });
@@ -97,7 +97,7 @@
       };
       const card = el("article", { class: "req", tabindex: "0", "data-report": r.reference, "aria-selected": "false" },
         el("div", { class: "top" }, el("strong", {}, r.reference), el("span", { class: "badge" }, t("cat." + r.category))),
-        el("p", {}, r.description), el("p", { class: "muted small" }, fmt.wib(r.created_at)),
+        el("p", {}, r.description), el("p", { class: "muted small" }, fmt.dateTime(r.created_at)),
         r.has_photo ? el("img", { src: `/api/v1/compliance/reports/${r.id}/photo`, alt: t("rep.photo") + " " + r.reference, class: "thumb" }) : null,
         el("div", { class: "actions" }, note, el("button", { class: "btn primary", type: "button", onclick: review(true) }, t("comp.verify")),
           el("button", { class: "btn danger", type: "button", onclick: review(false) }, t("comp.reject"))), msg);

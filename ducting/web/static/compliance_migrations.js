@@ -61,7 +61,7 @@
     const next = STAGES[STAGES.indexOf(c.stage) + 1];
     if (manager && next) {
       const id = `mig-on-${c.id}`;
-      const on = el("input", { id, type: "date", value: fmt.todayWib(), required: true });
+      const on = el("input", { id, type: "date", value: fmt.today(), required: true });
       const go = el("button", { class: "btn primary", type: "button", onclick: () => {
         if (!on.value) { on.reportValidity(); return; }
         go.disabled = true;

@@ -4,7 +4,7 @@
   "use strict";
   const { t, api, fmt, el, problemText, toast, statusBadge } = B;
   const monthInput = document.getElementById("month");
-  monthInput.value = fmt.todayWib().slice(0, 7);
+  monthInput.value = fmt.today().slice(0, 7);
   const issueBtn = document.getElementById("issue");
   const msg = document.getElementById("run-msg");
   let orgs = {};
@@ -54,7 +54,7 @@
     const id = `pay-${inv.id}`;
     const f = el("form", { class: "pay", "aria-label": t("fin.payments") + " " + inv.number },
       el("label", { for: id + "-a", class: "sr-only" }, t("fin.amount")), el("input", { id: id + "-a", name: "amount", type: "number", min: 1, step: 1, placeholder: t("fin.amount"), required: true, size: 10 }),
-      el("label", { for: id + "-d", class: "sr-only" }, t("fin.paid_on")), el("input", { id: id + "-d", name: "paid_on", type: "date", value: fmt.todayWib(), required: true }),
+      el("label", { for: id + "-d", class: "sr-only" }, t("fin.paid_on")), el("input", { id: id + "-d", name: "paid_on", type: "date", value: fmt.today(), required: true }),
       el("label", { for: id + "-r", class: "sr-only" }, t("fin.reference")), el("input", { id: id + "-r", name: "reference", placeholder: t("fin.reference"), required: true, size: 8 }),
       el("button", { class: "btn", type: "submit" }, "+"));
     f.addEventListener("submit", async (e) => {
@@ -104,7 +104,7 @@
   const PALETTE = ["#0b5394", "#0f7a5a", "#f08c00", "#862e9c", "#c92a2a", "#5c940d", "#1098ad", "#495057", "#d6336c", "#74b816"];
   const charts = {};
   const sum = (rows, k) => rows.reduce((n, r) => n + Number(r[k] || 0), 0);
-  const millions = (v) => "Rp " + (v / 1e6).toLocaleString("id-ID", { maximumFractionDigits: 1 }) + " jt";
+  const millions = (v) => t("fin.millions", { n: fmt.num(v / 1e6, { decimals: 1, trim: true }) });
 
   function barChart(id, labels, datasets) {
     if (charts[id]) charts[id].destroy();
@@ -116,7 +116,7 @@
   }
 
   async function revenue() {
-    const year = (monthInput.value || fmt.todayWib()).slice(0, 4);
+    const year = (monthInput.value || fmt.today()).slice(0, 4);
     const by = document.getElementById("pad-by").value;
     const q = `from=${year}-01&to=${year}-12&by=${by}`;
     document.getElementById("pad-year").textContent = year;
@@ -138,13 +138,13 @@
     document.getElementById("pad-occupancy").replaceChildren(data.occupancy.length ? table(
       [t("fin.kecamatan"), t("fin.pad_capacity_km"), t("fin.pad_leased_km"), t("fin.pad_leased_share")],
       data.occupancy.map((o) => [o.nama, fmt.km(o.capacity_m), fmt.km(o.leased_m),
-        `${Number(o.occupancy_pct).toLocaleString("id-ID")} %`]), [1, 2, 3]) : el("p", { class: "muted" }, t("common.none")));
+        fmt.pct(o.occupancy_pct, { decimals: 1 })]), [1, 2, 3]) : el("p", { class: "muted" }, t("common.none")));
     document.getElementById("pad").dataset.loaded = year;
   }
 
   function occupancyShare(rows) {
     const cap = sum(rows, "capacity_m"), used = sum(rows, "leased_m");
-    return cap ? `${(100 * used / cap).toLocaleString("id-ID", { maximumFractionDigits: 2 })} %` : "–";
+    return cap ? fmt.pct(100 * used / cap, { decimals: 2, trim: true }) : "–";
   }
   function labelFor(by, key, occupancy) {
     if (by === "kecamatan") { const k = occupancy.find((o) => o.kecamatan === key); return key === "-" ? t("fin.no_kecamatan") : k ? k.nama : key; }

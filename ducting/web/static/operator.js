@@ -14,7 +14,7 @@
   // that route is the request until the operator picks points on the map or resets.
   const fromLetter = letterRoute(new URLSearchParams(window.location.search));
   const form = document.getElementById("req-form");
-  document.getElementById("first-day").value = addDays(fmt.todayWib(), 7);
+  document.getElementById("first-day").value = addDays(fmt.today(), 7);
 
   function letterRoute(params) {
     const codes = (params.get("segments") || "").split(",").map((s) => s.trim()).filter(Boolean);
@@ -112,7 +112,7 @@
       const r = await api("POST", "/api/v1/leasing/requests", lastQuery || query());
       toast(t("op.submitted", { ref: r.reference }), "ok");
       out.replaceChildren(el("div", { class: "alert ok", id: "submitted" }, el("strong", {}, t("op.submitted", { ref: r.reference })),
-        el("div", {}, `${t("op.hold")}: ${fmt.wib(r.hold_expires_at)}`)));
+        el("div", {}, `${t("op.hold")}: ${fmt.dateTime(r.hold_expires_at)}`)));
       document.getElementById("submit").disabled = true;
       loadMine();
     } catch (err) { out.replaceChildren(el("p", { class: "alert error", role: "alert" }, problemText(err))); }

@@ -61,7 +61,7 @@
     for (const d of occ.ducts) for (const s of d.subducts) {
       const h = (s.holdings || [])[0] || {};
       const whose = h.operator || (h.status === "occupied" ? t("occ.someone") : s.state === "reserved" ? t("occ.city") : "–");
-      const until = h.status === "held" && h.hold_expires_at ? t("panel.hold_until", { when: fmt.wib(h.hold_expires_at).replace(" WIB", "") })
+      const until = h.status === "held" && h.hold_expires_at ? t("panel.hold_until", { when: fmt.dateTime(h.hold_expires_at, { label: false }) })
         : h.since ? fmt.date(h.until) : "–";
       body.append(el("tr", {}, el("td", {}, `${d.position}.${s.position}`), el("td", {}, s.spec),
         el("td", {}, el("span", { class: "badge occ-" + s.state }, t("occ." + s.state))), el("td", {}, whose), el("td", {}, until)));
@@ -87,7 +87,7 @@
       const changes = Object.entries(e.changes || {}).filter(([k]) => k !== "geom" || action !== "insert");
       list.append(el("li", {},
         el("div", { class: "hhead" }, el("strong", {}, t("action." + action)), " · ", e.username || t("history.system"),
-          " · ", el("time", { datetime: e.at }, fmt.wib(e.at)), e.version ? ` · v${e.version}` : ""),
+          " · ", el("time", { datetime: e.at }, fmt.dateTime(e.at)), e.version ? ` · v${e.version}` : ""),
         action === "update" && changes.length ? el("ul", { class: "changes" }, changes.map(([k, v]) => el("li", {}, el("span", { class: "field" }, fieldName(k)), ": ",
           k === "geom" ? t("history.geometry_changed") : `${shown(k, v.old)} → ${shown(k, v.new)}`))) : null));
     }
@@ -98,7 +98,7 @@
     const p = err.problem || {};
     return el("div", { class: "alert warn", role: "alert" },
       el("strong", {}, t("conflict.title")), el("p", {}, t("conflict.body", { who: p.changed_by || t("history.system"),
-        when: fmt.wib(p.changed_at), version: p.current_version })),
+        when: fmt.dateTime(p.changed_at), version: p.current_version })),
       el("button", { class: "btn", type: "button", onclick: reload }, t("conflict.reload")));
   }
 
@@ -115,7 +115,7 @@
     } catch (err) {
       const gone = err.status === 404 && opts.asOf;  // on the slider: the feature did not exist at that moment
       body.replaceChildren(el("p", { class: gone ? "alert warn" : "alert error", id: "panel-missing" },
-        gone ? t("panel.not_at_time", { when: fmt.wib(opts.asOf) }) : problemText(err)));
+        gone ? t("panel.not_at_time", { when: fmt.dateTime(opts.asOf) }) : problemText(err)));
       return;
     }
     const p = f.properties;
@@ -130,7 +130,7 @@
       attrs.append(row(t("attr.kind"), t("kind." + p.kind)), row(t("attr.kelurahan"), area(p.kelurahan)));
     }
     attrs.append(row(t("attr.version"), "v" + p.version));
-    if (p.updated_at) attrs.append(row(t("attr.updated"), fmt.wib(p.updated_at)));
+    if (p.updated_at) attrs.append(row(t("attr.updated"), fmt.dateTime(p.updated_at)));
     parts.push(attrs);
 
     if (opts.editable && !opts.asOf) {

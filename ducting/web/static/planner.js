@@ -49,7 +49,7 @@
     segs.features.forEach((f) => edit.addLayer(segmentLayer(f)));
     nodes.features.forEach((f) => edit.addLayer(nodeLayer(f)));
     edit.eachLayer((l) => l.on("click", (e) => { if (activeTool) return; L.DomEvent.stopPropagation(e); select(l.bid); }));
-    setHint(asOf ? t("map.hint.as_of", { when: fmt.wib(asOf) }) : activeTool ? t("map.hint.tool." + activeTool)
+    setHint(asOf ? t("map.hint.as_of", { when: fmt.dateTime(asOf) }) : activeTool ? t("map.hint.tool." + activeTool)
       : editable ? t("map.hint.editing") : "");
     document.getElementById("map").dataset.loaded = String(ticket);
   }
@@ -231,7 +231,7 @@
     toast(t("map.search_none", { q }), "error");
   });
 
-  // as_of: the slider picks a day (its end, 23:59:59 WIB); the exact field picks a moment to the second.
+  // as_of: the slider picks a day (its end, 23:59:59 in the city's zone); the exact field picks a moment to the second.
   const slider = document.getElementById("as-of");
   const label = document.getElementById("as-of-label");
   const exact = document.getElementById("as-of-at");
@@ -246,12 +246,12 @@
   });
   exact.addEventListener("change", () => setAsOf(exact.value ? withSeconds(exact.value) : null));
   back.addEventListener("click", () => setAsOf(null));
-  function setAsOf(localWib) {
-    asOf = localWib ? `${localWib}+07:00` : null;
-    exact.value = localWib || "";
-    if (!localWib) slider.value = 0;
-    else slider.value = Math.max(+slider.min, Math.min(0, daysFromToday(localWib.slice(0, 10))));
-    label.textContent = asOf ? fmt.wib(asOf) : t("map.as_of_now");
+  function setAsOf(wallClock) {
+    asOf = wallClock ? `${wallClock}${fmt.utcOffset}` : null;
+    exact.value = wallClock || "";
+    if (!wallClock) slider.value = 0;
+    else slider.value = Math.max(+slider.min, Math.min(0, daysFromToday(wallClock.slice(0, 10))));
+    label.textContent = asOf ? fmt.dateTime(asOf) : t("map.as_of_now");
     back.hidden = !asOf;
     document.body.classList.toggle("historic", !!asOf);
     setTool(null);
@@ -260,12 +260,12 @@
   }
   function withSeconds(v) { return v.length === 16 ? v + ":00" : v; }
   function dayIso(offset) {
-    const d = new Date(fmt.todayWib() + "T12:00:00+07:00");
+    const d = new Date(fmt.today() + "T12:00:00Z"); // calendar-day arithmetic, at noon so no offset moves the day
     d.setUTCDate(d.getUTCDate() + offset);
     return d.toISOString().slice(0, 10);
   }
   function daysFromToday(iso) {
-    return Math.round((Date.parse(iso + "T12:00:00Z") - Date.parse(fmt.todayWib() + "T12:00:00Z")) / 86400000);
+    return Math.round((Date.parse(iso + "T12:00:00Z") - Date.parse(fmt.today() + "T12:00:00Z")) / 86400000);
   }
 
   loadEditLayer().catch(showError);

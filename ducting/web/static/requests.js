@@ -24,8 +24,8 @@
         el("dt", {}, t("op.length")), el("dd", {}, fmt.m(r.route_length_m)),
         el("dt", {}, t("op.subducts")), el("dd", {}, `${r.subduct_count} × ${t("size." + r.size_class)}`),
         el("dt", {}, t("inbox.period")), el("dd", {}, `${fmt.date(r.first_day)} – ${fmt.date(r.last_day)}`),
-        r.due_at ? [el("dt", {}, t("op.due")), el("dd", { class: r.overdue ? "overdue" : "" }, fmt.wib(r.due_at), r.overdue ? ` · ${t("inbox.overdue")}` : "")] : [],
-        r.hold_expires_at && ["submitted", "offered"].includes(r.status) ? [el("dt", {}, t("op.hold")), el("dd", {}, fmt.wib(r.hold_expires_at))] : [],
+        r.due_at ? [el("dt", {}, t("op.due")), el("dd", { class: r.overdue ? "overdue" : "" }, fmt.dateTime(r.due_at), r.overdue ? ` · ${t("inbox.overdue")}` : "")] : [],
+        r.hold_expires_at && ["submitted", "offered"].includes(r.status) ? [el("dt", {}, t("op.hold")), el("dd", {}, fmt.dateTime(r.hold_expires_at))] : [],
         r.quote && r.quote.annual_total_idr ? [el("dt", {}, t("op.annual")), el("dd", {}, fmt.idr(r.quote.annual_total_idr))] : [],
         r.pks_number ? [el("dt", {}, "PKS"), el("dd", {}, r.pks_number)] : [],
         r.reason ? [el("dt", {}, t("inbox.reason")), el("dd", {}, r.reason)] : []));
