@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ducting.calendar import DEFAULT_ZONE_NAME, ZONE_NAMES
 from ducting.db import Base
 from ducting.models_base import IdMixin
 
@@ -25,7 +26,7 @@ class City(IdMixin, Base):
     kode: Mapped[str] = mapped_column(String(16), ForeignKey("admin_area.kode"), unique=True, nullable=False)
     nama: Mapped[str] = mapped_column(Text, nullable=False)
     metric_srid: Mapped[int] = mapped_column(Integer, nullable=False)
-    time_zone: Mapped[str] = mapped_column(Text, nullable=False, server_default="Asia/Jakarta")
+    time_zone: Mapped[str] = mapped_column(Text, nullable=False, server_default=DEFAULT_ZONE_NAME)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()
     )
