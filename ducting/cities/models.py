@@ -20,7 +20,9 @@ class City(IdMixin, Base):
         CheckConstraint(
             "metric_srid BETWEEN 32646 AND 32654 OR metric_srid BETWEEN 32746 AND 32754", name="ck_city_metric_srid"
         ),
-        CheckConstraint("time_zone IN ('Asia/Jakarta', 'Asia/Makassar', 'Asia/Jayapura')", name="ck_city_time_zone"),
+        CheckConstraint(
+            "time_zone IN (" + ", ".join(f"'{name}'" for name in ZONE_NAMES.values()) + ")", name="ck_city_time_zone"
+        ),
     )
 
     kode: Mapped[str] = mapped_column(String(16), ForeignKey("admin_area.kode"), unique=True, nullable=False)
