@@ -1,7 +1,9 @@
 """The one message catalogue (Bahasa Indonesia first, English second) and the display formats the pages use:
 Rupiah as `Rp 1.234.567`, dates and times in WIB (Asia/Jakarta).
 
-Templates call `t("key")`; the browser gets the same catalogue as JSON, so no string lives in two places."""
+Templates call `t("key")`; the browser gets the same catalogue as JSON, so no string lives in two places. The
+`err.<code>` keys are not in the JSON files: they are the titles of the problem registry (`ducting.problems`),
+merged in here, and the files hold the vocabulary the registry's templates say values with (`thing.*`, `status.*`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from ducting.problems import catalogue_entries
 
 LANGUAGES = ("id", "en")
 DEFAULT_LANGUAGE = "id"
@@ -24,7 +28,7 @@ def catalogue(lang: str) -> dict[str, str]:
     """The messages of one language; English fills any key Indonesian lacks (and the reverse)."""
     own = json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))
     other = json.loads((_DIR / f"{'en' if lang == 'id' else 'id'}.json").read_text(encoding="utf-8"))
-    return other | own
+    return other | own | catalogue_entries(lang)
 
 
 def translate(lang: str, key: str, **values: object) -> str:
