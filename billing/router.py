@@ -98,7 +98,7 @@ def list_tariffs(session: SessionDep, actor: CurrentActor, day: date | None = No
 @router.post("/tariffs", status_code=201)
 def add_tariff(body: TariffIn, session: SessionDep, actor: FinanceDep) -> dict[str, Any]:
     if body.last_day is not None and body.last_day < body.first_day:
-        days = {"first_day": body.first_day, "last_day": body.last_day}
+        days: dict[str, Any] = {"first_day": body.first_day, "last_day": body.last_day}
         raise InvalidInput(code="end_before_start", errors=[FieldError("last_day", "end_before_start", **days)], **days)
     row = create_tariff(session, **body.model_dump())
     session.commit()

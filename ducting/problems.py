@@ -257,7 +257,7 @@ def _number(value: Any, lang: str, *, places: int, group: bool = False) -> str:
         text = text.rstrip("0").rstrip(".")
     sign = "-" if rounded < 0 and text.strip("0.,") else ""
     if lang == "id":
-        text = text.translate(str.maketrans({",": ".", ".": ","}))
+        text = text.translate(str.maketrans(",.", ".,"))
     return sign + text
 
 

@@ -429,17 +429,17 @@ class _Coords:
             out[i].append(GeometryFault("coordinate_not_finite", {"position": [str(vx), str(vy)]}))
         swapped = (self.first_swapped >= 0) & ~bad
         for i in np.flatnonzero(swapped):
-            vx, vy = (_at(float(v)) for v in self.xy[self.first_swapped[i]])
+            px, py = (_at(float(v)) for v in self.xy[self.first_swapped[i]])
             out[i].append(
                 GeometryFault(
                     "coordinates_swapped",
-                    {"position": [vx, vy], "suggested": [vy, vx], "count": int(self.swapped_count[i])},
+                    {"position": [px, py], "suggested": [py, px], "count": int(self.swapped_count[i])},
                 )
             )
         odd = (self.first_odd >= 0) & ~bad & ~swapped
         for i in np.flatnonzero(odd):
-            vx, vy = (_at(float(v)) for v in self.xy[self.first_odd[i]])
-            out[i].append(GeometryFault("outside_service_area", {"position": [vx, vy], "distance_km": None}))
+            px, py = (_at(float(v)) for v in self.xy[self.first_odd[i]])
+            out[i].append(GeometryFault("outside_service_area", {"position": [px, py], "distance_km": None}))
         return self.usable & ~bad & ~swapped & ~odd
 
 

@@ -320,7 +320,7 @@ def parse_days(first_day: Any, last_day: Any, *, path: str = "") -> Days:
     try:
         return Days(first_day, last_day)
     except ValueError as exc:
-        facts = {"first_day": first_day, "last_day": last_day}
+        facts: dict[str, Any] = {"first_day": first_day, "last_day": last_day}
         raise InvalidInput(
             code="end_before_start", errors=[FieldError(f"{path}last_day", "end_before_start", **facts)], **facts
         ) from exc

@@ -1,6 +1,6 @@
 """The network's topology rules, enforced by the server. Each rule has a machine code:
 
-* geometry rules from `gis.geometry` (`geometry_type`, `geometry_empty`, `coordinate_not_finite`,
+* geometry rules from `gis.geometry` (`geometry_type`, `geometry_missing`, `coordinate_not_finite`,
   `coordinates_swapped`, `outside_service_area`, `geometry_invalid`, `line_self_intersects`, `line_closed`,
   `line_zero_length`, `too_many_vertices`, ...);
 * `segment_not_snapped`: a segment end is farther than the snap tolerance from every node (the nearest

@@ -92,6 +92,7 @@ class _Visitor(ast.NodeVisitor):
         self.file = file
         self.sites: list[Site] = []
         self.classes: dict[str, tuple[str, list[str]]] = {}  # class -> (code, bases)
+        self.statuses: dict[str, int] = {}  # class -> the HTTP status it declares
         self._class: list[str] = []
 
     def add(self, node: ast.AST, codes: list[str], facts: frozenset[str] | None, how: str) -> None:
@@ -113,6 +114,14 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
+            pairs = (
+                zip(target.elts, node.value.elts)
+                if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple)
+                else [(target, node.value)]
+            )
+            for t, v in pairs:
+                if self._class and isinstance(t, ast.Name) and t.id == "status" and isinstance(v, ast.Constant):
+                    self.statuses[self._class[-1]] = v.value
             if isinstance(target, ast.Name) and target.id == "code":
                 self._assigned(node, _literals(node.value))
             elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
@@ -160,12 +169,14 @@ class _Visitor(ast.NodeVisitor):
 class Scan:
     sites: list[Site]
     class_codes: dict[str, str]  # class name -> its code, inherited where it sets none
+    class_statuses: dict[str, int]  # class name -> the status it declares or inherits
     raises: list[tuple[str, int, str, frozenset[str] | None, bool]]  # file, line, class, facts, legacy sentence
 
 
 def scan() -> Scan:
     sites: list[Site] = []
     classes: dict[str, tuple[str, list[str]]] = {}
+    statuses: dict[str, int] = {}
     trees = []
     for path in source_files():
         rel = str(path.relative_to(ROOT))
@@ -173,6 +184,7 @@ def scan() -> Scan:
         visitor = _Visitor(rel)
         visitor.visit(tree)
         sites += visitor.sites
+        statuses.update(visitor.statuses)
         for name, (code, bases) in visitor.classes.items():
             if name not in classes or code:
                 classes[name] = (code, bases)
@@ -189,6 +201,11 @@ def scan() -> Scan:
             return True
         return name not in seen and any(is_domain(b, seen | {name}) for b in classes.get(name, ("", []))[1])
 
+    def status_of(name: str, seen: frozenset[str] = frozenset()) -> int | None:
+        if name in statuses or name in seen:
+            return statuses.get(name)
+        return next((s for b in classes.get(name, ("", []))[1] if (s := status_of(b, seen | {name}))), None)
+
     domain = {n for n in classes if is_domain(n)}
     raises = []
     for rel, tree in trees:
@@ -200,7 +217,7 @@ def scan() -> Scan:
                     sites.append(
                         Site(rel, node.lineno, code_of(_name(node.func)), _keyword_facts(node), f"{_name(node.func)}()")  # type: ignore[arg-type]
                     )
-    return Scan(sites, {n: code_of(n) for n in domain}, raises)
+    return Scan(sites, {n: code_of(n) for n in domain}, {n: s for n in domain if (s := status_of(n))}, raises)
 
 
 def string_constants() -> set[str]:

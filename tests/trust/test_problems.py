@@ -55,6 +55,19 @@ def test_raise_sites_state_the_facts_their_templates_need():
     assert not unfit, "these raise sites miss the facts every variant needs:\n" + "\n".join(unfit)
 
 
+def test_each_code_is_raised_by_a_class_of_its_registered_status():
+    """`raise InvalidInput(code="not_found")` would be a 422 with a code registered as a 404: a bug, found here."""
+    wrong = []
+    for site in SCAN.sites:
+        cls = site.how.split("(")[0]
+        status = SCAN.class_statuses.get(cls)
+        entry = problems.entry(site.code)
+        if status is not None and entry is not None and site.how.endswith(")") and status != entry.status:
+            wrong.append(f"{site}: {cls} is a {status}, {site.code} is registered as {entry.status}")
+    assert not wrong, "\n".join(wrong)
+    assert SCAN.class_statuses["NotFound"] == 404 and SCAN.class_statuses["TopologyError"] == 422
+
+
 def test_no_raise_site_writes_its_own_sentence():
     """The words are the registry's: `raise NotFound("segment 5 does not exist")` states no facts and says English."""
     legacy = [f"{file}:{line} {cls}(...)" for file, line, cls, _, sentence in SCAN.raises if sentence]
