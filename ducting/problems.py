@@ -8,9 +8,14 @@ The contract
   `status` (the HTTP status a problem with this code has), `title` (`id`, `en`: a short phrase, no parameters)
   and optionally `detail`, a list of variants, each `{id, en}`, that state the error's facts through named
   parameters: `{node}`, `{distance_m|m}`. Both languages of a variant take exactly the same parameters.
-* **Raising** states the facts, never the words: `raise NotFound(code="not_found", what="segment", ref=12)`,
+* **Raising** states the facts, never the words: `raise NotFound(what="segment", ref=12)`,
+  `raise Conflict(code="duct_position_taken", segment="RS-1", position=2)`,
   `FieldError(path, "segment_not_snapped", end="start", node="MH-1", distance_m=35.0123, tolerance_m=2)`.
   `gis` (which imports nothing of ours) does the same: its faults and read errors carry a code and their facts.
+  A positional English sentence (`raise NotFound("segment 12 does not exist")`) is the legacy form: it still
+  renders, where no variant fits, but the source test names every such site for conversion.
+* **One fault, one sentence**: a problem that lists a single field error and states no facts of its own (beyond the
+  `count` every problem with `errors` carries) says that error as its detail.
 * **Rendering** picks the first detail variant whose every parameter is among the facts (and not None) and whose
   `when` (optional: `when = { action = "void" }`, a fact's value or list of values) holds, in the reader's language;
   so put the most specific variant first, and a variant without parameters last if the code may be raised without
@@ -52,11 +57,11 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 LANGUAGES = ("id", "en")
 DEFAULT_LANGUAGE = "id"
 LANG_COOKIE = "bedelau_lang"
+"""The cookie the pages set (ducting.web.i18n uses these three)."""
 SOURCE = Path(__file__).with_name("problems.toml")
 RESERVED = frozenset({"type", "title", "status", "detail", "code", "errors", "instance"})
 """Members of every problem body: a fact may not be called so."""
@@ -64,7 +69,6 @@ RESERVED = frozenset({"type", "title", "status", "detail", "code", "errors", "in
 _PARAM = re.compile(r"\{(\w+)(?:\|([\w.]+|plural:[\w ]+:[\w ]+))?\}")
 _FILTERS = frozenset({"n", "m", "km", "m2", "mb", "pos", "date", "idr"})
 _MAX_TEXT = 120  # a fact that is text from a file is cut here, so a hostile cell cannot fill the message
-_WIB = ZoneInfo("Asia/Jakarta")
 
 
 class RegistryError(ValueError):
@@ -218,7 +222,9 @@ def _value(value: Any, how: str | None, lang: str) -> str:
         x, y = (_number(v, lang, places=7) for v in value)
         return f"({x}; {y})" if lang == "id" else f"({x}, {y})"
     if how == "idr":
-        return "Rp " + _number(value, "id", places=0, group=True)
+        from ducting.web.i18n import rupiah  # the one Rupiah format the pages and PDFs use
+
+        return rupiah(value)
     if how == "mb":
         return _number(Decimal(value) / 2**20, lang, places=1) + " MB"
     unit = {"m": " m", "km": " km", "m2": " m²", "n": ""}[how]
@@ -268,7 +274,9 @@ def _date(value: Any) -> str:
         except ValueError:
             return value
     if isinstance(value, datetime):
-        local = value.astimezone(_WIB) if value.tzinfo else value
+        from ducting.web.i18n import WIB
+
+        local = value.astimezone(WIB) if value.tzinfo else value
         return local.strftime("%d-%m-%Y %H:%M") + (" WIB" if value.tzinfo else "")
     if isinstance(value, date):
         return value.strftime("%d-%m-%Y")

@@ -14,11 +14,10 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ducting.problems import catalogue_entries
+from ducting.problems import DEFAULT_LANGUAGE, LANG_COOKIE, LANGUAGES, catalogue_entries
 
-LANGUAGES = ("id", "en")
-DEFAULT_LANGUAGE = "id"
-LANG_COOKIE = "bedelau_lang"
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "LANG_COOKIE", "WIB", "catalogue", "rupiah", "translate", "wib"]
+
 WIB = ZoneInfo("Asia/Jakarta")
 _DIR = Path(__file__).resolve().parent / "i18n"
 
