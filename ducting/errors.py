@@ -4,11 +4,13 @@ Each error class names a family (its HTTP `status`) and a default machine `code`
 code really has, come from the registry (`ducting.problems`, which documents the contract). A new error is
 registered there with its templates, then raised with its facts:
 
-    raise NotFound(code="not_found", what="segment", ref=segment_id)
+    raise NotFound(what="segment", ref=segment_id)
+    raise Conflict(code="duct_position_taken", segment=seg_code, position=position)
     FieldError("geometry", "segment_not_snapped", end="start", node="MH-1", distance_m=35.01, tolerance_m=2.0)
 
-The facts fill the template in the reader's language and travel as members of the problem (and as a field
-error's `detail`). A positional English sentence (`raise NotFound("segment 5 does not exist")`) still works: it is
+A schema's own validator does the same through pydantic: `raise PydanticCustomError(code, "hint", {facts})`. The
+facts fill the template in the reader's language and travel as members of the problem (and as a field error's
+`detail`). A positional English sentence (`raise NotFound("segment 5 does not exist")`) still works: it is
 shown where no template variant fits, and the source scan in the tests names it for conversion.
 
 Services raise these; one handler renders them. Only the database errors we expect are translated (see

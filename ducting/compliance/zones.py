@@ -164,7 +164,7 @@ def _parse(layers: dict[str, gpd.GeoDataFrame]) -> tuple[list[_Row], list[FieldE
             name = " ".join(_first(rec, name_cols)[1].split())
             reason = _first(rec, reason_cols)[1][:2000] or None
             if "\x00" in name + (reason or ""):
-                fail("nul_character", column="name")
+                fail("nul_character", column="name" if "\x00" in name else "reason")
                 name = ""
             elif not name:
                 fail("value_missing", column="name", alternative="nama")
