@@ -39,7 +39,7 @@ from ducting.errors import Conflict, FieldError, InvalidInput, NotFound
 
 
 class MonthNotIssuable(Conflict):
-    code, title = "nothing_to_issue", "The month has no draft invoices to issue"
+    code = "nothing_to_issue"
 
 
 def parse_month(value: str) -> date:
@@ -48,8 +48,7 @@ def parse_month(value: str) -> date:
         return datetime.strptime(value, "%Y-%m").date()
     except ValueError:
         raise InvalidInput(
-            f"month {value!r} is not YYYY-MM",
-            errors=[FieldError(path="month", code="month_format", message="expected YYYY-MM, e.g. 2026-03")],
+            errors=[FieldError("month", "value_invalid", column="month", value=value[:20], expected="YYYY-MM")]
         ) from None
 
 
@@ -96,15 +95,9 @@ def _refuse_uncovered(session: Session, month: date) -> None:
     rows = session.execute(text(q.UNCOVERED), {"m0": month, "m1": calendar.next_month(month)}).all()
     if rows:
         raise TariffMissing(
-            f"{len(rows)} allocation(s) have days with no tariff in force; add the tariff versions first",
             errors=[
-                FieldError(
-                    path=f"allocation/{r.id}",
-                    code="tariff_missing",
-                    message=f"segment {r.code}: {r.missing_days} day(s) without a tariff",
-                )
-                for r in rows
-            ],
+                FieldError(f"allocation/{r.id}", "tariff_missing", segment=r.code, days=r.missing_days) for r in rows
+            ]
         )
 
 
@@ -173,7 +166,7 @@ def issue_month(session: Session, *, month: date, actor: Actor, issued_on: date 
     )
     if not drafts:
         if run.issued_at is None:
-            raise MonthNotIssuable(f"{month:%Y-%m} has no drafts: run a preview first")
+            raise MonthNotIssuable(month=f"{month:%Y-%m}")
         return summarise(session, month)
     numbers = numbering.take_numbers(session, numbering.INVOICE, issued_on.year, len(drafts))
     session.execute(
@@ -210,5 +203,5 @@ def get_invoice(session: Session, *, actor: Actor, invoice_id: int) -> Invoice:
     if inv is None or (
         actor.role == "operator" and (inv.operator_id != actor.organisation_id or inv.status == InvoiceStatus.DRAFT)
     ):
-        raise NotFound(f"invoice {invoice_id} does not exist")
+        raise NotFound(what="invoice", ref=invoice_id)
     return inv

@@ -60,16 +60,13 @@ def _operator_scope(session: SessionDep, actor: Actor, code: str | None) -> int:
         if code is not None:
             own = session.scalar(select(Organisation.code).where(Organisation.id == actor.organisation_id))
             if code != own:
-                raise NotFound(f"no statement for operator {code!r}")
+                raise NotFound(what="operator", ref=code[:40])
         return actor.organisation_id
     if code is None:
-        raise InvalidInput(
-            "name the operator",
-            errors=[FieldError(path="operator", code="operator_required", message="operator code is required")],
-        )
+        raise InvalidInput(errors=[FieldError("operator", "value_missing", column="operator")])
     org_id = session.scalar(select(Organisation.id).where(Organisation.code == code))
     if org_id is None:
-        raise NotFound(f"no operator {code!r}")
+        raise NotFound(what="operator", ref=code[:40])
     return org_id
 
 
@@ -100,10 +97,8 @@ def list_tariffs(session: SessionDep, actor: CurrentActor, day: date | None = No
 @router.post("/tariffs", status_code=201)
 def add_tariff(body: TariffIn, session: SessionDep, actor: FinanceDep) -> dict[str, Any]:
     if body.last_day is not None and body.last_day < body.first_day:
-        raise InvalidInput(
-            "last_day is before first_day",
-            errors=[FieldError(path="last_day", code="days_reversed", message="last_day must not be before first_day")],
-        )
+        days: dict[str, Any] = {"first_day": body.first_day, "last_day": body.last_day}
+        raise InvalidInput(code="end_before_start", errors=[FieldError("last_day", "end_before_start", **days)], **days)
     row = create_tariff(session, **body.model_dump())
     session.commit()
     return {"id": row.id}
@@ -266,8 +261,7 @@ def statement_map(month: str, session: SessionDep, actor: CustomerDep, operator:
 def _revenue(session: SessionDep, first: str, last: str, by: str) -> dict[str, Any]:
     if by not in revenue.DIMENSIONS:
         raise InvalidInput(
-            f"by must be one of {sorted(revenue.DIMENSIONS)}",
-            errors=[FieldError(path="by", code="dimension_unknown", message=f"unknown dimension {by!r}")],
+            errors=[FieldError("by", "value_invalid", column="by", value=by[:40], allowed=sorted(revenue.DIMENSIONS))]
         )
     a, b = _month(first), _month(last)
     day = today()
@@ -307,7 +301,7 @@ def revenue_csv(
 @router.get("/revenue/chart.{fmt}")
 def revenue_chart(fmt: str, session: SessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo) -> Response:
     if fmt not in ("png", "svg"):
-        raise NotFound(f"no chart format {fmt!r}; use png or svg")
+        raise NotFound(what="format", ref=fmt[:20], allowed=["png", "svg"])
     data = _revenue(session, first, last, "operator")
     media = "image/png" if fmt == "png" else "image/svg+xml"
     return Response(revenue.chart(data["revenue"], data["projection"], fmt=fmt), media_type=media)

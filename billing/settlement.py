@@ -28,22 +28,22 @@ from ducting.errors import Conflict, FieldError, InvalidInput, NotFound
 
 
 class InvoiceStateConflict(Conflict):
-    code, title = "invoice_state", "The invoice's status does not allow this"
+    code = "invoice_state"
 
 
 class Overpayment(Conflict):
-    code, title = "overpayment", "The payment is more than what is outstanding"
+    code = "overpayment"
 
 
 class DuplicatePayment(Conflict):
-    code, title = "payment_duplicate", "A payment with this reference is already recorded for the invoice"
+    code = "payment_duplicate"
 
 
 def _lock_invoice(session: Session, invoice_id: int) -> Invoice:
     session.execute(select(Invoice.id).where(Invoice.id == invoice_id).with_for_update())
     inv = session.get(Invoice, invoice_id, populate_existing=True)
     if inv is None:
-        raise NotFound(f"invoice {invoice_id} does not exist")
+        raise NotFound(what="invoice", ref=invoice_id)
     return inv
 
 
@@ -67,9 +67,7 @@ def credit_invoice(
     inv = _lock_invoice(session, invoice_id)
     if inv.kind != InvoiceKind.INVOICE or inv.status != InvoiceStatus.ISSUED:
         raise InvoiceStateConflict(
-            f"only an issued, unpaid invoice can be credited; {inv.number or inv.id} is "
-            f"{inv.kind.value} {inv.status.value}",
-            status_now=inv.status.value,
+            action="credit", invoice=inv.number or inv.id, kind=inv.kind.value, status_now=inv.status.value
         )
     open_lines = list(
         session.scalars(
@@ -83,16 +81,12 @@ def credit_invoice(
     bad = [lid for lid in wanted if lid not in open_lines]
     if bad or not wanted:
         raise InvalidInput(
-            "lines must belong to the invoice and not be credited already",
-            errors=[
-                FieldError(path=f"line_ids/{i}", code="line_not_creditable", message=f"line {lid} cannot be credited")
-                for i, lid in enumerate(bad)
-            ]
-            or [FieldError(path="line_ids", code="line_not_creditable", message="nothing left to credit")],
+            errors=[FieldError(f"line_ids/{i}", "line_not_creditable", line=lid) for i, lid in enumerate(bad)]
+            or [FieldError("line_ids", "line_not_creditable")],
         )
     voids = set(wanted) == set(open_lines)
     if voids and inv.paid_idr > 0:
-        raise InvoiceStateConflict(f"{inv.number} has payments of {inv.paid_idr}; void needs them refunded first")
+        raise InvoiceStateConflict(action="void", invoice=inv.number, paid_idr=inv.paid_idr)
     note = Invoice(
         kind=InvoiceKind.CREDIT_NOTE,
         month=inv.month,
@@ -145,14 +139,11 @@ def record_payment(
     inv = _lock_invoice(session, invoice_id)
     if inv.kind != InvoiceKind.INVOICE or inv.status != InvoiceStatus.ISSUED:
         raise InvoiceStateConflict(
-            f"payments go against issued invoices; {inv.number or inv.id} is {inv.kind.value} {inv.status.value}",
-            status_now=inv.status.value,
+            action="payment", invoice=inv.number or inv.id, kind=inv.kind.value, status_now=inv.status.value
         )
     outstanding = inv.total_idr - _credited_total(session, inv.id) - inv.paid_idr
     if amount_idr > outstanding:
-        raise Overpayment(
-            f"{inv.number}: outstanding is {outstanding}, payment is {amount_idr}", outstanding_idr=str(outstanding)
-        )
+        raise Overpayment(invoice=inv.number, outstanding_idr=str(outstanding), amount_idr=str(amount_idr))
     payment = Payment(
         invoice_id=inv.id, amount_idr=amount_idr, paid_on=paid_on, reference=reference, recorded_by=actor.account_id
     )
@@ -162,7 +153,7 @@ def record_payment(
             session.flush()
     except IntegrityError as exc:
         if isinstance(exc.orig, UniqueViolation):
-            raise DuplicatePayment(f"{inv.number} already has a payment with reference {reference!r}") from exc
+            raise DuplicatePayment(invoice=inv.number, reference=reference) from exc
         raise
     inv.paid_idr = inv.paid_idr + amount_idr
     inv.paid_on = max(paid_on, inv.paid_on or paid_on)

@@ -27,11 +27,11 @@ from ducting.network.vocab import SizeClass, ZoneClass
 
 
 class TariffMissing(DomainError):
-    status, code, title = 422, "tariff_missing", "No tariff is in force for that product, zone and day"
+    status, code = 422, "tariff_missing"
 
 
 class TariffOverlap(Conflict):
-    code, title = "tariff_overlap", "Another version of this tariff is in force on some of those days"
+    code = "tariff_overlap"
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,6 @@ def rates(
         if last_day is not None and cursor > last_day:
             return out
     raise TariffMissing(
-        f"no {product.value} tariff for zone {zone_class.value} on {cursor.isoformat()}",
         product=product.value,
         zone_class=zone_class.value,
         day=cursor.isoformat(),
@@ -105,8 +104,7 @@ def create_tariff(
     except IntegrityError as exc:
         if isinstance(exc.orig, ExclusionViolation):
             raise TariffOverlap(
-                f"a {product.value}/{zone_class.value} tariff already covers part of "
-                f"{first_day.isoformat()}..{last_day.isoformat() if last_day else 'open'}"
+                product=product.value, zone_class=zone_class.value, first_day=first_day, last_day=last_day
             ) from exc
         raise
     return row
@@ -217,7 +215,7 @@ def quote_provider(
         out_lines = [_line_quote(session, line, first_day, last_day, discount, seen) for line in lines]
         tax = ppn_on(session, first_day)
     except (TariffMissing, TaxRateMissing) as exc:
-        return {"available": False, "reason": exc.detail, "code": exc.code, "currency": "IDR"}
+        return {"available": False, "reason": exc.say("id"), "code": exc.code, "currency": "IDR"}
     entries = len({line.segment_id for line in lines}) + 1 if lines else 0  # a path's manholes: segments + 1
     one_time = fee(session, "access_per_manhole_entry", first_day) * entries
     annual = sum((Decimal(x["annual_idr"]) for x in out_lines), Decimal(0))

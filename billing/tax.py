@@ -19,7 +19,7 @@ from ducting.errors import DomainError
 
 
 class TaxRateMissing(DomainError):
-    status, code, title = 422, "tax_rate_missing", "No PPN rate is in force on that day"
+    status, code = 422, "tax_rate_missing"
 
 
 @dataclass(frozen=True)
@@ -51,5 +51,5 @@ def ppn_on(session: Session, day: date) -> TaxRate:
         {"d": day},
     ).first()
     if row is None:
-        raise TaxRateMissing(f"no PPN rate is in force on {day.isoformat()}")
+        raise TaxRateMissing(day=day)
     return TaxRate(*row)

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ducting import __version__
-from ducting.errors import ServiceUnavailable, TooLarge, install_handlers, problem_response
+from ducting.errors import ServiceUnavailable, TooLarge, install_handlers, language, language_of, render
 from ducting.settings import get_settings
 
 log = logging.getLogger("ducting")
@@ -28,8 +28,10 @@ class LimitBody:
         if scope["type"] == "http":
             length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
             if length.isdigit() and int(length) > self.max_bytes:
-                response = problem_response(413, TooLarge(f"request body over {self.max_bytes} bytes").problem())
-                await response(scope, receive, send)
+                head = {k: v.decode("latin-1") for k, v in scope["headers"] if k in (b"cookie", b"accept-language")}
+                lang = language_of(head.get(b"cookie", ""), head.get(b"accept-language", ""))
+                refusal = TooLarge(what="request_body", size_bytes=int(length), limit_bytes=self.max_bytes)
+                await render(refusal, lang)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -77,11 +79,7 @@ def create_app() -> FastAPI:
     async def _db_down(request: Request, exc: OperationalError) -> Response:
         # The pool reconnects on its own (pre-ping); this request failed cleanly and wrote nothing.
         log.warning("database unavailable: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
-        return problem_response(
-            503,
-            ServiceUnavailable("the database is not reachable right now; retry shortly").problem(),
-            {"Retry-After": "2"},
-        )
+        return render(ServiceUnavailable(), language(request.headers, request.cookies), {"Retry-After": "2"})
 
     app.add_middleware(LimitBody, max_bytes=settings.api.max_body_bytes)
 

@@ -108,13 +108,13 @@ async def audit_filter(
 ) -> AuditFilter:
     errors = []
     if row_id is not None and table is None:
-        errors.append(FieldError("row_id", "table_required", "an object is a table and an id: give `table` too"))
+        errors.append(FieldError("row_id", "table_required"))
     if since is not None and until is not None and (since.tzinfo is None) != (until.tzinfo is None):
-        errors.append(FieldError("until", "mixed_offsets", "give both times with an offset, or neither"))
+        errors.append(FieldError("until", "mixed_offsets"))
     elif since is not None and until is not None and until <= since:
-        errors.append(FieldError("until", "range_reversed", "`until` must be after `since`"))
+        errors.append(FieldError("until", "end_before_start", since=since, until=until))
     if errors:
-        raise InvalidInput(f"{len(errors)} problem(s) with the audit filter", errors=errors)
+        raise InvalidInput(errors=errors)
     return AuditFilter(
         table, row_id, account_id, username.strip().lower() if username else None, request_id, action, since, until
     )

@@ -96,18 +96,15 @@ def login(session: Session, *, username: str, password: str) -> Account:
     account = session.scalar(select(Account).where(Account.username == username.strip().lower()).with_for_update())
     now = datetime.now(UTC)
     if account is not None and account.locked_until is not None and account.locked_until > now:
-        raise RateLimited(
-            "too many failed logins; try again later",
-            code="login_locked",
-            retry_after_s=int((account.locked_until - now).total_seconds()),
-        )
+        wait_s = int((account.locked_until - now).total_seconds())
+        raise RateLimited(code="login_locked", retry_after_s=wait_s, minutes=max(1, -(-wait_s // 60)))
     if account is None or not account.is_active or not verify_password(account.password_hash, password):
         if account is not None:
             account.failed_logins += 1
             if account.failed_logins >= settings.login_max_failures:
                 account.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
                 account.failed_logins = 0
-        raise Unauthenticated("wrong username or password", code="login_failed")
+        raise Unauthenticated(code="login_failed")
     account.failed_logins = 0
     account.last_login_at = now
     return account
@@ -155,26 +152,22 @@ def check_csrf(request: Request, token: str) -> None:
     if request.method in SAFE_METHODS:
         return
     if not csrf_ok(token, request.headers.get(CSRF_HEADER)):
-        raise Forbidden(
-            "this request came with the session cookie but without its CSRF token "
-            "(send the X-CSRF-Token header the page gives you)",
-            code="csrf_failed",
-        )
+        raise Forbidden(code="csrf_failed", header=CSRF_HEADER)
 
 
 def current_actor(request: Request, session: SessionDep) -> Actor:
     token, from_cookie = _credential(request)
     if not token:
-        raise Unauthenticated("sign in first: send `Authorization: Bearer <token>` (POST /api/v1/auth/token)")
+        raise Unauthenticated()
     if from_cookie:
         check_csrf(request, token)
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
     client_addr = request.client.host if request.client else None
     row = session.execute(_LOOKUP, {"h": token_digest(token), "rid": request_id, "addr": client_addr or ""}).first()
     if row is None:
-        raise Unauthenticated("the token is unknown, expired or revoked", code="token_invalid")
+        raise Unauthenticated(code="token_invalid")
     if row.scopes and TokenScope.WRITE not in row.scopes and request.method not in ("GET", "HEAD", "OPTIONS"):
-        raise Forbidden("this API token is read-only (scope 'read'); create one with scope 'write'", code="token_scope")
+        raise Forbidden(code="token_scope", scopes=list(row.scopes))
     actor = Actor(
         account_id=row.id,
         role=row.role,
@@ -211,7 +204,7 @@ def require_roles(*roles: Role) -> Callable[[Actor], Awaitable[Actor]]:
 
     async def check(actor: CurrentActor) -> Actor:  # async: no I/O, so no hop to a worker thread (ducting.db)
         if actor.role not in allowed:
-            raise Forbidden(f"this needs one of the roles: {', '.join(sorted(allowed))}; you are {actor.role}")
+            raise Forbidden(roles=sorted(allowed), role=actor.role)
         return actor
 
     return check

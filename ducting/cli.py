@@ -181,8 +181,9 @@ def import_file(
     crs: Annotated[str | None, typer.Option(help="CRS of a file that does not say, e.g. EPSG:32648")] = None,
 ) -> None:
     """Import nodes and segments (GeoJSON, GeoPackage, zipped Shapefile, KML/KMZ, CSV). All or nothing."""
-    from ducting.errors import DomainError
+    from ducting.errors import DomainError, read_faults
     from ducting.network.importer import import_layers
+    from ducting.problems import say
     from gis.io import ReadError, read_layers
 
     if not path.exists():
@@ -190,7 +191,11 @@ def import_file(
     try:
         layers = read_layers(path.read_bytes(), path.name, crs=crs)
     except ReadError as exc:
-        _fail(f"{exc.code}: {exc.message}" + "".join(f"\n  row {r}: {c} {m}" for r, c, m in exc.errors[:50]))
+        faults = read_faults(exc)
+        _fail(
+            f"{exc.code}: {say(exc.code, 'en', exc.facts)}"
+            + "".join(f"\n  {f.path}: {f.code} {f.message}" for f in faults[:50])
+        )
     with _cli_session() as session:
         bar, update = _progress()
         try:

@@ -28,6 +28,9 @@ from num2words import num2words
 from ducting.calendar import DEFAULT_ZONE, zone_label
 
 LANGUAGES = ("id", "en")
+DEFAULT_LANGUAGE = "id"
+LANG_COOKIE = "bedelau_lang"
+"""The cookie the pages set to say which language the reader chose (the registry's `negotiate` reads it too)."""
 NONE = "–"
 """What stands for a missing value."""
 

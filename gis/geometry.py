@@ -4,7 +4,8 @@ Two layers: `shape_from_geojson` turns untrusted GeoJSON into a shapely geometry
 (structure: types, numbers, dimensions, vertex counts). `check_points` / `check_lines` / `check_polygons` then
 judge geometries against the network's rules (service area, swapped axes, lengths, simplicity, validity) and
 return faults, vectorised over whole imports with shapely 2 array functions. Every fault carries a machine `code`
-and an English sentence that names the offending value.
+and the facts a message about it states (`detail`: the offending value, the limit, where it is); the words are said
+by whoever shows the fault (the service's problem registry, in the reader's language), so gis stays free of text.
 """
 
 from __future__ import annotations
@@ -42,10 +43,9 @@ _POINT, _LINESTRING, _POLYGON, _MULTIPOLYGON = 0, 1, 3, 6  # shapely type ids
 
 @dataclass(frozen=True)
 class GeometryFault:
-    """One thing wrong with one geometry."""
+    """One thing wrong with one geometry: its code and facts."""
 
     code: str
-    message: str
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -54,7 +54,7 @@ class GeometryRejected(ValueError):
 
     def __init__(self, faults: list[GeometryFault]) -> None:
         self.faults = faults
-        super().__init__("; ".join(f"{f.code}: {f.message}" for f in faults))
+        super().__init__("; ".join(f"{f.code} {f.detail}" for f in faults))
 
 
 @dataclass(frozen=True)
@@ -161,13 +161,13 @@ class _Sink:
         self.first: dict[str, GeometryFault] = {}
         self.count: dict[str, int] = {}
 
-    def add(self, code: str, message: str, **detail: Any) -> None:
+    def add(self, code: str, **detail: Any) -> None:
         self.count[code] = self.count.get(code, 0) + 1
-        self.first.setdefault(code, GeometryFault(code, message, detail))
+        self.first.setdefault(code, GeometryFault(code, detail))
 
     def faults(self) -> list[GeometryFault]:
         return [
-            GeometryFault(f.code, f.message, {**f.detail, "count": self.count[c]}) if self.count[c] > 1 else f
+            GeometryFault(f.code, {**f.detail, "count": self.count[c]}) if self.count[c] > 1 else f
             for c, f in self.first.items()
         ]
 
@@ -177,40 +177,29 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _num(value: float) -> str:
-    """A coordinate as people write it: up to 7 decimals (about 1 cm), no trailing zeros."""
-    if not math.isfinite(value):
-        return str(value)
-    return f"{value:.7f}".rstrip("0").rstrip(".")
+def _at(value: float) -> float | str:
+    """A coordinate as a fact: rounded to 7 decimals (about 1 cm); not-finite values as text, which JSON can carry."""
+    return round(value, 7) if math.isfinite(value) else str(value)
 
 
 def _clean_position(pos: Any, path: str, sink: _Sink) -> list[float] | None:
     if not isinstance(pos, (list, tuple)):
-        sink.add("coordinate_invalid", f"{path} is {_show(pos)}, not a [lon, lat] array", path=path)
+        sink.add("coordinate_invalid", path=path, value=_show(pos), expected="position")
         return None
     if len(pos) not in (2, 3):
-        sink.add(
-            "coordinate_dimension",
-            f"{path} has {len(pos)} values; a position is [lon, lat] or [lon, lat, height]",
-            path=path,
-            dimension=len(pos),
-        )
+        sink.add("coordinate_dimension", path=path, dimension=len(pos))
         return None
     values: list[float] = []
     for i, v in enumerate(pos):
         if isinstance(v, bool) or not isinstance(v, (numbers.Real, decimal.Decimal)):
-            sink.add("coordinate_invalid", f"{path}[{i}] is {_show(v)}, not a number", path=f"{path}[{i}]")
+            sink.add("coordinate_invalid", path=f"{path}[{i}]", value=_show(v), expected="number")
             return None
         try:
             f = float(v)
         except (OverflowError, ValueError):
             f = math.inf
         if not math.isfinite(f):
-            sink.add(
-                "coordinate_not_finite",
-                f"{path}[{i}] is {_show(v)}; coordinates must be finite numbers",
-                path=f"{path}[{i}]",
-            )
+            sink.add("coordinate_not_finite", path=f"{path}[{i}]", value=_show(v))
             return None
         values.append(f)
     return values[:2]  # height is dropped: the network is drawn in 2D
@@ -222,7 +211,7 @@ def _clean(coords: Any, depth: int, path: str, sink: _Sink, budget: list[int]) -
         budget[0] -= 1
         return _clean_position(coords, path, sink) if budget[0] >= 0 else None
     if not isinstance(coords, (list, tuple)):
-        sink.add("coordinate_invalid", f"{path} is {_show(coords)}, not an array", path=path)
+        sink.add("coordinate_invalid", path=path, value=_show(coords), expected="array")
         return None
     out = []
     for i, item in enumerate(coords):
@@ -235,20 +224,15 @@ def _clean(coords: Any, depth: int, path: str, sink: _Sink, budget: list[int]) -
 def _shape_faults(kind: str, coords: Any, sink: _Sink) -> None:
     """Counts that GeoJSON requires: 2 positions per line, 4 per ring, rings closed."""
     lines = [coords] if kind == "LineString" else coords if kind == "MultiLineString" else []
-    for i, line in enumerate(lines):
+    for line in lines:
         if len(line) < 2:
-            which = "" if kind == "LineString" else f" (line {i})"
-            sink.add("geometry_invalid", f"a LineString needs at least 2 positions, got {len(line)}{which}")
+            sink.add("geometry_invalid", line_positions=len(line))
     rings = coords if kind == "Polygon" else [r for p in coords for r in p] if kind == "MultiPolygon" else []
     for ring in rings:
         if len(ring) < 4:
-            sink.add("geometry_invalid", f"a polygon ring needs at least 4 positions, got {len(ring)}")
+            sink.add("geometry_invalid", ring_positions=len(ring))
         elif ring[0] != ring[-1]:
-            sink.add(
-                "geometry_invalid",
-                f"a polygon ring must end where it starts ({_num(ring[0][0])}, "
-                f"{_num(ring[0][1])}), but ends at ({_num(ring[-1][0])}, {_num(ring[-1][1])})",
-            )
+            sink.add("geometry_invalid", ring_start=[_at(v) for v in ring[0]], ring_end=[_at(v) for v in ring[-1]])
 
 
 def _loosen(obj: dict[str, Any], expected: str) -> dict[str, Any]:
@@ -272,51 +256,27 @@ def shape_from_geojson(obj: Any, *, expected: str, max_vertices: int = MAX_VERTI
         try:
             obj = orjson.loads(obj)
         except orjson.JSONDecodeError:
-            raise GeometryRejected(
-                [
-                    GeometryFault(
-                        "geometry_type",
-                        f"expected a GeoJSON {expected}, got text that is not JSON",
-                        {"expected": expected},
-                    )
-                ]
-            ) from None
+            raise GeometryRejected([GeometryFault("geometry_type", {"expected": expected, "got": "text"})]) from None
     if isinstance(obj, dict) and obj.get("type") == "Feature":
         obj = obj.get("geometry")
     if obj is None:
-        raise GeometryRejected([GeometryFault("geometry_missing", f"no geometry given; expected a {expected}")])
+        raise GeometryRejected([GeometryFault("geometry_missing", {"expected": expected})])
     if not isinstance(obj, dict):
-        raise GeometryRejected(
-            [
-                GeometryFault(
-                    "geometry_type",
-                    f"expected a GeoJSON {expected} object, got {type(obj).__name__}",
-                    {"expected": expected},
-                )
-            ]
-        )
+        raise GeometryRejected([GeometryFault("geometry_type", {"expected": expected, "got": type(obj).__name__})])
     obj = _loosen(obj, expected)
     kind = obj.get("type")
     if kind != expected:
-        raise GeometryRejected(
-            [
-                GeometryFault(
-                    "geometry_type",
-                    f"expected a {expected}, got {_show(kind)}",
-                    {"expected": expected, "got": str(kind)[:40]},
-                )
-            ]
-        )
+        raise GeometryRejected([GeometryFault("geometry_type", {"expected": expected, "got": str(kind)[:40]})])
     return _build(obj.get("coordinates"), expected, max_vertices)
 
 
 def _build(coords: Any, kind: str, max_vertices: int) -> BaseGeometry:
     if coords is None or (isinstance(coords, (list, tuple)) and len(coords) == 0):
-        raise GeometryRejected([GeometryFault("geometry_empty", f"the {kind} has no coordinates")])
+        raise GeometryRejected([GeometryFault("geometry_missing", {"geometry": kind})])
     sink, budget = _Sink(), [max_vertices]
     cleaned = _clean(coords, _DEPTH[kind], "coordinates", sink, budget)
     if budget[0] < 0:
-        sink.add("too_many_vertices", f"the {kind} has more than {max_vertices:,} positions", limit=max_vertices)
+        sink.add("too_many_vertices", limit=max_vertices)
     if not sink.first:
         _shape_faults(kind, cleaned, sink)
     if sink.first:
@@ -324,7 +284,7 @@ def _build(coords: Any, kind: str, max_vertices: int) -> BaseGeometry:
     geom = shape({"type": kind, "coordinates": cleaned})
     if kind in ("Polygon", "MultiPolygon") and not geom.is_valid:
         raise GeometryRejected(
-            [GeometryFault("geometry_invalid", f"the {kind} is not valid: {shapely.is_valid_reason(geom)}")]
+            [GeometryFault("geometry_invalid", {"geometry": kind, "reason": shapely.is_valid_reason(geom)})]
         )
     return geom
 
@@ -377,13 +337,7 @@ def check_lines(
     usable = _kind_faults(arr, _LINESTRING, "LineString", out)
     nverts = shapely.get_num_coordinates(arr)
     for i in np.flatnonzero(usable & (nverts > max_vertices)):
-        out[i].append(
-            GeometryFault(
-                "too_many_vertices",
-                f"the line has {nverts[i]:,} vertices; the limit is {max_vertices:,}",
-                {"vertices": int(nverts[i]), "limit": max_vertices},
-            )
-        )
+        out[i].append(GeometryFault("too_many_vertices", {"vertices": int(nverts[i]), "limit": max_vertices}))
     usable &= nverts <= max_vertices
     coords = _Coords(arr, usable)
     sane = coords.report(out)
@@ -408,13 +362,7 @@ def check_polygons(
     usable = _kind_faults(arr, _POLYGON, "Polygon", out, also=(_MULTIPOLYGON,))
     nverts = shapely.get_num_coordinates(arr)
     for i in np.flatnonzero(usable & (nverts > max_vertices)):
-        out[i].append(
-            GeometryFault(
-                "too_many_vertices",
-                f"the area has {nverts[i]:,} vertices; the limit is {max_vertices:,}",
-                {"vertices": int(nverts[i]), "limit": max_vertices},
-            )
-        )
+        out[i].append(GeometryFault("too_many_vertices", {"vertices": int(nverts[i]), "limit": max_vertices}))
     usable &= nverts <= max_vertices
     coords = _Coords(arr, usable)
     sane = coords.report(out)
@@ -423,17 +371,12 @@ def check_polygons(
     reasons = shapely.is_valid_reason(arr[rows]) if len(rows) else []
     for k, i in enumerate(rows):
         if reasons[k] != "Valid Geometry":
-            out[i].append(
-                GeometryFault(
-                    "geometry_invalid", f"the area {_where(arr[i])} is not valid: {reasons[k]}", {"reason": reasons[k]}
-                )
-            )
+            out[i].append(GeometryFault("geometry_invalid", {"area_start": _start(arr[i]), "reason": reasons[k]}))
         elif sane[i] and (m2 := float(to_metric(arr[i]).area)) < min_area_m2:
             out[i].append(
                 GeometryFault(
                     "area_too_small",
-                    f"the area {_where(arr[i])} covers {m2:.2f} m²; at least {min_area_m2:g} m² is expected",
-                    {"area_m2": round(m2, 3)},
+                    {"area_start": _start(arr[i]), "area_m2": round(m2, 3), "min_area_m2": min_area_m2},
                 )
             )
     return out
@@ -444,20 +387,17 @@ def _kind_faults(
 ) -> np.ndarray:
     """geometry_missing / geometry_type / geometry_empty; returns the mask of geometries worth checking further."""
     ids = shapely.get_type_id(arr)
-    wanted = name if not also else f"{name} or Multi{name}"
+    wanted = name if not also else [name, f"Multi{name}"]
     for i in np.flatnonzero(ids < 0):
-        out[i].append(GeometryFault("geometry_missing", f"no geometry given; expected a {wanted}"))
+        out[i].append(GeometryFault("geometry_missing", {"expected": wanted}))
     right = np.isin(ids, (type_id, *also))
     wrong = (ids >= 0) & ~right
     for i in np.flatnonzero(wrong):
-        got = arr[i].geom_type
-        out[i].append(
-            GeometryFault("geometry_type", f"expected a {wanted}, got a {got}", {"expected": wanted, "got": got})
-        )
+        out[i].append(GeometryFault("geometry_type", {"expected": wanted, "got": arr[i].geom_type}))
     empty = np.zeros(len(arr), dtype=bool)
     empty[right] = shapely.is_empty(arr[right])
     for i in np.flatnonzero(empty):
-        out[i].append(GeometryFault("geometry_empty", f"the {name} is empty"))
+        out[i].append(GeometryFault("geometry_missing", {"geometry": name}))
     return right & ~empty
 
 
@@ -486,35 +426,20 @@ class _Coords:
         bad = self.nonfinite
         for i in np.flatnonzero(bad):
             vx, vy = (float(v) for v in self.xy[self.first_bad[i]])
-            out[i].append(
-                GeometryFault(
-                    "coordinate_not_finite",
-                    f"position ({_num(vx)}, {_num(vy)}) is not finite; coordinates must be "
-                    "numbers, not NaN or Infinity",
-                    {"position": [str(vx), str(vy)]},
-                )
-            )
+            out[i].append(GeometryFault("coordinate_not_finite", {"position": [str(vx), str(vy)]}))
         swapped = (self.first_swapped >= 0) & ~bad
         for i in np.flatnonzero(swapped):
-            vx, vy = (float(v) for v in self.xy[self.first_swapped[i]])
+            px, py = (_at(float(v)) for v in self.xy[self.first_swapped[i]])
             out[i].append(
                 GeometryFault(
                     "coordinates_swapped",
-                    f"({_num(vx)}, {_num(vy)}) looks like [lat, lon]; GeoJSON wants [lon, lat], "
-                    f"that is ({_num(vy)}, {_num(vx)})",
-                    {"position": [vx, vy], "count": int(self.swapped_count[i])},
+                    {"position": [px, py], "suggested": [py, px], "count": int(self.swapped_count[i])},
                 )
             )
         odd = (self.first_odd >= 0) & ~bad & ~swapped
         for i in np.flatnonzero(odd):
-            vx, vy = (float(v) for v in self.xy[self.first_odd[i]])
-            out[i].append(
-                GeometryFault(
-                    "outside_service_area",
-                    f"({_num(vx)}, {_num(vy)}) is not a valid [lon, lat] position, so it lies outside the service area",
-                    {"position": [vx, vy], "distance_km": None},
-                )
-            )
+            px, py = (_at(float(v)) for v in self.xy[self.first_odd[i]])
+            out[i].append(GeometryFault("outside_service_area", {"position": [px, py], "distance_km": None}))
         return self.usable & ~bad & ~swapped & ~odd
 
 
@@ -540,21 +465,15 @@ def _area_faults(
         return
     for i, d in zip(outside, area.distances_m(arr[outside])):
         km = round(float(d) / 1000.0, 2)
-        where = _where(arr[i])
-        if km == 0:
-            text = f"the {noun} {where} runs partly outside the service area (Kota Batam + {area.buffer_m:g} m)"
-        else:
-            text = f"the {noun} {where} is {km:g} km outside the service area (Kota Batam + {area.buffer_m:g} m)"
-        out[i].append(GeometryFault("outside_service_area", text, {"distance_km": km}))
+        where = "point" if noun == "point" else f"{noun}_start"
+        facts = {where: _start(arr[i]), "distance_km": km, "buffer_m": area.buffer_m}
+        out[i].append(GeometryFault("outside_service_area", facts | ({"partly": True} if km == 0 else {})))
 
 
-def _where(geom: BaseGeometry) -> str:
+def _start(geom: BaseGeometry) -> list[float | str]:
+    """Where a geometry is (a point) or starts (a line or ring), as [lon, lat]: the place a message points to."""
     x, y = shapely.get_coordinates(geom)[0]
-    return (
-        f"at ({_num(float(x))}, {_num(float(y))})"
-        if geom.geom_type == "Point"
-        else f"starting at ({_num(float(x))}, {_num(float(y))})"
-    )
+    return [_at(float(x)), _at(float(y))]
 
 
 def _line_shape_faults(
@@ -568,9 +487,7 @@ def _line_shape_faults(
         out[i].append(
             GeometryFault(
                 "line_zero_length",
-                f"the line {_where(arr[i])} is {lengths[i]:.2f} m long; a "
-                f"segment must be at least {min_length_m:g} m (repeated points?)",
-                {"length_m": round(float(lengths[i]), 3), "min_length_m": min_length_m},
+                {"line_start": _start(arr[i]), "length_m": round(float(lengths[i]), 3), "min_length_m": min_length_m},
             )
         )
     # A degenerate line's validity, closure and simplicity are noise next to "it has no length".
@@ -583,24 +500,8 @@ def _line_shape_faults(
     nverts = shapely.get_num_coordinates(sub)
     for k, i in enumerate(rows):
         if reasons[k] != "Valid Geometry":
-            out[i].append(
-                GeometryFault("geometry_invalid", f"the line is not valid: {reasons[k]}", {"reason": reasons[k]})
-            )
+            out[i].append(GeometryFault("geometry_invalid", {"line_start": _start(sub[k]), "reason": reasons[k]}))
         if not simple[k]:
-            out[i].append(
-                GeometryFault(
-                    "line_self_intersects",
-                    f"the line {_where(sub[k])} crosses or touches itself; draw one segment per run between nodes",
-                    {},
-                )
-            )
+            out[i].append(GeometryFault("line_self_intersects", {"line_start": _start(sub[k])}))
         if closed[k] and nverts[k] >= 3:
-            out[i].append(
-                GeometryFault(
-                    "line_closed",
-                    f"the line ends where it starts, "
-                    f"{_where(sub[k]).removeprefix('starting ')}; a segment runs between two "
-                    "different nodes",
-                    {},
-                )
-            )
+            out[i].append(GeometryFault("line_closed", {"line_start": _start(sub[k])}))

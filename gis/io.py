@@ -7,7 +7,8 @@ the `crs` argument is what a file without one is assumed to be; with neither, EP
 Uploads are hostile until proven otherwise: zips are checked for traversal, symlinks, size and ratio before a byte
 is extracted, members are written to a private temp dir under our own names, and KML is parsed with defusedxml
 with DTDs refused. Bad rows are collected, not fatal one by one: a `ReadError` with code `rows_invalid` carries
-`.errors`, a list of `(row, code, message)`.
+`.errors`, a list of `(row, code, facts)`. Errors carry a machine code and the facts a message states, never the
+words (see gis.geometry).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from gis.crs import WGS84
-from gis.geometry import SUPPORTED_TYPES, GeometryRejected, shape_from_geojson
+from gis.geometry import SUPPORTED_TYPES, GeometryFault, GeometryRejected, shape_from_geojson
 
 FORMATS = {"geojson", "gpkg", "shp", "kml", "kmz", "csv"}
 """Formats read and written. `shp` is a zip archive of shapefiles."""
@@ -82,15 +83,19 @@ _KML_NS = "http://www.opengis.net/kml/2.2"
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
+RowFault = tuple[int, str, dict[str, Any]]
+"""(1-based row, code, facts)"""
+
+
 class ReadError(ValueError):
-    """A file that cannot be read; `code` is machine-readable, `errors` lists bad rows as (row, code, message)."""
+    """A file that cannot be read: a machine `code` and its `facts`; `errors` lists bad rows as (row, code, facts)."""
 
     def __init__(
-        self, code: str, message: str, *, row: int | None = None, errors: list[tuple[int, str, str]] | None = None
+        self, code: str, *, row: int | None = None, errors: list[RowFault] | None = None, **facts: Any
     ) -> None:
-        self.code, self.message, self.row = code, message, row
-        self.errors: list[tuple[int, str, str]] = errors or []
-        super().__init__(f"{code}: {message}")
+        self.code, self.row, self.facts = code, row, facts
+        self.errors: list[RowFault] = errors or []
+        super().__init__(f"{code} {facts}")
 
 
 class WriteError(ValueError):
@@ -108,19 +113,19 @@ def detect_format(filename: str, data: bytes) -> str:
     """One of FORMATS, from the content first and the extension second. Raises ReadError."""
     ext = Path(filename or "").suffix.lower()
     if not data.strip():
-        raise ReadError("unreadable_file", f"{filename or 'the file'} is empty")
+        raise ReadError("unreadable_file", empty_file=_shown_name(filename))
     sniffed = _sniff(data, ext)
     if sniffed:
         return sniffed
     if ext == ".shp":
-        raise ReadError(
-            "unsupported_format", "a shapefile is several files: upload a .zip holding the .shp, .shx, .dbf and .prj"
-        )
+        raise ReadError("unsupported_format", shapefile=_shown_name(filename))
     if ext in _EXTENSIONS:
-        raise ReadError("unreadable_file", f"{filename} does not look like a {_EXTENSIONS[ext]} file")
-    raise ReadError(
-        "unsupported_format", f"{filename or 'the file'} is not GeoJSON, GeoPackage, zipped Shapefile, KML/KMZ or CSV"
-    )
+        raise ReadError("unreadable_file", file=_shown_name(filename), looks_unlike=_EXTENSIONS[ext])
+    raise ReadError("unsupported_format", file=_shown_name(filename))
+
+
+def _shown_name(filename: str) -> str:
+    return PurePosixPath((filename or "").replace("\\", "/")).name[:80] or "-"
 
 
 def _sniff(data: bytes, ext: str) -> str | None:
@@ -154,7 +159,7 @@ def _zip_is_kmz(data: bytes) -> bool:
 
 def read_layers(data: bytes, filename: str, *, crs: str | None = None) -> dict[str, gpd.GeoDataFrame]:
     """Every layer in the file, by name, in EPSG:4326 with `_row`. Raises ReadError."""
-    fallback = _parse_crs(crs, "the crs argument") if crs else None
+    fallback = _parse_crs(crs, "argument") if crs else None
     fmt = detect_format(filename, data)
     if fmt == "shp":
         return _read_zip(data, fallback)
@@ -173,7 +178,7 @@ def _parse_crs(text: Any, where: str) -> CRS:
     try:
         return CRS.from_user_input(text)
     except (CRSError, TypeError, ValueError) as exc:
-        raise ReadError("crs_unknown", f"{where} names an unknown CRS {str(text)[:60]!r}: {exc}") from None
+        raise ReadError("crs_unknown", where=where, crs=str(text)[:60], error=str(exc)[:200]) from None
 
 
 def _finish(attrs: pd.DataFrame, geoms: Any, crs: CRS | None) -> gpd.GeoDataFrame:
@@ -203,9 +208,9 @@ def _read_geojson(data: bytes, fallback: CRS | None) -> dict[str, gpd.GeoDataFra
         try:  # json accepts NaN and Infinity, which the geometry checks then report by row
             obj = json.loads(_decode(data))
         except ValueError as exc:
-            raise ReadError("unreadable_file", f"the file is not valid JSON: {exc}") from None
+            raise ReadError("unreadable_file", json_error=str(exc)[:200]) from None
     if not isinstance(obj, dict):
-        raise ReadError("unsupported_format", "GeoJSON must be an object (a FeatureCollection)")
+        raise ReadError("unsupported_format", geojson_type=type(obj).__name__)
     kind = obj.get("type")
     if kind == "FeatureCollection":
         features = obj.get("features")
@@ -214,9 +219,9 @@ def _read_geojson(data: bytes, fallback: CRS | None) -> dict[str, gpd.GeoDataFra
     elif kind in SUPPORTED_TYPES:
         features = [{"type": "Feature", "geometry": obj, "properties": {}}]
     else:
-        raise ReadError("unsupported_format", f"GeoJSON of type {str(kind)[:40]!r} is not a FeatureCollection")
+        raise ReadError("unsupported_format", geojson_type=str(kind)[:40])
     if not isinstance(features, list):
-        raise ReadError("unreadable_file", "the FeatureCollection's 'features' is not an array")
+        raise ReadError("unreadable_file", not_array="features")
     declared = _geojson_crs(obj.get("crs"))
     name = obj.get("name") if isinstance(obj.get("name"), str) and obj.get("name") else "features"
     records, geoms = _geojson_features(features)
@@ -229,23 +234,23 @@ def _geojson_crs(member: Any) -> CRS | None:
         return None
     props = member.get("properties") if isinstance(member, dict) else None
     if not isinstance(props, dict):
-        raise ReadError("crs_unknown", "the GeoJSON 'crs' member is not a named CRS")
+        raise ReadError("crs_unknown", where="geojson", member="crs")
     if member.get("type") == "EPSG" and "code" in props:
-        return _parse_crs(f"EPSG:{props['code']}", "the GeoJSON 'crs' member")
-    return _parse_crs(props.get("name"), "the GeoJSON 'crs' member")
+        return _parse_crs(f"EPSG:{props['code']}", "geojson")
+    return _parse_crs(props.get("name"), "geojson")
 
 
 def _geojson_features(features: list[Any]) -> tuple[list[dict[str, Any]], list[BaseGeometry | None]]:
-    errors: list[tuple[int, str, str]] = []
+    errors: list[RowFault] = []
     records: list[dict[str, Any]] = []
     geoms: list[BaseGeometry | None] = []
     for row, feature in enumerate(features, start=1):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            errors.append((row, "feature_invalid", f"feature {row} is not a GeoJSON Feature"))
+            errors.append((row, "feature_invalid", {"feature": row}))
             continue
         props = feature.get("properties") or {}
         if not isinstance(props, dict):
-            errors.append((row, "feature_invalid", f"feature {row}'s properties is not an object"))
+            errors.append((row, "feature_invalid", {"feature": row, "member": "properties"}))
             continue
         if "id" in feature and "id" not in props:
             props = {"id": feature["id"], **props}
@@ -253,30 +258,21 @@ def _geojson_features(features: list[Any]) -> tuple[list[dict[str, Any]], list[B
         records.append(props)
         geoms.append(geom)
     if errors:
-        raise ReadError(
-            "rows_invalid", f"{len(errors)} problem(s) in {len(features)} features", row=errors[0][0], errors=errors
-        )
+        raise ReadError("rows_invalid", row=errors[0][0], errors=errors, count=len(errors))
     return records, geoms
 
 
-def _feature_geometry(row: int, obj: Any, errors: list[tuple[int, str, str]]) -> BaseGeometry | None:
+def _feature_geometry(row: int, obj: Any, errors: list[RowFault]) -> BaseGeometry | None:
     if obj is None:
         return None  # kept: check_points/check_lines report geometry_missing with the row
     kind = obj.get("type") if isinstance(obj, dict) else None
     if kind not in SUPPORTED_TYPES:
-        errors.append(
-            (
-                row,
-                "geometry_type",
-                f"feature {row} has geometry type {str(kind)[:40]!r}; expected "
-                "Point, LineString, Polygon or their Multi forms",
-            )
-        )
+        errors.append((row, "geometry_type", {"expected": sorted(SUPPORTED_TYPES), "got": str(kind)[:40]}))
         return None
     try:
         return shape_from_geojson(obj, expected=kind, max_vertices=_READ_MAX_VERTICES)
     except GeometryRejected as exc:
-        errors.extend((row, f.code, f"feature {row}: {f.message}") for f in exc.faults)
+        errors.extend((row, f.code, f.detail) for f in exc.faults)
         return None
 
 
@@ -302,9 +298,7 @@ def _read_ogr_path(path: Path, fallback: CRS | None, name: str | None = None) ->
             declared = CRS.from_user_input(frame.crs) if frame.crs else None
             layers[name or str(layer)] = _finish(attrs, frame.geometry.array, declared or fallback)
     except (RuntimeError, UnicodeError) as exc:  # every pyogrio and pyproj error is a RuntimeError
-        raise ReadError(
-            "unreadable_file", f"GDAL could not read the {path.suffix[1:]} file: {str(exc)[:200]}"
-        ) from None
+        raise ReadError("unreadable_file", format=path.suffix[1:], gdal_error=str(exc)[:200]) from None
     return layers
 
 
@@ -317,31 +311,25 @@ def _checked_zip(data: bytes) -> zipfile.ZipFile:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ReadError("unreadable_file", f"the zip archive is damaged: {exc}") from None
+        raise ReadError("unreadable_file", zip_error=str(exc)[:200]) from None
     if len(infos) > MAX_ZIP_ENTRIES:
-        raise ReadError("zip_too_large", f"the zip holds {len(infos)} entries; the limit is {MAX_ZIP_ENTRIES}")
+        raise ReadError("zip_too_large", entries=len(infos), limit=MAX_ZIP_ENTRIES)
     for info in infos:
         name = info.filename.replace("\\", "/")
         if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in name.split("/"):
-            raise ReadError("zip_traversal", f"zip entry {info.filename[:80]!r} points outside the archive")
+            raise ReadError("zip_traversal", entry=info.filename[:80])
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise ReadError("zip_symlink", f"zip entry {info.filename[:80]!r} is a symbolic link")
+            raise ReadError("zip_symlink", entry=info.filename[:80])
         if info.flag_bits & 0x1:
-            raise ReadError("unreadable_file", f"zip entry {info.filename[:80]!r} is encrypted")
+            raise ReadError("unreadable_file", encrypted_entry=info.filename[:80])
     total = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos)
     if total > MAX_UNZIPPED_BYTES:
-        raise ReadError(
-            "zip_too_large",
-            f"the zip unpacks to {total / 2**20:.0f} MB; the limit is {MAX_UNZIPPED_BYTES / 2**20:.0f} MB",
-        )
+        raise ReadError("zip_too_large", unpacked_bytes=total, limit_bytes=MAX_UNZIPPED_BYTES)
     for info in [*infos, None]:
         size, squeezed = (info.file_size, info.compress_size) if info else (total, packed)
         if size > _RATIO_FLOOR_BYTES and size > MAX_ZIP_RATIO * max(squeezed, 1):
-            raise ReadError(
-                "zip_bomb",
-                f"the zip expands {size / max(squeezed, 1):.0f} times; more than {MAX_ZIP_RATIO} looks like a zip bomb",
-            )
+            raise ReadError("zip_bomb", ratio=round(size / max(squeezed, 1)), limit=MAX_ZIP_RATIO)
     return archive
 
 
@@ -352,7 +340,7 @@ def _member_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         while chunk := stream.read(1 << 20):
             out += chunk
             if len(out) > info.file_size or len(out) > MAX_UNZIPPED_BYTES:
-                raise ReadError("zip_bomb", f"zip entry {info.filename[:80]!r} inflates past its declared size")
+                raise ReadError("zip_bomb", entry=info.filename[:80])
     return bytes(out)
 
 
@@ -388,9 +376,7 @@ def _read_zip(data: bytes, fallback: CRS | None) -> dict[str, gpd.GeoDataFrame]:
             layers, read_layers(_member_bytes(archive, info), path.name, crs=fallback.to_wkt() if fallback else None)
         )
     if not layers:
-        raise ReadError(
-            "unsupported_format", "the zip holds no shapefile (.shp with .shx and .dbf) or other readable layer"
-        )
+        raise ReadError("unsupported_format", archive="zip")
     return layers
 
 
@@ -399,7 +385,7 @@ def _read_shapefile(
 ) -> dict[str, gpd.GeoDataFrame]:
     missing = [s for s in (".shx", ".dbf") if s not in parts]
     if missing:
-        raise ReadError("shapefile_incomplete", f"shapefile {stem.name!r} lacks its {' and '.join(missing)} file")
+        raise ReadError("shapefile_incomplete", shapefile=stem.name[:80], missing=missing)
     for suffix, info in parts.items():
         base.with_suffix(suffix).write_bytes(_member_bytes(archive, info))  # our name, never the entry's
     return _read_ogr_path(base.with_suffix(".shp"), fallback, name=stem.name or "features")
@@ -420,7 +406,7 @@ def _kml_from_kmz(data: bytes) -> bytes:
     archive = _checked_zip(data)
     kmls = [(p, i) for p, i in _zip_members(archive) if p.suffix.lower() == ".kml"]
     if not kmls:
-        raise ReadError("unreadable_file", "the KMZ holds no .kml document")
+        raise ReadError("unreadable_file", missing_member=".kml")
     # doc.kml at the root is the convention; otherwise the first KML in the archive
     chosen = next((i for p, i in kmls if str(p).lower() == "doc.kml"), kmls[0][1])
     return _member_bytes(archive, chosen)
@@ -443,11 +429,9 @@ def _read_kml(data: bytes) -> dict[str, gpd.GeoDataFrame]:
     try:
         root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
-        raise ReadError(
-            "xml_unsafe", f"the KML declares a DTD or entities, which are refused: {type(exc).__name__}"
-        ) from None
+        raise ReadError("xml_unsafe", error=type(exc).__name__) from None
     except ET.ParseError as exc:
-        raise ReadError("unreadable_file", f"the KML is not well-formed XML: {exc}") from None
+        raise ReadError("unreadable_file", xml_error=str(exc)[:200]) from None
     types = _kml_schema_types(root)
     placemarks: dict[str, list[ET.Element]] = {}
     stack: list[tuple[ET.Element, str]] = [(root, "features")]
@@ -460,12 +444,10 @@ def _read_kml(data: bytes) -> dict[str, gpd.GeoDataFrame]:
         if tag == "Folder":
             folder = _child_text(element, "name") or folder
         stack.extend((c, folder) for c in reversed(list(element)))
-    errors: list[tuple[int, str, str]] = []
+    errors: list[RowFault] = []
     layers = {name: _kml_layer(name, marks, types, errors) for name, marks in placemarks.items()}
     if errors:
-        raise ReadError(
-            "rows_invalid", f"{len(errors)} placemark(s) could not be read", row=errors[0][0], errors=errors
-        )
+        raise ReadError("rows_invalid", row=errors[0][0], errors=errors, count=len(errors))
     return layers
 
 
@@ -482,7 +464,7 @@ def _kml_schema_types(root: ET.Element) -> dict[str, dict[str, str]]:
 
 
 def _kml_layer(
-    name: str, marks: list[ET.Element], types: dict[str, dict[str, str]], errors: list[tuple[int, str, str]]
+    name: str, marks: list[ET.Element], types: dict[str, dict[str, str]], errors: list[RowFault]
 ) -> gpd.GeoDataFrame:
     records, geoms, field_types = [], [], {}
     for row, mark in enumerate(marks, start=1):
@@ -493,9 +475,11 @@ def _kml_layer(
         record.update(_kml_extended(mark, types, field_types))
         try:
             geoms.append(_kml_geometry(mark))
-        except ValueError as exc:
-            code, message = exc.args if len(exc.args) == 2 else ("coordinate_invalid", str(exc))
-            errors.append((row, code, f"placemark {row} in {name!r}: {message}"))
+        except GeometryRejected as exc:
+            errors.extend((row, f.code, {**f.detail, "layer": name}) for f in exc.faults)
+            geoms.append(None)
+        except ValueError as exc:  # shapely refusing coordinates it was given
+            errors.append((row, "coordinate_invalid", {"token": str(exc)[:80], "layer": name}))
             geoms.append(None)
         records.append(record)
     attrs = pd.DataFrame(records, index=range(len(records)))
@@ -559,12 +543,12 @@ def _kml_shape(element: ET.Element, depth: int) -> BaseGeometry:
     if tag == "LineString":
         coords = _kml_coords(element)
         if len(coords) < 2:
-            raise ValueError("geometry_invalid", f"a LineString needs at least 2 positions, got {len(coords)}")
+            raise _fault("geometry_invalid", line_positions=len(coords))
         return shapely.LineString(coords)
     if tag == "Polygon":
         return _kml_polygon(element)
     if depth > 8:
-        raise ValueError("geometry_invalid", "MultiGeometry is nested too deeply")
+        raise _fault("geometry_invalid", nesting=8)
     parts = [
         _kml_shape(c, depth + 1)
         for c in element
@@ -591,25 +575,30 @@ def _kml_polygon(element: ET.Element) -> BaseGeometry:
             if ring is not None:
                 rings[key].append(_kml_coords(ring))
     if not rings["outerBoundaryIs"] or len(rings["outerBoundaryIs"][0]) < 4:
-        raise ValueError("geometry_invalid", "a Polygon needs an outer ring of at least 4 positions")
+        outer = rings["outerBoundaryIs"]
+        raise _fault("geometry_invalid", ring_positions=len(outer[0]) if outer else 0)
     return shapely.Polygon(rings["outerBoundaryIs"][0], rings["innerBoundaryIs"])
+
+
+def _fault(code: str, **facts: Any) -> GeometryRejected:
+    return GeometryRejected([GeometryFault(code, facts)])
 
 
 def _kml_coords(element: ET.Element) -> list[tuple[float, float]]:
     text = _child_text(element, "coordinates")
     if not text:
-        raise ValueError("geometry_empty", f"the {_local(element.tag)} has no coordinates")
+        raise _fault("geometry_missing", geometry=_local(element.tag))
     coords = []
     for token in text.split():
         parts = token.split(",")
         if len(parts) not in (2, 3):
-            raise ValueError("coordinate_dimension", f"{token[:40]!r} is not lon,lat or lon,lat,height")
+            raise _fault("coordinate_dimension", token=token[:40])
         try:
             x, y = float(parts[0]), float(parts[1])
         except ValueError:
-            raise ValueError("coordinate_invalid", f"{token[:40]!r} is not a pair of numbers") from None
+            raise _fault("coordinate_invalid", token=token[:40]) from None
         if not (math.isfinite(x) and math.isfinite(y)):
-            raise ValueError("coordinate_not_finite", f"{token[:40]!r} is not finite")
+            raise _fault("coordinate_not_finite", token=token[:40])
         coords.append((x, y))
     return coords
 
@@ -638,7 +627,7 @@ def _read_csv(data: bytes, fallback: CRS | None) -> gpd.GeoDataFrame:
             io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise ReadError("unreadable_file", f"the CSV could not be parsed: {str(exc)[:200]}") from None
+        raise ReadError("unreadable_file", csv_error=str(exc)[:200]) from None
     lower = {str(c).strip().lower(): c for c in frame.columns}
     wkt = next((lower[c] for c in _WKT_COLUMNS if c in lower), None)
     lon = next((lower[c] for c in _LON_COLUMNS if c in lower), None)
@@ -650,36 +639,29 @@ def _read_csv(data: bytes, fallback: CRS | None) -> gpd.GeoDataFrame:
         geoms, errors, srid = *_csv_lonlat(frame[lon], frame[lat], decimal_comma=delimiter == ";"), None
         used = [lon, lat]
     else:
-        raise ReadError(
-            "csv_no_geometry",
-            "the CSV needs a WKT column (wkt, geometry, geom) or lon/lat columns "
-            f"(lon|lng|longitude|x and lat|latitude|y); it has {', '.join(map(str, frame.columns))}",
-        )
+        raise ReadError("csv_no_geometry", columns=[str(c)[:40] for c in frame.columns[:30]])
     if errors:
-        raise ReadError("rows_invalid", f"{len(errors)} row(s) could not be read", row=errors[0][0], errors=errors)
-    declared = _parse_crs(f"EPSG:{srid}", "the EWKT SRID") if srid else None
+        raise ReadError("rows_invalid", row=errors[0][0], errors=errors, count=len(errors))
+    declared = _parse_crs(f"EPSG:{srid}", "ewkt") if srid else None
     return _finish(frame.drop(columns=used), geoms, declared or fallback)
 
 
-def _csv_wkt(column: pd.Series) -> tuple[np.ndarray, list[tuple[int, str, str]], int | None]:
+def _csv_wkt(column: pd.Series) -> tuple[np.ndarray, list[RowFault], int | None]:
     """Geometries from WKT or EWKT text; a blank cell is a missing geometry, left for the checks to name."""
     raw = column.fillna("").astype(str).str.strip()
     srids = raw.str.extract(r"^SRID=(\d+);", expand=False)
     text = raw.str.replace(r"^SRID=\d+;", "", regex=True)
     geoms = shapely.from_wkt(np.where(text == "", None, text).astype(object), on_invalid="ignore")
     bad = (text != "").to_numpy() & shapely.is_missing(geoms)
-    errors = [
-        (int(i) + 1, "wkt_invalid", f"row {i + 1} (line {i + 2}): {text.iloc[i][:60]!r} is not valid WKT")
-        for i in np.flatnonzero(bad)
+    errors: list[RowFault] = [
+        (int(i) + 1, "wkt_invalid", {"value": text.iloc[i][:60], "line": int(i) + 2}) for i in np.flatnonzero(bad)
     ]
     found = set(srids.dropna())
     return geoms, errors, int(found.pop()) if len(found) == 1 else None
 
 
-def _csv_lonlat(
-    lon: pd.Series, lat: pd.Series, *, decimal_comma: bool
-) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
-    errors: list[tuple[int, str, str]] = []
+def _csv_lonlat(lon: pd.Series, lat: pd.Series, *, decimal_comma: bool) -> tuple[np.ndarray, list[RowFault]]:
+    errors: list[RowFault] = []
     values = []
     for series in (lon, lat):
         text = series.fillna("").astype(str).str.strip()
@@ -693,12 +675,10 @@ def _csv_lonlat(
             continue
         for name, raw, v, blank in (("lon", lon_text, x, blank_x), ("lat", lat_text, y, blank_y)):
             if blank[i]:
-                errors.append((i + 1, "coordinate_invalid", f"row {i + 1} (line {i + 2}): {name} is blank"))
+                errors.append((i + 1, "coordinate_invalid", {"blank": name, "line": i + 2}))
             elif not math.isfinite(v[i]):
                 code = "coordinate_invalid" if math.isnan(v[i]) else "coordinate_not_finite"
-                errors.append(
-                    (i + 1, code, f"row {i + 1} (line {i + 2}): {name} {raw.iloc[i][:40]!r} is not a finite number")
-                )
+                errors.append((i + 1, code, {"column": name, "value": raw.iloc[i][:40], "line": i + 2}))
     ok = ~blank_x & ~blank_y & np.isfinite(x) & np.isfinite(y)
     geoms = np.full(len(x), None, dtype=object)
     geoms[ok] = shapely.points(x[ok], y[ok])

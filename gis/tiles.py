@@ -20,7 +20,11 @@ BUFFER = 64
 
 
 class TileError(ValueError):
-    """A z/x/y that names no tile."""
+    """A z/x/y that names no tile; `facts` say which bound it breaks (`max_zoom`, or `max_index` at that zoom)."""
+
+    def __init__(self, **facts: int) -> None:
+        self.facts = facts
+        super().__init__(f"no such tile: {facts}")
 
 
 @dataclass(frozen=True)
@@ -31,10 +35,10 @@ class Tile:
 
     def __post_init__(self) -> None:
         if not 0 <= self.z <= MAX_ZOOM:
-            raise TileError(f"zoom {self.z} is outside 0..{MAX_ZOOM}")
+            raise TileError(z=self.z, max_zoom=MAX_ZOOM)
         n = 1 << self.z
         if not (0 <= self.x < n and 0 <= self.y < n):
-            raise TileError(f"tile {self.x}/{self.y} does not exist at zoom {self.z} (0..{n - 1})")
+            raise TileError(z=self.z, x=self.x, y=self.y, max_index=n - 1)
 
     def bounds_3857(self) -> tuple[float, float, float, float]:
         """(minx, miny, maxx, maxy) in Web Mercator metres."""

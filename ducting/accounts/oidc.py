@@ -48,15 +48,15 @@ ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
 
 
 class OidcFailed(DomainError):
-    status, code, title = 401, "oidc_failed", "Single sign-on failed"
+    status, code = 401, "oidc_failed"
 
 
 class OidcUnavailable(DomainError):
-    status, code, title = 502, "oidc_unavailable", "The sign-on provider did not answer as expected"
+    status, code = 502, "oidc_unavailable"
 
 
 class OidcNotConfigured(DomainError):
-    status, code, title = 404, "oidc_not_configured", "Single sign-on is not configured"
+    status, code = 404, "oidc_not_configured"
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,9 @@ def _get_json(url: str, settings: OidcSettings) -> dict[str, Any]:
         response.raise_for_status()
         body = response.json()
     except (httpx.HTTPError, ValueError) as exc:
-        raise OidcUnavailable(f"could not read {url}: {exc}") from exc
+        raise OidcUnavailable(url=url, error=str(exc)[:200]) from exc
     if not isinstance(body, dict):
-        raise OidcUnavailable(f"{url} did not answer with a JSON object")
+        raise OidcUnavailable(not_json_object=url)
     return body
 
 
@@ -105,11 +105,11 @@ def discover(settings: OidcSettings) -> Provider:
         return cached[1]
     doc = _get_json(issuer.rstrip("/") + "/.well-known/openid-configuration", settings)
     if doc.get("issuer") != issuer:
-        raise OidcUnavailable(f"the discovery document names issuer {doc.get('issuer')!r}, not {issuer!r}")
+        raise OidcUnavailable(issuer=issuer, named=str(doc.get("issuer"))[:200])
     try:
         provider = Provider(issuer, doc["authorization_endpoint"], doc["token_endpoint"], doc["jwks_uri"])
     except KeyError as exc:
-        raise OidcUnavailable(f"the discovery document lacks {exc.args[0]}") from exc
+        raise OidcUnavailable(lacks=exc.args[0]) from exc
     with _lock:
         _providers[issuer] = (time.monotonic() + METADATA_TTL_S, provider)
     return provider
@@ -122,7 +122,7 @@ def _key_set(provider: Provider, settings: OidcSettings, *, refresh: bool = Fals
         try:
             keys = KeySet.import_key_set(_get_json(provider.jwks_uri, settings))  # type: ignore[arg-type]
         except (JoseError, ValueError, TypeError) as exc:
-            raise OidcUnavailable(f"the provider's JWKS could not be read: {exc}") from exc
+            raise OidcUnavailable(jwks_error=str(exc)[:200]) from exc
         with _lock:
             _keys[provider.jwks_uri] = keys
     return keys
@@ -131,7 +131,7 @@ def _key_set(provider: Provider, settings: OidcSettings, *, refresh: bool = Fals
 def begin(settings: OidcSettings, *, redirect_uri: str, next_path: str) -> tuple[str, Flow]:
     """The provider's authorization URL to send the browser to, and the flow to remember (see `seal`)."""
     if not settings.enabled:
-        raise OidcNotConfigured("single sign-on is not configured on this service")
+        raise OidcNotConfigured()
     provider = discover(settings)
     flow = Flow(
         state=secrets.token_urlsafe(24),
@@ -168,19 +168,17 @@ def unseal(value: str | None, *, key: str) -> Flow:
     """The flow from the cookie; refused when missing, altered or older than ten minutes."""
     payload, _, mac = (value or "").encode().rpartition(b".")
     if not payload or not hmac.compare_digest(_mac(key, payload), mac.decode(errors="replace")):
-        raise OidcFailed(
-            "no sign-on in progress in this browser (or it was altered); start again", code="oidc_flow_missing"
-        )
+        raise OidcFailed(code="oidc_flow_missing")
     flow = Flow(**json.loads(base64.urlsafe_b64decode(payload)))
     if flow.expires < time.time():
-        raise OidcFailed("the sign-on took longer than ten minutes; start again", code="oidc_flow_expired")
+        raise OidcFailed(code="oidc_flow_expired", minutes=FLOW_TTL_S // 60)
     return flow
 
 
 def finish(settings: OidcSettings, *, flow: Flow, code: str, state: str) -> dict[str, Any]:
     """Exchange the code (with the PKCE verifier) and return the id_token's checked claims."""
     if not hmac.compare_digest(flow.state, state):
-        raise OidcFailed("the sign-on answer does not belong to this browser's request (state)", code="oidc_state")
+        raise OidcFailed(code="oidc_state")
     provider = discover(settings)
     secret = settings.client_secret.get_secret_value() if settings.client_secret else ""
     form = {
@@ -199,15 +197,13 @@ def finish(settings: OidcSettings, *, flow: Flow, code: str, state: str) -> dict
         )
         token = response.json()
     except (httpx.HTTPError, ValueError) as exc:
-        raise OidcUnavailable(f"the token endpoint did not answer: {exc}") from exc
+        raise OidcUnavailable(token_error=str(exc)[:200]) from exc
     if not isinstance(token, dict) or response.status_code >= 500:
-        raise OidcUnavailable(f"the token endpoint answered {response.status_code}")
+        raise OidcUnavailable(answered=response.status_code)
     if response.status_code != 200 or "error" in token:
-        raise OidcFailed(
-            f"the provider refused the code: {token.get('error', response.status_code)}", code="oidc_code_refused"
-        )
+        raise OidcFailed(code="oidc_code_refused", error=str(token.get("error", response.status_code))[:200])
     if not token.get("id_token"):
-        raise OidcFailed("the provider sent no id_token (is the 'openid' scope granted?)", code="oidc_token_invalid")
+        raise OidcFailed(code="oidc_token_invalid", missing="id_token")
     return verify_id_token(
         settings, provider, token["id_token"], nonce=flow.nonce, access_token=token.get("access_token")
     )
@@ -235,7 +231,7 @@ def verify_id_token(
         claims = CodeIDToken(decoded.claims, decoded.header, options, params)
         claims.validate(leeway=settings.leeway_s)
     except (JoseError, ValueError) as exc:
-        raise OidcFailed(f"the id_token was refused: {exc}", code="oidc_token_invalid") from exc
+        raise OidcFailed(code="oidc_token_invalid", error=str(exc)[:200]) from exc
     return dict(claims)
 
 
@@ -247,13 +243,11 @@ def account_for(session: Session, settings: OidcSettings, claims: dict[str, Any]
     pair alone; another `sub` presenting its username is refused until an admin unlinks it (`unlink_sso`)."""
     issuer, subject = str(claims.get("iss") or settings.issuer), claims.get("sub")
     if not isinstance(subject, str) or not 1 <= len(subject) <= 255:
-        raise OidcFailed("the provider sent no usable 'sub'", code="oidc_no_account")
+        raise OidcFailed(code="oidc_no_account", claim="sub")
     bound = session.scalar(select(Account).where(Account.oidc_issuer == issuer, Account.oidc_subject == subject))
     if bound is not None:
         if not bound.is_active:
-            raise OidcFailed(
-                "no active BEDELAU account matches this sign-on; ask an administrator", code="oidc_no_account"
-            )
+            raise OidcFailed(code="oidc_no_account")
         return bound
     account = _account_by_claim(session, settings, claims)
     if account.oidc_subject is not None:
@@ -264,7 +258,7 @@ def account_for(session: Session, settings: OidcSettings, claims: dict[str, Any]
             subject,
             account.username,
         )
-        raise OidcFailed("no active BEDELAU account matches this sign-on; ask an administrator", code="oidc_no_account")
+        raise OidcFailed(code="oidc_no_account")
     account.oidc_issuer, account.oidc_subject = issuer, subject
     return account
 
@@ -273,15 +267,15 @@ def _account_by_claim(session: Session, settings: OidcSettings, claims: dict[str
     claim = settings.username_claim
     value = claims.get(claim)
     if not isinstance(value, str) or not value.strip():
-        raise OidcFailed(f"the provider sent no {claim!r} to find your account by", code="oidc_no_account")
+        raise OidcFailed(code="oidc_no_account", claim=claim)
     if claim == "email":
         if claims.get("email_verified") is False:
-            raise OidcFailed("the provider says this e-mail address is not verified", code="oidc_no_account")
+            raise OidcFailed(code="oidc_no_account", unverified="email")
         query = select(Account).where(func.lower(Account.email) == value.strip().lower())
     else:
         query = select(Account).where(Account.username == value.strip().lower())
     found = list(session.scalars(query.limit(2)))
     if len(found) != 1 or not found[0].is_active:
         # one message for absent, ambiguous and disabled: the provider's user learns nothing about our accounts
-        raise OidcFailed("no active BEDELAU account matches this sign-on; ask an administrator", code="oidc_no_account")
+        raise OidcFailed(code="oidc_no_account")
     return found[0]

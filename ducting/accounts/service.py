@@ -20,19 +20,13 @@ from ducting.errors import Conflict, FieldError, InvalidInput, NotFound
 def _organisation_id(session: Session, role: Role, code: str | None) -> int | None:
     if code is None:
         if role == Role.OPERATOR:
-            raise InvalidInput(
-                "an operator account belongs to an operator organisation",
-                errors=[FieldError("organisation", "organisation_required", "give the operator's code")],
-            )
+            raise InvalidInput(errors=[FieldError("organisation", "organisation_required")])
         return None
     org = session.scalars(select(Organisation).where(Organisation.code == code)).first()
     if org is None:
-        raise InvalidInput(
-            f"no organisation {code!r}",
-            errors=[FieldError("organisation", "organisation_not_found", f"no organisation {code!r}")],
-        )
+        raise InvalidInput(errors=[FieldError("organisation", "organisation_not_found", value=code)])
     if role == Role.OPERATOR and org.kind != OrganisationKind.OPERATOR:
-        raise InvalidInput(f"{code} is not an operator", code="organisation_not_operator")
+        raise InvalidInput(code="organisation_not_operator", organisation=code)
     return org.id
 
 
@@ -52,7 +46,7 @@ def create_account(session: Session, *, data: AccountIn) -> tuple[Account, str]:
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"username {data.username!r} is taken", code="username_taken") from exc
+        raise Conflict(code="username_taken", username=data.username) from exc
     return account, password
 
 
@@ -65,7 +59,7 @@ def _active_admins(session: Session) -> int:
 def update_account(session: Session, *, account_id: int, patch: AccountPatch) -> Account:
     account = session.get(Account, account_id, with_for_update=True)
     if account is None:
-        raise NotFound(f"account {account_id} does not exist")
+        raise NotFound(what="account", ref=account_id)
     losing_admin = (
         account.role == Role.ADMIN
         and account.is_active
@@ -75,7 +69,7 @@ def update_account(session: Session, *, account_id: int, patch: AccountPatch) ->
         # serialise admin changes so two concurrent demotions cannot both pass the count
         session.execute(select(Account.id).where(Account.role == Role.ADMIN).with_for_update())
         if _active_admins(session) <= 1:
-            raise Conflict("this is the last active admin; make another admin first", code="last_admin")
+            raise Conflict(code="last_admin")
     if patch.role is not None:
         account.organisation_id = _organisation_id(session, patch.role, patch.organisation)
         account.role = patch.role
@@ -96,7 +90,7 @@ def update_account(session: Session, *, account_id: int, patch: AccountPatch) ->
 def reset_password(session: Session, *, account_id: int) -> str:
     account = session.get(Account, account_id, with_for_update=True)
     if account is None:
-        raise NotFound(f"account {account_id} does not exist")
+        raise NotFound(what="account", ref=account_id)
     password = secrets.token_urlsafe(12)
     account.password_hash = hash_password(password)
     account.failed_logins, account.locked_until = 0, None
@@ -122,5 +116,5 @@ def create_api_token(session: Session, *, actor: Actor, data: TokenIn) -> tuple[
 def revoke_api_token(session: Session, *, actor: Actor, token_id: int) -> None:
     token = session.get(ApiToken, token_id)
     if token is None or (token.account_id != actor.account_id and actor.role != Role.ADMIN):
-        raise NotFound(f"token {token_id} does not exist")
+        raise NotFound(what="token", ref=token_id)
     token.revoked_at = token.revoked_at or datetime.now(UTC)

@@ -33,7 +33,7 @@ ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP"}
 
 
 class PhotoRejected(InvalidInput):
-    code, title = "photo_rejected", "The photo cannot be accepted"
+    code = "photo_type"
 
 
 @dataclass(frozen=True)
@@ -51,19 +51,19 @@ def clean_photo(data: bytes) -> bytes:
     """A re-encoded JPEG of the upload, or PhotoRejected / TooLarge."""
     settings = get_compliance_settings()
     if len(data) > settings.report_max_photo_bytes:
-        raise TooLarge(
-            f"the photo is {len(data)} bytes; the limit is {settings.report_max_photo_bytes}", code="photo_too_large"
-        )
+        raise TooLarge(what="photo", size_bytes=len(data), limit_bytes=settings.report_max_photo_bytes)
     Image.MAX_IMAGE_PIXELS = settings.report_max_photo_pixels
     try:
         with Image.open(io.BytesIO(data)) as probe:
             fmt = probe.format
             probe.verify()
         if fmt not in ACCEPTED_FORMATS:
-            raise PhotoRejected(f"the photo is {fmt or 'not an image'}; send JPEG, PNG or WebP", code="photo_type")
+            raise PhotoRejected(format=fmt)
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > settings.report_max_photo_pixels:
-                raise PhotoRejected("the photo has too many pixels", code="photo_too_many_pixels")
+                raise PhotoRejected(
+                    code="photo_too_many_pixels", pixels=img.width * img.height, limit=settings.report_max_photo_pixels
+                )
             img = img.convert("RGB")
             img.thumbnail((settings.report_photo_max_side_px, settings.report_photo_max_side_px))
             out = io.BytesIO()
@@ -72,7 +72,7 @@ def clean_photo(data: bytes) -> bytes:
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, PhotoRejected):
             raise
-        raise PhotoRejected("the photo is not a readable JPEG, PNG or WebP image", code="photo_type") from None
+        raise PhotoRejected() from None
 
 
 def submit_report(
@@ -97,28 +97,26 @@ def submit_report(
     )
     if recent >= settings.report_rate_limit:
         raise RateLimited(
-            f"at most {settings.report_rate_limit} reports per {settings.report_rate_window_s // 60} "
-            "minutes from one address",
             code="report_rate_limited",
+            limit=settings.report_rate_limit,
+            window_minutes=settings.report_rate_window_s // 60,
             retry_after_s=settings.report_rate_window_s,
         )
     try:
         category = ReportCategory(category).value
     except ValueError:
         raise InvalidInput(
-            f"category must be one of {', '.join(c.value for c in ReportCategory)}", code="category_invalid"
+            code="value_invalid", column="category", value=category[:40], allowed=[c.value for c in ReportCategory]
         ) from None
     description = " ".join(description.split())
     if not 5 <= len(description) <= 2000:
-        raise InvalidInput("the description needs 5 to 2000 characters", code="description_length")
+        raise InvalidInput(code="text_length", column="description", length=len(description), min=5, max=2000)
     if 100 <= lat <= 110 and -10 <= lon <= 10:
-        raise InvalidInput(
-            f"({lon}, {lat}) looks like lat and lon swapped: Batam is near lon 104, lat 1", code="coordinates_swapped"
-        )
+        raise InvalidInput(code="coordinates_swapped", position=[lon, lat], suggested=[lat, lon])
     from shapely.geometry import Point
 
     if not load_service_area().contains(Point(lon, lat)):
-        raise InvalidInput(f"({lon}, {lat}) is not in Batam", code="outside_batam")
+        raise InvalidInput(code="outside_service_area", at=[lon, lat])
     cleaned = clean_photo(photo) if photo else None
     obs_id = session.scalar(
         text(f"""INSERT INTO observation (source, verified, notes, geom)
@@ -172,7 +170,7 @@ def review_report(
     """A planner's verdict. A verified report's observation becomes evidence (tied to a span if given)."""
     report = session.get(CitizenReport, report_id, with_for_update=True)
     if report is None:
-        raise NotFound(f"report {report_id} does not exist", code="report_not_found")
+        raise NotFound(what="report", ref=report_id)
     report.status = ReportStatus.VERIFIED.value if verified else ReportStatus.REJECTED.value
     report.reviewed_by, report.review_note = account_id, note
     report.reviewed_at = session.scalar(text("SELECT clock_timestamp()"))
@@ -190,5 +188,5 @@ def review_report(
 def report_photo(session: Session, *, report_id: int) -> bytes:
     photo = session.scalar(text("SELECT photo FROM citizen_report WHERE id = :id"), {"id": report_id})
     if photo is None:
-        raise NotFound("no photo for this report", code="photo_not_found")
+        raise NotFound(what="photo", ref=report_id)
     return bytes(photo)

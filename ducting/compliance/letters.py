@@ -151,7 +151,7 @@ def _plan(
         return plan.as_dict(), None
     except DomainError as exc:  # a letter must still go out when leasing cannot offer this one
         log.info("no route for segments %s: %s", segment_ids, exc)
-        return None, f"Rute tidak dapat direncanakan saat ini ({exc.code}): {exc.detail}"
+        return None, f"Rute tidak dapat direncanakan saat ini ({exc.code}): {exc.say('id')}"
     finally:
         savepoint.rollback()
 
@@ -271,7 +271,7 @@ def render_letter(session: Session, *, operator_id: int, today: date | None = No
         text("SELECT id, code, name, address FROM organisation WHERE id = :id"), {"id": operator_id}
     ).first()
     if org is None:
-        raise NotFound(f"operator {operator_id} does not exist", code="operator_not_found")
+        raise NotFound(what="operator", ref=operator_id)
     today = today or calendar.today()
     settings = get_compliance_settings()
     flags = _flags(session, operator_id)

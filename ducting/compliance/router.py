@@ -48,9 +48,9 @@ MAX_ZONE_FILE_BYTES = 20 * 1024 * 1024
 def _own_operator(actor: Actor, operator_id: int) -> None:
     """Operators reach only their own organisation; for anyone else it does not exist."""
     if actor.role == Role.OPERATOR.value and actor.organisation_id != operator_id:
-        raise NotFound(f"operator {operator_id} does not exist", code="operator_not_found")
+        raise NotFound(what="operator", ref=operator_id)
     if actor.role not in (Role.OPERATOR.value, *service.READ_ALL):
-        raise NotFound(f"operator {operator_id} does not exist", code="operator_not_found")
+        raise NotFound(what="operator", ref=operator_id)
 
 
 @api.get("/rules", summary="The rules with their thresholds and explanations (id, en)")
@@ -69,7 +69,7 @@ async def post_survey(
 ) -> dict[str, Any]:
     data = await file.read(MAX_SURVEY_BYTES + 1)
     if len(data) > MAX_SURVEY_BYTES:
-        raise TooLarge(f"the survey file is over {MAX_SURVEY_BYTES} bytes", code="survey_too_large")
+        raise TooLarge(what="file", limit_bytes=MAX_SURVEY_BYTES)
     report = import_survey(
         session,
         data=data,
@@ -206,7 +206,7 @@ async def post_zone_import(
 ) -> dict[str, Any]:
     data = await file.read(MAX_ZONE_FILE_BYTES + 1)
     if len(data) > MAX_ZONE_FILE_BYTES:
-        raise TooLarge(f"the zone file is over {MAX_ZONE_FILE_BYTES} bytes", code="zones_too_large")
+        raise TooLarge(what="file", limit_bytes=MAX_ZONE_FILE_BYTES)
     layers = zones.read_zone_file(data, _upload_name(file.filename), crs=crs)
     report = zones.import_zones(session, layers=layers, dry_run=dry_run, account_id=actor.account_id)
     if not dry_run:
@@ -314,7 +314,7 @@ def _own_case(session: Any, actor: Actor, case_id: int) -> None:
         or (actor.role == Role.OPERATOR.value and case.operator_id != actor.organisation_id)
         or actor.role not in (Role.OPERATOR.value, Role.ADMIN.value, Role.PLANNER.value)
     ):
-        raise NotFound(f"migration case {case_id} does not exist", code="migration_not_found")
+        raise NotFound(what="migration", ref=case_id)
 
 
 def _case_out(case: Any) -> dict[str, Any]:
@@ -396,11 +396,11 @@ async def post_public_report(
         limit = get_compliance_settings().report_max_photo_bytes
         data = await photo.read(limit + 1)
         if len(data) > limit:
-            raise TooLarge(f"the photo is over {limit} bytes", code="photo_too_large")
+            raise TooLarge(what="photo", limit_bytes=limit)
         if not data:
             data = None
     if not all(v == v and abs(v) != float("inf") for v in (lon, lat)):
-        raise InvalidInput("lon and lat must be finite numbers", code="coordinate_invalid")
+        raise InvalidInput(code="coordinate_not_finite", position=[str(lon), str(lat)])
     receipt = citizen.submit_report(
         session,
         lon=lon,

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from ducting.compliance.vocab import FlagStatus, MigrationStage
 
@@ -40,7 +41,11 @@ class AgreementIn(BaseModel):
     @model_validator(mode="after")
     def _days(self) -> AgreementIn:
         if self.valid_to is not None and self.valid_to < self.valid_from:
-            raise ValueError("valid_to is before valid_from")
+            raise PydanticCustomError(
+                "end_before_start",
+                "valid_to is before valid_from",
+                {"valid_from": self.valid_from.isoformat(), "valid_to": self.valid_to.isoformat()},
+            )
         return self
 
 

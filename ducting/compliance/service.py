@@ -17,17 +17,17 @@ from ducting.accounts.vocab import Role
 from ducting.compliance.models import ComplianceFlag, FlagEvent, MigrationCase, OperatorAgreement
 from ducting.compliance.vocab import FLAG_TRANSITIONS, FlagStatus, MigrationStage
 from ducting.db import Actor
-from ducting.errors import Conflict, FieldError, InvalidInput, NotFound
+from ducting.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
 
 READ_ALL = {Role.ADMIN.value, Role.PLANNER.value, Role.AUDITOR.value}
 
 
 class FlagTransitionRefused(Conflict):
-    code, title = "flag_transition_refused", "The flag cannot move to that state"
+    code = "illegal_transition"
 
 
 class MigrationOutOfOrder(Conflict):
-    code, title = "migration_out_of_order", "SJUT order: pulled into the duct, then cut-over, then aerial removed"
+    code = "migration_out_of_order"
 
 
 def visibility(actor: Actor, alias: str = "f") -> tuple[str, dict[str, Any]]:
@@ -96,7 +96,7 @@ def get_flag(session: Session, *, actor: Actor, flag_id: int) -> dict[str, Any]:
         text(f"SELECT {FLAG_COLUMNS} FROM compliance_flag f WHERE f.id = :id AND {cond}"), params | {"id": flag_id}
     ).first()
     if row is None:
-        raise NotFound(f"flag {flag_id} does not exist", code="flag_not_found")
+        raise NotFound(what="flag", ref=flag_id)
     out = _flag_dict(row)
     out["history"] = flag_history(session, flag_id=flag_id)
     return out
@@ -132,17 +132,21 @@ def change_flag(
     """Acknowledge, resolve, waive (with a reason) or re-open a flag. Locks the flag. Does not commit."""
     flag = session.get(ComplianceFlag, flag_id, with_for_update=True)
     if flag is None:
-        raise NotFound(f"flag {flag_id} does not exist", code="flag_not_found")
+        raise NotFound(what="flag", ref=flag_id)
     if expected_version is not None and flag.version != expected_version:
-        raise Conflict(f"flag {flag_id} is at version {flag.version}, not {expected_version}", code="stale_edit")
+        raise PreconditionFailed(
+            what="flag", ref=flag_id, expected_version=expected_version, current_version=flag.version
+        )
     was = FlagStatus(flag.status)
     if (was, to) not in FLAG_TRANSITIONS:
         raise FlagTransitionRefused(
-            f"a flag that is {was.value} cannot become {to.value}",
+            what="flag",
+            current_status=was.value,
+            to=to.value,
             allowed=[t.value for (f, t) in FLAG_TRANSITIONS if f == was],
         )
     if to == FlagStatus.WAIVED and not (reason and reason.strip()):
-        raise InvalidInput("waiving a flag needs a reason", code="waive_reason_missing")
+        raise InvalidInput(code="waive_reason_missing")
     if to == FlagStatus.OPEN:
         clash = session.execute(
             text("""SELECT id FROM compliance_flag WHERE rule = :r AND subject_kind = :k
@@ -150,7 +154,7 @@ def change_flag(
             {"r": flag.rule, "k": flag.subject_kind, "s": flag.subject_id, "id": flag.id},
         ).first()
         if clash is not None:
-            raise FlagTransitionRefused(f"flag {clash.id} is already open for the same rule and subject")
+            raise FlagTransitionRefused(what="flag", ref=flag_id, open_flag=clash.id, to=to.value)
     now = session.scalar(text("SELECT clock_timestamp()"))
     flag.status = to
     if to == FlagStatus.ACKNOWLEDGED:
@@ -178,8 +182,7 @@ def add_agreement(
             session.flush()
     except Exception as exc:  # unique reference or unknown operator
         raise Conflict(
-            f"agreement {reference!r} could not be recorded: {str(getattr(exc, 'orig', exc)).splitlines()[0]}",
-            code="agreement_refused",
+            code="agreement_refused", reference=reference, reason=str(getattr(exc, "orig", exc)).splitlines()[0][:200]
         ) from exc
     return row
 
@@ -222,36 +225,26 @@ _REFERENCES = {
 def _require_references(session: Session, **ids: int | None) -> None:
     """Every id given names an existing row (422 listing those that do not), before a foreign key says it as a 500."""
     missing = [
-        FieldError(name, f"{name.removesuffix('_id')}_not_found", f"no {name.removesuffix('_id')} {value}")
+        FieldError(name, "not_found", what=name.removesuffix("_id"), ref=value)
         for name, value in ids.items()
         if value is not None and session.execute(text(_REFERENCES[name]), {"v": value}).first() is None
     ]
     if missing:
-        raise InvalidInput(f"{len(missing)} reference(s) name nothing", errors=missing)
+        raise InvalidInput(errors=missing)
 
 
 def advance_migration(session: Session, *, case_id: int, to: MigrationStage, on: date) -> MigrationCase:
     """Move a case one SJUT step forward, never skipping or going back. Locks the case. Does not commit."""
     case = session.get(MigrationCase, case_id, with_for_update=True)
     if case is None:
-        raise NotFound(f"migration case {case_id} does not exist", code="migration_not_found")
+        raise NotFound(what="migration", ref=case_id)
     current = MigrationStage(case.stage)
     if to.rank != current.rank + 1:
         following = list(MigrationStage)[min(current.rank + 1, 3)].value
-        raise MigrationOutOfOrder(
-            f"the case is at {current.value}; the next step is {following}, not {to.value}",
-            stage=current.value,
-            next_stage=following,
-            asked=to.value,
-        )
+        raise MigrationOutOfOrder(stage=current.value, next_stage=following, asked=to.value)
     previous = {MigrationStage.CUT_OVER: case.pulled_on, MigrationStage.AERIAL_REMOVED: case.cut_over_on}.get(to)
     if previous is not None and on < previous:
-        raise MigrationOutOfOrder(
-            f"{to.value} on {on} is before the previous step ({previous})",
-            asked=to.value,
-            on=on.isoformat(),
-            previous_on=previous.isoformat(),
-        )
+        raise MigrationOutOfOrder(asked=to.value, on=on.isoformat(), previous_on=previous.isoformat())
     setattr(case, _STAGE_DATE[to], on)
     case.stage = to
     case.version += 1
@@ -265,16 +258,15 @@ def link_request(session: Session, *, case_id: int, capacity_request_id: int) ->
     The request must be the case operator's own. Locks the case. Raises NotFound, InvalidInput. Does not commit."""
     case = session.get(MigrationCase, case_id, with_for_update=True)
     if case is None:
-        raise NotFound(f"migration case {case_id} does not exist", code="migration_not_found")
+        raise NotFound(what="migration", ref=case_id)
     owner = session.scalar(text("SELECT operator_id FROM capacity_request WHERE id = :id"), {"id": capacity_request_id})
-    if owner is None or owner != case.operator_id:
-        code = "capacity_request_not_found" if owner is None else "request_operator_mismatch"
-        message = (
-            f"no capacity request {capacity_request_id}"
-            if owner is None
-            else f"capacity request {capacity_request_id} is another operator's, not this case's"
+    if owner is None:
+        raise InvalidInput(
+            errors=[FieldError("capacity_request_id", "not_found", what="capacity_request", ref=capacity_request_id)]
         )
-        raise InvalidInput(message, code=code, errors=[FieldError("capacity_request_id", code, message)])
+    if owner != case.operator_id:
+        mismatch = FieldError("capacity_request_id", "request_operator_mismatch", request=capacity_request_id)
+        raise InvalidInput(code="request_operator_mismatch", errors=[mismatch], request=capacity_request_id)
     case.capacity_request_id = capacity_request_id
     case.version += 1
     session.execute(text("UPDATE migration_case SET updated_at = clock_timestamp() WHERE id = :id"), {"id": case.id})

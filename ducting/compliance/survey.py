@@ -36,7 +36,7 @@ from ducting.compliance.models import SurveyRound
 from ducting.compliance.service import complete_migrations_seen_removed
 from ducting.compliance.settings import get_compliance_settings
 from ducting.compliance.vocab import CableType, Crossing, PoleMaterial, RoadClass
-from ducting.errors import FieldError, InvalidInput
+from ducting.errors import FieldError, InvalidInput, read_faults
 from gis.crs import UTM48N, WGS84, transformer
 from gis.io import ReadError, read_layers
 
@@ -47,7 +47,7 @@ _UNKNOWN_OPERATOR = {"unknown", "tidak diketahui", "?", ""}
 
 
 class SurveyRejected(InvalidInput):
-    code, title = "survey_rejected", "The survey file has errors; nothing was imported"
+    code = "import_rejected"
 
 
 @dataclass
@@ -79,10 +79,8 @@ class _Parsed:
     pole_cables: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     errors: list[FieldError] = field(default_factory=list)
 
-    def fail(self, row: int, code: str, message: str, **detail: Any) -> None:
-        self.errors.append(
-            FieldError(path=f"rows/{row}", code=code, message=f"row {row}: {message}", detail={"row": row, **detail})
-        )
+    def fail(self, row: int, code: str, **facts: Any) -> None:
+        self.errors.append(FieldError(f"rows/{row}", code, row=row, **facts))
 
 
 @dataclass
@@ -119,15 +117,15 @@ def import_survey(
     try:
         layers = read_layers(data, filename)
     except ReadError as exc:
-        errors = [FieldError(path=f"rows/{r}", code=c, message=m, detail={"row": r}) for r, c, m in exc.errors]
-        raise SurveyRejected(exc.message, errors=errors, code=exc.code if not errors else "survey_rejected") from None
+        errors = read_faults(exc)
+        raise SurveyRejected(code=exc.code if not errors else None, errors=errors, **exc.facts) from None
     frame = _one_frame(layers)
     limit = get_compliance_settings().max_survey_rows
     if len(frame) > limit:
-        raise SurveyRejected(f"{len(frame)} rows; the limit per survey is {limit}", code="too_many_rows")
+        raise SurveyRejected(code="too_many_rows", rows=len(frame), limit=limit)
     parsed = _parse(session, frame)
     if parsed.errors:
-        raise SurveyRejected(f"{len(parsed.errors)} problem(s) found; nothing was imported", errors=parsed.errors)
+        raise SurveyRejected(errors=parsed.errors)
     survey = SurveyRound(
         name=name,
         surveyed_on=surveyed_on,
@@ -150,10 +148,10 @@ def _one_frame(layers: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
         gdf["_layer"] = layer
         frames.append(gdf)
     if not frames:
-        raise SurveyRejected("the file holds no rows", code="survey_empty")
+        raise SurveyRejected(code="survey_empty")
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if "kind" not in frame.columns:
-        raise SurveyRejected("every row needs a `kind` column: pole, span or cable", code="survey_no_kind")
+        raise SurveyRejected(code="survey_no_kind", allowed=list(KINDS))
     if len(frames) > 1:  # rows are numbered within their layer; across layers, number them through
         frame["_row"] = np.arange(1, len(frame) + 1)
     return frame
@@ -174,10 +172,10 @@ def _number(p: _Parsed, row: int, rec: dict[str, Any], key: str, low: float, hig
     try:
         value = float(raw)
     except ValueError:
-        p.fail(row, "value_invalid", f"{key} {raw[:30]!r} is not a number", column=key)
+        p.fail(row, "value_invalid", column=key, value=raw[:30], expected="12.5")
         return None
     if not (low <= value <= high) or not math.isfinite(value):
-        p.fail(row, "value_out_of_range", f"{key} {value:g} is outside {low:g}..{high:g}", column=key)
+        p.fail(row, "value_out_of_range", column=key, value=value, low=low, high=high)
         return None
     return value
 
@@ -188,7 +186,7 @@ def _flag(p: _Parsed, row: int, rec: dict[str, Any], key: str, default: bool = F
         return True
     if raw in _FALSE:
         return default if raw == "" else False
-    p.fail(row, "value_invalid", f"{key} {raw[:20]!r} is not yes/no", column=key)
+    p.fail(row, "value_invalid", column=key, value=raw[:20], allowed=["yes", "no"])
     return default
 
 
@@ -197,7 +195,7 @@ def _choice(p: _Parsed, row: int, rec: dict[str, Any], key: str, allowed: list[s
     if not raw:
         return default
     if raw not in allowed:
-        p.fail(row, "value_invalid", f"{key} {raw[:20]!r} is not one of {', '.join(allowed)}", column=key)
+        p.fail(row, "value_invalid", column=key, value=raw[:20], allowed=allowed)
         return default
     return raw
 
@@ -211,7 +209,7 @@ def _parse(session: Session, frame: gpd.GeoDataFrame) -> _Parsed:
     for kind, rec, geom in kinds:
         row = int(rec["_row"])
         if kind not in KINDS:
-            p.fail(row, "kind_invalid", f"kind {kind[:20]!r} is not pole, span or cable")
+            p.fail(row, "value_invalid", column="kind", value=kind[:20], allowed=list(KINDS))
         elif kind == "pole":
             _parse_pole(p, row, rec, geom, orgs)
     _match_poles(session, p)
@@ -227,26 +225,24 @@ def _parse(session: Session, frame: gpd.GeoDataFrame) -> _Parsed:
 def _parse_pole(p: _Parsed, row: int, rec: dict[str, Any], geom: Any, orgs: dict[str, int]) -> None:
     ref = _text(rec, "pole_ref") or _text(rec, "pole_code")
     if not ref:
-        p.fail(row, "pole_ref_missing", "a pole row needs pole_ref (the team's label) or pole_code")
+        p.fail(row, "value_missing", column="pole_ref", alternative="pole_code")
         return
     if ref in p.poles:
-        p.fail(row, "pole_ref_duplicate", f"pole_ref {ref!r} is also on row {p.poles[ref].row}")
+        p.fail(row, "value_repeated", column="pole_ref", value=ref, other_row=p.poles[ref].row)
         return
     if geom is None or geom.is_empty or geom.geom_type != "Point":
-        p.fail(row, "pole_geometry_missing", "a pole row needs a point (lon/lat)")
+        p.fail(row, "geometry_missing", expected="Point")
         return
     lon, lat = geom.x, geom.y
     if not (100 <= lon <= 110 and -5 <= lat <= 5):
-        swapped = 100 <= lat <= 110
-        p.fail(
-            row,
-            "coordinates_swapped" if swapped else "outside_batam",
-            f"({lon:g}, {lat:g}) is not in Batam" + ("; lon and lat look swapped" if swapped else ""),
-        )
+        if 100 <= lat <= 110:
+            p.fail(row, "coordinates_swapped", position=[lon, lat], suggested=[lat, lon])
+        else:
+            p.fail(row, "outside_service_area", at=[lon, lat])
         return
     owner = _text(rec, "owner").lower()
     if owner and owner not in orgs:
-        p.fail(row, "owner_unknown", f"owner {owner!r} is not a known organisation code")
+        p.fail(row, "organisation_not_found", column="owner", value=owner)
     x, y = transformer(WGS84, UTM48N).transform(lon, lat)
     p.poles[ref] = _Pole(
         ref=ref,
@@ -295,12 +291,7 @@ def _match_poles(session: Session, p: _Parsed) -> None:
             if found is None:
                 pass  # a new pole with the owner's number as its code
             elif found.d > tol:
-                p.fail(
-                    q.row,
-                    "pole_code_far",
-                    f"pole {q.code} is {found.d:.1f} m from where this row puts it; the tolerance is {tol:g} m",
-                    distance_m=round(found.d, 2),
-                )
+                p.fail(q.row, "pole_code_far", pole=q.code, distance_m=round(found.d, 2), tolerance_m=tol)
                 continue
             else:
                 q.node_id = found.id
@@ -316,8 +307,11 @@ def _match_poles(session: Session, p: _Parsed) -> None:
             p.fail(
                 other.row,
                 "poles_too_close",
-                f"new pole {other.ref!r} is {d[j]:.1f} m from new pole "
-                f"{new[i].ref!r} (row {new[i].row}); poles closer than {tol:g} m are one pole",
+                pole=other.ref,
+                other=new[i].ref,
+                other_row=new[i].row,
+                distance_m=round(float(d[j]), 2),
+                tolerance_m=tol,
             )
 
 
@@ -354,19 +348,19 @@ def _parse_span(session: Session, p: _Parsed, row: int, rec: dict[str, Any]) -> 
     ends = []
     for key, ref in (("from_pole", a), ("to_pole", b)):
         if not ref:
-            p.fail(row, "span_pole_missing", f"a span row needs {key}")
+            p.fail(row, "value_missing", column=key)
         elif _resolve_pole(session, p, ref) is None:
-            p.fail(row, "pole_unknown", f"{key} {ref!r} is neither a pole of this file nor an existing pole code")
+            p.fail(row, "pole_unknown", column=key, value=ref)
         else:
             ends.append(ref)
     if len(ends) < 2:
         return
     if a == b or (p.poles[a].node_id is not None and p.poles[a].node_id == p.poles[b].node_id):
-        p.fail(row, "span_same_pole", f"from_pole and to_pole are the same pole ({a})")
+        p.fail(row, "span_same_pole", pole=a)
         return
     key = frozenset((a, b))
     if key in p.spans:
-        p.fail(row, "span_duplicate", f"the span {a}-{b} is also on row {p.spans[key].row}")
+        p.fail(row, "value_repeated", column="span", value=f"{a}-{b}", other_row=p.spans[key].row)
         return
     crosses = _choice(p, row, rec, "crosses", [c.value for c in Crossing], None)
     p.spans[key] = _Span(
@@ -389,11 +383,7 @@ def _parse_span(session: Session, p: _Parsed, row: int, rec: dict[str, Any]) -> 
 def _parse_cable(session: Session, p: _Parsed, row: int, rec: dict[str, Any], orgs: dict[str, int]) -> None:
     op = _text(rec, "operator").lower()
     if op not in _UNKNOWN_OPERATOR and op not in orgs:
-        p.fail(
-            row,
-            "operator_unknown",
-            f"operator {op!r} is not a known organisation code; write 'unknown' when the owner cannot be identified",
-        )
+        p.fail(row, "organisation_not_found", column="operator", value=op, unknown_word="unknown")
     cable = {
         "row": row,
         "operator_id": None if op in _UNKNOWN_OPERATOR else orgs.get(op),
@@ -408,18 +398,16 @@ def _parse_cable(session: Session, p: _Parsed, row: int, rec: dict[str, Any], or
     if a and b:
         span = p.spans.get(frozenset((a, b)))
         if span is None:
-            p.fail(row, "span_not_observed", f"the cable's span {a}-{b} has no span row in this file")
+            p.fail(row, "span_not_observed", span=f"{a}-{b}")
         else:
             span.cables.append(cable)
     elif pole:
         if pole not in p.poles or p.poles[pole].row == 0:
-            p.fail(row, "pole_not_observed", f"the cable's pole {pole!r} has no pole row in this file")
+            p.fail(row, "pole_not_observed", pole=pole)
         else:
             p.pole_cables[pole].append(cable)
     else:
-        p.fail(
-            row, "cable_place_missing", "a cable row needs from_pole and to_pole (on a span) or pole_ref (on a pole)"
-        )
+        p.fail(row, "value_missing", column=["from_pole", "to_pole"], alternative="pole_ref")
 
 
 # -- writing ---------------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ducting.compliance.evaluation import EvaluationReport, Scope, evaluate
-from ducting.errors import FieldError, InvalidInput, NotFound
+from ducting.errors import FieldError, InvalidInput, NotFound, read_faults
 from gis.crs import UTM48N, WGS84
 from gis.geometry import GeometryRejected, check_polygons, load_service_area, shape_from_geojson
 from gis.io import ReadError, read_layers
@@ -43,7 +43,7 @@ _FALSE = {"0", "false", "no", "n", "tidak", "f", "nonaktif"}
 
 
 class ZonesRejected(InvalidInput):
-    code, title = "zones_rejected", "The zone file has errors; nothing was imported"
+    code = "import_rejected"
 
 
 @dataclass
@@ -86,8 +86,8 @@ def read_zone_file(data: bytes, filename: str, *, crs: str | None = None) -> dic
     try:
         return read_layers(data, filename, crs=crs)
     except ReadError as exc:
-        errors = [FieldError(path=f"rows/{r}", code=c, message=m, detail={"row": r}) for r, c, m in exc.errors]
-        raise ZonesRejected(exc.message, errors=errors, code=exc.code if not errors else "zones_rejected") from None
+        errors = read_faults(exc)
+        raise ZonesRejected(code=exc.code if not errors else None, errors=errors, **exc.facts) from None
 
 
 def import_zones(
@@ -97,12 +97,12 @@ def import_zones(
     `dry_run`). Raises ZonesRejected listing every fault. Does not commit."""
     rows, errors = _parse(layers)
     if sum(len(f) for f in layers.values()) > MAX_ZONES_PER_FILE:
-        raise ZonesRejected(f"the file holds more than {MAX_ZONES_PER_FILE} zones", code="too_many_rows")
+        raise ZonesRejected(code="too_many_rows", rows=sum(len(f) for f in layers.values()), limit=MAX_ZONES_PER_FILE)
     if not rows and not errors:
-        raise ZonesRejected("the file holds no zones", code="zones_empty")
+        raise ZonesRejected(code="zones_empty")
     errors += _match_existing(session, rows, multi_layer=len(layers) > 1)
     if errors:
-        raise ZonesRejected(f"{len(errors)} problem(s) found; nothing was imported", errors=errors)
+        raise ZonesRejected(errors=errors)
     report = ZoneImportReport(
         dry_run=dry_run,
         created=sum(r.action == "create" for r in rows),
@@ -156,40 +156,35 @@ def _parse(layers: dict[str, gpd.GeoDataFrame]) -> tuple[list[_Row], list[FieldE
         for rec, geom, geom_faults in zip(records, frame.geometry, faults):
             n = int(rec["_row"])
 
-            def fail(code: str, message: str, layer: str = layer, n: int = n, **detail: Any) -> None:
-                errors.append(
-                    FieldError(
-                        path=_path(layer, n, multi),
-                        code=code,
-                        message=f"row {n}: {message}",
-                        detail={"layer": layer, "row": n, **detail},
-                    )
-                )
+            def fail(code: str, layer: str = layer, n: int = n, **facts: Any) -> None:
+                errors.append(FieldError(_path(layer, n, multi), code, layer=layer, row=n, **facts))
 
             for f in geom_faults:
-                fail(f.code, f.message, **f.detail)
+                fail(f.code, **f.detail)
             name = " ".join(_first(rec, name_cols)[1].split())
             reason = _first(rec, reason_cols)[1][:2000] or None
             if "\x00" in name + (reason or ""):
-                fail("nul_character", "the name or reason contains a NUL character (\\u0000), which cannot be stored")
+                fail("nul_character", column="name" if "\x00" in name else "reason")
                 name = ""
+            elif not name:
+                fail("value_missing", column="name", alternative="nama")
             elif not 2 <= len(name) <= 200:
-                fail(
-                    "zone_name_missing" if not name else "zone_name_length",
-                    "a zone needs a name of 2 to 200 characters in a `name` (or `nama`) column",
-                )
+                fail("text_length", column="name", length=len(name), min=2, max=200)
             elif name.casefold() in seen:
                 other = seen[name.casefold()]
                 fail(
-                    "zone_name_duplicate",
-                    f"the name {name!r} is also on row {other[1]}" + (f" of layer {other[0]!r}" if multi else ""),
+                    "value_repeated",
+                    column="name",
+                    value=name,
+                    other_row=other[1],
+                    other_layer=other[0] if multi else None,
                 )
             else:
                 seen[name.casefold()] = (layer, n)
             active_col, raw_active = _first(rec, active_cols)
             raw_active = raw_active.lower()
             if raw_active and raw_active not in _TRUE | _FALSE:
-                fail("value_invalid", f"{active_col} {raw_active[:20]!r} is not yes/no", column=str(active_col))
+                fail("value_invalid", column=str(active_col), value=raw_active[:20], allowed=["yes", "no"])
             if not geom_faults and name:
                 multi_geom = geom if geom.geom_type == "MultiPolygon" else MultiPolygon([geom])
                 rows.append(_Row(layer, n, name, reason, raw_active not in _FALSE, multi_geom))
@@ -213,11 +208,12 @@ def _match_existing(session: Session, rows: list[_Row], *, multi_layer: bool) ->
         if len(found) > 1:
             errors.append(
                 FieldError(
-                    path=_path(r.layer, r.row, multi_layer),
-                    code="zone_name_ambiguous",
-                    message=f"row {r.row}: {len(found)} zones are called {r.name!r} "
-                    f"(ids {', '.join(str(z.id) for z in found)}); rename one first",
-                    detail={"layer": r.layer, "row": r.row, "zone_ids": [z.id for z in found]},
+                    _path(r.layer, r.row, multi_layer),
+                    "zone_name_ambiguous",
+                    layer=r.layer,
+                    row=r.row,
+                    name=r.name,
+                    zone_ids=[z.id for z in found],
                 )
             )
         elif found:
@@ -326,7 +322,7 @@ def change_zone(
         {"id": zone_id},
     ).first()
     if row is None:
-        raise NotFound(f"zone {zone_id} does not exist", code="zone_not_found")
+        raise NotFound(what="zone", ref=zone_id)
     shape = _drawn_shape(geometry) if geometry is not None else None
     session.execute(
         text(f"""UPDATE no_overhead_zone SET active = coalesce(:active, active), name = coalesce(:n, name),
@@ -346,24 +342,15 @@ def change_zone(
 def _drawn_shape(geometry: dict[str, Any]) -> BaseGeometry:
     kind = geometry.get("type") if isinstance(geometry, dict) else None
     if kind not in ("Polygon", "MultiPolygon"):
-        raise InvalidInput(
-            "a zone is a Polygon or MultiPolygon",
-            code="zone_geometry_invalid",
-            errors=[FieldError("geometry/type", "geometry_type", f"got {str(kind)[:40]!r}")],
-        )
+        wrong = FieldError("geometry/type", "geometry_type", expected=["Polygon", "MultiPolygon"], got=str(kind)[:40])
+        raise InvalidInput(code="zone_geometry_invalid", errors=[wrong])
     try:
         shape = shape_from_geojson(geometry, expected=kind)
     except GeometryRejected as exc:
-        raise InvalidInput(
-            str(exc),
-            code="zone_geometry_invalid",
-            errors=[FieldError("geometry", f.code, f.message, detail=f.detail) for f in exc.faults],
-        ) from None
+        errors = [FieldError("geometry", f.code, detail=f.detail) for f in exc.faults]
+        raise InvalidInput(code="zone_geometry_invalid", errors=errors) from None
     faults = check_polygons([shape], service_area=load_service_area())[0]
     if faults:
-        raise InvalidInput(
-            "; ".join(f.message for f in faults),
-            code="zone_geometry_invalid",
-            errors=[FieldError("geometry", f.code, f.message, detail=f.detail) for f in faults],
-        )
+        errors = [FieldError("geometry", f.code, detail=f.detail) for f in faults]
+        raise InvalidInput(code="zone_geometry_invalid", errors=errors)
     return shape if shape.geom_type == "MultiPolygon" else MultiPolygon([shape])

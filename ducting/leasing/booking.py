@@ -25,11 +25,11 @@ from ducting.settings import get_settings
 
 
 class NoRoute(Conflict):
-    code, title = "no_route", "No route has enough free capacity"
+    code = "no_route"
 
 
 class LeaseOverlap(Conflict):
-    code, title = "lease_overlap", "Another lease took that capacity first"
+    code = "lease_overlap"
 
 
 @dataclass
@@ -114,18 +114,16 @@ def _no_route(graph: CapacityGraph, cap: Any, a: int, b: int, count: int) -> NoR
     net = graph.network
     assert net is not None
     if a not in net.node_index or b not in net.node_index:
-        return NoRoute("one of the nodes has no operational duct route", bottleneck=[], reason="node_off_network")
+        return NoRoute(bottleneck=[], reason="node_off_network")
     bare = graph.shortest_path(a, b, net.seg_len.copy())
     if bare is None:
-        return NoRoute("the two nodes are not connected by duct routes at all", bottleneck=[], reason="not_connected")
+        return NoRoute(bottleneck=[], reason="not_connected")
     short = [
         {"segment_id": sid, "code": code, "free": free, "usable": usable}
         for sid, code, free, usable in graph.segment_free(cap, bare.segment_ids)
         if free < count
     ]
-    names = ", ".join(f"{s['code']} ({s['free']} free)" for s in short[:5])
     return NoRoute(
-        f"no route has {count} free subduct(s) for the whole period; the direct route is blocked at {names}",
         bottleneck=short,
         needed=count,
         blocked_at=", ".join(s["code"] for s in short[:5]),
@@ -156,7 +154,6 @@ def choose_subducts(
         free = by_segment.get(sid, [])
         if len(free) < count:
             raise NoRoute(
-                f"segment {meta[sid].code} has {len(free)} free subduct(s) now, {count} needed",
                 segment=meta[sid].code,
                 free=len(free),
                 needed=count,
@@ -312,18 +309,18 @@ def hold(
     except IntegrityError as exc:
         if isinstance(exc.orig, ExclusionViolation):
             raise LeaseOverlap(
-                "a subduct on this route was taken by another lease a moment ago",
-                bottleneck=[{"segment_id": s.segment_id, "code": s.code} for s in plan.segments],
+                bottleneck=[{"segment_id": s.segment_id, "code": s.code} for s in plan.segments]
             ) from exc
         raise
 
 
 def parse_days(first_day: Any, last_day: Any, *, path: str = "") -> Days:
+    if first_day is None:
+        raise InvalidInput(errors=[FieldError(f"{path}first_day", "value_missing", column="first_day")])
     try:
         return Days(first_day, last_day)
     except ValueError as exc:
+        facts: dict[str, Any] = {"first_day": first_day, "last_day": last_day}
         raise InvalidInput(
-            str(exc),
-            code="end_before_start",
-            errors=[FieldError(path=f"{path}last_day", code="end_before_start", message=str(exc))],
+            code="end_before_start", errors=[FieldError(f"{path}last_day", "end_before_start", **facts)], **facts
         ) from exc

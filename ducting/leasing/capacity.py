@@ -48,7 +48,7 @@ def segment_occupancy(session: Session, *, segment_id: int, days: Days, viewer: 
         text("SELECT id, code, length_m FROM route_segment WHERE id = :id"), {"id": segment_id}
     ).first()
     if seg is None:
-        raise NotFound(f"segment {segment_id} does not exist")
+        raise NotFound(what="segment", ref=segment_id)
     params = {"seg": segment_id, "period": days.literal()}
     holdings: dict[int, list[Any]] = {}
     for h in session.execute(_HOLDINGS, params):

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from ducting.leasing.vocab import AllocationStatus, RequestStatus
 from ducting.network.vocab import SizeClass
@@ -35,11 +36,19 @@ class RouteQuery(BaseModel):
             self.from_node is not None or self.to_node is not None
         )
         if given != 1:
-            raise ValueError("give exactly one of: from_node and to_node, segments, or line")
+            raise PydanticCustomError(
+                "field_combination",
+                "give exactly one way to say where",
+                {"exactly_one": ["from_node", "segments", "line"]},
+            )
         if (self.from_node is None) != (self.to_node is None):
-            raise ValueError("from_node and to_node go together")
+            raise PydanticCustomError(
+                "field_combination", "from_node and to_node go together", {"together": ["from_node", "to_node"]}
+            )
         if self.term_months is not None and self.last_day is not None:
-            raise ValueError("give last_day or term_months, not both")
+            raise PydanticCustomError(
+                "field_combination", "last_day or term_months, not both", {"at_most_one": ["last_day", "term_months"]}
+            )
         return self
 
 

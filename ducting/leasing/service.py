@@ -31,16 +31,10 @@ def resolve_query(session: Session, query: RouteQuery) -> tuple[int | None, int 
     if query.term_months is not None:
         last_day = term_last_day(query.first_day, query.term_months)
     if last_day is not None and last_day < query.first_day:
-        errors.append(
-            FieldError("last_day", "end_before_start", f"last day {last_day} is before first day {query.first_day}")
-        )
+        errors.append(FieldError("last_day", "end_before_start", first_day=query.first_day, last_day=last_day))
     grace = get_settings().leasing.start_grace_days
     if query.first_day < today() - timedelta(days=grace):
-        errors.append(
-            FieldError(
-                "first_day", "start_in_past", f"first day {query.first_day} is more than {grace} days in the past"
-            )
-        )
+        errors.append(FieldError("first_day", "start_in_past", first_day=query.first_day, grace_days=grace))
     from_id = to_id = None
     via: list[int] | None = None
     if query.from_node is not None:
@@ -52,16 +46,16 @@ def resolve_query(session: Session, query: RouteQuery) -> tuple[int | None, int 
         )
         for field, code in (("from_node", query.from_node), ("to_node", query.to_node)):
             if code not in ids:
-                errors.append(FieldError(field, "node_not_found", f"no live node with code {code!r}"))
+                errors.append(FieldError(field, "not_found", what="node", ref=code))
         if query.from_node == query.to_node:
-            errors.append(FieldError("to_node", "same_node", "from_node and to_node are the same node"))
+            errors.append(FieldError("to_node", "same_node", node=query.to_node))
         from_id, to_id = ids.get(query.from_node), ids.get(query.to_node)
     elif query.segments is not None:
         via = _segment_path(session, query.segments, errors)
     else:
         via = _match_line(session, query.line, errors)
     if errors:
-        raise InvalidInput(f"{len(errors)} problem(s) with the request", errors=errors)
+        raise InvalidInput(errors=errors)
     return from_id, to_id, via, Days(query.first_day, last_day)
 
 
@@ -77,16 +71,14 @@ def _segment_path(session: Session, codes: list[str], errors: list[FieldError]) 
     }
     for i, code in enumerate(codes):
         if code not in rows:
-            errors.append(FieldError(f"segments/{i}", "segment_not_found", f"no live segment {code!r}"))
+            errors.append(FieldError(f"segments/{i}", "not_found", what="segment", ref=code))
     if errors:
         return []
     for i in range(1, len(codes)):
         a, b = rows[codes[i - 1]], rows[codes[i]]
         if not {a.start_node_id, a.end_node_id} & {b.start_node_id, b.end_node_id}:
             errors.append(
-                FieldError(
-                    f"segments/{i}", "segments_not_connected", f"segment {codes[i]} does not touch {codes[i - 1]}"
-                )
+                FieldError(f"segments/{i}", "segments_not_connected", segment=codes[i], previous=codes[i - 1])
             )
     return [rows[c].id for c in codes]
 
@@ -115,7 +107,7 @@ def _match_line(session: Session, line: Any, errors: list[FieldError]) -> list[i
         .all()
     )
     if not rows:
-        errors.append(FieldError("line", "line_not_matched", "the drawn line does not follow any duct route"))
+        errors.append(FieldError("line", "line_not_matched"))
     return list(rows)
 
 
@@ -214,7 +206,7 @@ def get_request(session: Session, request_id: int, actor: Actor, *, lock: bool =
         query = query.with_for_update()
     req = session.scalars(query).first()
     if req is None or (actor.role == Role.OPERATOR and req.operator_id != actor.organisation_id):
-        raise NotFound(f"request {request_id} does not exist")
+        raise NotFound(what="request", ref=request_id)
     return req
 
 
@@ -232,11 +224,9 @@ def transition(
     req = get_request(session, request_id, actor, lock=True)
     who = TRANSITIONS.get((req.status, to))
     if who is None:
-        raise Conflict(
-            f"a {req.status} request cannot become {to}", code="illegal_transition", current_status=req.status
-        )
+        raise Conflict(code="illegal_transition", what="request", current_status=req.status, to=to)
     if not _may(actor, who, req):
-        raise Forbidden(f"moving a request to {to} is for the {who}")
+        raise Forbidden(to=to, who=who)
     handler = {
         RequestStatus.OFFERED: _offer,
         RequestStatus.REJECTED: _release,
@@ -296,7 +286,7 @@ def _offer(session: Session, req: CapacityRequest, **_: Any) -> None:
     now = datetime.now(UTC)
     count, earliest = _holds(session, req)
     if not count or earliest is None or earliest <= now:
-        raise Conflict("the hold on this request's subducts has expired", code="hold_expired")
+        raise Conflict(code="hold_expired", request=req.reference)
     req.hold_expires_at = now + timedelta(days=settings.hold_days)
     req.due_at = add_working_days(now, settings.acceptance_working_days)
     _update_held(session, req, hold_expires_at=req.hold_expires_at)
@@ -310,7 +300,7 @@ def _release(session: Session, req: CapacityRequest, **_: Any) -> None:
 def _accept(session: Session, req: CapacityRequest, **_: Any) -> None:
     count, earliest = _holds(session, req)
     if not count or earliest is None or earliest <= datetime.now(UTC):
-        raise Conflict("the offer's hold has expired; submit the request again", code="hold_expired")
+        raise Conflict(code="hold_expired", request=req.reference)
     length_now = select(RouteSegment.length_m).where(RouteSegment.id == Allocation.segment_id).scalar_subquery()
     # the billed snapshot, taken when accepted; the PKS number comes last (`_number_contract`)
     _update_held(session, req, status=AllocationStatus.ACTIVE, hold_expires_at=None, contracted_length_m=length_now)
@@ -400,12 +390,12 @@ def allocate_directly(session: Session, *, actor: Actor, data: DirectAllocationI
     ).scalar()
     errors: list[FieldError] = []
     if org is None:
-        errors.append(FieldError("operator", "operator_not_found", f"no operator with code {data.operator!r}"))
+        errors.append(FieldError("operator", "not_found", what="operator", ref=data.operator))
     via = _segment_path(session, data.segments, errors)
     if data.last_day is not None and data.last_day < data.first_day:
-        errors.append(FieldError("last_day", "end_before_start", "last day is before first day"))
+        errors.append(FieldError("last_day", "end_before_start", first_day=data.first_day, last_day=data.last_day))
     if errors:
-        raise InvalidInput(f"{len(errors)} problem(s) with the allocation", errors=errors)
+        raise InvalidInput(errors=errors)
     days = Days(data.first_day, data.last_day)
     planned = booking.choose_subducts(
         session, segment_ids=via, count=data.subduct_count, size_class=data.size_class, days=days

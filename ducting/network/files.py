@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from ducting.auth import EditorDep, ReaderDep
 from ducting.db import SessionDep
-from ducting.errors import FieldError, InvalidInput, TooLarge
+from ducting.errors import InvalidInput, TooLarge, read_faults
 from ducting.network.exporter import EXPORT_FORMATS, export_filename, export_network
 from ducting.network.importer import import_layers
 from ducting.settings import get_settings
@@ -30,12 +30,11 @@ async def import_network(
     limit = get_settings().api.max_body_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise TooLarge(f"the file is over {limit} bytes")
+        raise TooLarge(what="file", limit_bytes=limit)
     try:
         layers = read_layers(data, _safe_name(file.filename), crs=crs)
     except ReadError as exc:
-        errors = [FieldError(path=f"row/{row}", code=code, message=msg) for row, code, msg in exc.errors]
-        raise InvalidInput(exc.message, code=exc.code, errors=errors) from exc
+        raise InvalidInput(code=exc.code, errors=read_faults(exc, "row/{row}"), **exc.facts) from exc
     report = import_layers(session, layers, dry_run=dry_run)
     if not dry_run:
         session.commit()
@@ -60,7 +59,7 @@ def export(
     format: str = Query(default="gpkg", description=f"One of {', '.join(EXPORT_FORMATS)}"),
 ) -> Response:
     if format not in EXPORT_FORMATS:
-        raise InvalidInput(f"unknown format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}", code="bad_format")
+        raise InvalidInput(code="unsupported_format", format=format[:20], formats=list(EXPORT_FORMATS))
     content, media, ext = export_network(session, format)
     return Response(
         content,

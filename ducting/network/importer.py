@@ -39,7 +39,7 @@ SAME_PLACE_M = 0.01
 
 
 class ImportRejected(InvalidInput):
-    code, title = "import_rejected", "The file has errors; nothing was imported"
+    code = "import_rejected"
 
 
 @dataclass
@@ -75,8 +75,8 @@ class _Ctx:
     specs: dict[str, tuple[int, list[int]]]  # code -> (spec id, bore spec ids)
     tolerance_m: float
 
-    def fail(self, layer: str, row: int, code: str, message: str, **detail: Any) -> None:
-        self.errors.append(FieldError(path=f"{layer}/{row}", code=code, message=message, detail={"row": row, **detail}))
+    def fail(self, layer: str, row: int, code: str, **facts: Any) -> None:
+        self.errors.append(FieldError(f"{layer}/{row}", code, row=row, **facts))
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -91,9 +91,7 @@ def import_layers(
     nodes_gdf, segments_gdf = _pick_layers(layers)
     limit = settings.api.max_import_features
     if len(nodes_gdf) + len(segments_gdf) > limit:
-        raise ImportRejected(
-            f"{len(nodes_gdf) + len(segments_gdf)} features; the limit per import is {limit}", code="too_many_features"
-        )
+        raise ImportRejected(code="too_many_rows", rows=len(nodes_gdf) + len(segments_gdf), limit=limit)
     ctx = _Ctx(session, [], _org_codes(session), _spec_layouts(session), settings.topology.snap_tolerance_m)
     report = ImportReport(dry_run=dry_run)
     progress("checking nodes", 0, len(nodes_gdf))
@@ -101,7 +99,7 @@ def import_layers(
     progress("checking segments", 0, len(segments_gdf))
     segments = _check_segments(ctx, segments_gdf, nodes, report)
     if ctx.errors:
-        raise ImportRejected(f"{len(ctx.errors)} problem(s) found; nothing was imported", errors=ctx.errors)
+        raise ImportRejected(errors=ctx.errors)
     report.ducts = sum(len(s["ducts"]) for s in segments if s["action"] == "create")
     report.subducts = sum(len(ctx.specs[d["spec"]][1]) for s in segments if s["action"] == "create" for d in s["ducts"])
     if not dry_run:
@@ -120,9 +118,7 @@ def _pick_layers(layers: dict[str, gpd.GeoDataFrame]) -> tuple[gpd.GeoDataFrame,
         types = set(gdf.geom_type.dropna()) if len(gdf) else set()
         unsupported = types - {"Point", "LineString", "MultiLineString"}
         if unsupported:
-            raise ImportRejected(
-                f"layer {name!r} has geometry types we do not import: {sorted(unsupported)}", code="unsupported_layer"
-            )
+            raise ImportRejected(code="unsupported_layer", layer=name, types=sorted(unsupported))
         # One layer may hold both (a GeoJSON or KML from the field): points are nodes, lines are segments.
         is_point = (gdf.geom_type == "Point").to_numpy()
         if is_point.any():
@@ -134,10 +130,10 @@ def _pick_layers(layers: dict[str, gpd.GeoDataFrame]) -> tuple[gpd.GeoDataFrame,
     for key in ("nodes", "segments"):
         frames = picked[key]
         if len(frames) > 1:
-            raise ImportRejected(f"more than one {key} layer in the file", code="ambiguous_layers")
+            raise ImportRejected(code="ambiguous_layers", layer=key)
         out.append(frames[0] if frames else empty)
     if not len(out[0]) and not len(out[1]):
-        raise ImportRejected("no nodes or segments found in the file", code="empty_import")
+        raise ImportRejected(code="empty_import")
     return out[0], out[1]
 
 
@@ -173,7 +169,7 @@ def _enum(ctx: _Ctx, layer: str, row: int, name: str, value: Any, enum: type, de
     try:
         return enum(raw)
     except ValueError:
-        ctx.fail(layer, row, "bad_value", f"{name} {raw!r} is not one of {[e.value for e in enum]}", column=name)
+        ctx.fail(layer, row, "value_invalid", column=name, value=raw, allowed=[e.value for e in enum])
         return default
 
 
@@ -184,7 +180,7 @@ def _date(ctx: _Ctx, layer: str, row: int, value: Any) -> date | None:
     try:
         return date.fromisoformat(raw[:10])
     except ValueError:
-        ctx.fail(layer, row, "bad_value", f"install_date {raw!r} is not a date (YYYY-MM-DD)", column="install_date")
+        ctx.fail(layer, row, "value_invalid", column="install_date", value=raw, expected="date")
         return None
 
 
@@ -194,13 +190,7 @@ def _owner(ctx: _Ctx, layer: str, row: int, value: Any) -> int | None:
         return None
     found = ctx.orgs.get(raw, ctx.orgs.get(raw.lower()))
     if found is None:
-        ctx.fail(
-            layer,
-            row,
-            "organisation_not_found",
-            f"owner {raw!r} is not a known organisation code or name",
-            column="owner",
-        )
+        ctx.fail(layer, row, "organisation_not_found", column="owner", value=raw)
     return found
 
 
@@ -208,7 +198,7 @@ def _faults(ctx: _Ctx, layer: str, rows: list[int], faults: list[list[Any]]) -> 
     ok = np.ones(len(rows), dtype=bool)
     for i, fs in enumerate(faults):
         for f in fs:
-            ctx.fail(layer, rows[i], f.code, f.message, **f.detail)
+            ctx.fail(layer, rows[i], f.code, **f.detail)
             ok[i] = False
     return ok
 
@@ -236,10 +226,10 @@ def _check_nodes(ctx: _Ctx, gdf: gpd.GeoDataFrame, report: ImportReport) -> dict
         rec = gdf.iloc[i]
         code = _text(rec.get("code"))
         if code is None:
-            ctx.fail("nodes", row, "code_missing", "every node needs a code (column `code` or `name`)")
+            ctx.fail("nodes", row, "value_missing", column="code")
             continue
         if code in nodes:
-            ctx.fail("nodes", row, "code_repeated", f"code {code} appears twice (also row {nodes[code]['row']})")
+            ctx.fail("nodes", row, "value_repeated", column="code", value=code, other_row=nodes[code]["row"])
             continue
         item = {
             "row": row,
@@ -265,13 +255,7 @@ def _node_action(ctx: _Ctx, row: int, item: dict[str, Any], current: Any) -> str
         return "create"
     moved = _metres(Point(current.x, current.y), item["geom"])
     if moved > SAME_PLACE_M:
-        ctx.fail(
-            "nodes",
-            row,
-            "import_geometry_conflict",
-            f"node {item['code']} exists {moved:.2f} m from this position; move it in the editor instead",
-            distance_m=round(moved, 3),
-        )
+        ctx.fail("nodes", row, "import_geometry_conflict", node=item["code"], distance_m=round(moved, 3))
         return "invalid"
     item["id"] = current.id
     same = (
@@ -303,11 +287,7 @@ def _check_node_spacing(ctx: _Ctx, nodes: dict[str, dict[str, Any]]) -> None:
         item, (other_code, _) = new[s], others[h]
         if other_code != item["code"]:
             ctx.fail(
-                "nodes",
-                item["row"],
-                "node_duplicate",
-                f"node {item['code']} is within {ctx.tolerance_m} m of node {other_code}",
-                other=other_code,
+                "nodes", item["row"], "node_duplicate", node=item["code"], other=other_code, tolerance_m=ctx.tolerance_m
             )
             item["action"] = "invalid"
 
@@ -339,9 +319,7 @@ def _check_segments(
         if item is None:
             continue
         if item["code"] in seen:
-            ctx.fail(
-                "segments", row, "code_repeated", f"code {item['code']} appears twice (also row {seen[item['code']]})"
-            )
+            ctx.fail("segments", row, "value_repeated", column="code", value=item["code"], other_row=seen[item["code"]])
             continue
         seen[item["code"]] = row
         if not ok[i]:
@@ -373,7 +351,7 @@ def _snap_targets(ctx: _Ctx, nodes: dict[str, dict[str, Any]]) -> list[tuple[str
 def _segment_attrs(ctx: _Ctx, row: int, rec: Any) -> dict[str, Any] | None:
     code = _text(rec.get("code"))
     if code is None:
-        ctx.fail("segments", row, "code_missing", "every segment needs a code (column `code` or `name`)")
+        ctx.fail("segments", row, "value_missing", column="code")
         return None
     depth = _text(rec.get("depth_m"))
     depth_m = None
@@ -383,9 +361,7 @@ def _segment_attrs(ctx: _Ctx, row: int, rec: Any) -> dict[str, Any] | None:
             if not Decimal(0) < depth_m < Decimal(10):
                 raise InvalidOperation
         except (InvalidOperation, ValueError):
-            ctx.fail(
-                "segments", row, "bad_value", f"depth_m {depth!r} is not a depth in metres (0-10)", column="depth_m"
-            )
+            ctx.fail("segments", row, "value_out_of_range", column="depth_m", value=depth, low=0, high=10)
     return {
         "row": row,
         "code": code,
@@ -413,28 +389,25 @@ def _ducts(ctx: _Ctx, row: int, value: Any) -> list[dict[str, Any]]:
         if not isinstance(items, list):
             raise ValueError
     except ValueError:
-        ctx.fail(
-            "segments",
-            row,
-            "bad_ducts",
-            'ducts must be a JSON list like [{"spec": "HDPE-40/33-7xMD10", "reserve": 1}]',
-            column="ducts",
-        )
+        ctx.fail("segments", row, "value_invalid", column="ducts", expected="ducts_json")
         return []
     out = []
     for k, item in enumerate(items):
         spec = item.get("spec") if isinstance(item, dict) else item
         reserve = item.get("reserve", 0) if isinstance(item, dict) else 0
         if spec not in ctx.specs:
-            ctx.fail("segments", row, "spec_not_found", f"duct {k + 1}: unknown duct spec {spec!r}", column="ducts")
+            ctx.fail("segments", row, "not_found", what="spec", ref=str(spec)[:60], column="ducts", duct=k + 1)
             continue
         if not isinstance(reserve, int) or not 0 <= reserve <= len(ctx.specs[spec][1]):
             ctx.fail(
                 "segments",
                 row,
                 "reserve_too_large",
-                f"duct {k + 1}: reserve {reserve!r} is not 0..{len(ctx.specs[spec][1])}",
                 column="ducts",
+                duct=k + 1,
+                reserve=str(reserve)[:20],
+                spec=spec,
+                subducts=len(ctx.specs[spec][1]),
             )
             continue
         out.append({"spec": spec, "reserve": reserve})
@@ -450,29 +423,23 @@ def _snap_item(
         ("end", end, _text(rec.get("end_node"))),
     ):
         if match.index is None:
-            near = f"{match.distance_m:.2f} m" if math.isfinite(match.distance_m) else "no nodes at all"
             ctx.fail(
                 "segments",
                 row,
                 "segment_not_snapped",
-                f"segment {item['code']}: its {which} is not on a node (nearest: {near}; tolerance {ctx.tolerance_m} m)",
+                segment=item["code"],
                 end=which,
                 distance_m=round(match.distance_m, 3) if math.isfinite(match.distance_m) else None,
+                tolerance_m=ctx.tolerance_m,
             )
             return False
         code = targets[match.index][0]
         if named is not None and named != code:
-            ctx.fail(
-                "segments",
-                row,
-                "segment_not_snapped",
-                f"segment {item['code']}: its {which} is on node {code}, not {named} as the row says",
-                end=which,
-            )
+            ctx.fail("segments", row, "segment_not_snapped", segment=item["code"], end=which, node=code, named=named)
             return False
         chosen.append(targets[match.index])
     if chosen[0][0] == chosen[1][0]:
-        ctx.fail("segments", row, "segment_same_node", f"segment {item['code']}: both ends snap to node {chosen[0][0]}")
+        ctx.fail("segments", row, "segment_same_node", segment=item["code"], node=chosen[0][0])
         return False
     item["start"], item["end"] = chosen[0][0], chosen[1][0]
     item["geom"] = snap_line(line, chosen[0][2], chosen[1][2])
@@ -499,12 +466,7 @@ def _segment_action(ctx: _Ctx, row: int, item: dict[str, Any], current: Any) -> 
     if (current.start, current.end) != (item["start"], item["end"]) or shapely.hausdorff_distance(
         to_metric(geom), to_metric(item["geom"])
     ) > SAME_PLACE_M:
-        ctx.fail(
-            "segments",
-            row,
-            "import_geometry_conflict",
-            f"segment {item['code']} exists with another route or other end nodes; edit it in the editor instead",
-        )
+        ctx.fail("segments", row, "import_geometry_conflict", segment=item["code"])
         return "invalid"
     item["id"] = current.id
     same = (
@@ -534,12 +496,8 @@ def _check_duplicates(ctx: _Ctx, items: list[dict[str, Any]]) -> None:
             key = frozenset((item["start"], item["end"]))
             for code, geom, row in pairs[key]:
                 if code != item["code"] and _overlap_m(geom, item["geom"]) > 1.0:
-                    where = f" (row {row})" if row else ""
                     ctx.fail(
-                        "segments",
-                        item["row"],
-                        "segment_duplicate",
-                        f"segment {item['code']} runs along segment {code}{where} between the same nodes",
+                        "segments", item["row"], "segment_duplicate", segment=item["code"], other=code, other_row=row
                     )
                     item["action"] = "invalid"
                     break

@@ -43,27 +43,28 @@ def bbox_values(bbox: str | None) -> tuple[float, float, float, float] | None:
     except ValueError:
         values = []
     if len(values) not in (4, 6) or not all(math.isfinite(v) for v in values):
-        raise _bbox_error(f"bbox {bbox!r} must be four finite numbers: minLon,minLat,maxLon,maxLat")
+        raise _bbox_error(value=bbox[:80])
     if len(values) == 6:
         values = [values[0], values[1], values[3], values[4]]
     minx, miny, maxx, maxy = values
     if abs(miny) > 90 or abs(maxy) > 90:
-        hint = " It looks like lat/lon swapped: give longitude first." if abs(minx) <= 90 and abs(maxx) <= 90 else ""
-        raise _bbox_error(f"bbox latitude out of range in {bbox!r}.{hint}")
+        if abs(minx) <= 90 and abs(maxx) <= 90:  # lat,lon order: say the bbox it probably meant
+            raise _bbox_error(value=bbox[:80], suggested=",".join(f"{v:g}" for v in (miny, minx, maxy, maxx)))
+        raise _bbox_error(value=bbox[:80], min_lat=miny, max_lat=maxy)
     if minx > maxx or miny > maxy:
-        raise _bbox_error(f"bbox {bbox!r} has min greater than max")
+        raise _bbox_error(value=bbox[:80], minimum=minx if minx > maxx else miny, maximum=maxx if minx > maxx else maxy)
     return minx, miny, maxx, maxy
 
 
-def _bbox_error(message: str) -> InvalidInput:
-    return InvalidInput(message, code="bad_bbox", errors=[FieldError(path="bbox", code="bad_bbox", message=message)])
+def _bbox_error(**facts: Any) -> InvalidInput:
+    return InvalidInput(code="bad_bbox", errors=[FieldError("bbox", "bad_bbox", **facts)], **facts)
 
 
 async def parse_as_of(
     as_of: datetime | None = Query(default=None, description="Show the network as it was then (ISO 8601)"),
 ) -> datetime | None:
     if as_of is not None and as_of.tzinfo is None:
-        raise InvalidInput("as_of needs a time zone, e.g. 2026-05-01T00:00:00+07:00", code="bad_as_of")
+        raise InvalidInput(code="bad_as_of", value=as_of.isoformat())
     return as_of
 
 
@@ -74,7 +75,7 @@ AsOf = Annotated[datetime | None, Depends(parse_as_of)]
 def _collection(collection_id: str) -> queries.Collection:
     col = queries.COLLECTIONS.get(collection_id)
     if col is None:
-        raise NotFound(f"no collection {collection_id!r}; see /api/v1/collections")
+        raise NotFound(what="collection", ref=collection_id[:60])
     return col
 
 
@@ -204,5 +205,5 @@ def item(collection_id: str, feature_id: str, session: SessionDep, actor: Reader
     col = _collection(collection_id)
     feature = queries.feature_one(session, col, feature_id, as_of=as_of)
     if feature is None:
-        raise NotFound(f"no feature {feature_id!r} in {collection_id}")
+        raise NotFound(what="feature", ref=str(feature_id)[:60], collection=collection_id)
     return Response(feature, media_type=GEOJSON)

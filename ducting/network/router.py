@@ -40,7 +40,7 @@ def parse_if_match(value: str | None) -> int | None:
         return None
     found = re.fullmatch(r'\s*(?:W/)?"?v?(\d+)"?\s*', value)
     if not found:
-        raise InvalidInput(f'If-Match {value!r} is not an ETag of this API (like "v3")', code="bad_if_match")
+        raise InvalidInput(code="bad_if_match", value=value[:40])
     return int(found.group(1))
 
 
@@ -143,7 +143,7 @@ def create_node(body: NodeIn, session: SessionDep, actor: EditorDep, response: R
 def get_node(node_id: int, session: SessionDep, actor: ReaderDep, response: Response) -> dict[str, Any]:
     node = session.get(Node, node_id)
     if node is None:
-        raise NotFound(f"node {node_id} does not exist")
+        raise NotFound(what="node", ref=node_id)
     _etag(response, node.version)
     return node_feature(node)
 
@@ -173,7 +173,7 @@ def node_history(node_id: int, session: SessionDep, actor: ReaderDep) -> list[di
 def _history(session: Session, table: str, row_id: int) -> list[dict[str, Any]]:
     entries = queries.history(session, table, row_id)
     if not entries:
-        raise NotFound(f"{table} {row_id} has no recorded history")
+        raise NotFound(what="history", of={"route_segment": "segment"}.get(table, table), ref=row_id)
     return entries
 
 
@@ -191,7 +191,7 @@ def create_segment(body: SegmentIn, session: SessionDep, actor: EditorDep, respo
 def get_segment(segment_id: int, session: SessionDep, actor: ReaderDep, response: Response) -> dict[str, Any]:
     seg = session.get(RouteSegment, segment_id)
     if seg is None:
-        raise NotFound(f"segment {segment_id} does not exist")
+        raise NotFound(what="segment", ref=segment_id)
     _etag(response, seg.version)
     return segment_feature(session, seg)
 
@@ -252,7 +252,7 @@ def segment_history(segment_id: int, session: SessionDep, actor: ReaderDep) -> l
 @router.get("/segments/{segment_id}/ducts", response_model=list[DuctOut])
 def list_ducts(segment_id: int, session: SessionDep, actor: ReaderDep) -> list[DuctOut]:
     if session.get(RouteSegment, segment_id) is None:
-        raise NotFound(f"segment {segment_id} does not exist")
+        raise NotFound(what="segment", ref=segment_id)
     ducts = session.scalars(select(Duct).where(Duct.segment_id == segment_id).order_by(Duct.position)).unique()
     return [duct_out(d) for d in ducts]
 
@@ -269,7 +269,7 @@ def add_duct(segment_id: int, body: DuctIn, session: SessionDep, actor: EditorDe
 def get_duct(duct_id: int, session: SessionDep, actor: ReaderDep, response: Response) -> DuctOut:
     duct = session.get(Duct, duct_id)
     if duct is None:
-        raise NotFound(f"duct {duct_id} does not exist")
+        raise NotFound(what="duct", ref=duct_id)
     _etag(response, duct.version)
     return duct_out(duct)
 
@@ -319,7 +319,7 @@ def service_bulk(session: Session, body: BulkIn) -> list[dict[str, Any]]:
     Any failure rolls the whole batch back (the route commits only when none failed)."""
     from pydantic import ValidationError
 
-    from ducting.errors import DomainError
+    from ducting.errors import DomainError, validation_facts
 
     results: list[dict[str, Any]] = []
     errors: list[FieldError] = []
@@ -328,27 +328,20 @@ def service_bulk(session: Session, body: BulkIn) -> list[dict[str, Any]]:
             with session.begin_nested():
                 results.append(_apply_op(session, op))
         except DomainError as exc:
-            for e in exc.errors or [FieldError(path="", code=exc.code, message=exc.detail)]:
-                errors.append(
-                    FieldError(
-                        path=f"operations/{i}/{e.path}".rstrip("/"), code=e.code, message=e.message, detail=e.detail
-                    )
-                )
+            for e in exc.errors or [FieldError("", exc.code, exc.note, detail=exc.facts)]:
+                errors.append(FieldError(f"operations/{i}/{e.path}".rstrip("/"), e.code, e.note, detail=e.detail))
         except ValidationError as exc:
-            for err in exc.errors():
-                errors.append(
-                    FieldError(
-                        path=f"operations/{i}/data/" + "/".join(str(p) for p in err["loc"]),
-                        code=err["type"],
-                        message=err["msg"],
-                    )
+            errors += [
+                FieldError(
+                    f"operations/{i}/data/" + "/".join(str(p) for p in err["loc"]),
+                    err["type"],
+                    err["msg"],
+                    detail=validation_facts(err),
                 )
+                for err in exc.errors()
+            ]
     if errors:
-        raise InvalidInput(
-            f"{len(errors)} problem(s) in {len(body.operations)} operation(s); nothing was applied",
-            errors=errors,
-            code="bulk_rejected",
-        )
+        raise InvalidInput(code="bulk_rejected", errors=errors, operations=len(body.operations))
     return results
 
 
@@ -378,7 +371,7 @@ def _apply_op(session: Session, op: Any) -> dict[str, Any]:
 
 def _need_id(op: Any) -> int:
     if op.id is None:
-        raise InvalidInput(f"{op.op} of a {op.type} needs an id", code="id_required")
+        raise InvalidInput(code="id_required", op=op.op, what=op.type)
     return op.id
 
 

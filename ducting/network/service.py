@@ -32,11 +32,12 @@ def organisation_id(session: Session, code: str | None, *, path: str = "owner") 
         return None
     org_id = session.scalar(select(Organisation.id).where(Organisation.code == code))
     if org_id is None:
-        raise InvalidInput(
-            f"no organisation with code {code!r}",
-            errors=[FieldError(path=path, code="organisation_not_found", message=f"unknown organisation {code!r}")],
-        )
+        raise InvalidInput(errors=[FieldError(path, "organisation_not_found", value=code)])
     return org_id
+
+
+_THING = {"route_segment": "segment"}
+"""What a table's row is called in messages, where the two differ."""
 
 
 def lock(session: Session, model: type, obj_id: int, expected_version: int | None, *, live: bool = True) -> Any:
@@ -45,12 +46,13 @@ def lock(session: Session, model: type, obj_id: int, expected_version: int | Non
     session.execute(select(model.id).where(model.id == obj_id).with_for_update())
     obj = session.get(model, obj_id, populate_existing=True)
     if obj is None or (live and getattr(obj, "removed_at", None) is not None):
-        raise NotFound(f"{model.__tablename__} {obj_id} does not exist or was removed")
+        raise NotFound(what=_THING.get(model.__tablename__, model.__tablename__), ref=obj_id)
     if expected_version is not None and obj.version != expected_version:
         who = session.scalar(select(Account.username).where(Account.id == obj.updated_by)) if obj.updated_by else None
         raise PreconditionFailed(
-            f"{model.__tablename__} {obj_id} is at version {obj.version}, you edited version {expected_version}; "
-            f"changed by {who or 'the system'} at {obj.updated_at.isoformat()}",
+            what=_THING.get(model.__tablename__, model.__tablename__),
+            ref=obj_id,
+            expected_version=expected_version,
             current_version=obj.version,
             changed_by=who,
             changed_at=obj.updated_at.isoformat(),
@@ -86,7 +88,7 @@ def _flush_unique(session: Session, what: str, code: str) -> None:
             session.flush()
     except IntegrityError as exc:
         if "unique" in str(exc.orig).lower() and "code" in str(exc.orig).lower():
-            raise Conflict(f"{what} code {code!r} is already taken", code="code_taken") from exc
+            raise Conflict(code="code_taken", what=what, value=code) from exc
         raise
 
 
@@ -135,7 +137,7 @@ def update_node(session: Session, *, node_id: int, patch: NodePatch, expected_ve
         node.geom = topology.wkb_element(point)
         _move_segment_ends(session, node.id, point)
     if patch.status == Lifecycle.DECOMMISSIONED:
-        raise InvalidInput("use DELETE to decommission a node: it checks what still depends on it", code="use_delete")
+        raise InvalidInput(code="use_delete", what="node")
     _flush_unique(session, "node", node.code)
     return node
 
@@ -164,7 +166,7 @@ def _move_segment_ends(session: Session, node_id: int, point: Point) -> None:
             continue
         seg.geom = topology.wkb_element(line)
     if errors:
-        raise topology.TopologyError("moving the node would break its segments", errors=errors)
+        raise topology.TopologyError(errors=errors, cause="node_moved")
 
 
 def delete_node(session: Session, *, node_id: int, expected_version: int | None) -> Node:
@@ -190,9 +192,7 @@ def delete_node(session: Session, *, node_id: int, expected_version: int | None)
 def _refuse_if_blocked(what: str, code: str, blockers: list[hooks.Blocker]) -> None:
     if blockers:
         raise Conflict(
-            f"{what} {code} still carries {len(blockers)} object(s); remove them first",
-            code="delete_blocked",
-            blockers=[b.as_dict() for b in blockers],
+            code="delete_blocked", what=what, ref=code, count=len(blockers), blockers=[b.as_dict() for b in blockers]
         )
 
 
@@ -228,9 +228,7 @@ def update_segment(
     seg = lock(session, RouteSegment, segment_id, expected_version if expected_version is not None else patch.version)
     fields = patch.model_dump(exclude_unset=True, exclude={"version", "geometry", "owner"})
     if fields.get("status") == Lifecycle.DECOMMISSIONED:
-        raise InvalidInput(
-            "use DELETE to decommission a segment: it checks what still depends on it", code="use_delete"
-        )
+        raise InvalidInput(code="use_delete", what="segment")
     for key, value in fields.items():
         setattr(seg, key, value)
     if "owner" in patch.model_fields_set:
@@ -283,7 +281,7 @@ def split_segment(
     try:
         first, second = split_line_at(line, point)
     except ValueError as exc:
-        raise topology.TopologyError(f"cannot split {seg.code} there: {exc}", code="split_at_end") from exc
+        raise topology.TopologyError(code="split_at_end", segment=seg.code) from exc
     at = Point(first.coords[-1])
     topology.check_node_free(session, at)
     fields = node_fields or NodeIn(kind=node_kind, code=node_code, geometry=None)
@@ -358,10 +356,7 @@ def current_spec(session: Session, code: str, *, path: str = "spec") -> DuctSpec
         .limit(1)
     ).first()
     if spec is None:
-        raise InvalidInput(
-            f"no duct specification {code!r}",
-            errors=[FieldError(path=path, code="spec_not_found", message=f"unknown duct spec {code!r}")],
-        )
+        raise InvalidInput(errors=[FieldError(path, "not_found", what="spec", ref=code)])
     return spec
 
 
@@ -382,7 +377,7 @@ def add_duct(
 ) -> Duct:
     seg = session.get(RouteSegment, segment_id)
     if seg is None or seg.removed_at is not None:
-        raise NotFound(f"segment {segment_id} does not exist or was removed")
+        raise NotFound(what="segment", ref=segment_id)
     spec = current_spec(session, placement.spec, path=f"{path}/spec")
     position = (
         placement.position
@@ -392,12 +387,15 @@ def add_duct(
     bores = subduct_layout(spec)
     if placement.reserve > len(bores):
         raise InvalidInput(
-            f"cannot reserve {placement.reserve} of {len(bores)} subducts",
             errors=[
                 FieldError(
-                    path=f"{path}/reserve", code="reserve_too_large", message=f"{spec.code} has {len(bores)} subduct(s)"
+                    f"{path}/reserve",
+                    "reserve_too_large",
+                    spec=spec.code,
+                    subducts=len(bores),
+                    reserve=placement.reserve,
                 )
-            ],
+            ]
         )
     seg_code = seg.code  # read now: after the failed flush below, loading an attribute raises PendingRollbackError
     duct = Duct(segment_id=segment_id, position=position, spec_id=spec.id)
@@ -406,9 +404,7 @@ def add_duct(
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise Conflict(
-            f"segment {seg_code} already has a duct at position {position}", code="duct_position_taken"
-        ) from exc
+        raise Conflict(code="duct_position_taken", segment=seg_code, position=position) from exc
     reserved_from = len(bores) - placement.reserve + 1
     for i, bore in enumerate(bores, start=1):
         session.add(
@@ -421,7 +417,7 @@ def add_duct(
 def remove_duct(session: Session, *, duct_id: int, expected_version: int | None) -> Duct:
     duct = lock(session, Duct, duct_id, expected_version, live=False)
     if duct.status == Lifecycle.DECOMMISSIONED:
-        raise NotFound(f"duct {duct_id} was already removed")
+        raise NotFound(what="duct", ref=duct_id)
     blockers = [b for hook in hooks.delete_blockers for b in hook(session, "duct", duct.id)]
     _refuse_if_blocked("duct", str(duct.id), blockers)
     duct.status = Lifecycle.DECOMMISSIONED

@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ducting.auth import SESSION_COOKIE, token_digest
 from ducting.db import connection_options
-from ducting.errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthenticated, problem_response
+from ducting.errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthenticated, language_of, render
 from ducting.settings import get_settings
 from gis.crs import WEB_MERCATOR, WGS84
 from gis.tiles import BUFFER, EXTENT, Tile, TileError
@@ -209,13 +209,13 @@ async def render_tile(
     DomainError (404 layer, 422 tile, 401 token). Shared by the fast path and the documented FastAPI route."""
     spec = LAYERS.get(layer)
     if spec is None:
-        raise NotFound(f"no tile layer {layer!r}; layers: {', '.join(LAYERS)}")
+        raise NotFound(what="tile_layer", ref=layer[:40], layers=list(LAYERS))
     try:
         where = Tile(z, x, y)
     except TileError as exc:
-        raise InvalidInput(str(exc), code="bad_tile") from exc
+        raise InvalidInput(code="bad_tile", **exc.facts) from exc
     if not token and not spec.public:
-        raise Unauthenticated("sign in first: send `Authorization: Bearer <token>` (POST /api/v1/auth/token)")
+        raise Unauthenticated()
     pool = await POOL.get()
     async with pool.connection() as conn:
         if z < spec.min_zoom:
@@ -230,7 +230,7 @@ async def render_tile(
             cur = await conn.execute(spec.sql(), tile_params(where, token), binary=True)
             allowed, body = await cur.fetchone()
     if not allowed:
-        raise Unauthenticated("the token is unknown, expired or revoked", code="token_invalid")
+        raise Unauthenticated(code="token_invalid")
     body = bytes(body or b"")
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
     headers = {
@@ -283,7 +283,7 @@ class TileFastPath:
         if match is None:
             await self.app(scope, receive, send)
             return
-        wanted = {b"authorization": "", b"cookie": "", b"if-none-match": ""}
+        wanted = {b"authorization": "", b"cookie": "", b"if-none-match": "", b"accept-language": ""}
         for name, value in scope["headers"]:
             if name in wanted:
                 wanted[name] = value.decode("latin-1")
@@ -298,13 +298,12 @@ class TileFastPath:
                 if_none_match=wanted[b"if-none-match"],
             )
         except DomainError as exc:
-            extra = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            await problem_response(exc.status, exc.problem(), extra)(scope, receive, send)
+            await render(exc, language_of(wanted[b"cookie"], wanted[b"accept-language"]))(scope, receive, send)
             return
         except (psycopg.OperationalError, PoolTimeout) as exc:
             log.warning("database unavailable for a tile: %s", str(exc).splitlines()[0] if str(exc) else exc)
-            problem = ServiceUnavailable("the database is not reachable right now; retry shortly").problem()
-            await problem_response(503, problem, {"Retry-After": "2"})(scope, receive, send)
+            lang = language_of(wanted[b"cookie"], wanted[b"accept-language"])
+            await render(ServiceUnavailable(), lang, {"Retry-After": "2"})(scope, receive, send)
             return
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         raw.append((b"content-length", str(len(body)).encode()))

@@ -1,6 +1,6 @@
 """The network's topology rules, enforced by the server. Each rule has a machine code:
 
-* geometry rules from `gis.geometry` (`geometry_type`, `geometry_empty`, `coordinate_not_finite`,
+* geometry rules from `gis.geometry` (`geometry_type`, `geometry_missing`, `coordinate_not_finite`,
   `coordinates_swapped`, `outside_service_area`, `geometry_invalid`, `line_self_intersects`, `line_closed`,
   `line_zero_length`, `too_many_vertices`, ...);
 * `segment_not_snapped`: a segment end is farther than the snap tolerance from every node (the nearest
@@ -8,7 +8,7 @@
 * `segment_same_node`: both ends snap to one node;
 * `segment_duplicate`: another live segment joins the same two nodes along overlapping geometry;
 * `node_duplicate`: a new node within the snap tolerance of an existing node;
-* `node_not_found`: a named end node does not exist.
+* `not_found` (`what`: node): a named end node does not exist.
 """
 
 from __future__ import annotations
@@ -28,18 +28,18 @@ from gis.snapping import snap_line
 
 
 class TopologyError(InvalidInput):
-    code, title = "topology_violation", "The geometry breaks a topology rule"
+    code = "topology_violation"
 
 
 def fault_errors(faults: list[GeometryFault], path: str) -> list[FieldError]:
-    return [FieldError(path=path, code=f.code, message=f.message, detail=dict(f.detail)) for f in faults]
+    return [FieldError(path, f.code, detail=f.detail) for f in faults]
 
 
 def _raise(errors: list[FieldError]) -> None:
-    first = errors[0]
-    exc = TopologyError(first.message, errors=errors)
-    exc.code = first.code if len({e.code for e in errors}) == 1 else "topology_violation"
-    raise exc
+    """One rule broken: the problem is that rule, said with its facts; several: `topology_violation`, listing them."""
+    if len({e.code for e in errors}) == 1:
+        raise TopologyError(code=errors[0].code, errors=errors, **errors[0].detail)
+    raise TopologyError(errors=errors)
 
 
 def parse_point(geojson: object, *, path: str = "geometry") -> Point:
@@ -106,7 +106,7 @@ def node_by_code(session: Session, code: str, *, path: str) -> NearNode:
         {"c": code},
     ).first()
     if row is None:
-        _raise([FieldError(path=path, code="node_not_found", message=f"no live node with code {code!r}")])
+        _raise([FieldError(path, "not_found", what="node", ref=code)])
     return NearNode(row.id, row.code, 0.0, row.x, row.y)
 
 
@@ -119,26 +119,18 @@ def _end(
         distance = _metres(session, point, Point(node.x, node.y))
         if distance > tolerance:
             return None, FieldError(
-                path=path,
-                code="segment_not_snapped",
-                message=f"the {which} of the line is {distance:.2f} m from node {code}; "
-                f"the snap tolerance is {tolerance} m",
-                detail={"end": which, "node": code, "distance_m": round(distance, 3), "tolerance_m": tolerance},
+                path, "segment_not_snapped", end=which, node=code, distance_m=round(distance, 3), tolerance_m=tolerance
             )
         return node, None
     node = nearest_node(session, point)
     if node is None or node.distance_m > tolerance:
-        where = f"the nearest node ({node.code}) is {node.distance_m:.2f} m away" if node else "there are no nodes yet"
         return None, FieldError(
-            path=path,
-            code="segment_not_snapped",
-            message=f"the {which} of the line is not on a node: {where}; the snap tolerance is {tolerance} m",
-            detail={
-                "end": which,
-                "nearest_node": node.code if node else None,
-                "distance_m": round(node.distance_m, 3) if node else None,
-                "tolerance_m": tolerance,
-            },
+            path,
+            "segment_not_snapped",
+            end=which,
+            nearest_node=node.code if node else None,
+            distance_m=round(node.distance_m, 3) if node else None,
+            tolerance_m=tolerance,
         )
     return node, None
 
@@ -167,15 +159,7 @@ def snap_segment(
         _raise(errors)
     assert start is not None and end is not None
     if start.id == end.id:
-        _raise(
-            [
-                FieldError(
-                    path=path,
-                    code="segment_same_node",
-                    message=f"both ends of the line snap to node {start.code}; a segment joins two nodes",
-                )
-            ]
-        )
+        _raise([FieldError(path, "segment_same_node", node=start.code)])
     snapped = snap_line(line, Point(start.x, start.y), Point(end.x, end.y))
     return check_parsed_line(snapped, path=path), start, end
 
@@ -200,31 +184,14 @@ def check_not_duplicate(
         {"a": start_id, "b": end_id, "exclude": exclude_id, "wkb": line.wkb, "srid": WGS84},
     ).first()
     if row is not None:
-        _raise(
-            [
-                FieldError(
-                    path=path,
-                    code="segment_duplicate",
-                    message=f"segment {row.code} already joins these two nodes along the same route",
-                )
-            ]
-        )
+        _raise([FieldError(path, "segment_duplicate", other=row.code)])
 
 
 def check_node_free(session: Session, point: Point, *, exclude_id: int | None = None, path: str = "geometry") -> None:
     tolerance = get_settings().topology.snap_tolerance_m
     node = nearest_node(session, point)
     if node is not None and node.id != exclude_id and node.distance_m <= tolerance:
-        _raise(
-            [
-                FieldError(
-                    path=path,
-                    code="node_duplicate",
-                    message=f"node {node.code} is already {node.distance_m:.2f} m from here",
-                    detail={"node": node.code, "distance_m": round(node.distance_m, 3)},
-                )
-            ]
-        )
+        _raise([FieldError(path, "node_duplicate", node=node.code, distance_m=round(node.distance_m, 3))])
 
 
 @dataclass(frozen=True)

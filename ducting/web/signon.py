@@ -85,7 +85,7 @@ def logout(request: Request, session: SessionDep, csrf_token_field: str = Form("
 
 # -- single sign-on ---------------------------------------------------------------------------------------------
 def _failed(request: Request, exc: DomainError) -> Response:
-    log.warning("single sign-on failed (%s): %s", exc.extra.get("code", exc.code), exc.detail)
+    log.warning("single sign-on failed (%s): %s", exc.code, exc.detail)
     response = render(request, "login.html", error="login.oidc_failed", status=exc.status)
     response.delete_cookie(oidc.FLOW_COOKIE, path=FLOW_PATH)
     return response
@@ -118,7 +118,7 @@ def oidc_callback(request: Request, session: SessionDep, code: str = "", state: 
     settings = get_settings()
     try:
         if error:
-            raise oidc.OidcFailed(f"the provider answered error={error!r}", code="oidc_provider_error")
+            raise oidc.OidcFailed(code="oidc_provider_error", error=error[:200])
         flow = oidc.unseal(request.cookies.get(oidc.FLOW_COOKIE), key=settings.auth.secret_key)
         claims = oidc.finish(settings.oidc, flow=flow, code=code, state=state)
         account = oidc.account_for(session, settings.oidc, claims)

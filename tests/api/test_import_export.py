@@ -69,8 +69,13 @@ def test_import_with_faults_reports_every_one_with_row_and_writes_nothing(client
     got = {(e["path"], e["code"]) for e in r.json()["errors"]}
     # rows count features in the file: 4 nodes (rows 1-4), then segments (rows 5-7)
     assert ("nodes/2", "coordinates_swapped") in got
-    assert ("segments/7", "spec_not_found") in got
+    assert ("segments/7", "not_found") in got
     assert ("segments/5", "segment_not_snapped") in got
+    by_path = {e["path"]: e for e in r.json()["errors"]}
+    assert by_path["segments/7"]["detail"] | {"what": "spec", "ref": "NOPE"} == by_path["segments/7"]["detail"]
+    assert "spesifikasi duct NOPE" in by_path["segments/7"]["message"]  # said in Indonesian, with its facts
+    snapped = by_path["segments/5"]
+    assert snapped["message"].startswith("ujung akhir segmen") and " m; toleransi " in snapped["message"]
     assert _count(session, "node") == 0 and _count(session, "route_segment") == 0
 
 

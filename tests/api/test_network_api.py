@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.factories import at, line, node_body, point, segment_body
 
 API = "/api/v1/network"
@@ -81,7 +83,7 @@ def test_geometry_rules_each_answer_with_their_code(client, people):
     a, b = at(0, 0), at(100, 0)
     cases = {
         "geometry_type": {"type": "Point", "coordinates": a},
-        "geometry_empty": {"type": "LineString", "coordinates": []},
+        "geometry_missing": {"type": "LineString", "coordinates": []},
         "line_self_intersects": line((0, 0), (100, 50), (100, -50), (40, 60), (100, 0)),
         "line_zero_length": {"type": "LineString", "coordinates": [a, a]},
         "coordinates_swapped": {"type": "LineString", "coordinates": [[a[1], a[0]], [b[1], b[0]]]},
@@ -108,7 +110,14 @@ def test_swapped_point_error_says_lat_lon_looks_swapped(client, people):
         headers=people.headers("planner"),
     )
     body = _problem(r, 422, "coordinates_swapped")
-    assert "swap" in body["detail"].lower() or "[lat, lon]" in body["detail"]
+    assert "tampaknya [lat, lon]" in body["detail"] and body["title"] == "Koordinat tertukar (lat, lon)"
+    assert body["position"] == pytest.approx([lat, lon]) and body["suggested"] == pytest.approx([lon, lat])
+    english = client.post(
+        f"{API}/nodes",
+        json={"kind": "manhole", "geometry": {"type": "Point", "coordinates": [lat, lon]}},
+        headers=people.headers("planner") | {"Accept-Language": "en"},
+    ).json()
+    assert "looks like [lat, lon]" in english["detail"] and english["title"] == "Coordinates swapped (lat, lon)"
 
 
 def test_node_drawn_on_a_segment_splits_it_and_carries_ducts_onto_both_halves(client, people):

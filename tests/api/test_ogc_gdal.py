@@ -106,4 +106,11 @@ def test_bbox_with_swapped_axes_is_rejected_with_a_hint(client, people):
     r = client.get(
         "/api/v1/collections/segments/items", params={"bbox": "1.0,104.0,1.2,104.2"}, headers=people.headers("planner")
     )
-    assert r.status_code == 422 and "swapped" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["suggested"] == "104,1,104.2,1.2"
+    assert "tertukar" in r.json()["detail"] and r.headers["content-language"] == "id"
+    r = client.get(
+        "/api/v1/collections/segments/items",
+        params={"bbox": "1.0,104.0,1.2,104.2"},
+        headers=people.headers("planner") | {"Accept-Language": "en-GB,en;q=0.9"},
+    )
+    assert "swapped" in r.json()["detail"] and r.headers["content-language"] == "en"

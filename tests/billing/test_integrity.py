@@ -105,7 +105,9 @@ def test_run_refuses_days_without_a_tariff_and_writes_nothing(session, people, n
     )
     with pytest.raises(TariffMissing) as err, session.begin_nested():
         run_month(session, month=MARCH, actor=FINANCE)
-    assert err.value.errors[0].code == "tariff_missing" and "22 day(s)" in err.value.errors[0].message
+    (missing,) = err.value.errors
+    assert missing.code == "tariff_missing" and missing.detail == {"segment": "RS-T-AB", "days": 22}
+    assert missing.text("id") == "segmen RS-T-AB: 22 hari tanpa tarif" and "22 days" in missing.message
     assert session.scalar(text("SELECT count(*) FROM invoice WHERE month = :m"), {"m": MARCH}) == 0
 
 

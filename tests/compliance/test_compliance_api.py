@@ -48,8 +48,15 @@ def test_survey_upload_returns_counts_and_flags(client, people):
 
 def test_survey_upload_with_errors_is_422_with_rows(client, people):
     r = _upload(client, people, street() + [span("P0", "P9")])
-    assert r.status_code == 422 and r.json()["code"] == "survey_rejected"
-    assert r.json()["errors"][0]["detail"]["row"] == 3
+    assert r.status_code == 422 and r.json()["code"] == "import_rejected"
+    (fault,) = r.json()["errors"]
+    assert fault["detail"] == {"row": 3, "column": "to_pole", "value": "P9"} and fault["code"] == "pole_unknown"
+    # one fault: the problem says it, in Indonesian (the title says nothing was imported)
+    assert (
+        r.json()["detail"]
+        == fault["message"]
+        == "to_pole “P9” bukan tiang di berkas ini maupun kode tiang yang sudah ada"
+    )
 
 
 def test_operator_cannot_upload_surveys(client, people):
@@ -161,11 +168,14 @@ def test_citizen_report_without_login_becomes_unverified_observation(client, ses
 
 
 def test_citizen_report_is_validated(client, people):
-    assert _report(client, category="ufo").json()["code"] == "category_invalid"
-    assert _report(client, description="x").json()["code"] == "description_length"
+    ufo = _report(client, category="ufo").json()
+    assert ufo["code"] == "value_invalid" and ufo["column"] == "category" and "low_cable" in ufo["allowed"]
+    short = _report(client, description="x").json()
+    assert short["code"] == "text_length" and short["detail"] == "description berisi 1 karakter; harus 5 sampai 2000"
     lon, lat = at(0, 0)
     assert _report(client, lon=str(lat), lat=str(lon)).json()["code"] == "coordinates_swapped"
-    assert _report(client, lon="103.0", lat="3.0").json()["code"] == "outside_batam"
+    far = _report(client, lon="103.0", lat="3.0").json()
+    assert far["code"] == "outside_service_area" and far["detail"] == "(103; 3) tidak berada di Kota Batam"
 
 
 def test_citizen_photo_is_checked_by_content_and_reencoded(client, session, people):

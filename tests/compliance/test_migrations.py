@@ -67,7 +67,10 @@ def test_another_operators_request_cannot_be_tied_to_a_case(client, session, peo
         json={"capacity_request_id": 987654},
         headers=people.headers("planner"),
     )
-    assert r.status_code == 422 and r.json()["code"] == "capacity_request_not_found"
+    assert r.status_code == 422 and r.json()["code"] == "invalid_input"
+    (fault,) = r.json()["errors"]
+    assert fault["code"] == "not_found" and fault["detail"] == {"what": "capacity_request", "ref": 987654}
+    assert r.json()["detail"] == "permintaan kapasitas 987654 tidak ada (atau sudah dihapus)"
 
 
 def test_survey_without_the_cable_completes_a_case_at_cut_over_and_not_an_earlier_one(client, session, people, survey):

@@ -37,9 +37,9 @@ def test_survey_with_bad_rows_reports_each_row_and_writes_nothing(session, peopl
     assert {
         (3, "value_invalid"),
         (4, "pole_unknown"),
-        (5, "operator_unknown"),
+        (5, "organisation_not_found"),
         (6, "span_not_observed"),
-        (7, "kind_invalid"),
+        (7, "value_invalid"),
         (8, "value_out_of_range"),
     } <= by_row
     assert sum(1 for e in err.value.errors if e.detail["row"] == 3) == 2  # clearance and crosses, both on row 3

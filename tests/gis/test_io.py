@@ -125,7 +125,7 @@ def test_empty_upload_is_unreadable_file():
 def test_bare_shp_without_its_sidecars_is_refused_with_advice():
     with pytest.raises(ReadError) as info:
         read_layers(b"\x00\x00\x27\x0a binary shape", "nodes.shp")
-    assert info.value.code == "unsupported_format" and ".zip" in info.value.message
+    assert info.value.code == "unsupported_format" and info.value.facts == {"shapefile": "nodes.shp"}
 
 
 # --- round trips ----------------------------------------------------------------------------------------------
@@ -268,7 +268,8 @@ def test_every_bad_csv_row_is_reported_with_its_row_number():
         (4, "coordinate_invalid"),
         (5, "coordinate_not_finite"),
     ]
-    assert "'abc'" in info.value.errors[0][2] and "line 3" in info.value.errors[0][2]
+    assert info.value.errors[0][2] == {"column": "lon", "value": "abc", "line": 3}
+    assert info.value.facts == {"count": 3}
 
 
 def test_bad_wkt_rows_are_all_reported():
@@ -286,7 +287,7 @@ def test_blank_geometry_cell_is_kept_as_missing_for_the_checks():
 def test_csv_without_geometry_columns_is_csv_no_geometry():
     with pytest.raises(ReadError) as info:
         read_layers(b"code,depth\na,1\n", "a.csv")
-    assert info.value.code == "csv_no_geometry" and "code, depth" in info.value.message
+    assert info.value.code == "csv_no_geometry" and info.value.facts == {"columns": ["code", "depth"]}
 
 
 # --- GeoJSON --------------------------------------------------------------------------------------------------
@@ -390,7 +391,7 @@ def test_shapefile_without_dbf_is_shapefile_incomplete(tmp_path):
     del entries["nodes.dbf"]
     with pytest.raises(ReadError) as info:
         read_layers(zip_of(entries), "a.zip")
-    assert info.value.code == "shapefile_incomplete" and ".dbf" in info.value.message
+    assert info.value.code == "shapefile_incomplete" and info.value.facts == {"shapefile": "nodes", "missing": [".dbf"]}
 
 
 def test_zip_without_layers_is_unsupported_format():

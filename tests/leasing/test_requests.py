@@ -118,7 +118,7 @@ def test_capacity_free_only_for_part_of_the_period_is_not_offered(client, people
 
 def test_bad_requests_get_a_code_and_write_nothing(client, people, ladder, session):
     cases = [
-        (_body(from_node="MH-NOPE"), "node_not_found"),
+        (_body(from_node="MH-NOPE"), "not_found"),
         (_body(to_node="MH-L-A0"), "same_node"),
         (_body(subduct_count=0), "greater_than"),
         (_body(size_class="fibre"), "enum"),

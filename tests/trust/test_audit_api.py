@@ -97,7 +97,7 @@ def test_secrets_recorded_with_accounts_and_tokens_are_redacted(client, people):
     "params, code",
     [
         ({"row_id": "5"}, "table_required"),
-        ({"since": "2026-03-02T00:00:00", "until": "2026-03-01T00:00:00"}, "range_reversed"),
+        ({"since": "2026-03-02T00:00:00", "until": "2026-03-01T00:00:00"}, "end_before_start"),
         ({"since": "2026-03-01T00:00:00+07:00", "until": "2026-03-02T00:00:00"}, "mixed_offsets"),
     ],
 )

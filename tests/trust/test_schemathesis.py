@@ -156,8 +156,8 @@ def test_migration_case_naming_missing_rows_is_422_listing_each(client, people):
         headers=people.headers("planner"),
     )
     assert r.status_code == 422, r.text
-    assert [e["code"] for e in r.json()["errors"]] == [
-        "operator_not_found",
-        "span_not_found",
-        "capacity_request_not_found",
+    assert [(e["code"], e["detail"]["what"]) for e in r.json()["errors"]] == [
+        ("not_found", "operator"),
+        ("not_found", "span"),
+        ("not_found", "capacity_request"),
     ]

@@ -21,7 +21,9 @@
 
   async function api(method, path, body, opts) {
     opts = opts || {};
-    const headers = Object.assign({ Accept: "application/json, application/problem+json" }, opts.headers || {});
+    // the page's language, so refusals come back in it (the server says problems in the reader's language)
+    const headers = Object.assign({ Accept: "application/json, application/problem+json",
+      "Accept-Language": document.documentElement.lang || "id" }, opts.headers || {});
     if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = CSRF;
     let payload = body;
     if (body !== undefined && body !== null && !(body instanceof FormData)) {
@@ -59,28 +61,16 @@
     zoneLabel: F.zoneLabel,
   };
 
-  // The server's `detail` is English. Where the catalogue has a template for a code ("err.<code>.detail...") whose
-  // every {name} the problem carries as a member, the detail is said in the reader's language instead:
-  // {name|prefix} translates the value as "<prefix>.<value>", {name|date} writes a date.
-  function problemDetail(p) {
-    if (!p || !p.code) return null;
-    const keys = Object.keys(I18N).filter((k) => k.startsWith("err." + p.code + ".detail")).sort();
-    for (const key of keys) {
-      const names = [...I18N[key].matchAll(/\{(\w+)(?:\|([\w.]+))?\}/g)];
-      if (!names.every((m) => p[m[1]] !== undefined && p[m[1]] !== null)) continue;
-      return I18N[key].replace(/\{(\w+)(?:\|([\w.]+))?\}/g, (_, name, how) =>
-        how === "date" ? fmt.date(p[name]) : how ? t(how + "." + p[name]) : String(p[name]));
-    }
-    return null;
-  }
-
+  // A refusal in words: the code's title from the catalogue (the problem registry's, as "err.<code>") and the
+  // server's detail, which it already says in the page's language (Accept-Language above) with the problem's facts.
   function problemText(err) {
     const p = (err && err.problem) || {};
-    const known = p.code && I18N["err." + p.code];
-    const detail = problemDetail(p) || p.detail || (err && err.message) || "";
-    // the server's detail is English; with a translated code and a list of what blocks, it only repeats the list
-    if (known && (p.blockers || []).length) return known;
-    return known ? (detail ? known + " (" + detail + ")" : known) : detail;
+    const title = (p.code && I18N["err." + p.code]) || p.title || "";
+    const detail = p.detail || (err && err.message) || "";
+    // with a list of what blocks, the detail only repeats the list that follows
+    if (title && (p.blockers || []).length) return title;
+    if (!title || title === detail) return detail;
+    return detail ? title + " (" + detail + ")" : title;
   }
 
   // a problem or field-error code in words (the catalogue's "err.<code>"), else the code itself
@@ -101,7 +91,7 @@
     const p = (err && err.problem) || {};
     const items = (p.errors || []).map((e) => codeText(e.code) + ": " + e.message);
     // a refused delete names what still depends on the object
-    for (const b of p.blockers || []) items.push(t("err.blocked_by", { what: t("blocker." + b.type) !== "blocker." + b.type ? t("blocker." + b.type) : b.type, label: b.label }));
+    for (const b of p.blockers || []) items.push(t("problem.blocked_by", { what: t("blocker." + b.type) !== "blocker." + b.type ? t("blocker." + b.type) : b.type, label: b.label }));
     if (items.length && p.blockers && p.blockers.length) items.unshift(problemText(err));
     return items.length ? items : [problemText(err) || err.message];
   }
@@ -129,5 +119,5 @@
 
   function statusBadge(status) { return el("span", { class: "badge st-" + status }, t("status." + status)); }
 
-  window.B = { t, api, postFile, ApiError, fmt, codeText, problemText, problemDetail, problemList, el, toast, statusBadge, CSRF };
+  window.B = { t, api, postFile, ApiError, fmt, codeText, problemText, problemList, el, toast, statusBadge, CSRF };
 })();
