@@ -61,6 +61,9 @@ def check_database_role(app: FastAPI) -> None:
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    from ducting.ops import logs
+
+    logs.configure(settings)
     sys.setswitchinterval(settings.api.gil_switch_interval_ms / 1000)  # the process serves this app (ApiSettings)
     app = FastAPI(
         title="BEDELAU Ducting API",
@@ -76,7 +79,17 @@ def create_app() -> FastAPI:
     @app.exception_handler(OperationalError)
     async def _db_down(request: Request, exc: OperationalError) -> Response:
         # The pool reconnects on its own (pre-ping); this request failed cleanly and wrote nothing.
-        log.warning("database unavailable: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        from ducting.ops.context import RETRY_ON_PRIMARY
+        from ducting.ops.metrics import DB_UNAVAILABLE
+        from ducting.replica import READS, REPLICA_TARGET
+
+        reason = str(exc.orig).splitlines()[0] if exc.orig and str(exc.orig) else str(exc)
+        if request.scope.get(REPLICA_TARGET) == "replica":  # the replica failed: skip it, and run a GET again
+            READS.mark_down(f"a read failed there: {reason}")
+            request.scope[RETRY_ON_PRIMARY] = request.method in ("GET", "HEAD")
+        else:
+            DB_UNAVAILABLE.inc()
+        log.warning("database unavailable: %s", reason)
         return problem_response(
             503,
             ServiceUnavailable("the database is not reachable right now; retry shortly").problem(),
@@ -95,6 +108,7 @@ def create_app() -> FastAPI:
     from ducting.network.ogc import router as ogc_router
     from ducting.network.router import router as network_router
     from ducting.network.tiles import POOL as tile_pool
+    from ducting.network.tiles import REPLICA_POOL as replica_tile_pool
     from ducting.network.tiles import TileFastPath
     from ducting.network.tiles import router as tiles_router
 
@@ -107,7 +121,10 @@ def create_app() -> FastAPI:
     app.include_router(billing_router)
     app.include_router(compliance_router)
     app.include_router(tiles_router)
-    app.add_middleware(TileFastPath)  # outermost: tiles skip routing and the stack (see ducting.network.tiles)
+    app.add_middleware(TileFastPath)  # tiles skip routing and the stack (see ducting.network.tiles)
+    from ducting.ops.context import RequestContext
+
+    app.add_middleware(RequestContext)  # outermost: client address, request id, health, metrics (ducting.ops)
     from ducting.accounts.oidc_router import router as oidc_router
     from ducting.web.assets import mount_static
     from ducting.web.router import router as web_router
@@ -116,15 +133,26 @@ def create_app() -> FastAPI:
     app.include_router(oidc_router)
     mount_static(app)
     app.router.on_shutdown.append(tile_pool.close)
+    app.router.on_shutdown.append(replica_tile_pool.close)
     from billing.tariffs import quote_provider
     from ducting.leasing.quotes import register_quote_provider
 
     register_quote_provider(quote_provider)
     leasing_hooks.register()
-    from ducting.leasing.sweeper import Sweeper
+    from ducting.leasing.routing import REFRESH_OBSERVERS
+    from ducting.ops.metrics import observe_graph
 
-    sweeper = Sweeper()
+    if observe_graph not in REFRESH_OBSERVERS:
+        REFRESH_OBSERVERS.append(observe_graph)
+    from ducting.leasing.sweeper import warm_calendar
+    from ducting.ops import jobs
+    from ducting.replica import READS
+
+    runner = jobs.JobRunner(jobs.service_jobs(settings))
     app.router.on_startup.append(lambda: check_database_role(app))
-    app.router.on_startup.append(sweeper.start)
-    app.router.on_shutdown.append(sweeper.stop)
+    app.router.on_startup.append(warm_calendar)
+    app.router.on_startup.append(runner.start)
+    app.router.on_startup.append(READS.start)
+    app.router.on_shutdown.append(runner.stop)
+    app.router.on_shutdown.append(READS.stop)
     return app

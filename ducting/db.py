@@ -49,16 +49,47 @@ def database_url(settings: Settings, *, migrations: bool = False) -> str:
     return cluster.url(role=OWNER_ROLE if migrations else APP_ROLE)
 
 
+def connect_options(settings: Settings, *, extra: str = "") -> dict[str, Any]:
+    """psycopg connection keywords for the service's connections. Behind a transaction pooler (`DUCTING_DB_POOLER=
+    transaction`) nothing is prepared, since the next transaction may run on another server connection that never
+    saw the statement, and no `options` go in the startup packet (PgBouncer refuses them): the server's own
+    settings for the role carry the time zone and the statement timeout instead (README, "Pooling")."""
+    db = settings.db
+    kwargs: dict[str, Any] = {"connect_timeout": db.connect_timeout_s}
+    if db.pooler == "transaction":
+        kwargs["prepare_threshold"] = None
+    else:
+        kwargs["options"] = f"-c statement_timeout={db.statement_timeout_ms} -c timezone=Asia/Jakarta{extra}"
+    return kwargs
+
+
 def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 30_000) -> Engine:
+    settings = get_settings()
+    options = connect_options(settings)
+    if "options" in options:  # the caller's timeout, as before
+        options["options"] = f"-c statement_timeout={statement_timeout_ms} -c timezone=Asia/Jakarta"
     engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size // 2,
         pool_pre_ping=True,  # a restarted database costs one failed check, not a failed request
         pool_recycle=1800,
-        connect_args={"options": f"-c statement_timeout={statement_timeout_ms} -c timezone=Asia/Jakarta"},
+        pool_timeout=settings.db.pool_timeout_s,
+        connect_args=options,
     )
     return engine
+
+
+def libpq_conninfo(url: str) -> str:
+    """A SQLAlchemy URL as a libpq conninfo string, several hosts included (`?host=a:5432&host=b:5432` becomes
+    `host=a,b port=5432,5432`), for the connections psycopg makes without SQLAlchemy (the tiles' pool)."""
+    from psycopg.conninfo import make_conninfo
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url).set(drivername="postgresql+psycopg")
+    _, kwargs = create_engine(u).dialect.create_connect_args(u)
+    kwargs.pop("context", None)
+    return make_conninfo(**{k: str(v) for k, v in kwargs.items()})
 
 
 @lru_cache(maxsize=1)

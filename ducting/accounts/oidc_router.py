@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from ducting.accounts import oidc
-from ducting.auth import CSRF_COOKIE, SESSION_COOKIE, csrf_token, issue_token
-from ducting.db import SessionDep
+from ducting.auth import CSRF_COOKIE, SESSION_COOKIE, csrf_token, issue_token, sign_in_actor
+from ducting.db import SessionDep, bind_actor
 from ducting.errors import DomainError
 from ducting.network.vocab import Role
 from ducting.settings import get_settings
@@ -65,6 +65,7 @@ def oidc_login(request: Request, next: str = "") -> Response:
 @router.get(f"{FLOW_PATH}/callback", name="oidc_callback")
 def oidc_callback(request: Request, session: SessionDep, code: str = "", state: str = "", error: str = "") -> Response:
     settings = get_settings()
+    bind_actor(session, sign_in_actor(request))
     try:
         if error:
             raise oidc.OidcFailed(f"the provider answered error={error!r}", code="oidc_provider_error")

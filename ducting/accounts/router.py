@@ -19,8 +19,8 @@ from ducting.accounts.schemas import (
     TokenIn,
     TokenOut,
 )
-from ducting.auth import AdminDep, CurrentActor, _bearer, issue_token, login, token_digest
-from ducting.db import SessionDep
+from ducting.auth import AdminDep, CurrentActor, _bearer, issue_token, login, sign_in_actor, token_digest
+from ducting.db import SessionDep, bind_actor
 from ducting.errors import DomainError
 from ducting.network.vocab import Role
 
@@ -28,7 +28,8 @@ router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 
 @router.post("/auth/token", response_model=TokenOut, summary="Sign in with username and password; get a bearer token")
-def get_token(body: LoginIn, session: SessionDep) -> TokenOut:
+def get_token(body: LoginIn, request: Request, session: SessionDep) -> TokenOut:
+    bind_actor(session, sign_in_actor(request))
     try:
         account = login(session, username=body.username, password=body.password)
     except DomainError:

@@ -24,9 +24,10 @@ from ducting.auth import (
     current_actor,
     issue_token,
     login,
+    sign_in_actor,
     token_digest,
 )
-from ducting.db import Actor, SessionDep
+from ducting.db import Actor, SessionDep, bind_actor
 from ducting.errors import DomainError
 from ducting.network.vocab import Lifecycle, NodeKind, Role, SizeClass
 from ducting.settings import Environment, get_settings
@@ -65,6 +66,8 @@ def language(request: Request) -> str:
 
 
 def _secure(request: Request) -> bool:
+    """Cookies are `Secure` when the original request was https: the scheme is the one resolved behind the trusted
+    proxies (ducting.ops.proxy), so TLS ended at nginx still counts. Production always sets it."""
     return get_settings().env == Environment.PRODUCTION or request.url.scheme == "https"
 
 
@@ -146,6 +149,7 @@ def login_form(request: Request, next: str = "") -> Response:
 def login_submit(
     request: Request, session: SessionDep, username: str = Form(...), password: str = Form(...), next: str = Form("")
 ) -> Response:
+    bind_actor(session, sign_in_actor(request))
     try:
         account = login(session, username=username, password=password)
     except DomainError as exc:
