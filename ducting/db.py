@@ -7,6 +7,7 @@ back whatever was not committed. At the start of every transaction the request's
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,10 +17,13 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from ducting.localdb import APP_ROLE, OWNER_ROLE, LocalCluster
 from ducting.settings import Settings, get_settings
+
+log = logging.getLogger("ducting.db")
 
 
 class Base(DeclarativeBase):
@@ -180,9 +184,19 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
     finally:
         if session.in_transaction():
-            await run_in_threadpool(session.close)
+            await run_in_threadpool(_close_quietly, session)
         else:
             session.close()
+
+
+def _close_quietly(session: Session) -> None:
+    """Close (rolling back). The answer is decided by now: a database that went away meanwhile (a restart, a
+    replica stopped, a failover) loses the connection, which the pool drops, not the response."""
+    try:
+        session.close()
+    except DBAPIError as exc:
+        log.warning("closing a session: %s", (str(exc.orig or exc).splitlines() or ["?"])[0])
+        session.invalidate()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

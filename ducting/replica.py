@@ -197,6 +197,7 @@ async def get_read_session(request: Request, session: SessionDep) -> Session:
     if (
         session.bind is _primary(request)
         and not session.in_transaction()
+        and not request.scope.get("ducting.force_primary")
         and READS.wants_replica(request.cookies.get(RW_COOKIE))
     ):
         replica = READS.engine()

@@ -34,6 +34,7 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRY_ON_PRIMARY = "ducting.retry_on_primary"  # scope key the 503 handler sets when a replica read failed
 ROUTE_LABEL = "ducting.route"  # scope key a fast path sets to name its route template
+FORCE_PRIMARY = "ducting.force_primary"  # scope key: this request's reads go to the primary (its second run)
 
 
 def request_id_of(scope: Scope) -> str | None:
@@ -129,8 +130,7 @@ class RequestContext:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str, status_holder: list) -> None:
         method = scope["method"]
-        retriable = method in ("GET", "HEAD")
-        held: list[Message] = []
+        state = {"retriable": method in ("GET", "HEAD"), "dropping": False}
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -139,17 +139,19 @@ class RequestContext:
                 if method in _UNSAFE_METHODS and message["status"] < 400 and self._wants_rw_cookie(scope):
                     headers.append(self._rw_cookie(scope))
                 message = message | {"headers": headers}
-                if retriable and message["status"] == 503 and scope.get(RETRY_ON_PRIMARY):
-                    held.append(message)  # not sent: this request is run again on the primary
+                if state["retriable"] and message["status"] == 503 and scope.get(RETRY_ON_PRIMARY):
+                    state["dropping"] = True  # not sent: this request is run again, on the primary
                     return
-            elif held:
+            elif state["dropping"]:
                 return
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
-        if held:
+        if state["dropping"]:
+            state.update(retriable=False, dropping=False)  # once: a second failure is answered as it is
             scope.pop(RETRY_ON_PRIMARY, None)
             scope.pop("route", None)
+            scope[FORCE_PRIMARY] = True
             await self.app(scope, _empty_body(receive), send_wrapper)
 
     @staticmethod
