@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +141,14 @@ class OpsSettings(BaseSettings):
     # them in `ducting worker` instead and sets this to false
     jobs_in_service: bool = True
     worker_metrics_port: int = Field(default=0, ge=0, le=65535, description="`ducting worker` serves /metrics here")
+
+    @field_validator("trusted_proxies", "metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from ducting.ops.proxy import parse_networks
+
+        parse_networks(value)  # a typo refuses to start, rather than trusting nobody (or everybody) by surprise
+        return value
 
 
 class LeasingSettings(BaseSettings):

@@ -60,9 +60,6 @@ def _json(status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = No
 class RequestContext:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        settings = get_settings()
-        self.trusted = parse_networks(settings.ops.trusted_proxies)
-        self.rw_window_s = settings.db.replica_max_lag_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,7 +76,7 @@ class RequestContext:
             wanted[b"x-forwarded-for"],
             wanted[b"x-forwarded-proto"],
             scope.get("scheme", "http"),
-            self.trusted,
+            parse_networks(get_settings().ops.trusted_proxies),  # cached: parsed once per distinct value
         )
         if peer is None or client != peer[0]:
             scope["client"] = (client, 0) if client else None
@@ -163,9 +160,10 @@ class RequestContext:
     def _rw_cookie(self, scope: Scope) -> tuple[bytes, bytes]:
         from ducting.replica import RW_COOKIE
 
-        until = time.time() + self.rw_window_s
+        window_s = get_settings().db.replica_max_lag_s
+        until = time.time() + window_s
         secure = "; Secure" if scope.get("scheme") == "https" else ""
-        value = f"{RW_COOKIE}={until:.3f}; Max-Age={int(self.rw_window_s) + 1}; Path=/; HttpOnly; SameSite=Lax{secure}"
+        value = f"{RW_COOKIE}={until:.3f}; Max-Age={int(window_s) + 1}; Path=/; HttpOnly; SameSite=Lax{secure}"
         return b"set-cookie", value.encode()
 
     async def _ops_endpoint(self, scope: Scope, client: str | None) -> tuple[int, list, bytes] | None:

@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -77,7 +78,8 @@ class Front:
     engine: object
 
     def client(self, source: str = "127.0.0.2", *, direct: bool = False, **kw) -> httpx.Client:
-        transport = httpx.HTTPTransport(local_address=source, http2=not direct, verify=str(self.cert))
+        verify = ssl.create_default_context(cafile=str(self.cert))
+        transport = httpx.HTTPTransport(local_address=source, http2=not direct, verify=verify)
         return httpx.Client(base_url=self.service if direct else self.https, transport=transport, timeout=30, **kw)
 
 
