@@ -59,6 +59,21 @@ def check_database_role(app: FastAPI) -> None:
     log.error(message)
 
 
+def check_pooled_sessions(app: FastAPI) -> None:
+    """Behind a transaction pooler, say loudly when the role lacks the settings the service cannot send."""
+    if get_settings().db.pooler != "transaction":
+        return
+    from ducting.ops.health import session_setting_problems
+
+    try:
+        problems = session_setting_problems(getattr(app.state, "engine", None))
+    except DBAPIError as exc:
+        log.warning("could not check the pooled sessions' settings: %s", str(exc.orig).splitlines()[0])
+        return
+    for problem in problems:
+        log.error("behind the pooler, %s: ALTER ROLE ... SET it (deploy/pgbouncer/pgbouncer.ini)", problem)
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     from ducting.ops import logs
@@ -150,6 +165,7 @@ def create_app() -> FastAPI:
 
     runner = jobs.JobRunner(jobs.service_jobs(settings))
     app.router.on_startup.append(lambda: check_database_role(app))
+    app.router.on_startup.append(lambda: check_pooled_sessions(app))
     app.router.on_startup.append(warm_calendar)
     app.router.on_startup.append(runner.start)
     app.router.on_startup.append(READS.start)

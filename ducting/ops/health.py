@@ -44,3 +44,19 @@ def readiness(engine=None) -> tuple[bool, dict[str, Any]]:
     if READS.url() is not None:
         details["replica"] = {"in_use": READS.usable, "lag_s": READS.lag_s, "state": READS.reason}
     return ready, details
+
+
+def session_setting_problems(engine=None) -> list[str]:
+    """Behind a transaction pooler the service sends no per-connection settings, so the role must carry them
+    (deploy/pgbouncer/pgbouncer.ini): what is missing, if anything. Blocking."""
+    with (engine or get_engine()).connect() as conn:
+        tz, timeout = conn.execute(
+            text("SELECT current_setting('TimeZone'), current_setting('statement_timeout')")
+        ).one()
+        conn.rollback()
+    problems = []
+    if tz != "Asia/Jakarta":
+        problems.append(f"TimeZone is {tz!r}, not 'Asia/Jakarta' (dates in WIB would be wrong)")
+    if timeout in ("0", "0ms"):
+        problems.append("statement_timeout is off (a runaway query would hold a pooled connection)")
+    return problems
