@@ -155,7 +155,7 @@ def create_app() -> FastAPI:
     register_quote_provider(quote_provider)
     leasing_hooks.register()
     from ducting.leasing.routing import REFRESH_OBSERVERS
-    from ducting.ops.metrics import observe_graph
+    from ducting.ops.metrics import observe_graph, process_exit
 
     if observe_graph not in REFRESH_OBSERVERS:
         REFRESH_OBSERVERS.append(observe_graph)
@@ -171,4 +171,5 @@ def create_app() -> FastAPI:
     app.router.on_startup.append(READS.start)
     app.router.on_shutdown.append(runner.stop)
     app.router.on_shutdown.append(READS.stop)
+    app.router.on_shutdown.append(process_exit)
     return app

@@ -76,9 +76,18 @@ class ReadRouter:
         self.reason = "not checked yet"
         self._caught_up_at: float | None = None
         self._task: asyncio.Task | None = None
+        self._url_known: tuple[str | None] | None = None
 
     def url(self) -> str | None:
-        return replica_url(get_settings())
+        """The replica's URL, worked out once per process (finding the local replica looks at the disk)."""
+        if self._url_known is None:
+            self._url_known = (replica_url(get_settings()),)
+        return self._url_known[0]
+
+    def forget(self) -> None:
+        """Work the URL and the replica's health out again (tests; a changed setting)."""
+        self._url_known = None
+        self.usable, self.reason = False, "not checked yet"
 
     def engine(self) -> Engine | None:
         url = self.url()

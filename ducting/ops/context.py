@@ -175,7 +175,8 @@ class RequestContext:
         if path == "/readyz":
             from ducting.ops.health import readiness
 
-            ready, details = await asyncio.to_thread(readiness, None)
+            app = scope.get("app")
+            ready, details = await asyncio.to_thread(readiness, getattr(getattr(app, "state", None), "engine", None))
             return _json(200 if ready else 503, {"status": "ready" if ready else "not_ready"} | details)
         authorization = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), "")
         if not metrics.may_read(get_settings(), client, authorization):

@@ -126,3 +126,11 @@ def sample_async_pool(name: str, pool) -> None:
     DB_POOL.labels(name, "in_use").set(size - available)
     DB_POOL.labels(name, "idle").set(available)
     DB_POOL.labels(name, "waiting").set(stats.get("requests_waiting", 0))
+
+
+async def process_exit() -> None:
+    """In multiprocess mode, drop this process's live gauges from later scrapes."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())

@@ -61,7 +61,7 @@ def _aliases() -> set[str]:
     def walk(model: type, prefix: str) -> None:
         for name, field in model.model_fields.items():
             sub = field.default_factory() if field.default_factory else None
-            if sub is not None and hasattr(sub, "model_fields"):
+            if sub is not None and hasattr(type(sub), "model_fields"):
                 walk(type(sub), type(sub).model_config.get("env_prefix", ""))
                 continue
             alias = field.validation_alias
@@ -88,3 +88,60 @@ def test_the_worker_runs_every_job_once(scratch_database):
     )
     assert done.returncode == 0, done.stderr
     assert "leasing_sweeper: 0" in done.stderr
+
+
+@pytest.mark.slow
+def test_several_worker_processes_answer_one_metrics_view_and_log_json(scratch_database, tmp_path):
+    """As the service unit runs it: `ducting serve --workers 2` with PROMETHEUS_MULTIPROC_DIR and JSON logs."""
+    import json
+    import time
+
+    import httpx
+
+    from tests.live import free_port
+
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": scratch_database.app_url,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "DUCTING_LEASING_SWEEP_INTERVAL_S": "1",
+        "DUCTING_LOG_FORMAT": "json",
+    }
+    log = tmp_path.parent / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ducting.cli", "serve", "--port", str(port), "--workers", "2"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.3)
+        for _ in range(40):
+            assert httpx.get(f"{base}/healthz", headers={"X-Request-Id": "mp-probe"}).status_code == 200
+        time.sleep(2.5)  # both processes' sweepers run
+        text = httpx.get(f"{base}/metrics").text
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    counts = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(("ducting_http_request_duration_seconds_count", "ducting_background_runs_total"))
+    }
+    assert counts['ducting_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"}'] == 40
+    pids = {f.name.split("_")[-1] for f in tmp_path.glob("*.db")}
+    assert len(pids) >= 2  # two processes wrote, one scrape added them up
+    assert counts['ducting_background_runs_total{job="leasing_sweeper",outcome="ok"}'] >= 2
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(r["logger"] == "ducting.access" and r["request_id"] == "mp-probe" for r in records)
