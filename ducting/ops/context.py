@@ -135,7 +135,7 @@ class RequestContext:
                 headers = self._headers(list(message.get("headers", [])), request_id)
                 if method in _UNSAFE_METHODS and message["status"] < 400 and self._wants_rw_cookie(scope):
                     headers.append(self._rw_cookie(scope))
-                message = message | {"headers": headers}
+                message = {**message, "headers": headers}
                 if state["retriable"] and message["status"] == 503 and scope.get(RETRY_ON_PRIMARY):
                     state["dropping"] = True  # not sent: this request is run again, on the primary
                     return
