@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         "ducting-load",
         cmds,
         port=port,
-        env={"DATABASE_URL": db.app_url, "DUCTING_ENV": "test"},
+        env={"DATABASE_URL": db.app_url, "DUCTING_ENV": "test", "DUCTING_LOG_LEVEL": "WARNING"},  # no access log
         ready_path="/openapi.json",
         cwd=Path(__file__).resolve().parent.parent,
     ) as svc:

@@ -36,6 +36,7 @@ from ducting.auth import CurrentActor, require_roles
 from ducting.calendar import Days, month_of, today
 from ducting.db import Actor, SessionDep
 from ducting.errors import FieldError, InvalidInput, NotFound
+from ducting.replica import ReadSessionDep
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 
@@ -128,7 +129,7 @@ def issue_run(month: str, body: IssueIn, session: SessionDep, actor: FinanceDep)
 
 
 @router.get("/runs/{month}/invoices.csv")
-def run_invoices_csv(month: str, session: SessionDep, actor: BooksDep) -> StreamingResponse:
+def run_invoices_csv(month: str, session: ReadSessionDep, actor: BooksDep) -> StreamingResponse:
     return StreamingResponse(
         exports.csv_stream(session, _month(month), "invoices"),
         media_type="text/csv",
@@ -137,7 +138,7 @@ def run_invoices_csv(month: str, session: SessionDep, actor: BooksDep) -> Stream
 
 
 @router.get("/runs/{month}/lines.csv")
-def run_lines_csv(month: str, session: SessionDep, actor: BooksDep) -> StreamingResponse:
+def run_lines_csv(month: str, session: ReadSessionDep, actor: BooksDep) -> StreamingResponse:
     return StreamingResponse(
         exports.csv_stream(session, _month(month), "lines"),
         media_type="text/csv",
@@ -146,17 +147,17 @@ def run_lines_csv(month: str, session: SessionDep, actor: BooksDep) -> Streaming
 
 
 @router.get("/runs/{month}/run.xlsx")
-def run_xlsx(month: str, session: SessionDep, actor: BooksDep) -> Response:
+def run_xlsx(month: str, session: ReadSessionDep, actor: BooksDep) -> Response:
     return _download(exports.xlsx_bytes(session, _month(month)), XLSX, f"tagihan-{month}.xlsx")
 
 
 @router.get("/runs/{month}/efaktur.xml")
-def run_efaktur(month: str, session: SessionDep, actor: BooksDep) -> Response:
+def run_efaktur(month: str, session: ReadSessionDep, actor: BooksDep) -> Response:
     return _download(exports.efaktur_xml(session, _month(month)), "application/xml", f"efaktur-{month}.xml")
 
 
 @router.get("/runs/{month}/invoices.zip")
-def run_pdfs(month: str, session: SessionDep, actor: BooksDep) -> StreamingResponse:
+def run_pdfs(month: str, session: ReadSessionDep, actor: BooksDep) -> StreamingResponse:
     tmp = documents.pdf_zip(session, visible_invoices(session, actor=actor, month=_month(month)))
 
     def chunks():
@@ -281,14 +282,14 @@ RangeTo = Annotated[str, Query(alias="to", pattern=MONTH_PATTERN)]
 
 @router.get("/revenue")
 def read_revenue(
-    session: SessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo, by: str = "operator"
+    session: ReadSessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo, by: str = "operator"
 ) -> dict[str, Any]:
     return _revenue(session, first, last, by)
 
 
 @router.get("/revenue.csv")
 def revenue_csv(
-    session: SessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo, by: str = "operator"
+    session: ReadSessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo, by: str = "operator"
 ) -> Response:
     data = _revenue(session, first, last, by)
     buf = io.StringIO()
@@ -299,7 +300,7 @@ def revenue_csv(
 
 
 @router.get("/revenue/chart.{fmt}")
-def revenue_chart(fmt: str, session: SessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo) -> Response:
+def revenue_chart(fmt: str, session: ReadSessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo) -> Response:
     if fmt not in ("png", "svg"):
         raise NotFound(what="format", ref=fmt[:20], allowed=["png", "svg"])
     data = _revenue(session, first, last, "operator")

@@ -61,8 +61,26 @@ def check_database_role(app: FastAPI) -> None:
     log.error(message)
 
 
+def check_pooled_sessions(app: FastAPI) -> None:
+    """Behind a transaction pooler, say loudly when the role lacks the settings the service cannot send."""
+    if get_settings().db.pooler != "transaction":
+        return
+    from ducting.ops.health import session_setting_problems
+
+    try:
+        problems = session_setting_problems(getattr(app.state, "engine", None))
+    except DBAPIError as exc:
+        log.warning("could not check the pooled sessions' settings: %s", str(exc.orig).splitlines()[0])
+        return
+    for problem in problems:
+        log.error("behind the pooler, %s: ALTER ROLE ... SET it (deploy/pgbouncer/pgbouncer.ini)", problem)
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
+    from ducting.ops import logs
+
+    logs.configure(settings)
     sys.setswitchinterval(settings.api.gil_switch_interval_ms / 1000)  # the process serves this app (ApiSettings)
     app = FastAPI(
         title="BEDELAU Ducting API",
@@ -78,7 +96,17 @@ def create_app() -> FastAPI:
     @app.exception_handler(OperationalError)
     async def _db_down(request: Request, exc: OperationalError) -> Response:
         # The pool reconnects on its own (pre-ping); this request failed cleanly and wrote nothing.
-        log.warning("database unavailable: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        from ducting.ops.context import RETRY_ON_PRIMARY
+        from ducting.ops.metrics import DB_UNAVAILABLE
+        from ducting.replica import READS, REPLICA_TARGET
+
+        reason = str(exc.orig).splitlines()[0] if exc.orig and str(exc.orig) else str(exc)
+        if request.scope.get(REPLICA_TARGET) == "replica":  # the replica failed: skip it, and run a GET again
+            READS.mark_down(f"a read failed there: {reason}")
+            request.scope[RETRY_ON_PRIMARY] = request.method in ("GET", "HEAD")
+        else:
+            DB_UNAVAILABLE.inc()
+        log.warning("database unavailable: %s", reason)
         return render(ServiceUnavailable(), language(request.headers, request.cookies), {"Retry-After": "2"})
 
     app.add_middleware(LimitBody, max_bytes=settings.api.max_body_bytes)
@@ -93,6 +121,7 @@ def create_app() -> FastAPI:
     from ducting.network.ogc import router as ogc_router
     from ducting.network.router import router as network_router
     from ducting.network.tiles import POOL as tile_pool
+    from ducting.network.tiles import REPLICA_POOL as replica_tile_pool
     from ducting.network.tiles import TileFastPath
     from ducting.network.tiles import router as tiles_router
 
@@ -105,7 +134,10 @@ def create_app() -> FastAPI:
     app.include_router(billing_router)
     app.include_router(compliance_router)
     app.include_router(tiles_router)
-    app.add_middleware(TileFastPath)  # outermost: tiles skip routing and the stack (see ducting.network.tiles)
+    app.add_middleware(TileFastPath)  # tiles skip routing and the stack (see ducting.network.tiles)
+    from ducting.ops.context import RequestContext
+
+    app.add_middleware(RequestContext)  # outermost: client address, request id, health, metrics (ducting.ops)
     from ducting.web.assets import mount_static
     from ducting.web.router import router as web_router
     from ducting.web.signon import router as signon_router
@@ -114,15 +146,28 @@ def create_app() -> FastAPI:
     app.include_router(signon_router)
     mount_static(app)
     app.router.on_shutdown.append(tile_pool.close)
+    app.router.on_shutdown.append(replica_tile_pool.close)
     from billing.tariffs import quote_provider
     from ducting.leasing.quotes import register_quote_provider
 
     register_quote_provider(quote_provider)
     leasing_hooks.register()
-    from ducting.leasing.sweeper import Sweeper
+    from ducting.leasing.routing import REFRESH_OBSERVERS
+    from ducting.ops.metrics import observe_graph, process_exit
 
-    sweeper = Sweeper()
+    if observe_graph not in REFRESH_OBSERVERS:
+        REFRESH_OBSERVERS.append(observe_graph)
+    from ducting.leasing.sweeper import warm_calendar
+    from ducting.ops import jobs
+    from ducting.replica import READS
+
+    runner = jobs.JobRunner(jobs.service_jobs(settings))
     app.router.on_startup.append(lambda: check_database_role(app))
-    app.router.on_startup.append(sweeper.start)
-    app.router.on_shutdown.append(sweeper.stop)
+    app.router.on_startup.append(lambda: check_pooled_sessions(app))
+    app.router.on_startup.append(warm_calendar)
+    app.router.on_startup.append(runner.start)
+    app.router.on_startup.append(READS.start)
+    app.router.on_shutdown.append(runner.stop)
+    app.router.on_shutdown.append(READS.stop)
+    app.router.on_shutdown.append(process_exit)
     return app

@@ -28,6 +28,7 @@ from ducting.accounts.vocab import Role
 from ducting.auth import require_roles
 from ducting.db import Actor, SessionDep
 from ducting.errors import FieldError, InvalidInput
+from ducting.replica import ReadSessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 AuditorDep = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.AUDITOR))]
@@ -196,7 +197,10 @@ def list_audit(
     responses={200: {"content": {"text/csv": {}}, "description": "Matching records, newest first"}},
 )
 def export_audit(
-    session: SessionDep, actor: AuditorDep, flt: FilterDep, limit: Annotated[int, Query(ge=1, le=MAX_CSV_ROWS)] = 10_000
+    session: ReadSessionDep,
+    actor: AuditorDep,
+    flt: FilterDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_CSV_ROWS)] = 10_000,
 ) -> StreamingResponse:
     return StreamingResponse(
         _csv_chunks(session, flt, limit),

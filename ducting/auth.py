@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypeVar
@@ -26,6 +25,7 @@ from ducting.accounts.models import Account, ApiToken
 from ducting.accounts.vocab import Role, TokenKind, TokenScope
 from ducting.db import Actor, SessionDep, bind_actor
 from ducting.errors import Forbidden, RateLimited, Unauthenticated
+from ducting.replica import back_to_primary
 from ducting.settings import get_settings
 
 T = TypeVar("T")
@@ -155,15 +155,31 @@ def check_csrf(request: Request, token: str) -> None:
         raise Forbidden(code="csrf_failed", header=CSRF_HEADER)
 
 
+def request_identity(request: Request) -> tuple[str, str | None]:
+    """(request id, client address) of a request: the id `ducting.ops.context` gave it, and the client's address
+    as resolved behind the trusted proxies. The one place the audit trail, rate limits and sign-in read them."""
+    request_id = request.scope.get("state", {}).get("request_id") or secrets.token_hex(16)
+    return request_id, request.client.host if request.client else None
+
+
+def sign_in_actor(request: Request) -> Actor:
+    """The identity of a sign-in before anyone is signed in: no account or role, but the request id and client
+    address, so the audit trail says where a sign-in (or a failed one) came from."""
+    request_id, client_addr = request_identity(request)
+    return Actor(account_id=None, role="", request_id=request_id, client_addr=client_addr)
+
+
 def current_actor(request: Request, session: SessionDep) -> Actor:
     token, from_cookie = _credential(request)
     if not token:
         raise Unauthenticated()
     if from_cookie:
         check_csrf(request, token)
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    client_addr = request.client.host if request.client else None
-    row = session.execute(_LOOKUP, {"h": token_digest(token), "rid": request_id, "addr": client_addr or ""}).first()
+    request_id, client_addr = request_identity(request)
+    params = {"h": token_digest(token), "rid": request_id, "addr": client_addr or ""}
+    row = session.execute(_LOOKUP, params).first()
+    if row is None and back_to_primary(request, session):  # a token issued a moment ago may not be on the replica yet
+        row = session.execute(_LOOKUP, params).first()
     if row is None:
         raise Unauthenticated(code="token_invalid")
     if row.scopes and TokenScope.WRITE not in row.scopes and request.method not in ("GET", "HEAD", "OPTIONS"):

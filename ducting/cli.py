@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ducting import opscli
 from ducting.compliance import cli as compliance_cli
 from ducting.settings import get_settings
 
@@ -20,6 +21,9 @@ sample_app = typer.Typer(help="The Batam sample network.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sample_app, name="sample")
 app.add_typer(compliance_cli.app, name="compliance")
+db_app.add_typer(opscli.replica_app, name="replica")
+db_app.command("basebackup")(opscli.base_backup)
+app.command("worker")(opscli.worker)
 console = Console(stderr=True)
 
 
@@ -45,6 +49,12 @@ def db_up() -> None:
     try:
         cluster = _cluster()
         cluster.up()
+        archive = get_settings().db.wal_archive_dir
+        if archive is not None:
+            from ducting.localrepl import archive_to
+
+            archive_to(cluster, archive.resolve())
+            console.print(f"WAL archived to {archive}")
     except LocalClusterError as exc:
         _fail(str(exc))
     console.print(f"PostgreSQL running on 127.0.0.1:{cluster.port}, data in {cluster.data}")
@@ -242,18 +252,30 @@ def db_backup(out: Path) -> None:
 
 @db_app.command("restore")
 def db_restore(
-    dump: Path,
+    dump: Annotated[Path | None, typer.Argument(help="A dump of `ducting db backup` (not with --to-time)")] = None,
     into: Annotated[
         str | None, typer.Option(help="Restore into this local database instead of replacing the current one")
     ] = None,
+    to_time: Annotated[
+        str | None,
+        typer.Option("--to-time", help="Point-in-time recovery from the WAL archive into a new cluster (ISO 8601)"),
+    ] = None,
+    port: Annotated[int, typer.Option(help="With --to-time: the new cluster's port")] = 55434,
+    folder: Annotated[Path | None, typer.Option(help="With --to-time: the new cluster's folder")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
-    """Restore a dump into a fresh local database (by default the current one, replaced)."""
+    """Restore a dump into a fresh local database (by default the current one, replaced), or with --to-time the
+    whole cluster as it was at that time, into a new cluster beside it."""
     from ducting.backup import BackupError, restore
     from ducting.localdb import OWNER_ROLE
 
-    if not dump.exists():
-        _fail(f"{dump} does not exist")
+    if to_time is not None:
+        if dump is not None:
+            _fail("give a dump or --to-time, not both")
+        opscli.restore_to_time(to_time, port, folder)
+        return
+    if dump is None or not dump.exists():
+        _fail(f"{dump} does not exist" if dump else "give a dump to restore, or --to-time")
     if get_settings().db.url:
         _fail("restore targets the local cluster; with DATABASE_URL use pg_restore against your server")
     cluster = _cluster()
@@ -271,7 +293,8 @@ def db_restore(
 
 @app.command("serve")
 def serve(port: int = 8000, host: str = "127.0.0.1", workers: int = 1) -> None:
-    """Run the web service (uvicorn)."""
+    """Run the web service (uvicorn). Proxy headers are judged by the service itself (DUCTING_TRUSTED_PROXIES),
+    so uvicorn's own handling is off; so is its access log (ducting.ops.context writes one with request ids)."""
     import uvicorn
 
     uvicorn.run(
@@ -282,6 +305,7 @@ def serve(port: int = 8000, host: str = "127.0.0.1", workers: int = 1) -> None:
         workers=workers,
         log_level="info",
         proxy_headers=False,
+        access_log=False,
     )
 
 

@@ -7,6 +7,7 @@ back whatever was not committed. At the start of every transaction the request's
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,11 +17,14 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from ducting.calendar import DEFAULT_ZONE_NAME
 from ducting.localdb import APP_ROLE, OWNER_ROLE, LocalCluster
 from ducting.settings import Settings, get_settings
+
+log = logging.getLogger("ducting.db")
 
 
 class Base(DeclarativeBase):
@@ -56,16 +60,45 @@ def connection_options(*, statement_timeout_ms: int, zone: str = DEFAULT_ZONE_NA
     return f"-c statement_timeout={statement_timeout_ms} -c timezone={zone}"
 
 
+def connect_options(settings: Settings, *, extra: str = "", statement_timeout_ms: int | None = None) -> dict[str, Any]:
+    """psycopg connection keywords for the service's connections. Behind a transaction pooler (`DUCTING_DB_POOLER=
+    transaction`) nothing is prepared, since the next transaction may run on another server connection that never
+    saw the statement, and no `options` go in the startup packet (PgBouncer refuses them): the server's own
+    settings for the role carry the time zone and the statement timeout instead (README, "Pooling")."""
+    db = settings.db
+    kwargs: dict[str, Any] = {"connect_timeout": db.connect_timeout_s}
+    if db.pooler == "transaction":
+        kwargs["prepare_threshold"] = None
+    else:
+        timeout = db.statement_timeout_ms if statement_timeout_ms is None else statement_timeout_ms
+        kwargs["options"] = connection_options(statement_timeout_ms=timeout) + extra
+    return kwargs
+
+
 def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 30_000) -> Engine:
+    settings = get_settings()
     engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size // 2,
         pool_pre_ping=True,  # a restarted database costs one failed check, not a failed request
         pool_recycle=1800,
-        connect_args={"options": connection_options(statement_timeout_ms=statement_timeout_ms)},
+        pool_timeout=settings.db.pool_timeout_s,
+        connect_args=connect_options(settings, statement_timeout_ms=statement_timeout_ms),
     )
     return engine
+
+
+def libpq_conninfo(url: str) -> str:
+    """A SQLAlchemy URL as a libpq conninfo string, several hosts included (`?host=a:5432&host=b:5432` becomes
+    `host=a,b port=5432,5432`), for the connections psycopg makes without SQLAlchemy (the tiles' pool)."""
+    from psycopg.conninfo import make_conninfo
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url).set(drivername="postgresql+psycopg")
+    _, kwargs = create_engine(u).dialect.create_connect_args(u)
+    kwargs.pop("context", None)
+    return make_conninfo(**{k: str(v) for k, v in kwargs.items()})
 
 
 @lru_cache(maxsize=1)
@@ -156,9 +189,19 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
     finally:
         if session.in_transaction():
-            await run_in_threadpool(session.close)
+            await run_in_threadpool(_close_quietly, session)
         else:
             session.close()
+
+
+def _close_quietly(session: Session) -> None:
+    """Close (rolling back). The answer is decided by now: a database that went away meanwhile (a restart, a
+    replica stopped, a failover) loses the connection, which the pool drops, not the response."""
+    try:
+        session.close()
+    except DBAPIError as exc:
+        log.warning("closing a session: %s", (str(exc.orig or exc).splitlines() or ["?"])[0])
+        session.invalidate()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +38,22 @@ class DatabaseSettings(BaseSettings):
     statement_timeout_ms: int = Field(
         default=30_000, ge=100, validation_alias=AliasChoices("DUCTING_STATEMENT_TIMEOUT_MS")
     )
+    # A read replica (any streaming standby) for map items, tiles, OGC collections, reports and exports. Unset with
+    # the local cluster: the local replica of `ducting db replica up`, when there is one (README, "Production").
+    replica_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_REPLICA_URL"))
+    replica_max_lag_s: float = Field(default=5.0, gt=0, validation_alias=AliasChoices("DUCTING_REPLICA_MAX_LAG_S"))
+    replica_check_interval_s: float = Field(
+        default=2.0, gt=0, le=60, validation_alias=AliasChoices("DUCTING_REPLICA_CHECK_INTERVAL_S")
+    )
+    local_replica_port: int = Field(default=55433, validation_alias=AliasChoices("DUCTING_PG_REPLICA_PORT"))
+    # `transaction`: the URLs point at a pooler in transaction mode (PgBouncer before 1.21 keeps no prepared
+    # statements there), so psycopg never prepares and no session settings travel in the startup packet
+    pooler: Literal["none", "transaction"] = Field(default="none", validation_alias=AliasChoices("DUCTING_DB_POOLER"))
+    # how long a request waits for a connection from a pool before its 503; a database that is down fails at once
+    pool_timeout_s: float = Field(default=5.0, gt=0, le=60, validation_alias=AliasChoices("DUCTING_POOL_TIMEOUT_S"))
+    connect_timeout_s: int = Field(default=3, ge=1, le=60, validation_alias=AliasChoices("DUCTING_CONNECT_TIMEOUT_S"))
+    # WAL archive folder for point-in-time recovery; `ducting db up` applies it to the local cluster
+    wal_archive_dir: Path | None = Field(default=None, validation_alias=AliasChoices("DUCTING_WAL_ARCHIVE_DIR"))
 
 
 class AuthSettings(BaseSettings):
@@ -109,6 +125,32 @@ class ApiSettings(BaseSettings):
     gil_switch_interval_ms: float = Field(default=1.0, gt=0, le=100)
 
 
+class OpsSettings(BaseSettings):
+    """Running behind a proxy and being watched: trusted proxies, metrics, logs, background jobs."""
+
+    model_config = SettingsConfigDict(env_prefix="DUCTING_", extra="ignore")
+
+    # addresses or CIDRs of the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed; comma-separated
+    trusted_proxies: str = ""
+    # who may read /metrics: clients from these addresses/CIDRs, or anyone with `Authorization: Bearer <token>`
+    metrics_allow: str = "127.0.0.1/32,::1/128"
+    metrics_token: SecretStr | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    # background jobs (the leasing sweeper, later the notification worker) in each service process; production runs
+    # them in `ducting worker` instead and sets this to false
+    jobs_in_service: bool = True
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535, description="`ducting worker` serves /metrics here")
+
+    @field_validator("trusted_proxies", "metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from ducting.ops.proxy import parse_networks
+
+        parse_networks(value)  # a typo refuses to start, rather than trusting nobody (or everybody) by surprise
+        return value
+
+
 class LeasingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DUCTING_LEASING_", extra="ignore")
 
@@ -139,6 +181,7 @@ class Settings(BaseSettings):
     topology: TopologySettings = Field(default_factory=TopologySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     leasing: LeasingSettings = Field(default_factory=LeasingSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:

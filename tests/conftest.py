@@ -126,6 +126,11 @@ class People:
 
 @pytest.fixture()
 def people(session: Session) -> People:
+    return make_people(session)
+
+
+def make_people(session: Session) -> People:
+    """Three organisations and an account with a token per role, committed through `session`."""
     orgs = {
         "bumd": Organisation(code="TBUMD", name="PT Batam Ducting Bersama (Test)", kind=OrganisationKind.BUMD),
         "op_a": Organisation(

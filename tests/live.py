@@ -39,6 +39,7 @@ def running_service(database_url: str, *, env: dict[str, str] | None = None) -> 
             str(port),
             "--log-level",
             "warning",
+            "--no-proxy-headers",  # the service judges proxy headers itself (DUCTING_TRUSTED_PROXIES)
         ],
         env=environ,
         stdout=log,

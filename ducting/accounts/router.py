@@ -20,15 +20,16 @@ from ducting.accounts.schemas import (
     TokenOut,
 )
 from ducting.accounts.vocab import Role, TokenKind
-from ducting.auth import AdminDep, CurrentActor, _bearer, issue_token, login, revoke_secret
-from ducting.db import SessionDep
+from ducting.auth import AdminDep, CurrentActor, _bearer, issue_token, login, revoke_secret, sign_in_actor
+from ducting.db import SessionDep, bind_actor
 from ducting.errors import DomainError
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 
 @router.post("/auth/token", response_model=TokenOut, summary="Sign in with username and password; get a bearer token")
-def get_token(body: LoginIn, session: SessionDep) -> TokenOut:
+def get_token(body: LoginIn, request: Request, session: SessionDep) -> TokenOut:
+    bind_actor(session, sign_in_actor(request))
     try:
         account = login(session, username=body.username, password=body.password)
     except DomainError:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from starlette.responses import Response
 
 from ducting.accounts.vocab import Role
-from ducting.auth import CurrentActor, require_roles
+from ducting.auth import CurrentActor, request_identity, require_roles
 from ducting.compliance import citizen, letters, maps, service, zones
 from ducting.compliance.evaluation import evaluate
 from ducting.compliance.rules import describe
@@ -408,7 +408,7 @@ async def post_public_report(
         category=category,
         description=description,
         photo=data,
-        client_addr=request.client.host if request.client else None,
+        client_addr=request_identity(request)[1],  # resolved behind the trusted proxies
     )
     session.commit()
     return ReportReceiptOut(

@@ -31,6 +31,7 @@ from ducting.leasing.schemas import (
 )
 from ducting.leasing.vocab import RequestStatus
 from ducting.network.vocab import SizeClass
+from ducting.replica import ReadSessionDep
 
 router = APIRouter(prefix="/api/v1/leasing", tags=["leasing"])
 PlannerDep = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PLANNER))]
@@ -244,7 +245,7 @@ def availability(
 
 @router.get("/sla", summary="Median and p90 time to a planner's decision, per month")
 def sla(
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PLANNER, Role.AUDITOR))],
     months: int = Query(default=12, ge=1, le=60),
 ) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -158,6 +159,17 @@ class PathResult:
     length_m: float
 
 
+# Who wants to know how long a refresh took: (part, seconds), part "network" (a full reload) or "allocations" (the
+# incremental merge). ducting.ops.metrics registers itself here; the graph knows nothing of metrics.
+REFRESH_OBSERVERS: list[Callable[[str, float], None]] = []
+
+
+def _timed(part: str, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    for observe in REFRESH_OBSERVERS:
+        observe(part, elapsed)
+
+
 class CapacityGraph:
     """One per process. Threads share it: hold `graph.lock` around refresh-and-search (`with graph.lock:`),
     so one request's search never sees another's half-applied update."""
@@ -176,16 +188,22 @@ class CapacityGraph:
 
     # -- keeping in step ----------------------------------------------------------------------------------------
     def refresh(self, session: Session) -> None:
+        if session.info.get("read_replica"):  # the graph must see exactly what the bookings lock: the primary
+            raise RuntimeError("the capacity graph looks at the primary only (ducting.replica)")
         with self.lock:
             epoch = session.execute(
                 text("SELECT last_value + CASE WHEN is_called THEN 0 ELSE -1 END FROM network_epoch")
             ).scalar_one()
             if self.network is None or self._stale or self.network.epoch != epoch:
+                started = time.perf_counter()
                 self.network = _load_network(session, epoch)
                 self.allocations = Allocations()
                 self._seen_xmin = None
                 self._stale = False
+                _timed("network", started)
+            started = time.perf_counter()
             self._sync_allocations(session)
+            _timed("allocations", started)
 
     def _sync_allocations(self, session: Session) -> None:
         """Rows written by a transaction whose id is below the previous look's snapshot xmin had committed (or

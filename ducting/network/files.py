@@ -13,6 +13,7 @@ from ducting.db import SessionDep
 from ducting.errors import InvalidInput, TooLarge, read_faults
 from ducting.network.exporter import EXPORT_FORMATS, export_filename, export_network
 from ducting.network.importer import import_layers
+from ducting.replica import ReadSessionDep
 from ducting.settings import get_settings
 from gis.io import ReadError, read_layers
 
@@ -54,7 +55,7 @@ def _safe_name(name: str | None) -> str:
     responses={200: {"content": {"application/octet-stream": {}}, "description": "The network file"}},
 )
 def export(
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: ReaderDep,
     format: str = Query(default="gpkg", description=f"One of {', '.join(EXPORT_FORMATS)}"),
 ) -> Response:

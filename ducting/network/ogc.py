@@ -13,9 +13,10 @@ from starlette.responses import Response
 
 from ducting import calendar
 from ducting.auth import ReaderDep, read_as_caller
-from ducting.db import Actor, SessionDep
+from ducting.db import Actor
 from ducting.errors import FieldError, InvalidInput, NotFound
 from ducting.network import queries
+from ducting.replica import ReadSessionDep
 from ducting.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["ogc-features"])
@@ -134,7 +135,7 @@ def _collection_doc(request: Request, col: queries.Collection, extent: list[floa
 
 
 @router.get("/collections")
-def collections(request: Request, session: SessionDep, actor: ReaderDep) -> dict[str, Any]:
+def collections(request: Request, session: ReadSessionDep, actor: ReaderDep) -> dict[str, Any]:
     base = _base(request)
     return {
         "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
@@ -145,7 +146,7 @@ def collections(request: Request, session: SessionDep, actor: ReaderDep) -> dict
 
 
 @router.get("/collections/{collection_id}")
-def collection(collection_id: str, request: Request, session: SessionDep, actor: ReaderDep) -> dict[str, Any]:
+def collection(collection_id: str, request: Request, session: ReadSessionDep, actor: ReaderDep) -> dict[str, Any]:
     col = _collection(collection_id)
     return _collection_doc(request, col, queries.collection_extent(session, col))
 
@@ -158,7 +159,7 @@ def collection(collection_id: str, request: Request, session: SessionDep, actor:
 async def items(
     collection_id: str,
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     bbox: BBox,
     as_of: AsOf,
     limit: int = Query(default=None, ge=1, description="Features per page"),
@@ -201,7 +202,7 @@ def _json(value: Any) -> str:
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON Feature"}},
 )
-def item(collection_id: str, feature_id: str, session: SessionDep, actor: ReaderDep, as_of: AsOf) -> Response:
+def item(collection_id: str, feature_id: str, session: ReadSessionDep, actor: ReaderDep, as_of: AsOf) -> Response:
     col = _collection(collection_id)
     feature = queries.feature_one(session, col, feature_id, as_of=as_of)
     if feature is None:

@@ -30,6 +30,7 @@ from ducting.network.schemas import (
     SubductOut,
     Summary,
 )
+from ducting.replica import ReadSessionDep
 
 router = APIRouter(prefix="/api/v1/network", tags=["network"])
 IfMatch = Annotated[str | None, Header(description='The ETag you read, e.g. "v3"; a stale one gets 412')]
@@ -376,5 +377,5 @@ def _need_id(op: Any) -> int:
 
 
 @router.get("/summary", response_model=Summary, summary="Km of route and duct, subducts by status, per kecamatan")
-def network_summary(session: SessionDep, actor: ReaderDep) -> dict[str, Any]:
+def network_summary(session: ReadSessionDep, actor: ReaderDep) -> dict[str, Any]:
     return queries.summary(session)

@@ -27,14 +27,14 @@ from typing import Any
 import psycopg
 from fastapi import APIRouter, Request
 from psycopg_pool import PoolTimeout
-from sqlalchemy.engine import make_url
 from starlette.requests import cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ducting.auth import SESSION_COOKIE, token_digest
-from ducting.db import connection_options
 from ducting.errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthenticated, language_of, render
+from ducting.ops.context import ROUTE_LABEL
+from ducting.replica import READS, RW_COOKIE
 from ducting.settings import get_settings
 from gis.crs import WEB_MERCATOR, WGS84
 from gis.tiles import BUFFER, EXTENT, Tile, TileError
@@ -150,41 +150,55 @@ def tile_params(tile: Tile, token: str | None) -> dict[str, Any]:
     }
 
 
-# -- the pool -------------------------------------------------------------------------------------------------------
+# -- the pools -----------------------------------------------------------------------------------------------------
 class TilePool:
-    """One async pool per event loop (a test client runs a loop per test; a server has one)."""
+    """One async pool per event loop (a test client runs a loop per test; a server has one), on the primary or on
+    the read replica (`ducting.replica`). Each connection is checked as it is handed out, and a request waits at
+    most `DUCTING_POOL_TIMEOUT_S` for one: a database restart or a failover costs the requests in flight, not the
+    ones after it, and a database that is away answers 503 in seconds, not half a minute."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, replica: bool = False) -> None:
+        self.replica = replica
         self._pools: dict[int, Any] = {}
 
     def conninfo(self) -> str:
-        from ducting.db import database_url
+        from ducting.db import database_url, libpq_conninfo
+        from ducting.replica import replica_url
 
         settings = get_settings()
-        url = make_url(database_url(settings)).set(drivername="postgresql")
-        return url.render_as_string(hide_password=False)
+        url = replica_url(settings) if self.replica else database_url(settings)
+        if url is None:
+            raise RuntimeError("no read replica is configured")
+        return libpq_conninfo(url)
 
     async def get(self) -> Any:
         from psycopg_pool import AsyncConnectionPool
 
+        from ducting.db import connect_options
+
         loop = asyncio.get_running_loop()
         pool = self._pools.get(id(loop))
         if pool is None:
-            timeout = get_settings().db.statement_timeout_ms
+            settings = get_settings()
+            kwargs = {"autocommit": True} | connect_options(settings, extra=" -c max_parallel_workers_per_gather=0")
             pool = AsyncConnectionPool(
                 self.conninfo(),
                 min_size=1,
-                max_size=get_settings().db.pool_size,
+                max_size=settings.db.pool_size,
                 open=False,
-                kwargs={
-                    "autocommit": True,
-                    "options": connection_options(statement_timeout_ms=timeout)
-                    + " -c max_parallel_workers_per_gather=0",
-                },
+                check=AsyncConnectionPool.check_connection,
+                timeout=settings.db.pool_timeout_s,
+                kwargs=kwargs,
             )
             await pool.open()
             self._pools = {id(loop): pool}  # a finished loop's pool is unusable; drop it
         return pool
+
+    def sample(self, name: str) -> None:
+        from ducting.ops.metrics import sample_async_pool
+
+        for pool in self._pools.values():
+            sample_async_pool(name, pool)
 
     async def close(self) -> None:
         for pool in self._pools.values():
@@ -193,6 +207,7 @@ class TilePool:
 
 
 POOL = TilePool()
+REPLICA_POOL = TilePool(replica=True)
 
 
 def _token_from(authorization: str, cookie: str) -> str | None:
@@ -202,11 +217,33 @@ def _token_from(authorization: str, cookie: str) -> str | None:
     return cookie_parser(cookie).get(SESSION_COOKIE) if cookie else None
 
 
+async def _query(pool: Any, spec: Layer, where: Tile, z: int, token: str | None) -> tuple[bool, Any]:
+    """(allowed, tile bytes) from one connection of `pool`: one statement."""
+    async with pool.connection() as conn:
+        if z < spec.min_zoom:
+            if spec.public:
+                return True, b""
+            row = await (await conn.execute(f"SELECT {TOKEN_CHECK}", {"token": token_digest(token or "")})).fetchone()
+            return bool(row[0]), b""
+        # binary=True: the tile comes back as bytes, not as hex text twice its size to decode
+        cur = await conn.execute(spec.sql(), tile_params(where, token), binary=True)
+        allowed, body = await cur.fetchone()
+        return bool(allowed), body
+
+
 async def render_tile(
-    layer: str, z: int, x: int, y: int, *, token: str | None, if_none_match: str = ""
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    token: str | None,
+    if_none_match: str = "",
+    prefer_replica: bool = False,
 ) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of one tile request: 200 with the tile, or 304 when the ETag matches. Raises
-    DomainError (404 layer, 422 tile, 401 token). Shared by the fast path and the documented FastAPI route."""
+    DomainError (404 layer, 422 tile, 401 token). Shared by the fast path and the documented FastAPI route.
+    `prefer_replica`: read from the replica when it is in use (`ducting.replica`), else from the primary."""
     spec = LAYERS.get(layer)
     if spec is None:
         raise NotFound(what="tile_layer", ref=layer[:40], layers=list(LAYERS))
@@ -216,19 +253,17 @@ async def render_tile(
         raise InvalidInput(code="bad_tile", **exc.facts) from exc
     if not token and not spec.public:
         raise Unauthenticated()
-    pool = await POOL.get()
-    async with pool.connection() as conn:
-        if z < spec.min_zoom:
-            body = b""
-            allowed = spec.public or bool(
-                (await (await conn.execute(f"SELECT {TOKEN_CHECK}", {"token": token_digest(token or "")})).fetchone())[
-                    0
-                ]
-            )
+    if prefer_replica and READS.usable and READS.url() is not None:
+        try:
+            allowed, body = await _query(await REPLICA_POOL.get(), spec, where, z, token)
+        except (psycopg.OperationalError, PoolTimeout) as exc:  # the primary answers instead
+            READS.mark_down(f"a tile failed there: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            allowed, body = await _query(await POOL.get(), spec, where, z, token)
         else:
-            # binary=True: the tile comes back as bytes, not as hex text twice its size to decode
-            cur = await conn.execute(spec.sql(), tile_params(where, token), binary=True)
-            allowed, body = await cur.fetchone()
+            if not allowed:  # a token issued a moment ago may not have reached the replica: the primary decides
+                allowed, body = await _query(await POOL.get(), spec, where, z, token)
+    else:
+        allowed, body = await _query(await POOL.get(), spec, where, z, token)
     if not allowed:
         raise Unauthenticated(code="token_invalid")
     body = bytes(body or b"")
@@ -258,12 +293,33 @@ async def tile(layer: str, z: int, x: int, y: int, request: Request) -> Response
         y,
         token=_token_from(request.headers.get("authorization", ""), request.headers.get("cookie", "")),
         if_none_match=request.headers.get("if-none-match", ""),
+        prefer_replica=READS.wants_replica(request.cookies.get(RW_COOKIE)),
     )
     return Response(body, status_code=status, headers=headers)
 
 
+async def may_read_tiles(token: str | None, *, prefer_replica: bool) -> bool:
+    """Whether `token` may read the network's tiles (every signed-in role may): the proxy's question before it
+    answers a tile from its cache (`GET /tiles/access`, deploy/nginx/bedelau.conf)."""
+    if not token:
+        return False
+    check = Layer("access", 99, "SELECT NULL::geometry AS geom")  # below its min zoom: the token check alone
+    if prefer_replica and READS.usable and READS.url() is not None:
+        try:
+            if (await _query(await REPLICA_POOL.get(), check, Tile(0, 0, 0), 0, token))[0]:
+                return True
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            READS.mark_down(f"a token check failed there: {str(exc).splitlines()[0] if str(exc) else exc}")
+    return (await _query(await POOL.get(), check, Tile(0, 0, 0), 0, token))[0]
+
+
 # -- the fast path --------------------------------------------------------------------------------------------------
 _PATH = re.compile(r"/tiles/([a-z]+)/(\d{1,2})/(\d{1,9})/(\d{1,9})\.pbf")
+ROUTE = "/tiles/{layer}/{z}/{x}/{y}.pbf"
+ACCESS_PATH = "/tiles/access"
+# what a cached tile depends on besides its URL: today nothing (every signed-in role gets the same bytes); with
+# cities as tenants (issue 20) the caller's city, which the proxy then adds to its cache key
+TILE_SCOPE = "network"
 
 
 class TileFastPath:
@@ -279,24 +335,34 @@ class TileFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = _PATH.fullmatch(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
-        if match is None:
+        is_get = scope["type"] == "http" and scope["method"] == "GET"
+        match = _PATH.fullmatch(scope["path"]) if is_get else None
+        if match is None and not (is_get and scope["path"] == ACCESS_PATH):
             await self.app(scope, receive, send)
             return
         wanted = {b"authorization": "", b"cookie": "", b"if-none-match": "", b"accept-language": ""}
         for name, value in scope["headers"]:
             if name in wanted:
                 wanted[name] = value.decode("latin-1")
-        layer, z, x, y = match.group(1), int(match.group(2)), int(match.group(3)), int(match.group(4))
+        token = _token_from(wanted[b"authorization"], wanted[b"cookie"])
+        rw = cookie_parser(wanted[b"cookie"]).get(RW_COOKIE) if wanted[b"cookie"] else None
         try:
-            status, headers, body = await render_tile(
-                layer,
-                z,
-                x,
-                y,
-                token=_token_from(wanted[b"authorization"], wanted[b"cookie"]),
-                if_none_match=wanted[b"if-none-match"],
-            )
+            if match is None:
+                scope[ROUTE_LABEL] = ACCESS_PATH
+                allowed = await may_read_tiles(token, prefer_replica=READS.wants_replica(rw))
+                status, headers, body = (204, {"x-tile-scope": TILE_SCOPE}, b"") if allowed else (401, {}, b"")
+            else:
+                scope[ROUTE_LABEL] = ROUTE
+                layer, z, x, y = match.group(1), int(match.group(2)), int(match.group(3)), int(match.group(4))
+                status, headers, body = await render_tile(
+                    layer,
+                    z,
+                    x,
+                    y,
+                    token=token,
+                    if_none_match=wanted[b"if-none-match"],
+                    prefer_replica=READS.wants_replica(rw),
+                )
         except DomainError as exc:
             await render(exc, language_of(wanted[b"cookie"], wanted[b"accept-language"]))(scope, receive, send)
             return

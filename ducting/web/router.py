@@ -58,7 +58,8 @@ def language(request: Request) -> str:
 
 
 def secure_cookies(request: Request) -> bool:
-    """Cookies only over HTTPS: always in production, and whenever the request came over HTTPS."""
+    """Cookies are `Secure` when the original request was https: the scheme is the one resolved behind the trusted
+    proxies (ducting.ops.proxy), so TLS ended at nginx still counts. Production always sets it."""
     return get_settings().env == Environment.PRODUCTION or request.url.scheme == "https"
 
 

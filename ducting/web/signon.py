@@ -18,8 +18,17 @@ from starlette.responses import RedirectResponse, Response
 from ducting.accounts import oidc
 from ducting.accounts.models import Account
 from ducting.accounts.vocab import Role, TokenKind
-from ducting.auth import CSRF_COOKIE, SESSION_COOKIE, csrf_ok, csrf_token, issue_token, login, revoke_secret
-from ducting.db import SessionDep
+from ducting.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    csrf_ok,
+    csrf_token,
+    issue_token,
+    login,
+    revoke_secret,
+    sign_in_actor,
+)
+from ducting.db import SessionDep, bind_actor
 from ducting.errors import DomainError
 from ducting.settings import get_settings
 from ducting.web.router import HOME, render, secure_cookies
@@ -59,6 +68,7 @@ def login_form(request: Request, next: str = "") -> Response:
 def login_submit(
     request: Request, session: SessionDep, username: str = Form(...), password: str = Form(...), next: str = Form("")
 ) -> Response:
+    bind_actor(session, sign_in_actor(request))  # a sign-in is audited with its client address, account or not
     try:
         account = login(session, username=username, password=password)
     except DomainError as exc:
@@ -116,6 +126,7 @@ def oidc_login(request: Request, next: str = "") -> Response:
 @router.get(f"{FLOW_PATH}/callback", name="oidc_callback")
 def oidc_callback(request: Request, session: SessionDep, code: str = "", state: str = "", error: str = "") -> Response:
     settings = get_settings()
+    bind_actor(session, sign_in_actor(request))
     try:
         if error:
             raise oidc.OidcFailed(code="oidc_provider_error", error=error[:200])

@@ -412,6 +412,11 @@ def test_every_endpoint_is_classified(app):
 
 @pytest.fixture()
 def ctx(session: Session, people) -> Ctx:
+    return build_ctx(session, people)
+
+
+def build_ctx(session: Session, people) -> Ctx:
+    """The world and the few objects of the matrix's own, committed (also used through the pooler, tests/ops)."""
     world = build_world(session, people)
     c = Ctx(world, people)
     c.ids["node"] = session.execute(text("SELECT id FROM node WHERE code = 'MH-W-A'")).scalar_one()
