@@ -1,7 +1,9 @@
 """Domain errors and their one rendering: RFC 9457 `application/problem+json`.
 
 Each error class carries its HTTP status and a machine `code`. Services raise them; one handler renders them.
-Only the database errors we expect are translated (see `translate_integrity`); anything else is a logged 500.
+Only the database errors we expect are translated; anything else is a logged 500. One of them is the database's own
+refusal to remove network under a lease (`lease_blocks_removal`, migration 0035): it becomes the same 409
+`delete_blocked`, with its list of blockers, that the delete hooks give (`removal_blocked`).
 Two data errors are expected anywhere input reaches SQL, and become 422 here rather than in every route: an
 integer beyond the 64-bit range of the columns (`value_out_of_range`) and a NUL character in text, which
 PostgreSQL cannot store (`nul_character`). Schemathesis found both in a dozen routes (tests/trust).
@@ -17,7 +19,7 @@ import orjson
 import psycopg.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -104,6 +106,24 @@ class ServiceUnavailable(DomainError):
     status, code, title = 503, "database_unavailable", "The database is not reachable; try again shortly"
 
 
+LEASE_BLOCKS_REMOVAL = "lease_blocks_removal"  # the constraint name the removal trigger raises (migration 0035)
+
+
+def removal_blocked(exc: IntegrityError) -> Conflict | None:
+    """The 409 `delete_blocked` for the database's refusal to remove a segment, duct or subduct under a lease;
+    None for any other integrity error."""
+    diag = getattr(exc.orig, "diag", None)
+    if not isinstance(exc.orig, psycopg.errors.RestrictViolation) or diag is None:
+        return None
+    if diag.constraint_name != LEASE_BLOCKS_REMOVAL:
+        return None
+    try:
+        blockers = orjson.loads(diag.message_detail or "[]")
+    except orjson.JSONDecodeError:
+        blockers = []
+    return Conflict(str(diag.message_primary), code="delete_blocked", blockers=blockers)
+
+
 def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
 
@@ -142,6 +162,14 @@ def install_handlers(app: FastAPI) -> None:
             raise exc  # not an input fault we know: a logged 500, for a test to find
         log.info("refused %s %s: %s", request.method, request.url.path, str(exc.orig).splitlines()[0])
         return problem_response(422, error.problem())
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
+        error = removal_blocked(exc)
+        if error is None:
+            raise exc  # not one we expect here: a logged 500
+        log.info("refused %s %s: %s", request.method, request.url.path, error.detail)
+        return problem_response(error.status, error.problem())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
