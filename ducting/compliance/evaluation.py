@@ -249,7 +249,8 @@ def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], f
     )
     # Opening and the migration cases of new duct_available flags in one statement: the cases read the
     # RETURNING rows, so no lookup of half a million just-written flags is needed. An operator has one case per
-    # span: a case still `planned` follows the newest flag; one under way (or done) keeps the flag it started from.
+    # span: a case still `planned` follows the newest flag (and opens again if a survey had closed it); one under way
+    # (or done) keeps the flag it started from.
     row = session.execute(
         text(f"""
         WITH opened AS (
@@ -261,6 +262,7 @@ def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], f
             SELECT op, o.span_id, o.id FROM opened o CROSS JOIN LATERAL unnest(o.operator_ids) AS op
             WHERE o.rule = 'duct_available' ORDER BY o.id, op
             ON CONFLICT (operator_id, span_id) DO UPDATE SET flag_id = EXCLUDED.flag_id,
+                closed_on = NULL, closed_survey_id = NULL, closed_reason = NULL,
                 version = migration_case.version + 1, updated_at = clock_timestamp()
             WHERE migration_case.stage = 'planned' AND migration_case.flag_id IS DISTINCT FROM EXCLUDED.flag_id
             RETURNING 1)

@@ -6,6 +6,7 @@ import io
 import re
 import shutil
 import subprocess
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -255,7 +256,9 @@ def test_letter_quotes_the_duct_route_in_rupiah_for_a_migration_candidate(client
     rent, ppn, fee, total = (Decimal(g[3:].replace(".", "")) for g in found.groups())
     assert 0 < ppn < rent and total > rent + ppn + fee  # the fee carries PPN too
     code = session.scalar(text("SELECT code FROM route_segment WHERE id = :id"), {"id": seg})
-    assert f"segments={code}&flag=" in letter
+    # the link asks for what the letter quoted: this route, the size class the cable needs, the same days
+    first = date.today() + timedelta(days=30)
+    assert f"segments={code}&size=subduct_32_26&first_day={first.isoformat()}&term=12&flag=" in letter
 
 
 def test_rupiah_keeps_exact_amounts():

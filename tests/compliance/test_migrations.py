@@ -9,7 +9,8 @@ from sqlalchemy import text
 
 from ducting.compliance import service
 from ducting.compliance.vocab import MigrationStage
-from tests.compliance.conftest import cable, flags, span, street
+from ducting.leasing.service import today_wib
+from tests.compliance.conftest import cable, flags, lease, span, street
 from tests.compliance.test_rules import _duct
 
 API = "/api/v1/compliance"
@@ -20,6 +21,17 @@ def _candidate(client, session, people, survey):
     _duct(client, people, dy=8)
     survey(street() + [span("P0", "P1"), cable("P0", "P1"), cable("P0", "P1", operator="TOPB", cable_type="copper")])
     return {r.operator_id: r.id for r in session.execute(text("SELECT id, operator_id FROM migration_case"))}
+
+
+def _day(n: int) -> date:
+    return today_wib() + timedelta(days=n)
+
+
+def _leased(client, session, people, case_id: int, who: str, first_day: date) -> int:
+    """The operator's lease of the case's duct route from `first_day`, tied to the case."""
+    request_id = lease(client, people, who, segments=["RS-C-AB"], first_day=first_day)
+    service.link_request(session, case_id=case_id, capacity_request_id=request_id)
+    return request_id
 
 
 def _request(client, people, who: str) -> int:
@@ -73,13 +85,16 @@ def test_another_operators_request_cannot_be_tied_to_a_case(client, session, peo
 def test_survey_without_the_cable_completes_a_case_at_cut_over_and_not_an_earlier_one(client, session, people, survey):
     cases = _candidate(client, session, people, survey)
     a, b = cases[people.orgs["op_a"].id], cases[people.orgs["op_b"].id]
-    for stage, on in ((MigrationStage.PULLED_INTO_DUCT, date(2026, 4, 1)), (MigrationStage.CUT_OVER, date(2026, 4, 8))):
+    _leased(client, session, people, a, "op_a", _day(0))
+    _leased(client, session, people, b, "op_b", _day(0))
+    for stage, on in ((MigrationStage.PULLED_INTO_DUCT, _day(1)), (MigrationStage.CUT_OVER, _day(8))):
         service.advance_migration(session, case_id=a, to=stage, on=on)
-    service.advance_migration(session, case_id=b, to=MigrationStage.PULLED_INTO_DUCT, on=date(2026, 4, 1))
-    gone = survey(street() + [span("P0", "P1")], day=date(2026, 5, 2))  # both cables are down
+    service.advance_migration(session, case_id=b, to=MigrationStage.PULLED_INTO_DUCT, on=_day(1))
+    gone = survey(street() + [span("P0", "P1")], day=_day(31))  # both cables are down
     assert gone.migrations_completed == 1
+    assert gone.migrations_closed == 0  # neither case was still planned
     rows = {r.id: r for r in session.execute(text("SELECT id, stage, removed_on, note FROM migration_case"))}
-    assert rows[a].stage == "aerial_removed" and rows[a].removed_on == date(2026, 5, 2)
+    assert rows[a].stage == "aerial_removed" and rows[a].removed_on == _day(31)
     assert f"survei #{gone.survey_id}" in rows[a].note
     assert rows[b].stage == "pulled_into_duct" and rows[b].removed_on is None  # SJUT order is never skipped
     assert flags(session, "duct_available") == []
@@ -94,7 +109,8 @@ def test_dashboard_counts_removed_cable_migrations_and_the_trend_per_survey(clie
     assert r.status_code == 200
     kec = [k for k in r.json()["kecamatan"] if k["km_aerial_removed"] > 0]
     assert len(kec) == 1 and 0.09 < kec[0]["km_aerial_removed"] < 0.11  # one 100 m cable
-    assert kec[0]["migrations_by_stage"] == {"planned": 2}
+    # TOPB's cable is gone: its planned case closed itself with that survey as the reason; TOPA's is still planned
+    assert kec[0]["migrations_by_stage"] == {"planned": 1, "closed": 1}
     assert kec[0]["open_flags_by_rule"]["duct_available"] == 1
     trend = {t["survey_id"]: t for t in r.json()["trend"]}
     assert trend[first]["flags_opened"] == opened and trend[first]["flags_resolved"] == 0
@@ -104,7 +120,8 @@ def test_dashboard_counts_removed_cable_migrations_and_the_trend_per_survey(clie
 def test_migration_list_filters_by_stage_and_kecamatan_and_pages(client, session, people, survey):
     cases = _candidate(client, session, people, survey)
     a, b = cases[people.orgs["op_a"].id], cases[people.orgs["op_b"].id]
-    service.advance_migration(session, case_id=a, to=MigrationStage.PULLED_INTO_DUCT, on=date(2026, 4, 1))
+    _leased(client, session, people, a, "op_a", _day(0))
+    service.advance_migration(session, case_id=a, to=MigrationStage.PULLED_INTO_DUCT, on=_day(1))
     kec = session.execute(
         text("SELECT s.kecamatan_kode FROM migration_case m JOIN aerial_span s ON s.id = m.span_id WHERE m.id = :id"),
         {"id": a},
