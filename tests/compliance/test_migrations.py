@@ -151,3 +151,55 @@ def test_migration_list_filters_by_stage_and_kecamatan_and_pages(client, session
     # an operator's filter still only reaches its own cases
     r = client.get(f"{API}/migrations", params={"stage": "planned"}, headers=people.headers("op_a"))
     assert r.status_code == 200 and r.json() == []
+
+
+def test_a_case_reaches_the_duct_only_under_a_lease_of_its_route(client, session, people, survey):
+    cases = _candidate(client, session, people, survey)
+    session.commit()  # a refused request rolls back what the test had not committed
+    mine = cases[people.orgs["op_a"].id]
+    advance = {"to": "pulled_into_duct", "on": _day(2).isoformat()}
+    r = client.post(f"{API}/migrations/{mine}/advance", json=advance, headers=people.headers("op_a"))
+    assert r.status_code == 409 and r.json()["code"] == "migration_lease_required", r.text
+    assert r.json()["capacity_request_id"] is None and r.json()["missing_segments"] == ["RS-C-AB"]
+    # a request that only holds the route (submitted, not accepted) is no lease yet
+    held = _request(client, people, "op_a")
+    client.patch(f"{API}/migrations/{mine}", json={"capacity_request_id": held}, headers=people.headers("op_a"))
+    r = client.post(f"{API}/migrations/{mine}/advance", json=advance, headers=people.headers("op_a"))
+    assert r.status_code == 409 and r.json()["code"] == "migration_lease_required"
+    assert r.json()["capacity_request_id"] == held
+    # the lease in force on the day the cable goes in
+    leased = lease(client, people, "op_a", segments=["RS-C-AB"], first_day=_day(1))
+    client.patch(f"{API}/migrations/{mine}", json={"capacity_request_id": leased}, headers=people.headers("op_a"))
+    early = {"to": "pulled_into_duct", "on": _day(0).isoformat()}  # the day before the lease starts
+    r = client.post(f"{API}/migrations/{mine}/advance", json=early, headers=people.headers("op_a"))
+    assert r.status_code == 409 and r.json()["code"] == "migration_lease_required"
+    r = client.post(f"{API}/migrations/{mine}/advance", json=advance, headers=people.headers("op_a"))
+    assert r.status_code == 200 and r.json()["stage"] == "pulled_into_duct", r.text
+
+
+def test_a_planned_case_closes_itself_when_a_later_survey_shows_the_cable_gone(client, session, people, survey):
+    cases = _candidate(client, session, people, survey)
+    a, b = cases[people.orgs["op_a"].id], cases[people.orgs["op_b"].id]
+    later = survey(street() + [span("P0", "P1"), cable("P0", "P1")], day=_day(20))  # TOPB's cable came down
+    session.commit()  # a refused request rolls back what the test had not committed
+    assert later.migrations_closed == 1
+    rows = {
+        r.id: r
+        for r in session.execute(
+            text("SELECT id, stage, closed_on, closed_survey_id, closed_reason FROM migration_case")
+        )
+    }
+    assert rows[b].stage == "planned" and rows[b].closed_on == _day(20)
+    assert rows[b].closed_survey_id == later.survey_id and f"survei #{later.survey_id}" in rows[b].closed_reason
+    assert rows[a].closed_on is None  # TOPA's cable is still there
+    r = client.post(
+        f"{API}/migrations/{b}/advance",
+        json={"to": "pulled_into_duct", "on": _day(21).isoformat()},
+        headers=people.headers("planner"),
+    )
+    assert r.status_code == 409 and r.json()["code"] == "migration_closed"
+    listed = {c["id"]: c for c in client.get(f"{API}/migrations", headers=people.headers("planner")).json()}
+    assert listed[b]["closed_on"] == _day(20).isoformat() and listed[a]["closed_on"] is None
+    # the cable is back and the duct still has room: the rule finds it again and the case opens again
+    survey(street() + [span("P0", "P1"), cable("P0", "P1"), cable("P0", "P1", operator="TOPB", cable_type="copper")])
+    assert session.execute(text("SELECT closed_on FROM migration_case WHERE id = :id"), {"id": b}).scalar() is None

@@ -216,9 +216,7 @@ def test_migration_follows_sjut_order(client, session, people, survey):
         "previous_on": _day(30).isoformat(),
     }
     service.advance_migration(session, case_id=case.id, to=service.MigrationStage.CUT_OVER, on=_day(32))
-    done = service.advance_migration(
-        session, case_id=case.id, to=service.MigrationStage.AERIAL_REMOVED, on=_day(38)
-    )
+    done = service.advance_migration(session, case_id=case.id, to=service.MigrationStage.AERIAL_REMOVED, on=_day(38))
     assert done.stage == "aerial_removed" and done.removed_on == _day(38)
 
 
