@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import text
 
 from ducting.compliance import service, zones
@@ -253,8 +254,17 @@ def test_a_drop_cable_fits_a_microduct_and_the_flag_names_its_size_class(client,
     assert cases == [people.orgs["op_a"].id]
 
 
-def test_a_duct_that_is_not_yet_operational_is_no_candidate(client, session, people, survey):
-    """Planned network has no usable subduct: leasing would not offer it, so compliance must not either."""
+@pytest.mark.parametrize("table", ["duct", "subduct"])
+def test_a_duct_or_subducts_not_yet_in_operation_are_no_candidate(client, session, people, survey, table):
+    """Planned ducts and subducts are not usable: leasing would not offer them, so compliance must not either (it
+    ignored the duct's status and counted planned subducts)."""
+    seg = _duct(client, people, dy=8)
+    session.execute(text(f"UPDATE {table} SET status = 'planned' WHERE segment_id = :s"), {"s": seg})
+    survey(_one_span())
+    assert flags(session, "duct_available") == []
+
+
+def test_a_segment_not_yet_in_operation_is_no_candidate(client, session, people, survey):
     _duct(client, people, dy=8, status="planned")
     survey(_one_span())
     assert flags(session, "duct_available") == []
