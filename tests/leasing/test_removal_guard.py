@@ -29,11 +29,11 @@ def _lease(
         text("""
         INSERT INTO allocation (operator_id, subduct_id, segment_id, period, status, hold_expires_at,
                                 contracted_length_m, is_legacy)
-        SELECT :op, c.id, c.segment_id, daterange(:first, :upper), CAST(:status AS allocation_status),
+        SELECT :op, sd.id, sd.segment_id, daterange(:first, :upper), CAST(:status AS allocation_status),
                CASE WHEN :status = 'held' THEN now() + CAST(:hold AS interval) END, 100, true
-        FROM subduct_capacity c JOIN route_segment s ON s.id = c.segment_id
-        WHERE s.code = :code AND c.usable AND NOT EXISTS (SELECT 1 FROM allocation a WHERE a.subduct_id = c.id)
-        ORDER BY c.id LIMIT 1 RETURNING id"""),
+        FROM subduct sd JOIN route_segment s ON s.id = sd.segment_id
+        WHERE s.code = :code AND NOT sd.is_reserved AND NOT EXISTS (SELECT 1 FROM allocation a WHERE a.subduct_id = sd.id)
+        ORDER BY sd.id LIMIT 1 RETURNING id"""),
         {"op": people.orgs["op_a"].id, "first": first, "upper": upper, "status": status, "code": SEGMENT, "hold": hold},
     ).scalar_one()
 
