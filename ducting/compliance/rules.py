@@ -240,15 +240,17 @@ NO_OVERHEAD_ZONE = Rule(
 )
 
 
+def free_subducts_today(day: str = "CURRENT_DATE") -> str:
+    """SQL: the subducts a capacity request for `day` would be given now (the database's `free_subducts`,
+    migration 0034): leasing's own question, not a copy of its rule."""
+    return f"free_subducts(daterange({day}, {day}, '[]'), now())"
+
+
 def free_segment(segment: str = "r.id", *, day: str = "CURRENT_DATE", size_class: str | None = None) -> str:
     """SQL: the segment (an id expression) has a subduct a capacity request for `day` would be given now, of at
-    least `size_class` (an SQL expression) when one is named: leasing's own question, asked of the database's
-    `free_subducts` (migration 0034), not a copy of its rule."""
+    least `size_class` (an SQL expression) when one is named."""
     fits = "" if size_class is None else f" AND f.size_class >= {size_class}"
-    return (
-        f"EXISTS (SELECT 1 FROM free_subducts(daterange({day}, {day}, '[]'), now()) f"
-        f" WHERE f.segment_id = {segment}{fits})"
-    )
+    return f"EXISTS (SELECT 1 FROM {free_subducts_today(day)} f WHERE f.segment_id = {segment}{fits})"
 
 
 # Shared with the benchmark's plain join (bench/compliance.py), which names the segment `r`.
@@ -304,12 +306,18 @@ DUCT_AVAILABLE = Rule(
                max(cable_outer_diameter_mm(a.cable_type, a.diameter_mm)) AS cable_mm
         FROM cable_attachment a WHERE a.removed_at IS NULL AND a.span_id IN (SELECT span_id FROM near)
         GROUP BY a.span_id, a.operator_id),
-    sizes AS (SELECT cable_mm, cable_size_class(cable_mm) AS size_class FROM (SELECT DISTINCT cable_mm FROM need) d),
+    sizes AS MATERIALIZED (  -- a handful of diameters: ask the catalogue once for each
+        SELECT cable_mm, cable_size_class(cable_mm) AS size_class FROM (SELECT DISTINCT cable_mm FROM need) d),
+    best AS MATERIALIZED (  -- per segment alongside, the largest size class with a free subduct today: a request
+        -- of a class succeeds there exactly when this is that class or larger (each segment's subducts read once)
+        SELECT f.segment_id AS seg_id, max(f.size_class) AS size_class FROM {free_subducts_today()} f
+        WHERE f.segment_id IN (SELECT seg_id FROM near) GROUP BY f.segment_id),
     fit AS (  -- the pairs where a request for that cable's size class would be given a subduct today
         SELECT n.span_id, n.seg_id, n.seg_code, n.along_m, n.uu, greatest(n.d0, n.d1) AS dist_m, n.sin_angle,
                nd.operator_id, nd.op_key, nd.cable_mm, z.size_class
         FROM near n JOIN need nd ON nd.span_id = n.span_id JOIN sizes z ON z.cable_mm = nd.cable_mm
-        WHERE z.size_class IS NOT NULL AND {free_segment("n.seg_id", size_class="z.size_class")}),
+        JOIN best b ON b.seg_id = n.seg_id
+        WHERE b.size_class >= z.size_class),
     per_op AS (
         SELECT span_id, op_key, operator_id, cable_mm, size_class, least(sum(along_m), max(sqrt(uu))) AS parallel_m,
                array_agg(seg_id ORDER BY seg_id) AS segs

@@ -37,8 +37,8 @@ _HOLDINGS = text("""
            a.hold_expires_at, a.operator_id, o.code AS operator, a.pks_number, r.reference
     FROM allocation_occupancy a LEFT JOIN organisation o ON o.id = a.operator_id
     LEFT JOIN capacity_request r ON r.id = a.request_id
-    WHERE a.segment_id = :seg AND a.period && CAST(:period AS daterange)
-      AND allocation_holds_space_at(a.status, a.hold_expires_at, now())
+    WHERE a.segment_id = :seg
+      AND allocation_holds_over(a.status, a.hold_expires_at, a.period, CAST(:period AS daterange), now())
     ORDER BY lower(a.period)""")
 
 _CABLES = text("""

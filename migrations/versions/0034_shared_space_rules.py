@@ -15,9 +15,10 @@ duct_available rule; the revenue report; the exclusion constraint itself).
   has a leasable size class, is operational and not the city's reserve, its duct is operational, and its
   segment is operational and not removed. Proposed, planned, underConstruction and inactive network does not
   count: nobody can pull a cable into it today, so leasing must not offer it (the map shows it as "none").
-* **Free** (`free_subducts(during, as_of)`): usable subducts on which no allocation overlapping `during` holds
-  space at `as_of`. `segment_space(segment, during, as_of, min_class)` counts usable and free ones of a
-  minimum size class on one segment.
+* **Free** (`allocation_holds_over(status, hold_expires_at, period, during, at)`: holds space at the moment for a
+  day of the period; `free_subducts(during, as_of)`: usable subducts no allocation holds so).
+  `segment_space(segment, during, as_of, min_class)` counts usable and free ones of a minimum size class on one
+  segment.
 * **Leased metres** (`allocation_leased_on(status, period, day)`, `segment_occupancy_m(day)`): the contracted
   metres of allocations that hold space on the day and are not merely a hold, on usable subducts; beside them
   each segment's usable subduct-metres.
@@ -72,11 +73,16 @@ def upgrade() -> None:
       RETURN allocation_holds_space(status) AND at < allocation_space_held_until(status, hold_expires_at);
     COMMENT ON FUNCTION allocation_holds_space_at(allocation_status, timestamptz, timestamptz) IS
       'Holds space at the moment: a hold only until it expires';
+    -- holds space at the moment for a day of the period: what makes a subduct not free for that period
+    CREATE FUNCTION allocation_holds_over(status allocation_status, hold_expires_at timestamptz, period daterange,
+                                          during daterange, at timestamptz)
+      RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+      RETURN allocation_holds_space_at(status, hold_expires_at, at) AND period && during;
     -- what blocks removing the network under it: space held at the moment, for the day or any later one
     CREATE FUNCTION allocation_holds_space_from(status allocation_status, hold_expires_at timestamptz,
                                                 period daterange, day date, at timestamptz)
       RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
-      RETURN allocation_holds_space_at(status, hold_expires_at, at) AND period && daterange(day, NULL);
+      RETURN allocation_holds_over(status, hold_expires_at, period, daterange(day, NULL), at);
     -- leased on a day: holds space then, and is a lease (in force or under notice), not merely a hold
     CREATE FUNCTION allocation_leased_on(status allocation_status, period daterange, day date)
       RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -106,22 +112,29 @@ def upgrade() -> None:
     JOIN duct_spec sp ON sp.id = sd.spec_id;
     COMMENT ON VIEW subduct_capacity IS 'Every subduct with its size class and whether it is usable (subduct_usable)';
 
-    -- (d) free subducts for a period at a moment, and their count per segment
+    -- (d) free subducts for a period at a moment, and their count per segment. Both ask, per subduct, whether an
+    -- allocation on it holds it over the period (allocation_holds_over); written as NOT EXISTS over the holdings,
+    -- so the planner may answer it as an anti-join (a whole network at once) or one index probe per subduct.
     CREATE FUNCTION free_subducts(during daterange, as_of timestamptz)
       RETURNS SETOF subduct_capacity LANGUAGE sql STABLE PARALLEL SAFE AS $$
       SELECT c.* FROM subduct_capacity c
       WHERE c.usable AND NOT EXISTS (
           SELECT 1 FROM allocation_occupancy a  -- every operator's holding, without identity
-          WHERE a.subduct_id = c.id AND a.period && $1 AND allocation_holds_space_at(a.status, a.hold_expires_at, $2))
+          WHERE a.subduct_id = c.id AND allocation_holds_over(a.status, a.hold_expires_at, a.period, $1, $2))
     $$;
     COMMENT ON FUNCTION free_subducts(daterange, timestamptz) IS
       'Usable subducts no allocation holds for any day of the period, at the moment';
+    -- One pass over the segment's subducts, and an aggregate, so the planner keeps it one subquery per segment
+    -- (inlined scalar subqueries would be copied into every expression that reads `usable` or `free`).
     CREATE FUNCTION segment_space(segment bigint, during daterange, as_of timestamptz,
                                   min_class size_class DEFAULT 'microduct')
       RETURNS TABLE (usable integer, free integer) LANGUAGE sql STABLE PARALLEL SAFE AS $$
-      SELECT (SELECT count(*) FROM subduct_capacity c
-              WHERE c.segment_id = $1 AND c.usable AND c.size_class >= $4)::integer,
-             (SELECT count(*) FROM free_subducts($2, $3) f WHERE f.segment_id = $1 AND f.size_class >= $4)::integer
+      SELECT count(*)::integer,
+             (count(*) FILTER (WHERE NOT EXISTS (
+                 SELECT 1 FROM allocation_occupancy a
+                 WHERE a.subduct_id = c.id AND allocation_holds_over(a.status, a.hold_expires_at, a.period, $2, $3)
+             )))::integer
+      FROM subduct_capacity c WHERE c.segment_id = $1 AND c.usable AND c.size_class >= $4
     $$;
     COMMENT ON FUNCTION segment_space(bigint, daterange, timestamptz, size_class) IS
       'Usable and free subducts of at least a size class on one segment (the routing graph''s capacity, in SQL)';
@@ -179,6 +192,7 @@ def downgrade() -> None:
       EXCLUDE USING gist (subduct_id WITH =, period WITH &&) WHERE (status IN ('held', 'active', 'terminated'));
     DROP FUNCTION allocation_leased_on(allocation_status, daterange, date);
     DROP FUNCTION allocation_holds_space_from(allocation_status, timestamptz, daterange, date, timestamptz);
+    DROP FUNCTION allocation_holds_over(allocation_status, timestamptz, daterange, daterange, timestamptz);
     DROP FUNCTION allocation_holds_space_at(allocation_status, timestamptz, timestamptz);
     DROP FUNCTION allocation_space_held_until(allocation_status, timestamptz);
     DROP FUNCTION allocation_holds_space(allocation_status);
