@@ -60,11 +60,15 @@ def operator_need(session: Session, *, flag: Any, operator_id: int) -> tuple[lis
 
 
 def segments_alongside(session: Session, *, span_id: int) -> list[int]:
-    """Live duct segments within the rule's distance of a span: where a case with no flag looks for its route."""
+    """Live duct segments that run beside a span within the rule's distance (some length of them inside the span's
+    flat-ended buffer; one that only meets it at an end does not): where a case with no duct_available flag looks
+    for its route."""
     return list(
         session.scalars(
             text("""SELECT r.id FROM route_segment r JOIN aerial_span s ON s.id = :span
-            WHERE r.removed_at IS NULL AND ST_DWithin(r.geom_m, s.geom_m, :d) ORDER BY r.id"""),
+            WHERE r.removed_at IS NULL AND ST_DWithin(r.geom_m, s.geom_m, :d)
+              AND ST_Length(ST_Intersection(r.geom_m, ST_Buffer(s.geom_m, :d, 'endcap=flat'))) > 1
+            ORDER BY r.id"""),
             {"span": span_id, "d": get_compliance_settings().duct_distance_m},
         )
     )
