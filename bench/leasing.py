@@ -117,8 +117,7 @@ def occupy(db: BenchDatabase, seed: int) -> int:
             leasable AS (
                 SELECT sd.id, sd.segment_id, row_number() OVER (PARTITION BY sd.segment_id ORDER BY random()) AS rn,
                        count(*) OVER (PARTITION BY sd.segment_id) AS usable
-                FROM subduct sd JOIN duct d ON d.id = sd.duct_id
-                WHERE NOT sd.is_reserved AND sd.status = 'operational' AND d.status = 'operational')
+                FROM subduct_capacity sd WHERE sd.usable)
             INSERT INTO allocation (operator_id, subduct_id, segment_id, period, status, contracted_length_m, is_legacy)
             SELECT ops.ids[1 + (l.id % array_length(ops.ids, 1))], l.id, l.segment_id,
                    daterange(start, CASE WHEN random() < 0.5 THEN NULL ELSE start + 180 + (random() * 900)::int END),
@@ -139,7 +138,8 @@ def _period() -> tuple[date, date]:
 
 def _edges_sql(first: date, last: date) -> str:
     """The edge query pgRouting needs, with free capacity for the whole period computed live. Same cost
-    function as the service: length, x1.5 when taking NEED leaves under 20 % free, excluded when short."""
+    function as the service: length, x1.5 when taking NEED leaves under 20 % free, excluded when short; the free
+    count is the database's own (`segment_space`, migration 0034), the rule the graph loads."""
     period = f"[{first},{last + timedelta(days=1)})"
     return f"""
         SELECT s.id, s.start_node_id AS source, s.end_node_id AS target, c.cost, c.cost AS reverse_cost
@@ -148,15 +148,8 @@ def _edges_sql(first: date, last: date) -> str:
                         THEN s.length_m::float8 * CASE WHEN (f.free - {NEED})::float8 / f.usable < {NEAR_FULL}
                                                        THEN {1 + PENALTY} ELSE 1 END
                         ELSE -1 END AS cost
-            FROM (SELECT count(*) AS usable,
-                         count(*) FILTER (WHERE NOT EXISTS (
-                             SELECT 1 FROM allocation a WHERE a.subduct_id = sd.id
-                               AND a.status IN ('held', 'active', 'terminated') AND a.period && '{period}'::daterange
-                               AND (a.status <> 'held' OR a.hold_expires_at > now()))) AS free
-                  FROM subduct sd JOIN duct d ON d.id = sd.duct_id JOIN duct_spec sp ON sp.id = sd.spec_id
-                  WHERE sd.segment_id = s.id AND sd.status = 'operational' AND NOT sd.is_reserved
-                    AND d.status = 'operational' AND sp.size_class >= 'microduct') f) c
-        WHERE s.removed_at IS NULL AND s.status = 'operational'"""
+            FROM segment_space(s.id, '{period}'::daterange, now()) f) c
+        WHERE segment_usable(s.status, s.removed_at)"""
 
 
 def far_apart_nodes(graph: Any, cost: np.ndarray) -> list[tuple[int, int]]:
@@ -481,7 +474,7 @@ def measure_allocations(db: BenchDatabase, args: argparse.Namespace) -> dict[str
             spy.wait(timeout=60)
     doubles = db.scalar("""SELECT count(*) FROM allocation a JOIN allocation b
         ON a.subduct_id = b.subduct_id AND a.id < b.id AND a.period && b.period
-        WHERE a.status IN ('held', 'active', 'terminated') AND b.status IN ('held', 'active', 'terminated')""")
+        WHERE allocation_holds_space(a.status) AND allocation_holds_space(b.status)""")
     raw_rate, raw_n = _raw_insert_rate(db, 10)
     api_rate = accepted_allocations / elapsed
     figures = [

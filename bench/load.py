@@ -166,7 +166,7 @@ def base_database(*, rebuild: bool) -> BenchDatabase:
         leased = c.execute(
             text("""
             WITH free AS (SELECT sd.id, sd.segment_id, row_number() OVER (ORDER BY sd.id) AS rn
-                          FROM subduct sd WHERE sd.status = 'operational' AND NOT sd.is_reserved),
+                          FROM subduct_capacity sd WHERE sd.usable),
                  ops AS (SELECT id, row_number() OVER (ORDER BY code) - 1 AS k, count(*) OVER () AS n
                          FROM organisation WHERE kind = 'operator' AND status = 'active')
             INSERT INTO allocation (operator_id, subduct_id, segment_id, period, status, contracted_length_m, is_legacy)

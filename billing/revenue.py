@@ -51,19 +51,15 @@ def billed(session: Session, *, first: date, last: date, by: str) -> list[dict[s
 
 
 def occupancy(session: Session, *, day: date) -> list[dict[str, Any]]:
-    """Per kecamatan: leasable subduct-metres, metres leased on `day`, and the share."""
+    """Per kecamatan: usable subduct-metres, metres leased on `day` on them, and the share. Both come from the
+    database's `segment_occupancy_m` (migration 0034), so "usable" and "leased" mean what they mean to leasing."""
     rows = session.execute(
         text("""
-        WITH cap AS (
-            SELECT coalesce(s.kecamatan_kode, '-') AS k, sum(s.length_m) AS capacity_m
-            FROM subduct sd JOIN route_segment s ON s.id = sd.segment_id
-            WHERE NOT sd.is_reserved AND s.removed_at IS NULL GROUP BY 1),
-        used AS (
-            SELECT coalesce(s.kecamatan_kode, '-') AS k, sum(a.contracted_length_m) AS leased_m
-            FROM allocation a JOIN route_segment s ON s.id = a.segment_id
-            WHERE a.status IN ('active', 'terminated') AND a.period @> CAST(:d AS date) GROUP BY 1)
-        SELECT cap.k, coalesce(ar.nama, cap.k) AS nama, cap.capacity_m, coalesce(used.leased_m, 0) AS leased_m
-        FROM cap LEFT JOIN used ON used.k = cap.k LEFT JOIN admin_area ar ON ar.kode = cap.k ORDER BY cap.k"""),
+        SELECT coalesce(s.kecamatan_kode, '-') AS k, coalesce(ar.nama, s.kecamatan_kode, '-') AS nama,
+               sum(m.usable_m) AS capacity_m, sum(m.leased_m) AS leased_m
+        FROM segment_occupancy_m(CAST(:d AS date)) m JOIN route_segment s ON s.id = m.segment_id
+        LEFT JOIN admin_area ar ON ar.kode = s.kecamatan_kode
+        GROUP BY 1, 2 ORDER BY 1"""),
         {"d": day},
     ).all()
     return [

@@ -14,7 +14,9 @@ facts fill the template in the reader's language and travel as members of the pr
 shown where no template variant fits, and the source scan in the tests names it for conversion.
 
 Services raise these; one handler renders them. Only the database errors we expect are translated (see
-`translate_integrity`); anything else is a logged 500. Two data errors are expected anywhere input reaches SQL, and
+`translate_integrity`); anything else is a logged 500. One of them is the database's own refusal to remove network
+under a lease (`lease_blocks_removal`, migration 0035): it becomes the same 409 `delete_blocked`, with its list of
+blockers, that the delete hooks give (`removal_blocked`). Two data errors are expected anywhere input reaches SQL, and
 become 422 here rather than in every route: an integer beyond the 64-bit range of the columns
 (`value_out_of_range`) and a NUL character in text, which PostgreSQL cannot store (`nul_character`). Schemathesis
 found both in a dozen routes (tests/trust).
@@ -32,7 +34,7 @@ import psycopg.errors
 import pydantic_core.core_schema
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -237,6 +239,26 @@ def _check(exc: DomainError) -> None:
     log.error("problem rendered against the registry's contract: %s", "; ".join(issues))
 
 
+LEASE_BLOCKS_REMOVAL = "lease_blocks_removal"  # the constraint name the removal trigger raises (migration 0035)
+
+
+def removal_blocked(exc: IntegrityError) -> Conflict | None:
+    """The 409 `delete_blocked` for the database's refusal to remove a segment, duct or subduct under a lease;
+    None for any other integrity error."""
+    diag = getattr(exc.orig, "diag", None)
+    if not isinstance(exc.orig, psycopg.errors.RestrictViolation) or diag is None:
+        return None
+    if diag.constraint_name != LEASE_BLOCKS_REMOVAL:
+        return None
+    try:
+        detail = orjson.loads(diag.message_detail or "{}")
+    except orjson.JSONDecodeError:
+        detail = {}
+    blockers = detail.get("blockers") or []
+    what = {"route_segment": "segment"}.get(diag.table_name or "", diag.table_name or "segment")
+    return Conflict(code="delete_blocked", what=what, ref=detail.get("ref"), count=len(blockers), blockers=blockers)
+
+
 def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM, headers=headers)
 
@@ -282,6 +304,14 @@ def install_handlers(app: FastAPI) -> None:
             raise exc  # not an input fault we know: a logged 500, for a test to find
         log.info("refused %s %s: %s", request.method, request.url.path, str(exc.orig).splitlines()[0])
         return render(error, language(request.headers, request.cookies))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
+        error = removal_blocked(exc)
+        if error is None:
+            raise exc  # not one we expect here: a logged 500
+        log.info("refused %s %s: %s", request.method, request.url.path, error.detail)
+        return problem_response(error.status, error.problem())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

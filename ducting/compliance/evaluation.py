@@ -38,6 +38,19 @@ from ducting.compliance.settings import get_compliance_settings
 
 _LIVE_FLAG = "f.rule = c.rule AND f.subject_kind = c.subject_kind AND f.subject_id = c.subject_id"
 _LOCK_KEY = 0x0C0A_F1A6  # pg_advisory_xact_lock key of "a compliance evaluation is running"
+# The migration cases of duct_available flags just written (`{flags}`: a CTE of their id, rule, span, operators). An
+# operator has one case per span: a case still `planned` follows the newest flag, and opens again if a survey had
+# closed it; one under way (or done) keeps the flag it started from.
+_CASES = """cases AS (
+            INSERT INTO migration_case (operator_id, span_id, flag_id)
+            SELECT op, o.span_id, o.id FROM {flags} o CROSS JOIN LATERAL unnest(o.operator_ids) AS op
+            WHERE o.rule = 'duct_available' ORDER BY o.id, op
+            ON CONFLICT (operator_id, span_id) DO UPDATE SET flag_id = EXCLUDED.flag_id,
+                closed_on = NULL, closed_survey_id = NULL, closed_reason = NULL,
+                version = migration_case.version + 1, updated_at = clock_timestamp()
+            WHERE migration_case.stage = 'planned' AND (migration_case.flag_id IS DISTINCT FROM EXCLUDED.flag_id
+                                                        OR migration_case.closed_on IS NOT NULL)
+            RETURNING 1)"""
 
 
 @dataclass
@@ -228,18 +241,25 @@ def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], f
         FROM resolved"""),
         params,
     ).rowcount
-    report.updated = session.execute(
+    # A changed duct_available flag may name an operator it did not before (its cable arrived, or now fits): that
+    # operator gets its case too, in the same statement, reading the RETURNING rows.
+    row = session.execute(
         text(f"""
-        UPDATE compliance_flag f SET measured = c.measured, threshold = c.threshold, operator_ids = c.operator_ids,
-               observation_id = c.observation_id, evidence = c.evidence, geom = c.geom, road_class = c.road_class,
-               kecamatan_kode = c.kecamatan_kode, last_seen_at = clock_timestamp(), version = f.version + 1
-        FROM _cand c WHERE {_LIVE_FLAG} AND f.status IN ('open', 'acknowledged')
-          AND (f.measured IS DISTINCT FROM c.measured OR f.operator_ids <> c.operator_ids
-               OR f.observation_id IS DISTINCT FROM c.observation_id OR f.threshold IS DISTINCT FROM c.threshold
-               OR f.evidence <> c.evidence OR f.road_class <> c.road_class
-               OR f.kecamatan_kode IS DISTINCT FROM c.kecamatan_kode)"""),
+        WITH updated AS (
+            UPDATE compliance_flag f SET measured = c.measured, threshold = c.threshold, operator_ids = c.operator_ids,
+                   observation_id = c.observation_id, evidence = c.evidence, geom = c.geom, road_class = c.road_class,
+                   kecamatan_kode = c.kecamatan_kode, last_seen_at = clock_timestamp(), version = f.version + 1
+            FROM _cand c WHERE {_LIVE_FLAG} AND f.status IN ('open', 'acknowledged')
+              AND (f.measured IS DISTINCT FROM c.measured OR f.operator_ids <> c.operator_ids
+                   OR f.observation_id IS DISTINCT FROM c.observation_id OR f.threshold IS DISTINCT FROM c.threshold
+                   OR f.evidence <> c.evidence OR f.road_class <> c.road_class
+                   OR f.kecamatan_kode IS DISTINCT FROM c.kecamatan_kode)
+            RETURNING f.id, f.rule, f.span_id, f.operator_ids),
+        {_CASES.format(flags="updated")}
+        SELECT (SELECT count(*) FROM updated) AS updated, (SELECT count(*) FROM cases) AS cases"""),
         params,
-    ).rowcount
+    ).one()
+    report.updated, report.migrations_opened = row.updated, row.cases
     # What is left in _cand after this has no live or waived flag: it opens one. Decided in its own statement,
     # not inside the INSERT: a NOT EXISTS on the table being filled is planned from its size before the insert (an
     # empty table after a reset), and a nested loop over its growing pages is quadratic.
@@ -248,23 +268,15 @@ def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], f
                                                         AND f.status IN ('open', 'acknowledged', 'waived'))""")
     )
     # Opening and the migration cases of new duct_available flags in one statement: the cases read the
-    # RETURNING rows, so no lookup of half a million just-written flags is needed. An operator has one case per
-    # span: a case still `planned` follows the newest flag; one under way (or done) keeps the flag it started from.
+    # RETURNING rows, so no lookup of half a million just-written flags is needed.
     row = session.execute(
         text(f"""
         WITH opened AS (
             INSERT INTO compliance_flag ({CAND_COLUMNS.replace("survey_id", "raised_survey_id")}, opened_run_id)
             SELECT {CAND_COLUMNS}, :run FROM _cand c
             RETURNING id, rule, span_id, operator_ids),
-        cases AS (
-            INSERT INTO migration_case (operator_id, span_id, flag_id)
-            SELECT op, o.span_id, o.id FROM opened o CROSS JOIN LATERAL unnest(o.operator_ids) AS op
-            WHERE o.rule = 'duct_available' ORDER BY o.id, op
-            ON CONFLICT (operator_id, span_id) DO UPDATE SET flag_id = EXCLUDED.flag_id,
-                version = migration_case.version + 1, updated_at = clock_timestamp()
-            WHERE migration_case.stage = 'planned' AND migration_case.flag_id IS DISTINCT FROM EXCLUDED.flag_id
-            RETURNING 1)
+        {_CASES.format(flags="opened")}
         SELECT (SELECT count(*) FROM opened) AS opened, (SELECT count(*) FROM cases) AS cases"""),
         params,
     ).one()
-    report.opened, report.migrations_opened = row.opened, row.cases
+    report.opened, report.migrations_opened = row.opened, report.migrations_opened + row.cases

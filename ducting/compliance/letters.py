@@ -2,8 +2,10 @@
 candidate the proposed route through the ducts with a quote and a link to request it.
 
 The route comes from leasing's `plan_route`, run on the duct segments alongside the span (the connected run the
-rule found, in order along the span) inside a savepoint that is rolled back, so composing a letter never holds
-capacity. The price is the quote billing returns through `ducting.leasing.quotes` (see `QUOTE_KEYS`): the yearly
+rule found for this operator, in order along the span) for the size class the operator's cable needs (what the
+rule recorded: `cable_size_class` of its widest cable there), inside a savepoint that is rolled back, so composing a
+letter never holds capacity. The "request it" link carries the same route, size class, first day and term, so the
+operator page quotes what the letter offers. The price is the quote billing returns through `ducting.leasing.quotes` (see `QUOTE_KEYS`): the yearly
 rent, its PPN, the one-time access fee and the first year's total, all exact Rupiah. When leasing cannot offer a
 route (no free subduct any more) or billing has no tariff, the letter says so in one sentence instead.
 """
@@ -28,16 +30,19 @@ from sqlalchemy.orm import Session
 
 from ducting import calendar
 from ducting.calendar import Days, term_last_day
+from ducting.compliance.routes import operator_need, route_along
 from ducting.compliance.rules import BY_CODE, explanation
 from ducting.compliance.settings import get_compliance_settings
 from ducting.compliance.vocab import RuleCode, Severity
 from ducting.errors import DomainError, NotFound
 from ducting.formats import long_date, metres, number, rupiah, short_date
+from ducting.network.vocab import SizeClass
 from gis.crs import UTM48N, WGS84, transformer
 
 log = logging.getLogger("ducting.compliance")
 MAX_TABLE_ROWS = 150
 MAX_ROUTES = 10
+TERM_MONTHS = 12  # the letter offers a year's lease, starting on the letter's deadline
 SEVERITY_COLOUR = {
     Severity.CRITICAL: "#b2182b",
     Severity.HIGH: "#ef8a62",
@@ -77,13 +82,29 @@ class Candidate:
     segment_codes: list[str]
     route: dict[str, Any] | None
     why_not: str | None
+    size_class: SizeClass
+    cable_mm: float | None
+    first_day: date
     route_days: str = ""
 
     @property
     def request_url(self) -> str:
-        """The operator's request page with this route: segment codes in order, as a leasing request names them."""
+        """The operator's request page with this offer: segment codes in order (as a leasing request names them),
+        the size class the cable needs, the first day and the term, so the page quotes what the letter did."""
         base = get_compliance_settings().request_url_base
-        return f"{base}?{urlencode({'segments': ','.join(self.segment_codes), 'flag': self.flag_id})}"
+        query = {
+            "segments": ",".join(self.segment_codes),
+            "size": self.size_class.value,
+            "first_day": self.first_day.isoformat(),
+            "term": TERM_MONTHS,
+            "flag": self.flag_id,
+        }
+        return f"{base}?{urlencode(query)}"
+
+
+def offer_days(first: date) -> tuple[date, date]:
+    """The letter's lease: `TERM_MONTHS` from `first`, counted as a request's `term_months` is."""
+    return first, term_last_day(first, TERM_MONTHS)
 
 
 def _flags(session: Session, operator_id: int) -> list[Any]:
@@ -99,42 +120,12 @@ def _flags(session: Session, operator_id: int) -> list[Any]:
     ).all()
 
 
-def route_along(session: Session, *, span_id: int, segment_ids: list[int]) -> list[tuple[int, str]]:
-    """The duct segments to propose for a span, in order along it: of the segments the rule found alongside, the
-    connected run (segments sharing nodes) with the most metres, ordered by where its midpoint falls on the span.
-    A second, parallel duct route on the other side of the street is left out rather than leased twice."""
-    rows = session.execute(
-        text("""
-        SELECT r.id, r.code, r.start_node_id, r.end_node_id, r.length_m,
-               ST_LineLocatePoint(s.geom_m, ST_LineInterpolatePoint(r.geom_m, 0.5)) AS along
-        FROM route_segment r, aerial_span s WHERE r.id = ANY(:ids) AND s.id = :span"""),
-        {"ids": segment_ids, "span": span_id},
-    ).all()
-    parent: dict[int, int] = {}
-
-    def root(n: int) -> int:
-        while parent.setdefault(n, n) != n:
-            n = parent[n]
-        return n
-
-    for r in rows:
-        parent[root(r.start_node_id)] = root(r.end_node_id)
-    runs: dict[int, list[Any]] = {}
-    for r in rows:
-        runs.setdefault(root(r.start_node_id), []).append(r)
-    if not runs:
-        return []
-    best = max(runs.values(), key=lambda run: (sum(float(r.length_m) for r in run), -min(r.id for r in run)))
-    return [(r.id, r.code) for r in sorted(best, key=lambda r: (r.along, r.id))]
-
-
 def _plan(
-    session: Session, *, operator_id: int, segment_ids: list[int], days: Days
+    session: Session, *, operator_id: int, segment_ids: list[int], size_class: SizeClass, days: Days
 ) -> tuple[dict[str, Any] | None, str | None]:
     """A route and quote from leasing over `segment_ids` (in order) for `days`, or why there is none.
     Runs in a savepoint that is rolled back: composing a letter holds no capacity."""
     from ducting.leasing.booking import plan_route
-    from ducting.network.vocab import SizeClass
 
     savepoint = session.begin_nested()
     try:
@@ -143,7 +134,7 @@ def _plan(
             from_node_id=0,
             to_node_id=0,
             subduct_count=1,
-            size_class=SizeClass.SUBDUCT_32_26,
+            size_class=size_class,
             days=days,
             operator_id=operator_id,
             via_segment_ids=segment_ids,
@@ -160,16 +151,17 @@ def migration_candidates(
     session: Session, *, operator_id: int, flags: list[Any], today: date | None = None
 ) -> list[Candidate]:
     """The letter's offers: for each migration candidate, the duct route alongside and leasing's quote for one
-    subduct for a year (twelve months, as a lease's term counts them) starting 30 days after `today` (the letter's
-    deadline)."""
+    subduct of the size class the operator's cable needs, for a year (twelve months, as a lease's term counts
+    them) starting 30 days after `today` (the letter's deadline)."""
     first = (today or calendar.today()) + timedelta(days=30)
-    term = Days(first, term_last_day(first, 12))
+    term = Days(*offer_days(first))
     out = []
     for f in [f for f in flags if f.rule == RuleCode.DUCT_AVAILABLE.value][:MAX_ROUTES]:
-        chain = route_along(session, span_id=f.span_id, segment_ids=[int(s) for s in f.evidence.get("segment_ids", [])])
+        segment_ids, size_class, cable_mm = operator_need(session, flag=f, operator_id=operator_id)
+        chain = route_along(session, span_id=f.span_id, segment_ids=segment_ids)
         ids, codes = [c[0] for c in chain], [c[1] for c in chain]
         route, why = (
-            _plan(session, operator_id=operator_id, segment_ids=ids, days=term)
+            _plan(session, operator_id=operator_id, segment_ids=ids, size_class=size_class, days=term)
             if ids
             else (None, "Segmen ducting di samping bentang ini tidak lagi tersedia.")
         )
@@ -182,6 +174,9 @@ def migration_candidates(
                 codes,
                 route,
                 why,
+                size_class=size_class,
+                cable_mm=cable_mm,
+                first_day=first,
                 route_days=f"{long_date(term.first_day)} s.d. {long_date(term.last_day)}",
             )
         )
@@ -416,13 +411,19 @@ def _candidates_section(
         if c.route:
             lines.append(
                 f"Rute: {metres(c.route['length_m'], 0)} melalui {len(c.route.get('segments', []))} "
-                f"segmen ({c.route_days}), satu subduct; {quote_text(c.route.get('quote'))}."
+                f"segmen ({c.route_days}), satu subduct {_size(c)}; {quote_text(c.route.get('quote'))}."
             )
         else:
             lines.append(_esc(c.why_not or "Rute belum tersedia."))
         lines.append(f"Ajukan permohonan: <link href='{_esc(c.request_url)}' color='blue'>{_esc(c.request_url)}</link>")
         out.append(KeepTogether([Paragraph("<br/>".join(lines), small), Spacer(1, 2 * mm)]))
     return out
+
+
+def _size(c: Candidate) -> str:
+    """The offered size in words: the size class code the request link carries, and the cable it is for."""
+    cable = "" if c.cable_mm is None else f", untuk kabel {number(c.cable_mm, 1, trim=True)} mm"
+    return f"kelas <b>{_esc(c.size_class.value)}</b>{cable}"
 
 
 def _rules_section(flags: list[Any], settings: Any, small: ParagraphStyle, h: ParagraphStyle) -> list[Any]:

@@ -324,6 +324,7 @@ def _case_out(case: Any) -> dict[str, Any]:
         "pulled_on": case.pulled_on,
         "cut_over_on": case.cut_over_on,
         "removed_on": case.removed_on,
+        "closed_on": case.closed_on,
         "capacity_request_id": case.capacity_request_id,
         "version": case.version,
     }

@@ -6,8 +6,13 @@ which prepares `_live`, `_obs`, `_pobs` and merges `_cand` into `compliance_flag
 scope: everything, or the spans and poles one survey touched. `{span_scope}`, `{att_scope}` and `{pole_scope}`
 are that scope as SQL conditions, so an incremental run uses the indexes rather than filtering everything.
 
-Subjects: a span-level problem (clearance, sag, zone, duct) concerns every operator with a cable on the span
-(`operator_ids`); an attachment-level one concerns the cable's operator; a pole-level one the operators on it.
+Subjects: a span-level problem (clearance, sag, zone) concerns every operator with a cable on the span
+(`operator_ids`); `duct_available` concerns the operators whose cable a capacity request could move into the duct
+today; an attachment-level one concerns the cable's operator; a pole-level one the operators on it.
+
+Every rule with a threshold stores what it measured beside it (`measured`, `threshold`, `unit`); a rule with
+further limits keeps each measured value beside its limit in the evidence (duct_available: `distance_m` beside
+`max_distance_m`, `angle_deg` beside `max_angle_deg`).
 A span with no cable left is no longer a subject of span rules: that is how a removed cable resolves its flags.
 """
 
@@ -234,13 +239,22 @@ NO_OVERHEAD_ZONE = Rule(
     GROUP BY s.id, l.ops""",
 )
 
-# A segment has a free subduct today when one of its subducts is not the city's reserve, not decommissioned, and
-# no held (unexpired), active or terminated allocation covers today. Shared with the benchmark's plain join.
-FREE_SEGMENT = """r.removed_at IS NULL AND r.status = 'operational' AND EXISTS (
-        SELECT 1 FROM subduct sd WHERE sd.segment_id = r.id AND NOT sd.is_reserved AND sd.status <> 'decommissioned'
-        AND NOT EXISTS (SELECT 1 FROM allocation al WHERE al.subduct_id = sd.id
-                        AND al.status IN ('held', 'active', 'terminated') AND al.period @> CURRENT_DATE
-                        AND (al.status <> 'held' OR al.hold_expires_at > now())))"""
+
+def free_subducts_today(day: str = "CURRENT_DATE") -> str:
+    """SQL: the subducts a capacity request for `day` would be given now (the database's `free_subducts`,
+    migration 0034): leasing's own question, not a copy of its rule."""
+    return f"free_subducts(daterange({day}, {day}, '[]'), now())"
+
+
+def free_segment(segment: str = "r.id", *, day: str = "CURRENT_DATE", size_class: str | None = None) -> str:
+    """SQL: the segment (an id expression) has a subduct a capacity request for `day` would be given now, of at
+    least `size_class` (an SQL expression) when one is named."""
+    fits = "" if size_class is None else f" AND f.size_class >= {size_class}"
+    return f"EXISTS (SELECT 1 FROM {free_subducts_today(day)} f WHERE f.segment_id = {segment}{fits})"
+
+
+# Shared with the benchmark's plain join (bench/compliance.py), which names the segment `r`.
+FREE_SEGMENT = free_segment()
 
 DUCT_AVAILABLE = Rule(
     code=RuleCode.DUCT_AVAILABLE,
@@ -251,13 +265,17 @@ DUCT_AVAILABLE = Rule(
     title_id="Ducting tersedia: kandidat pemindahan ke bawah tanah",
     title_en="Duct available: migration candidate",
     explain_id="Bentang kabel sejajar dengan jalur ducting dalam jarak {duct_distance_m} m sepanjang minimal "
-    "{duct_min_parallel_m} m, dan ducting tersebut memiliki subduct kosong hari ini. Kabel dapat "
-    "dipindahkan ke ducting.",
+    "{duct_min_parallel_m} m, dan ducting tersebut hari ini memiliki subduct kosong yang cukup lebar untuk kabel "
+    "penyelenggara. Kabel dapat dipindahkan ke ducting.",
     explain_en="The span runs within {duct_distance_m} m of, and parallel to, a duct route over at least "
-    "{duct_min_parallel_m} m, and that duct has a free subduct today. The cable can move underground.",
+    "{duct_min_parallel_m} m, and that duct has a free subduct today wide enough for the operator's cable. The "
+    "cable can move underground.",
     note="Parallel test on chords in UTM metres: the segment's chord is projected on the span; both ends of the "
     "overlap must lie within the distance and the angle within duct_max_angle_deg. ST_DWithin on the true "
-    "geometry (GiST) finds the pairs. Overlaps with several segments of one route add up.",
+    "geometry (GiST) finds the pairs. Overlaps with several segments of one route add up. Per operator, only the "
+    "segments where a capacity request for its largest cable on the span would succeed today count: a free "
+    "subduct of the size class that cable needs (cable_size_class of its diameter, or of its type's typical "
+    "diameter when none was recorded; migration 0034). The flag names the operators for whom that holds.",
     # `seg` is materialised in a full run so each free segment's chord ends are computed once, not in every pair's
     # filter (the planner would push the arithmetic, and its ST_X(ST_StartPoint(...)) calls, into the index scan);
     # in a scoped run it is inlined, so the few spans in scope drive the search through the GiST index.
@@ -277,23 +295,58 @@ DUCT_AVAILABLE = Rule(
                abs(ux * (dy - cy) - uy * (dx - cx)) / nullif(sqrt(uu) * clen, 0) AS sin_angle
         FROM (SELECT *, ((cx - ax) * ux + (cy - ay) * uy) / nullif(uu, 0) AS ta,
                         ((dx - ax) * ux + (dy - ay) * uy) / nullif(uu, 0) AS tb FROM geo) q),
-    near AS (  -- both ends of the overlap within the distance of the chord's line
-        SELECT *, (t1 - t0) * sqrt(uu) AS along_m FROM proj
-        WHERE sin_angle <= :sin_max_angle
-          AND abs((dx - cx) * (ay + t0 * uy - cy) - (dy - cy) * (ax + t0 * ux - cx)) / clen <= :duct_distance_m
-          AND abs((dx - cx) * (ay + t1 * uy - cy) - (dy - cy) * (ax + t1 * ux - cx)) / clen <= :duct_distance_m),
+    ends AS (  -- how far each end of the overlap lies from the chord's line: what the distance test measures
+        SELECT *, (t1 - t0) * sqrt(uu) AS along_m,
+               abs((dx - cx) * (ay + t0 * uy - cy) - (dy - cy) * (ax + t0 * ux - cx)) / clen AS d0,
+               abs((dx - cx) * (ay + t1 * uy - cy) - (dy - cy) * (ax + t1 * ux - cx)) / clen AS d1
+        FROM proj WHERE sin_angle <= :sin_max_angle),
+    near AS (SELECT * FROM ends WHERE d0 <= :duct_distance_m AND d1 <= :duct_distance_m AND along_m > 0),
+    need AS (  -- per span and operator (unknown operators together, key 0): its widest cable there
+        SELECT a.span_id, a.operator_id, coalesce(a.operator_id, 0) AS op_key,
+               max(cable_outer_diameter_mm(a.cable_type, a.diameter_mm)) AS cable_mm
+        FROM cable_attachment a WHERE a.removed_at IS NULL AND a.span_id IN (SELECT span_id FROM near)
+        GROUP BY a.span_id, a.operator_id),
+    sizes AS MATERIALIZED (  -- a handful of diameters: ask the catalogue once for each
+        SELECT cable_mm, cable_size_class(cable_mm) AS size_class FROM (SELECT DISTINCT cable_mm FROM need) d),
+    best AS MATERIALIZED (  -- per segment alongside, the largest size class with a free subduct today: a request
+        -- of a class succeeds there exactly when this is that class or larger (each segment's subducts read once)
+        SELECT f.segment_id AS seg_id, max(f.size_class) AS size_class FROM {free_subducts_today()} f
+        WHERE f.segment_id IN (SELECT seg_id FROM near) GROUP BY f.segment_id),
+    fit AS (  -- the pairs where a request for that cable's size class would be given a subduct today
+        SELECT n.span_id, n.seg_id, n.seg_code, n.along_m, n.uu, greatest(n.d0, n.d1) AS dist_m, n.sin_angle,
+               nd.operator_id, nd.op_key, nd.cable_mm, z.size_class
+        FROM near n JOIN need nd ON nd.span_id = n.span_id JOIN sizes z ON z.cable_mm = nd.cable_mm
+        JOIN best b ON b.seg_id = n.seg_id
+        WHERE b.size_class >= z.size_class),
+    per_op AS (
+        SELECT span_id, op_key, operator_id, cable_mm, size_class, least(sum(along_m), max(sqrt(uu))) AS parallel_m,
+               array_agg(seg_id ORDER BY seg_id) AS segs
+        FROM fit GROUP BY span_id, op_key, operator_id, cable_mm, size_class),
+    passing AS (SELECT * FROM per_op WHERE parallel_m >= :duct_min_parallel_m),
     per_span AS (
-        SELECT span_id, least(sum(along_m), max(sqrt(uu))) AS parallel_m, array_agg(seg_id ORDER BY seg_id) AS segs,
-               array_agg(seg_code ORDER BY seg_id) AS codes
-        FROM near WHERE along_m > 0 GROUP BY span_id)
-    SELECT 'duct_available', 'low', 'span', s.id, s.id, NULL, l.ops, round(ps.parallel_m::numeric, 2),
+        SELECT span_id, max(parallel_m) AS parallel_m,
+               coalesce(array_agg(operator_id ORDER BY operator_id) FILTER (WHERE operator_id IS NOT NULL), '{{}}')
+                 AS ops,
+               jsonb_agg(jsonb_build_object('operator_id', operator_id, 'cable_mm', cable_mm,
+                                            'size_class', size_class, 'segment_ids', to_jsonb(segs),
+                                            'parallel_m', round(parallel_m::numeric, 2))
+                         ORDER BY op_key) AS operators
+        FROM passing GROUP BY span_id),
+    span_segs AS (  -- the segments and measurements behind the operators that pass
+        SELECT f.span_id, array_agg(DISTINCT f.seg_id) AS segs, max(f.dist_m) AS dist_m, max(f.sin_angle) AS sin_angle
+        FROM fit f JOIN passing p ON p.span_id = f.span_id AND p.op_key = f.op_key GROUP BY f.span_id)
+    SELECT 'duct_available', 'low', 'span', s.id, s.id, NULL, ps.ops, round(ps.parallel_m::numeric, 2),
            :duct_min_parallel_m, 'm', o.id, o.survey_id, s.road_class, s.kecamatan_kode,
-           jsonb_build_object('segment_ids', to_jsonb(ps.segs), 'segment_codes', to_jsonb(ps.codes),
-                              'distance_m', :duct_distance_m),
+           jsonb_build_object('segment_ids', to_jsonb(ss.segs),
+                              'segment_codes', (SELECT to_jsonb(array_agg(r.code ORDER BY r.id)) FROM route_segment r
+                                                WHERE r.id = ANY(ss.segs)),
+                              'operators', ps.operators,
+                              'distance_m', round(ss.dist_m::numeric, 2), 'max_distance_m', :duct_distance_m,
+                              'angle_deg', round(degrees(asin(least(1, ss.sin_angle)))::numeric, 1),
+                              'max_angle_deg', :duct_max_angle_deg),
            s.geom
-    FROM per_span ps JOIN aerial_span s ON s.id = ps.span_id JOIN _live l ON l.span_id = s.id
-    LEFT JOIN _obs o ON o.span_id = s.id
-    WHERE ps.parallel_m >= :duct_min_parallel_m""",
+    FROM per_span ps JOIN span_segs ss ON ss.span_id = ps.span_id JOIN aerial_span s ON s.id = ps.span_id
+    LEFT JOIN _obs o ON o.span_id = s.id""",
 )
 
 RULES: tuple[Rule, ...] = (
@@ -319,6 +372,7 @@ def parameters(settings: ComplianceSettings) -> dict[str, float]:
         "max_attachments_per_pole": settings.max_attachments_per_pole,
         "duct_distance_m": settings.duct_distance_m,
         "duct_min_parallel_m": settings.duct_min_parallel_m,
+        "duct_max_angle_deg": settings.duct_max_angle_deg,
         "sin_max_angle": math.sin(math.radians(settings.duct_max_angle_deg)),
     }
 

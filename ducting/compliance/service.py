@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ducting.accounts.vocab import Role
 from ducting.compliance.models import ComplianceFlag, FlagEvent, MigrationCase, OperatorAgreement
+from ducting.compliance.routes import operator_need, route_along, segments_alongside
 from ducting.compliance.vocab import FLAG_TRANSITIONS, FlagStatus, MigrationStage
 from ducting.db import Actor
 from ducting.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
@@ -28,6 +29,14 @@ class FlagTransitionRefused(Conflict):
 
 class MigrationOutOfOrder(Conflict):
     code = "migration_out_of_order"
+
+
+class MigrationNotLeased(Conflict):
+    code = "migration_lease_required"
+
+
+class MigrationClosed(Conflict):
+    code = "migration_closed"
 
 
 def visibility(actor: Actor, alias: str = "f") -> tuple[str, dict[str, Any]]:
@@ -234,10 +243,15 @@ def _require_references(session: Session, **ids: int | None) -> None:
 
 
 def advance_migration(session: Session, *, case_id: int, to: MigrationStage, on: date) -> MigrationCase:
-    """Move a case one SJUT step forward, never skipping or going back. Locks the case. Does not commit."""
+    """Move a case one SJUT step forward, never skipping or going back; into the duct only under a lease of the
+    span's duct route (`require_lease`). Locks the case. Does not commit."""
     case = session.get(MigrationCase, case_id, with_for_update=True)
     if case is None:
         raise NotFound(what="migration", ref=case_id)
+    if case.closed_on is not None:
+        raise MigrationClosed(
+            case=case_id, closed_on=case.closed_on, reason=case.closed_reason, closed_survey_id=case.closed_survey_id
+        )
     current = MigrationStage(case.stage)
     if to.rank != current.rank + 1:
         following = list(MigrationStage)[min(current.rank + 1, 3)].value
@@ -245,12 +259,55 @@ def advance_migration(session: Session, *, case_id: int, to: MigrationStage, on:
     previous = {MigrationStage.CUT_OVER: case.pulled_on, MigrationStage.AERIAL_REMOVED: case.cut_over_on}.get(to)
     if previous is not None and on < previous:
         raise MigrationOutOfOrder(asked=to.value, on=on.isoformat(), previous_on=previous.isoformat())
+    if to == MigrationStage.PULLED_INTO_DUCT:
+        require_lease(session, case=case, on=on)
     setattr(case, _STAGE_DATE[to], on)
     case.stage = to
     case.version += 1
     session.execute(text("UPDATE migration_case SET updated_at = clock_timestamp() WHERE id = :id"), {"id": case.id})
     session.flush()
     return case
+
+
+def case_route(session: Session, *, case: MigrationCase) -> list[tuple[int, str]]:
+    """The duct segments the case's cable goes into, in order along the span: what the rule found for this
+    operator (the route its letter offers), or for a case opened by hand the live segments alongside the span."""
+    flag = (
+        session.execute(
+            text("SELECT span_id, evidence FROM compliance_flag WHERE id = :id"), {"id": case.flag_id}
+        ).first()
+        if case.flag_id is not None
+        else None
+    )
+    if flag is not None and flag.evidence.get("segment_ids"):
+        segment_ids, _, _ = operator_need(session, flag=flag, operator_id=case.operator_id)
+    else:
+        segment_ids = segments_alongside(session, span_id=case.span_id)
+    return route_along(session, span_id=case.span_id, segment_ids=segment_ids)
+
+
+def require_lease(session: Session, *, case: MigrationCase, on: date) -> None:
+    """Refuse (409 `migration_lease_required`) unless the case's capacity request leases every segment of its
+    duct route on the day the cable is pulled in (`allocation_leased_on`: a lease in force, not a hold)."""
+    route = case_route(session, case=case)
+    leased: set[int] = set()
+    if case.capacity_request_id is not None and route:
+        leased = set(
+            session.scalars(
+                text("""SELECT DISTINCT segment_id FROM allocation WHERE request_id = :r AND segment_id = ANY(:ids)
+                AND allocation_leased_on(status, period, :on)"""),
+                {"r": case.capacity_request_id, "ids": [sid for sid, _ in route], "on": on},
+            )
+        )
+    missing = [code for sid, code in route if sid not in leased]
+    if route and not missing:
+        return
+    raise MigrationNotLeased(
+        why="no_route" if not route else "unlinked" if case.capacity_request_id is None else "not_leased",
+        capacity_request_id=case.capacity_request_id,
+        missing_segments=missing,
+        on=on,
+    )
 
 
 def link_request(session: Session, *, case_id: int, capacity_request_id: int) -> MigrationCase:
@@ -292,6 +349,22 @@ def complete_migrations_seen_removed(
     ).rowcount
 
 
+def close_migrations_seen_removed(session: Session, *, survey_id: int, surveyed_on: date, span_ids: list[int]) -> int:
+    """Planned cases whose operator has no cable left on the span in this survey close themselves, the survey
+    as their reason: nothing will be pulled into the duct for a cable that is gone. Returns how many closed.
+    Does not commit."""
+    return session.execute(
+        text("""
+        UPDATE migration_case m SET closed_on = :on, closed_survey_id = :sid, version = m.version + 1,
+               updated_at = clock_timestamp(),
+               closed_reason = 'kabel udara tidak lagi terlihat pada survei #' || :sid || ' (' || :on || ')'
+        WHERE m.stage = 'planned' AND m.closed_on IS NULL AND m.span_id = ANY(:spans)
+          AND NOT EXISTS (SELECT 1 FROM cable_attachment a WHERE a.span_id = m.span_id
+                          AND a.operator_id = m.operator_id AND a.removed_at IS NULL)"""),
+        {"on": surveyed_on, "sid": survey_id, "spans": span_ids},
+    ).rowcount
+
+
 def list_migrations(
     session: Session,
     *,
@@ -305,7 +378,8 @@ def list_migrations(
     rows = session.execute(
         text("""
         SELECT m.id, m.operator_id, o.code AS operator, m.span_id, m.flag_id, m.capacity_request_id, m.stage,
-               m.pulled_on, m.cut_over_on, m.removed_on, s.length_m, s.kecamatan_kode, m.version,
+               m.pulled_on, m.cut_over_on, m.removed_on, m.closed_on, m.closed_survey_id, m.closed_reason,
+               s.length_m, s.kecamatan_kode, m.version,
                ST_AsGeoJSON(s.geom, 7)::json AS geometry
         FROM migration_case m JOIN organisation o ON o.id = m.operator_id JOIN aerial_span s ON s.id = m.span_id
         WHERE (CAST(:op AS bigint) IS NULL OR m.operator_id = :op)
@@ -347,9 +421,10 @@ def dashboard(session: Session) -> dict[str, Any]:
             SELECT kecamatan_kode AS k, jsonb_object_agg(rule, n) AS by_rule FROM (
                 SELECT kecamatan_kode, rule, count(*) AS n FROM compliance_flag
                 WHERE status IN ('open', 'acknowledged') GROUP BY 1, 2) q GROUP BY 1),
-        migrations AS (
+        migrations AS (  -- a closed case is counted as closed, not at the stage it stopped at
             SELECT k, jsonb_object_agg(stage, n) AS by_stage FROM (
-                SELECT s.kecamatan_kode AS k, m.stage, count(*) AS n FROM migration_case m
+                SELECT s.kecamatan_kode AS k, CASE WHEN m.closed_on IS NULL THEN m.stage::text ELSE 'closed' END AS stage,
+                       count(*) AS n FROM migration_case m
                 JOIN aerial_span s ON s.id = m.span_id GROUP BY 1, 2) q GROUP BY 1)
         SELECT a.kode, a.nama, round(coalesce(r.km, 0)::numeric, 3) AS km_aerial_removed,
                coalesce(d.n, 0) AS poles_decluttered, coalesce(sg.signed, 0) AS operators_signed,

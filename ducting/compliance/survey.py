@@ -12,7 +12,8 @@ One row is one thing seen, named by `kind`:
 
 The cables listed for an observed span or pole are all the cables there now: a cable seen before and missing now
 is marked removed by this survey, and a span left with none is cleared; a migration case at cut-over whose
-operator has no cable left there is completed (aerial cable removed, on the survey's day). Poles within the match
+operator has no cable left there is completed (aerial cable removed, on the survey's day), and a planned one is
+closed with this survey as its reason. Poles within the match
 tolerance of an existing pole are that pole. Every row is checked first; one fault anywhere and nothing is written.
 """
 
@@ -33,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from ducting.compliance.evaluation import EvaluationReport, Scope, evaluate
 from ducting.compliance.models import SurveyRound
-from ducting.compliance.service import complete_migrations_seen_removed
+from ducting.compliance.service import close_migrations_seen_removed, complete_migrations_seen_removed
 from ducting.compliance.settings import get_compliance_settings
 from ducting.compliance.vocab import CableType, Crossing, PoleMaterial, RoadClass
 from ducting.errors import FieldError, InvalidInput, read_faults
@@ -95,6 +96,7 @@ class SurveyReport:
     cables_removed: int
     spans_cleared: int
     migrations_completed: int
+    migrations_closed: int
     evaluation: EvaluationReport
 
     def as_dict(self) -> dict[str, Any]:
@@ -436,6 +438,9 @@ def _write(session: Session, p: _Parsed, survey: SurveyRound) -> tuple[dict[str,
     )
     session.execute(text("UPDATE survey_round SET observation_count = :n WHERE id = :id"), {"n": obs, "id": survey.id})
     counts["migrations_completed"] = complete_migrations_seen_removed(
+        session, survey_id=survey.id, surveyed_on=survey.surveyed_on, span_ids=observed_spans
+    )
+    counts["migrations_closed"] = close_migrations_seen_removed(
         session, survey_id=survey.id, surveyed_on=survey.surveyed_on, span_ids=observed_spans
     )
     observed_poles = [q.node_id for q in p.poles.values() if q.row > 0]

@@ -70,16 +70,13 @@ class RoutePlan:
         }
 
 
+# Free subducts (ducting's one definition, migration 0034: usable, and no allocation holds them for any day of the
+# period right now), locked as they are chosen. Every operator's holdings count, read without identity (RLS).
 _FREE_SUBDUCTS = text("""
-    SELECT sd.id, sd.segment_id, d.position AS duct, sd.position, sp.size_class::text AS size_class
-    FROM subduct sd JOIN duct d ON d.id = sd.duct_id JOIN duct_spec sp ON sp.id = sd.spec_id
-    WHERE sd.segment_id = ANY(:segments) AND sd.status = 'operational' AND NOT sd.is_reserved
-      AND d.status = 'operational' AND sp.size_class >= CAST(:size_class AS size_class)
-      AND NOT EXISTS (SELECT 1 FROM allocation_occupancy a  -- every operator's, without identity (RLS)
-                      WHERE a.subduct_id = sd.id AND a.status IN ('held', 'active', 'terminated')
-                        AND a.period && CAST(:period AS daterange)
-                        AND (a.status <> 'held' OR a.hold_expires_at > now()))
-    ORDER BY sd.segment_id, sp.size_class, d.position, sd.position
+    SELECT f.id, f.segment_id, f.duct_position AS duct, f.position, f.size_class::text AS size_class
+    FROM subduct sd JOIN free_subducts(CAST(:period AS daterange), now()) f ON f.id = sd.id
+    WHERE f.segment_id = ANY(:segments) AND f.size_class >= CAST(:size_class AS size_class)
+    ORDER BY f.segment_id, f.size_class, f.duct_position, f.position
     FOR UPDATE OF sd SKIP LOCKED""")
 
 

@@ -20,13 +20,16 @@ from ducting.db import Actor
 from ducting.errors import NotFound
 from ducting.settings import get_settings
 
+# `usable` is the database's rule (subduct_capacity, migration 0034), so a subduct counted free here is one leasing
+# would offer
 _SUBDUCTS = text("""
     SELECT d.id AS duct_id, d.position AS duct_position, dsp.code AS duct_spec, dsp.inner_diameter_mm AS duct_inner_mm,
            d.status::text AS duct_status, sd.id, sd.position, sp.code AS spec, sp.size_class::text AS size_class,
-           sp.outer_diameter_mm, sp.inner_diameter_mm, sd.status::text AS status, sd.is_reserved,
+           sp.outer_diameter_mm, sp.inner_diameter_mm, sd.status::text AS status, sd.is_reserved, c.usable,
            (SELECT count(*) FROM subduct x WHERE x.duct_id = d.id) AS siblings
     FROM duct d JOIN duct_spec dsp ON dsp.id = d.spec_id
     JOIN subduct sd ON sd.duct_id = d.id JOIN duct_spec sp ON sp.id = sd.spec_id
+    JOIN subduct_capacity c ON c.id = sd.id
     WHERE d.segment_id = :seg ORDER BY d.position, sd.position""")
 
 _HOLDINGS = text("""
@@ -34,8 +37,8 @@ _HOLDINGS = text("""
            a.hold_expires_at, a.operator_id, o.code AS operator, a.pks_number, r.reference
     FROM allocation_occupancy a LEFT JOIN organisation o ON o.id = a.operator_id
     LEFT JOIN capacity_request r ON r.id = a.request_id
-    WHERE a.segment_id = :seg AND a.status IN ('held', 'active', 'terminated') AND a.period && CAST(:period AS daterange)
-      AND (a.status <> 'held' OR a.hold_expires_at > now())
+    WHERE a.segment_id = :seg
+      AND allocation_holds_over(a.status, a.hold_expires_at, a.period, CAST(:period AS daterange), now())
     ORDER BY lower(a.period)""")
 
 _CABLES = text("""
@@ -97,6 +100,8 @@ def _explain(r: Any, holds: list[Any], viewer: Actor) -> dict[str, Any]:
     if r.is_reserved:
         return item | {"state": "reserved", "why": "kept free for the city (BUMD reserve)"}
     if not holds:
+        if not r.usable:  # planned, under construction, inactive: nothing to lease yet
+            return item | {"state": "unavailable", "why": "not in operation (subduct, duct or segment)"}
         return item | {"state": "free"}
     state = "held" if all(h.status == "held" for h in holds) else "leased"
     sees_all = viewer.role != Role.OPERATOR

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ducting.leasing.models import Allocation
-from ducting.leasing.vocab import SPACE_HOLDING
 from ducting.network import hooks
 
 MM = Decimal("0.001")
@@ -22,7 +21,7 @@ def carry_allocations_across_split(session: Session, split: hooks.SegmentSplit) 
     total_len = split.first_length_m + split.second_length_m
     rows = session.scalars(
         select(Allocation)
-        .where(Allocation.subduct_id.in_(list(split.subduct_map)), Allocation.status.in_(SPACE_HOLDING))
+        .where(Allocation.subduct_id.in_(list(split.subduct_map)), func.allocation_holds_space(Allocation.status))
         .with_for_update()
     ).all()
     for a in rows:
@@ -49,7 +48,8 @@ def carry_allocations_across_split(session: Session, split: hooks.SegmentSplit) 
 
 
 def leases_block_delete(session: Session, kind: str, obj_id: int) -> list[hooks.Blocker]:
-    """Allocations that hold space today or later block removing the segment, duct or node they are on."""
+    """Allocations that hold space today or later block removing the segment, duct or node they are on (the
+    database's `allocation_holds_space_from`; its removal trigger, migration 0035, refuses the same rows)."""
     column = {"segment": "a.segment_id", "duct": "sd.duct_id", "node": None}[kind]
     if column is None:
         return []
@@ -57,9 +57,8 @@ def leases_block_delete(session: Session, kind: str, obj_id: int) -> list[hooks.
         text(f"""
         SELECT a.id, o.code, lower(a.period) AS since FROM allocation a
         JOIN subduct sd ON sd.id = a.subduct_id JOIN organisation o ON o.id = a.operator_id
-        WHERE {column} = :id AND a.status IN ('held', 'active', 'terminated')
-          AND (upper(a.period) IS NULL OR upper(a.period) > CURRENT_DATE)
-          AND (a.status <> 'held' OR a.hold_expires_at > now())"""),
+        WHERE {column} = :id AND allocation_holds_space_from(a.status, a.hold_expires_at, a.period, CURRENT_DATE, now())
+        ORDER BY a.id"""),
         {"id": obj_id},
     ).all()
     return [hooks.Blocker("allocation", r.id, f"lease of {r.code} since {r.since}") for r in rows]

@@ -31,7 +31,6 @@ from ducting.network.vocab import SizeClass
 
 OPEN_END = np.int32(2**31 - 1)
 _RANKS = {c.value: c.rank for c in SizeClass}
-_SPACE_HOLDING = ("held", "active", "terminated")
 
 
 def _ord(day: date | None) -> np.int32:
@@ -98,7 +97,7 @@ class Network:
     sub_ids: np.ndarray  # int64 [n_sub]
     sub_seg: np.ndarray  # segment index of each subduct
     sub_rank: np.ndarray  # size class rank
-    sub_usable: np.ndarray  # bool: operational, not reserved, duct live
+    sub_usable: np.ndarray  # bool: all true (only usable subducts are loaded: the database's subduct_usable)
     sub_index: dict[int, int]
     adjacency: Adjacency
     fitting: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # by size class rank
@@ -106,14 +105,15 @@ class Network:
 
 @dataclass
 class Allocations:
-    """Space-holding allocations as parallel arrays, updated in place by id."""
+    """Allocations as parallel arrays, updated in place by id. `held_until` is the database's
+    `allocation_space_held_until` in epoch seconds: -inf for a row that holds nothing (released), a hold's expiry,
+    +inf for a lease. An allocation holds space at a moment exactly when that moment is before it."""
 
     pos: dict[int, int] = field(default_factory=dict)
     sub: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # subduct index (-1: unknown)
     start: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     end: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))  # exclusive
-    hold_until: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))  # epoch seconds; inf if not held
-    live: np.ndarray = field(default_factory=lambda: np.empty(0, bool))
+    held_until: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
     n: int = 0
 
     def upsert(self, rows: list[tuple], sub_index: dict[int, int]) -> None:
@@ -129,14 +129,11 @@ class Allocations:
         self.sub[at] = np.fromiter((sub_index.get(r[1], -1) for r in rows), np.int64, len(rows))
         self.start[at] = np.fromiter((r[2].toordinal() for r in rows), np.int32, len(rows))
         self.end[at] = np.fromiter((_ord(r[3]) for r in rows), np.int32, len(rows))
-        self.live[at] = np.fromiter((r[4] in _SPACE_HOLDING for r in rows), bool, len(rows))
-        self.hold_until[at] = np.fromiter(
-            (r[5].timestamp() if r[4] == "held" and r[5] else np.inf for r in rows), np.float64, len(rows)
-        )
+        self.held_until[at] = np.fromiter((r[4] for r in rows), np.float64, len(rows))
 
     def _grow(self, need: int) -> None:
         size = max(need, 2 * len(self.sub), 1024)
-        for name, fill in (("sub", -1), ("start", 0), ("end", 0), ("hold_until", np.inf), ("live", False)):
+        for name, fill in (("sub", -1), ("start", 0), ("end", 0), ("held_until", -np.inf)):
             old = getattr(self, name)
             arr = np.full(size, fill, dtype=old.dtype)
             arr[: len(old)] = old
@@ -211,22 +208,23 @@ class CapacityGraph:
         then, and everything since. One statement, so the xmin and the rows come from one snapshot."""
         assert self.network is not None
         where = (
-            "status IN ('held', 'active', 'terminated')"
+            "allocation_holds_space(status)"
             if self._seen_xmin is None
             else "change_xid >= CAST(CAST(:since AS text) AS xid8)"
         )
         rows = session.execute(
             text(f"""
-            SELECT id, subduct_id, lower(period), upper(period), status::text, hold_expires_at,
+            SELECT id, subduct_id, lower(period), upper(period),
+                   extract(epoch FROM allocation_space_held_until(status, hold_expires_at))::float8,
                    CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text) AS bigint)
             FROM allocation_occupancy WHERE {where}  -- every operator's rows, without identity (RLS)
             UNION ALL  -- the snapshot's xmin even when no row changed
-            SELECT NULL, NULL, NULL, NULL, NULL, NULL, CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text) AS bigint)
+            SELECT NULL, NULL, NULL, NULL, NULL, CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text) AS bigint)
             """),
             {"since": self._seen_xmin},
         ).all()
-        self._seen_xmin = rows[0][6]  # the same on every row
-        self.allocations.upsert([tuple(r[:6]) for r in rows if r[0] is not None], self.network.sub_index)
+        self._seen_xmin = rows[0][5]  # the same on every row
+        self.allocations.upsert([tuple(r[:5]) for r in rows if r[0] is not None], self.network.sub_index)
 
     def forget(self) -> None:
         """Reload everything on the next refresh (a search found the graph behind the database)."""
@@ -239,13 +237,7 @@ class CapacityGraph:
         now = time.time() if now is None else now
         q_start, q_end = days.first_day.toordinal(), _ord(days.last_day + timedelta(days=1) if days.last_day else None)
         n = al.n
-        hit = (
-            al.live[:n]
-            & (al.start[:n] < q_end)
-            & (al.end[:n] > q_start)
-            & (al.hold_until[:n] > now)
-            & (al.sub[:n] >= 0)
-        )
+        hit = (al.held_until[:n] > now) & (al.start[:n] < q_end) & (al.end[:n] > q_start) & (al.sub[:n] >= 0)
         fits, usable = self._fitting(size_class)
         busy = np.zeros(len(net.sub_ids), bool)
         busy[al.sub[:n][hit]] = True
@@ -314,11 +306,13 @@ class CapacityGraph:
 
 
 def _load_network(session: Session, epoch: int) -> Network:
+    """Usable segments and their usable subducts, as the database defines them (`segment_usable`, the
+    `subduct_capacity` view): the graph holds no rule of its own about what may be leased."""
     segs = session.execute(
         text("""
         SELECT id, code, start_node_id, end_node_id, length_m::float8,
                ST_X(ST_StartPoint(geom_m)), ST_Y(ST_StartPoint(geom_m)), ST_X(ST_EndPoint(geom_m)), ST_Y(ST_EndPoint(geom_m))
-        FROM route_segment WHERE removed_at IS NULL AND status = 'operational' ORDER BY id""")
+        FROM route_segment WHERE segment_usable(status, removed_at) ORDER BY id""")
     ).all()
     seg_ids = np.array([r[0] for r in segs], np.int64)
     node_ids = np.unique(np.array([r[2] for r in segs] + [r[3] for r in segs], np.int64))
@@ -331,12 +325,7 @@ def _load_network(session: Session, epoch: int) -> Network:
         node_xy[seg_u] = np.array([(r[5], r[6]) for r in segs])
         node_xy[seg_v] = np.array([(r[7], r[8]) for r in segs])
     subs = session.execute(
-        text("""
-        SELECT sd.id, sd.segment_id, sp.size_class::text,
-               (sd.status = 'operational' AND NOT sd.is_reserved AND d.status = 'operational') AS usable
-        FROM subduct sd JOIN duct d ON d.id = sd.duct_id JOIN duct_spec sp ON sp.id = sd.spec_id
-        JOIN route_segment s ON s.id = sd.segment_id
-        WHERE s.removed_at IS NULL AND s.status = 'operational' ORDER BY sd.id""")
+        text("SELECT id, segment_id, size_class::text FROM subduct_capacity WHERE usable ORDER BY id")
     ).all()
     # Two statements, two snapshots (READ COMMITTED): a segment committed between them has subducts but no row
     # above. It joins the graph at the next reload (its commit bumped the epoch); until then, leave its subducts out.
@@ -355,7 +344,7 @@ def _load_network(session: Session, epoch: int) -> Network:
         sub_ids=np.array([r[0] for r in subs], np.int64),
         sub_seg=np.array([seg_index[r[1]] for r in subs], np.int64),
         sub_rank=np.array([_RANKS.get(r[2], -1) for r in subs], np.int64),
-        sub_usable=np.array([bool(r[3]) for r in subs], bool),
+        sub_usable=np.ones(len(subs), bool),
         sub_index={int(r[0]): i for i, r in enumerate(subs)},
         adjacency=Adjacency.build(seg_u, seg_v, len(node_ids)),
     )

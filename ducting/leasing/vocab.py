@@ -23,7 +23,8 @@ class AllocationStatus(StrEnum):
     RELEASED = "released"  # a hold that did not become a lease: the space is free
 
 
-SPACE_HOLDING = (AllocationStatus.HELD, AllocationStatus.ACTIVE, AllocationStatus.TERMINATED)
+# Which statuses hold space, and until when, is the database's rule (allocation_holds_space and
+# allocation_holds_space_at, migration 0034): the exclusion constraint, SQL and the routing graph all ask it.
 FINAL = frozenset({RequestStatus.TERMINATED, RequestStatus.REJECTED, RequestStatus.CANCELLED, RequestStatus.EXPIRED})
 
 # who may move a request from a state to another: "planner", "operator", or "system" (clock)

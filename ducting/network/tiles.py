@@ -10,8 +10,8 @@ made a z14 tile slower, not faster (PEERS.md).
 
 Caching: the ETag is a digest of the tile bytes, so `If-None-Match` gets a 304 without the body, and
 `Cache-Control: private` keeps authenticated tiles out of shared caches. Occupancy (free / nearly full / full)
-is for today in WIB, counted the same way as the routing graph: operational, unreserved subducts on live ducts,
-less those held (unexpired), leased or under notice today.
+is for today in WIB, counted by the database's `segment_space` (migration 0034), the routing graph's own rule:
+usable subducts, and those no allocation holds today.
 """
 
 from __future__ import annotations
@@ -76,16 +76,9 @@ def _mvt_geom(column: str) -> str:
     return f"ST_AsMVTGeom(ST_Transform({column}, {WEB_MERCATOR}), {_ENVELOPE}, {EXTENT}, {BUFFER}, true)"
 
 
-# Usable and free subducts per segment today: the same rule as ducting.leasing.routing's graph.
+# Usable and free subducts per segment today, as leasing counts them (the database's one rule)
 _OCCUPANCY = """
-    LEFT JOIN LATERAL (
-        SELECT count(*) FILTER (WHERE u.usable) AS usable, count(*) FILTER (WHERE u.usable AND NOT u.busy) AS free
-        FROM (SELECT (sd.status = 'operational' AND NOT sd.is_reserved AND d.status = 'operational') AS usable,
-                     EXISTS (SELECT 1 FROM allocation_occupancy a WHERE a.subduct_id = sd.id
-                             AND a.status IN ('held', 'active', 'terminated') AND a.period @> CURRENT_DATE
-                             AND (a.status <> 'held' OR a.hold_expires_at > now())) AS busy
-              FROM subduct sd JOIN duct d ON d.id = sd.duct_id WHERE sd.segment_id = s.id) u
-    ) o ON true"""
+    LEFT JOIN LATERAL segment_space(s.id, daterange(CURRENT_DATE, CURRENT_DATE, '[]'), now()) o ON true"""
 
 LAYERS: dict[str, Layer] = {
     # The overview layer stays lean (what the map draws first); occupancy is its own layer, fetched only when the

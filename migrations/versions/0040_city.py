@@ -20,7 +20,7 @@ from ducting.localdb import APP_ROLE
 from gis.crs import UTM48N
 
 revision = "0040"
-down_revision = "0033"
+down_revision = "0036"
 branch_labels = None
 depends_on = None
 

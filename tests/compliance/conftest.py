@@ -109,3 +109,32 @@ def flags(session, rule: str | None = None, status: tuple[str, ...] = ("open", "
         AND status = ANY(CAST(:s AS flag_status[])) ORDER BY id"""),
         {"r": rule, "s": list(status)},
     ).all()
+
+
+def lease(
+    client,
+    people,
+    who: str,
+    *,
+    segments: list[str],
+    first_day: date,
+    size_class: str = "subduct_32_26",
+    months: int = 12,
+) -> int:
+    """A capacity request of `who` along `segments`, offered by a planner and accepted: a lease from `first_day`.
+    Returns the request's id."""
+    body = {
+        "segments": segments,
+        "subduct_count": 1,
+        "size_class": size_class,
+        "first_day": first_day.isoformat(),
+        "term_months": months,
+    }
+    r = client.post("/api/v1/leasing/requests", json=body, headers=people.headers(who))
+    assert r.status_code == 201, r.text
+    request_id = r.json()["id"]
+    r = client.post(f"/api/v1/leasing/requests/{request_id}/approve", headers=people.headers("planner"))
+    assert r.status_code == 200, r.text
+    r = client.post(f"/api/v1/leasing/requests/{request_id}/accept", headers=people.headers(who))
+    assert r.status_code == 200, r.text
+    return request_id

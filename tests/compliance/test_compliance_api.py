@@ -6,6 +6,7 @@ import io
 import re
 import shutil
 import subprocess
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
+from ducting.calendar import today
 from tests.compliance.conftest import cable, csv_bytes, flags, span, street
 from tests.compliance.test_rules import _duct
 from tests.factories import at
@@ -265,7 +267,9 @@ def test_letter_quotes_the_duct_route_in_rupiah_for_a_migration_candidate(client
     rent, ppn, fee, total = (Decimal(g[3:].replace(".", "")) for g in found.groups())
     assert 0 < ppn < rent and total > rent + ppn + fee  # the fee carries PPN too
     code = session.scalar(text("SELECT code FROM route_segment WHERE id = :id"), {"id": seg})
-    assert f"segments={code}&flag=" in letter
+    # the link asks for what the letter quoted: this route, the size class the cable needs, the same days
+    first = today() + timedelta(days=30)  # the letter counts from today in WIB
+    assert f"segments={code}&size=subduct_32_26&first_day={first.isoformat()}&term=12&flag=" in letter
 
 
 def test_the_letter_shows_a_fraction_in_a_quote_rather_than_rounding_it_away():

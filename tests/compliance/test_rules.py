@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+from sqlalchemy import text
+
 from ducting.compliance import service, zones
 from ducting.compliance.evaluation import evaluate
 from tests.compliance.conftest import cable, flags, pole, span, street
@@ -168,14 +171,27 @@ def test_span_outside_zones_is_not_flagged(session, people, survey):
     assert flags(session, "no_overhead_zone") == []
 
 
-def _duct(client, people, dy: float, x1: float = 130, reserve_all: bool = False):
+def _duct(
+    client,
+    people,
+    dy: float,
+    x1: float = 130,
+    reserve_all: bool = False,
+    spec: str = "PVC-110-4x32",
+    status: str = "operational",
+):
     h = people.headers("planner")
     for code, x in (("MH-C-A", -20), ("MH-C-B", x1)):
         assert client.post("/api/v1/network/nodes", json=node_body(code, x, dy), headers=h).status_code == 201
+    bores = {"PVC-110-4x32": 4, "HDPE-40/33-7xMD10": 7}[spec]
     r = client.post(
         "/api/v1/network/segments",
         json=segment_body(
-            "RS-C-AB", (-20, dy), (x1, dy), ducts=[{"spec": "PVC-110-4x32", "reserve": 4 if reserve_all else 1}]
+            "RS-C-AB",
+            (-20, dy),
+            (x1, dy),
+            status=status,
+            ducts=[{"spec": spec, "reserve": bores if reserve_all else 1}],
         ),
         headers=h,
     )
@@ -189,6 +205,69 @@ def test_span_parallel_to_duct_with_free_subduct_is_a_migration_candidate(client
     (f,) = flags(session, "duct_available")
     assert 99 < float(f.measured) <= 100.5 and float(f.threshold) == 50
     assert f.evidence["segment_ids"] == [seg] and f.severity == "low"
+
+
+def test_duct_available_records_the_measured_distance_and_angle_beside_their_limits(client, session, people, survey):
+    _duct(client, people, dy=8)
+    survey(_one_span())
+    (f,) = flags(session, "duct_available")
+    # the span lies 8 m from the duct, parallel: that is what was measured; 15 m and 20 degrees are the limits
+    assert 7.9 < f.evidence["distance_m"] < 8.1 and f.evidence["max_distance_m"] == 15
+    assert f.evidence["angle_deg"] < 0.5 and f.evidence["max_angle_deg"] == 20
+
+
+def test_every_rule_with_a_threshold_stores_the_measured_value_beside_it(client, session, people, survey):
+    from ducting.compliance.rules import BY_CODE
+    from ducting.compliance.settings import get_compliance_settings
+
+    _duct(client, people, dy=8)
+    _zone(session, people, 50, 200)
+    rows = street(3) + [span("P0", "P1", min_clearance_m="3.1", crosses="road", sagging="yes"), span("P1", "P2")]
+    rows += [cable("P0", "P1")] + [cable("P1", "P2", cable_type="drop") for _ in range(7)]
+    survey(rows)
+    found = {f.rule: f for f in flags(session)}
+    thresholded = {code for code, rule in BY_CODE.items() if rule.setting is not None}
+    assert thresholded <= set(found), f"no flag of {thresholded - set(found)} to check"
+    settings = get_compliance_settings()
+    for code in thresholded:
+        f = found[code]
+        assert f.measured is not None and f.unit == BY_CODE[code].unit, code
+        assert float(f.threshold) == BY_CODE[code].threshold(settings), code
+
+
+def test_a_cable_wider_than_the_free_microducts_is_no_candidate(client, session, people, survey):
+    """A 12 mm cable does not fit an 8 mm microduct: a request for it would find no subduct, so no flag."""
+    _duct(client, people, dy=8, spec="HDPE-40/33-7xMD10")
+    survey(street() + [span("P0", "P1"), cable("P0", "P1", diameter_mm="12")])
+    assert flags(session, "duct_available") == []
+
+
+def test_a_drop_cable_fits_a_microduct_and_the_flag_names_its_size_class(client, session, people, survey):
+    seg = _duct(client, people, dy=8, spec="HDPE-40/33-7xMD10")
+    survey(street() + [span("P0", "P1"), cable("P0", "P1", cable_type="drop"), cable("P0", "P1", operator="TOPB")])
+    (f,) = flags(session, "duct_available")
+    # TOPA's drop cable (5 mm by its type: none recorded) fits; TOPB's fibre (12 mm by its type) does not
+    assert f.operator_ids == [people.orgs["op_a"].id]
+    (mine,) = f.evidence["operators"]
+    assert mine["size_class"] == "microduct" and float(mine["cable_mm"]) == 5 and mine["segment_ids"] == [seg]
+    cases = session.execute(text("SELECT operator_id FROM migration_case")).scalars().all()
+    assert cases == [people.orgs["op_a"].id]
+
+
+@pytest.mark.parametrize("table", ["duct", "subduct"])
+def test_a_duct_or_subducts_not_yet_in_operation_are_no_candidate(client, session, people, survey, table):
+    """Planned ducts and subducts are not usable: leasing would not offer them, so compliance must not either (it
+    ignored the duct's status and counted planned subducts)."""
+    seg = _duct(client, people, dy=8)
+    session.execute(text(f"UPDATE {table} SET status = 'planned' WHERE segment_id = :s"), {"s": seg})
+    survey(_one_span())
+    assert flags(session, "duct_available") == []
+
+
+def test_a_segment_not_yet_in_operation_is_no_candidate(client, session, people, survey):
+    _duct(client, people, dy=8, status="planned")
+    survey(_one_span())
+    assert flags(session, "duct_available") == []
 
 
 def test_duct_too_far_or_without_free_subduct_is_no_candidate(client, session, people, survey):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import text
 
+from ducting.calendar import today
 from ducting.compliance import service
 from ducting.compliance.survey import SurveyRejected, import_survey
 from ducting.compliance.vocab import FlagStatus
 from ducting.db import Actor
 from ducting.errors import InvalidInput
-from tests.compliance.conftest import cable, csv_bytes, flags, pole, span, street
+from tests.compliance.conftest import cable, csv_bytes, flags, lease, pole, span, street
 
 
 def _count(session, table):
@@ -185,31 +186,38 @@ def test_worklist_orders_by_severity_then_road_class_then_age(session, people, s
     )
 
 
-def test_migration_follows_sjut_order(session, people, survey):
+def _day(n: int) -> date:
+    return today() + timedelta(days=n)
+
+
+def test_migration_follows_sjut_order(client, session, people, survey):
+    from tests.compliance.test_rules import _duct
+
+    _duct(client, people, dy=8)
     survey(street() + [span("P0", "P1"), cable("P0", "P1")])
     span_id = session.scalar(text("SELECT id FROM aerial_span"))
     case = service.open_migration(session, operator_id=people.orgs["op_a"].id, span_id=span_id, flag_id=None)
+    request_id = lease(client, people, "op_a", segments=["RS-C-AB"], first_day=today())
+    service.link_request(session, case_id=case.id, capacity_request_id=request_id)
     with pytest.raises(service.MigrationOutOfOrder) as skipped:
-        service.advance_migration(session, case_id=case.id, to=service.MigrationStage.CUT_OVER, on=date(2026, 5, 1))
+        service.advance_migration(session, case_id=case.id, to=service.MigrationStage.CUT_OVER, on=_day(30))
     # the refusal names the stages as members, so the page can say it in the reader's language
     assert {k: skipped.value.problem()[k] for k in ("stage", "next_stage", "asked")} == {
         "stage": "planned",
         "next_stage": "pulled_into_duct",
         "asked": "cut_over",
     }
-    service.advance_migration(session, case_id=case.id, to=service.MigrationStage.PULLED_INTO_DUCT, on=date(2026, 5, 1))
+    service.advance_migration(session, case_id=case.id, to=service.MigrationStage.PULLED_INTO_DUCT, on=_day(30))
     with pytest.raises(service.MigrationOutOfOrder) as early:
-        service.advance_migration(session, case_id=case.id, to=service.MigrationStage.CUT_OVER, on=date(2026, 4, 1))
+        service.advance_migration(session, case_id=case.id, to=service.MigrationStage.CUT_OVER, on=_day(0))
     assert {k: early.value.problem()[k] for k in ("asked", "on", "previous_on")} == {
         "asked": "cut_over",
-        "on": "2026-04-01",
-        "previous_on": "2026-05-01",
+        "on": _day(0).isoformat(),
+        "previous_on": _day(30).isoformat(),
     }
-    service.advance_migration(session, case_id=case.id, to=service.MigrationStage.CUT_OVER, on=date(2026, 5, 3))
-    done = service.advance_migration(
-        session, case_id=case.id, to=service.MigrationStage.AERIAL_REMOVED, on=date(2026, 5, 9)
-    )
-    assert done.stage == "aerial_removed" and done.removed_on == date(2026, 5, 9)
+    service.advance_migration(session, case_id=case.id, to=service.MigrationStage.CUT_OVER, on=_day(32))
+    done = service.advance_migration(session, case_id=case.id, to=service.MigrationStage.AERIAL_REMOVED, on=_day(38))
+    assert done.stage == "aerial_removed" and done.removed_on == _day(38)
 
 
 def test_geopackage_survey_from_a_field_app_is_read(session, people):

@@ -77,6 +77,8 @@ def _later(days: int) -> str:
 
 
 BBOX = "104.04,1.12,104.07,1.14"
+# the day A's case goes into the duct: within A's accepted lease, which starts 30 days from today (tests/trust/world)
+PULL_DAY = (today() + timedelta(days=40)).isoformat()
 ROUTE = {"segments": ["RS-W-AB"], "subduct_count": 1, "size_class": "subduct_32_26", "term_months": 12}
 NODE_FILE = json.dumps(
     {
@@ -365,7 +367,7 @@ MATRIX: dict[tuple[str, str], tuple[Call, str]] = {
         "401 200 200 404 404 200 404",
     ),
     ("POST", "/api/v1/compliance/migrations/{case_id}/advance"): (
-        Call(path=lambda c: {"case_id": c.a.case_id}, json=lambda c: {"to": "pulled_into_duct", "on": "2026-05-01"}),
+        Call(path=lambda c: {"case_id": c.a.case_id}, json=lambda c: {"to": "pulled_into_duct", "on": PULL_DAY}),
         "401 200 200 404 404 200 404",
     ),
     ("GET", "/api/v1/compliance/dashboard"): (Call(), "401 200 200 403 200 403 403"),

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from billing.invoicing import issue_month, run_month
 from billing.settlement import record_payment
 from ducting.calendar import today
-from ducting.compliance.service import add_agreement, change_flag, open_migration
+from ducting.compliance.service import add_agreement, change_flag, link_request, open_migration
 from ducting.compliance.survey import import_survey
 from ducting.compliance.vocab import FlagStatus
 from ducting.db import Actor
@@ -122,7 +122,7 @@ def build_world(session: Session, people: People) -> World:
 
 def _survey(session: Session, people: People, world: World) -> None:
     """Low, untagged cables of each operator on its own street: flags, events, agreements, migration cases."""
-    rows = street() + [
+    rows = street(y=5, x0=100) + [  # beside RS-W-BC, where A's requests are: its case has a route to lease
         span("P0", "P1", min_clearance_m="3.4", crosses="road", road_class="arterial"),
         cable("P0", "P1", owner_tag="no", operator="TOPA"),
     ]
@@ -154,3 +154,5 @@ def _survey(session: Session, people: People, world: World) -> None:
             session, operator_id=side.org_id, reference=f"PKS-UJI-{code}", valid_from=date(2026, 1, 1), valid_to=None
         )
         side.case_id = open_migration(session, operator_id=side.org_id, span_id=side.span_id, flag_id=side.flag_id).id
+    # A's case is tied to A's accepted lease of that duct route: its cable may be pulled in once the lease runs
+    link_request(session, case_id=world.a.case_id, capacity_request_id=world.a.requests["accepted"])

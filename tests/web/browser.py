@@ -71,9 +71,9 @@ def draw_line(page, points: list[tuple[float, float]]) -> None:
     click_lonlat(page, *points[-1])  # clicking the last vertex again finishes the line
 
 
-def connected_pair(live: str, token: str, skip: int = 0) -> tuple[dict, dict]:
-    """Two nodes 300-900 m apart in the dense centre with a free route between them in a week; `skip` passes over
-    the first pairs found, so that tests holding capacity at once do not share a route."""
+def connected_pair(live: str, token: str, skip: int = 0, size_class: str = "microduct") -> tuple[dict, dict]:
+    """Two nodes 300-900 m apart in the dense centre with a free route of `size_class` between them in a week;
+    `skip` passes over the first pairs found, so that tests holding capacity at once do not share a route."""
     box = "104.000,1.130,104.020,1.150"
     nodes = api(live, token, "GET", f"/api/v1/collections/nodes/items?bbox={box}&limit=400&kind=manhole").json()[
         "features"
@@ -94,7 +94,7 @@ def connected_pair(live: str, token: str, skip: int = 0) -> tuple[dict, dict]:
                     "from_node": a["properties"]["code"],
                     "to_node": b["properties"]["code"],
                     "subduct_count": 1,
-                    "size_class": "microduct",
+                    "size_class": size_class,
                     "first_day": first,
                     "term_months": 12,
                 },

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from ducting.calendar import today
-from tests.web.browser import TIBAN_LAMA, api, offset, sign_in
+from tests.web.browser import TIBAN_LAMA, api, manholes, offset, sign_in
 from tests.web.conftest import shot
 
 ZONE = "Koridor Uji Tiban Lama"
@@ -176,7 +176,33 @@ def test_planner_imports_a_zone_file_only_after_a_clean_dry_run_then_switches_th
     page.console_guard.check()
 
 
-def _case(live: str, token: str, db: Engine, base: tuple[float, float], ref: str) -> int:
+def _duct_beside(live: str, token: str, base: tuple[float, float], ref: str) -> str:
+    """A duct route 8 m north of the survey's poles, along both spans; returns its segment code."""
+    a, b = manholes(live, token, offset(*base, -10, 8), offset(*base, 100, 8))
+    code = f"RS-{ref}"
+    r = api(
+        live,
+        token,
+        "POST",
+        "/api/v1/network/segments",
+        json={
+            "code": code,
+            "geometry": {
+                "type": "LineString",
+                "coordinates": [a["geometry"]["coordinates"], b["geometry"]["coordinates"]],
+            },
+            "ducts": [{"spec": "PVC-110-4x32", "reserve": 1}],
+        },
+    )
+    assert r.status_code == 201, r.text
+    return code
+
+
+def _case(live: str, tokens: dict[str, str], db: Engine, base: tuple[float, float], ref: str) -> int:
+    """BLN's migration case for a span beside a duct route, tied to BLN's lease of that route (the cable may only
+    be pulled into a duct it leases)."""
+    token = tokens["perencana"]
+    segment = _duct_beside(live, token, base, ref)
     _survey(live, token, base, ref)
     span_id = _scalar(
         db,
@@ -189,13 +215,28 @@ def _case(live: str, token: str, db: Engine, base: tuple[float, float], ref: str
     operator_id = _scalar(db, "SELECT id FROM organisation WHERE code = 'BLN'")
     r = api(live, token, "POST", "/api/v1/compliance/migrations", json={"operator_id": operator_id, "span_id": span_id})
     assert r.status_code == 201, r.text
-    return r.json()["id"]
+    case_id = r.json()["id"]
+    body = {
+        "segments": [segment],
+        "subduct_count": 1,
+        "size_class": "subduct_32_26",
+        "first_day": today().isoformat(),
+        "term_months": 12,
+    }
+    request = api(live, tokens["op-bln"], "POST", "/api/v1/leasing/requests", json=body)
+    assert request.status_code == 201, request.text
+    rid = request.json()["id"]
+    assert api(live, token, "POST", f"/api/v1/leasing/requests/{rid}/approve").status_code == 200
+    assert api(live, tokens["op-bln"], "POST", f"/api/v1/leasing/requests/{rid}/accept").status_code == 200
+    r = api(live, token, "PATCH", f"/api/v1/compliance/migrations/{case_id}", json={"capacity_request_id": rid})
+    assert r.status_code == 200, r.text
+    return case_id
 
 
 def test_planner_advances_a_migration_case_and_sees_a_refused_step_at_the_case(page, live, tokens, db):
     token = tokens["perencana"]
-    first = _case(live, token, db, offset(*TIBAN_LAMA, 400, -350), "MA")
-    second = _case(live, token, db, offset(*TIBAN_LAMA, 400, -550), "MB")
+    first = _case(live, tokens, db, offset(*TIBAN_LAMA, 400, -350), "MA")
+    second = _case(live, tokens, db, offset(*TIBAN_LAMA, 400, -550), "MB")
     sign_in(page, "perencana")
     page.goto("/kepatuhan")
     page.get_by_role("tab", name="Migrasi").click()
@@ -205,7 +246,8 @@ def test_planner_advances_a_migration_case_and_sees_a_refused_step_at_the_case(p
         _scalar(
             db,
             """SELECT count(*) FROM migration_case m
-        JOIN aerial_span s ON s.id = m.span_id JOIN admin_area a ON a.kode = s.kecamatan_kode AND a.level = 'kecamatan'""",
+        JOIN aerial_span s ON s.id = m.span_id JOIN admin_area a ON a.kode = s.kecamatan_kode AND a.level = 'kecamatan'
+        WHERE m.closed_on IS NULL""",
         )
     )
 

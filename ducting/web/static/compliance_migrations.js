@@ -58,8 +58,12 @@
         STAGES.slice(1).flatMap((s) => [el("dt", {}, t("comp.mig.stage." + s)), el("dd", {}, done(s))]),
         c.flag_id ? [el("dt", {}, t("comp.mig.flag")), el("dd", {}, "#" + c.flag_id)] : [],
         c.capacity_request_id ? [el("dt", {}, t("comp.mig.request")), el("dd", {}, "#" + c.capacity_request_id)] : []));
-    const next = STAGES[STAGES.indexOf(c.stage) + 1];
-    if (manager && next) {
+    const next = c.closed_on ? null : STAGES[STAGES.indexOf(c.stage) + 1];
+    if (c.closed_on) {  // a survey showed the cable gone before it went into the duct: no step follows
+      card.querySelector(".top .badge").replaceWith(stageBadge("closed"));
+      card.dataset.stage = "closed";
+      card.append(el("p", { class: "muted small" }, t("comp.mig.closed", { on: fmt.date(c.closed_on), reason: c.closed_reason || "" })));
+    } else if (manager && next) {
       const id = `mig-on-${c.id}`;
       const on = el("input", { id, type: "date", value: fmt.today(), required: true });
       const go = el("button", { class: "btn primary", type: "button", onclick: () => {
@@ -68,7 +72,7 @@
         advance(c, next, on.value, msg).finally(() => { go.disabled = false; });
       } }, t("comp.mig.advance", { stage: t("comp.mig.stage." + next) }));
       card.append(el("div", { class: "actions advance" }, el("label", { for: id }, t("comp.mig.on")), on, go));
-    } else if (!next) {
+    } else if (!next && !c.closed_on) {
       card.append(el("p", { class: "muted small" }, t("comp.mig.done")));
     }
     card.append(msg);

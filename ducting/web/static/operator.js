@@ -10,16 +10,24 @@
   const markers = L.layerGroup().addTo(map);
   let route = null;
   let lastQuery = null;
-  // A compliance letter links here with the route it proposes (segment codes in order, and the flag it answers):
-  // that route is the request until the operator picks points on the map or resets.
+  // A compliance letter links here with what it offers (segment codes in order, the size class the operator's
+  // cable needs, the first day and term, and the flag it answers): that is the request until the operator picks
+  // points on the map or resets, and it is quoted as the letter quoted it.
   const fromLetter = letterRoute(new URLSearchParams(window.location.search));
   const form = document.getElementById("req-form");
   document.getElementById("first-day").value = addDays(fmt.today(), 7);
+  if (fromLetter) {
+    if (fromLetter.size && [...form.size.options].some((o) => o.value === fromLetter.size)) form.size.value = fromLetter.size;
+    if (fromLetter.firstDay) form.first_day.value = fromLetter.firstDay;
+    if (fromLetter.term) form.term.value = fromLetter.term;
+  }
 
   function letterRoute(params) {
     const codes = (params.get("segments") || "").split(",").map((s) => s.trim()).filter(Boolean);
     const flag = /^\d+$/.test(params.get("flag") || "") ? params.get("flag") : null;
-    return codes.length ? { codes, flag } : null;
+    const firstDay = /^\d{4}-\d{2}-\d{2}$/.test(params.get("first_day") || "") ? params.get("first_day") : null;
+    const term = /^\d{1,3}$/.test(params.get("term") || "") ? params.get("term") : null;
+    return codes.length ? { codes, flag, size: params.get("size"), firstDay, term } : null;
   }
 
   function addDays(iso, n) { const d = new Date(iso + "T12:00:00Z"); d.setUTCDate(d.getUTCDate() + n); return d.toISOString().slice(0, 10); }
