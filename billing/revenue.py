@@ -82,13 +82,13 @@ def projection(session: Session, *, start: date, months: int = 12) -> list[dict[
     month_list = [start.replace(day=1)]
     for _ in range(months - 1):
         month_list.append(next_month(month_list[-1]))
-    leases = dict(
+    leases: dict[str, Decimal] = dict(
         session.execute(
             text(f"WITH {q.PIECES} SELECT to_char(service_month, 'YYYY-MM'), sum(amount_idr) FROM priced GROUP BY 1"),
             {"months": month_list},
         ).all()
     )
-    pending = dict(
+    pending: dict[str, Decimal] = dict(
         session.execute(
             text("""
         WITH m AS (SELECT unnest(CAST(:months AS date[])) AS m0),

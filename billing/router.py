@@ -62,7 +62,7 @@ def _operator_scope(session: SessionDep, actor: Actor, code: str | None) -> int:
             own = session.scalar(select(Organisation.code).where(Organisation.id == actor.organisation_id))
             if code != own:
                 raise NotFound(f"no statement for operator {code!r}")
-        return actor.organisation_id
+        return actor.operator_id
     if code is None:
         raise InvalidInput(
             "name the operator",

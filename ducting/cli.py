@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from ducting.compliance import cli as compliance_cli
 from ducting.settings import get_settings
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 app = typer.Typer(help="BEDELAU Ducting: jaringan ducting bersama Kota Batam.", no_args_is_help=True)
 db_app = typer.Typer(
@@ -109,14 +113,14 @@ def db_reset(yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = F
     console.print("database recreated and migrated")
 
 
-def _progress():
+def _progress() -> tuple[Progress, Callable[[str, int, int], None]]:
     """A Rich progress bar fed by (stage, done, total) callbacks."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress(
         TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(stage: str, done: int, total: int) -> None:
         if stage not in tasks:

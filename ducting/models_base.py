@@ -21,6 +21,13 @@ class IdMixin:
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
 
 
+class EagerDefaultsMixin:
+    """Rows with columns the database fills (defaults, triggers): fetched back with RETURNING after every insert
+    and update. A mixin because a mapped class cannot redeclare `__mapper_args__` as a class variable."""
+
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
+
+
 class UuidMixin:
     uuid: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), unique=True, nullable=False, server_default=text("gen_random_uuid()")

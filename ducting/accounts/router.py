@@ -56,7 +56,7 @@ def _now():
 
 @router.get("/auth/me", response_model=AccountOut)
 def me(session: SessionDep, actor: CurrentActor) -> Account:
-    return session.get(Account, actor.account_id)
+    return session.get_one(Account, actor.account_id)
 
 
 @router.get(

@@ -64,10 +64,10 @@ def clean_photo(data: bytes) -> bytes:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > settings.report_max_photo_pixels:
                 raise PhotoRejected("the photo has too many pixels", code="photo_too_many_pixels")
-            img = img.convert("RGB")
-            img.thumbnail((settings.report_photo_max_side_px, settings.report_photo_max_side_px))
+            rgb = img.convert("RGB")
+            rgb.thumbnail((settings.report_photo_max_side_px, settings.report_photo_max_side_px))
             out = io.BytesIO()
-            img.save(out, format="JPEG", quality=85, optimize=True)  # no exif= : metadata is not carried over
+            rgb.save(out, format="JPEG", quality=85, optimize=True)  # no exif= : metadata is not carried over
             return out.getvalue()
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, PhotoRejected):

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from ducting.compliance.rules import CAND_COLUMNS, RULES, parameters
 from ducting.compliance.settings import get_compliance_settings
+from ducting.db import rowcount
 
 _LIVE_FLAG = "f.rule = c.rule AND f.subject_kind = c.subject_kind AND f.subject_id = c.subject_id"
 _LOCK_KEY = 0x0C0A_F1A6  # pg_advisory_xact_lock key of "a compliance evaluation is running"
@@ -178,8 +179,7 @@ def evaluate(
     report.seconds["prepare"] = round(time.perf_counter() - t0, 3)
     for rule in RULES:
         t0 = time.perf_counter()
-        result = session.execute(text(rule_sql(rule.sql, full=full)), params)
-        report.candidates[rule.code.value] = result.rowcount
+        report.candidates[rule.code.value] = rowcount(session.execute(text(rule_sql(rule.sql, full=full)), params))
         report.seconds[rule.code.value] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     _merge(session, report, params, full)
@@ -210,8 +210,9 @@ def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], f
                                             UNION SELECT id FROM compliance_flag WHERE pole_id = ANY(:poles))"""
     )
     # resolve first: after the inserts it would also scan the flags just opened (half a million in a first run)
-    report.resolved = session.execute(
-        text(f"""
+    report.resolved = rowcount(
+        session.execute(
+            text(f"""
         WITH gone AS (
             SELECT f.id, f.status FROM compliance_flag f
             WHERE f.status IN ('open', 'acknowledged') AND {in_scope}
@@ -226,10 +227,12 @@ def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], f
                CASE WHEN CAST(:survey AS bigint) IS NULL THEN 'no longer found by re-evaluation'
                     ELSE 'no longer shown by survey' END
         FROM resolved"""),
-        params,
-    ).rowcount
-    report.updated = session.execute(
-        text(f"""
+            params,
+        )
+    )
+    report.updated = rowcount(
+        session.execute(
+            text(f"""
         UPDATE compliance_flag f SET measured = c.measured, threshold = c.threshold, operator_ids = c.operator_ids,
                observation_id = c.observation_id, evidence = c.evidence, geom = c.geom, road_class = c.road_class,
                kecamatan_kode = c.kecamatan_kode, last_seen_at = clock_timestamp(), version = f.version + 1
@@ -238,8 +241,9 @@ def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], f
                OR f.observation_id IS DISTINCT FROM c.observation_id OR f.threshold IS DISTINCT FROM c.threshold
                OR f.evidence <> c.evidence OR f.road_class <> c.road_class
                OR f.kecamatan_kode IS DISTINCT FROM c.kecamatan_kode)"""),
-        params,
-    ).rowcount
+            params,
+        )
+    )
     # What is left in _cand after this has no live or waived flag: it opens one. Decided in its own statement,
     # not inside the INSERT: a NOT EXISTS on the table being filled is planned from its size before the insert (an
     # empty table after a reset), and a nested loop over its growing pages is quadratic.

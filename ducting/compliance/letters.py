@@ -24,7 +24,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from ducting.compliance.rules import BY_CODE, explanation
@@ -111,17 +111,19 @@ class Candidate:
         return f"{base}?{urlencode({'segments': ','.join(self.segment_codes), 'flag': self.flag_id})}"
 
 
-def _flags(session: Session, operator_id: int) -> list[Any]:
-    return session.execute(
-        text("""
+def _flags(session: Session, operator_id: int) -> list[Row[Any]]:
+    return list(
+        session.execute(
+            text("""
         SELECT f.id, f.rule, f.severity, f.measured, f.threshold, f.unit, f.span_id, f.pole_id, f.subject_kind,
                f.subject_id, f.opened_at, f.evidence, coalesce(a.nama, '-') AS kecamatan,
                ST_AsGeoJSON(f.geom, 7)::json AS geometry
         FROM compliance_flag f LEFT JOIN admin_area a ON a.kode = f.kecamatan_kode
         WHERE f.operator_ids @> ARRAY[CAST(:op AS bigint)] AND f.status IN ('open', 'acknowledged')
         ORDER BY f.severity, f.road_class, f.opened_at, f.id"""),
-        {"op": operator_id},
-    ).all()
+            {"op": operator_id},
+        ).all()
+    )
 
 
 def route_along(session: Session, *, span_id: int, segment_ids: list[int]) -> list[tuple[int, str]]:
@@ -215,7 +217,7 @@ def migration_candidates(
 # -- map ------------------------------------------------------------------------------------------------------------
 def _coords(geometry: dict[str, Any]) -> list[tuple[float, float]]:
     c = geometry["coordinates"]
-    return [tuple(c)] if geometry["type"] == "Point" else [tuple(p) for p in c]  # type: ignore[misc]
+    return [tuple(c)] if geometry["type"] == "Point" else [tuple(p) for p in c]
 
 
 def flag_map(

@@ -7,6 +7,7 @@ errors, and never commit. Visibility: an operator sees a flag only when its orga
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ducting.compliance.models import ComplianceFlag, FlagEvent, MigrationCase, OperatorAgreement
 from ducting.compliance.vocab import FLAG_TRANSITIONS, FlagStatus, MigrationStage
-from ducting.db import Actor
+from ducting.db import Actor, rowcount
 from ducting.errors import Conflict, FieldError, InvalidInput, NotFound
 from ducting.network.vocab import Role
 
@@ -58,7 +59,7 @@ def list_flags(
     session: Session,
     *,
     actor: Actor,
-    status: list[str] | None = None,
+    status: Sequence[str] | None = None,
     rule: str | None = None,
     operator_id: int | None = None,
     kecamatan: str | None = None,
@@ -288,16 +289,18 @@ def complete_migrations_seen_removed(
     """Cases at cut-over whose operator has no cable left on the span in this survey: the aerial cable is removed,
     on the survey's day (SJUT's last step, with the survey as its evidence). Earlier stages are left alone: the
     order is never skipped. Returns how many cases completed. Does not commit."""
-    return session.execute(
-        text("""
+    return rowcount(
+        session.execute(
+            text("""
         UPDATE migration_case m SET stage = 'aerial_removed', removed_on = :on, version = m.version + 1,
                updated_at = clock_timestamp(),
                note = concat_ws(E'\n', m.note, 'kabel udara terlihat sudah dibongkar pada survei #' || :sid)
         WHERE m.stage = 'cut_over' AND m.span_id = ANY(:spans) AND m.cut_over_on <= :on
           AND NOT EXISTS (SELECT 1 FROM cable_attachment a WHERE a.span_id = m.span_id
                           AND a.operator_id = m.operator_id AND a.removed_at IS NULL)"""),
-        {"on": surveyed_on, "sid": survey_id, "spans": span_ids},
-    ).rowcount
+            {"on": surveyed_on, "sid": survey_id, "spans": span_ids},
+        )
+    )
 
 
 def list_migrations(

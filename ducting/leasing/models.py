@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, Numeric, String, Text, text
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ducting.db import Base
 from ducting.leasing.vocab import AllocationStatus, RequestStatus
-from ducting.models_base import IdMixin, UuidMixin, enum_column
+from ducting.models_base import EagerDefaultsMixin, IdMixin, UuidMixin, enum_column
 from ducting.network.vocab import SizeClass
 from gis.crs import WGS84
 
@@ -67,11 +67,10 @@ class RequestEvent(IdMixin, Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
-class Allocation(IdMixin, UuidMixin, Base):
+class Allocation(IdMixin, UuidMixin, EagerDefaultsMixin, Base):
     """One subduct on one segment for one operator over `period` (exclusive upper bound; None = open-ended)."""
 
     __tablename__ = "allocation"
-    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
 
     request_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("capacity_request.id"))
     operator_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("organisation.id"), nullable=False)

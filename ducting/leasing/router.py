@@ -56,7 +56,7 @@ def quote_route(body: RouteQuery, session: SessionDep, actor: QuoterDep) -> dict
 )
 def submit(body: RequestIn, session: SessionDep, actor: OperatorDep) -> RequestOut:
     try:
-        req = service.submit_request(session, actor=actor, operator_id=actor.organisation_id, data=body)
+        req = service.submit_request(session, actor=actor, operator_id=actor.operator_id, data=body)
     except LeaseOverlap as exc:
         session.rollback()
         exc.extra["alternative"] = _alternative(session, actor, body)

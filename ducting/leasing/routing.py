@@ -175,7 +175,8 @@ class CapacityGraph:
         self.lock = threading.RLock()
 
     # -- keeping in step ----------------------------------------------------------------------------------------
-    def refresh(self, session: Session) -> None:
+    def refresh(self, session: Session) -> Network:
+        """Bring the graph in step with what this session sees; returns the network it now holds."""
         with self.lock:
             epoch = session.execute(
                 text("SELECT last_value + CASE WHEN is_called THEN 0 ELSE -1 END FROM network_epoch")
@@ -186,6 +187,7 @@ class CapacityGraph:
                 self._seen_xmin = None
                 self._stale = False
             self._sync_allocations(session)
+            return self.network
 
     def _sync_allocations(self, session: Session) -> None:
         """Rows written by a transaction whose id is below the previous look's snapshot xmin had committed (or

@@ -7,6 +7,7 @@ from __future__ import annotations
 import calendar
 import functools
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -90,8 +91,8 @@ def resolve_query(session: Session, query: RouteQuery) -> tuple[int | None, int 
         )
     from_id = to_id = None
     via: list[int] | None = None
-    if query.from_node is not None:
-        ids = dict(
+    if query.from_node is not None and query.to_node is not None:  # the schema has them go together
+        ids: dict[str, int] = dict(
             session.execute(
                 text("SELECT code, id FROM node WHERE code IN (:a, :b) AND removed_at IS NULL"),
                 {"a": query.from_node, "b": query.to_node},
@@ -455,11 +456,12 @@ def allocate_directly(session: Session, *, actor: Actor, data: DirectAllocationI
         errors.append(FieldError("last_day", "end_before_start", "last day is before first day"))
     if errors:
         raise InvalidInput(f"{len(errors)} problem(s) with the allocation", errors=errors)
+    assert org is not None  # an unknown operator is among the errors raised above
     days = Days(data.first_day, data.last_day)
     planned = booking.choose_subducts(
         session, segment_ids=via, count=data.subduct_count, size_class=data.size_class, days=days
     )
-    route = booking.RoutePlan(planned, [], sum((p.length_m for p in planned), 0), 0.0, {}, {})
+    route = booking.RoutePlan(planned, [], sum((p.length_m for p in planned), Decimal(0)), 0.0, {}, {})
     return booking.hold(
         session,
         plan=route,

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from geoalchemy2 import Geometry
+from geoalchemy2.elements import WKBElement
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -48,7 +49,7 @@ class AdminArea(Base):
     nama: Mapped[str] = mapped_column(Text, nullable=False)
     level: Mapped[str] = mapped_column(String(12), nullable=False)
     parent_kode: Mapped[str | None] = mapped_column(String(16), ForeignKey("admin_area.kode"))
-    geom: Mapped[object] = mapped_column(Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=False), nullable=False)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=False), nullable=False)
 
 
 class Node(IdMixin, UuidMixin, VersionedMixin, Base):
@@ -65,7 +66,7 @@ class Node(IdMixin, UuidMixin, VersionedMixin, Base):
     kecamatan_kode, kelurahan_kode = derived_area_columns()
     notes: Mapped[str | None] = mapped_column(Text)
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    geom: Mapped[object] = mapped_column(Geometry("POINT", srid=WGS84, spatial_index=False), nullable=False)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=WGS84, spatial_index=False), nullable=False)
 
 
 class RouteSegment(IdMixin, UuidMixin, VersionedMixin, Base):
@@ -89,8 +90,8 @@ class RouteSegment(IdMixin, UuidMixin, VersionedMixin, Base):
     kecamatan_kode, kelurahan_kode = derived_area_columns()
     notes: Mapped[str | None] = mapped_column(Text)
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    geom: Mapped[object] = mapped_column(Geometry("LINESTRING", srid=WGS84, spatial_index=False), nullable=False)
-    geom_m: Mapped[object] = mapped_column(
+    geom: Mapped[WKBElement] = mapped_column(Geometry("LINESTRING", srid=WGS84, spatial_index=False), nullable=False)
+    geom_m: Mapped[WKBElement] = mapped_column(
         Geometry("LINESTRING", srid=UTM48N, spatial_index=False), Computed(GEOM_M_SQL, persisted=True)
     )
     length_m: Mapped[Decimal] = mapped_column(Numeric(12, 3), Computed(LENGTH_M_SQL, persisted=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -34,6 +34,10 @@ async def parse_bbox(
     return bbox_values(bbox)
 
 
+@overload
+def bbox_values(bbox: str) -> tuple[float, float, float, float]: ...
+@overload
+def bbox_values(bbox: None) -> None: ...
 def bbox_values(bbox: str | None) -> tuple[float, float, float, float] | None:
     if bbox is None:
         return None

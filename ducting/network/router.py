@@ -236,9 +236,9 @@ def split_segment(
     )
     session.commit()
     return {
-        "node": node_feature(session.get(Node, result.node_id)),
+        "node": node_feature(session.get_one(Node, result.node_id)),
         "segments": [
-            segment_feature(session, session.get(RouteSegment, i)) for i in (result.original_id, result.new_id)
+            segment_feature(session, session.get_one(RouteSegment, i)) for i in (result.original_id, result.new_id)
         ],
         "subduct_map": {str(k): v for k, v in result.subduct_map.items()},
     }
