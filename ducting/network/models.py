@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
     Numeric,
     String,
@@ -43,7 +44,10 @@ class AdminArea(Base):
     """Kota, kecamatan and kelurahan of Batam (real boundaries, loaded by a migration)."""
 
     __tablename__ = "admin_area"
-    __table_args__ = (CheckConstraint("level IN ('kota', 'kecamatan', 'kelurahan')", name="ck_admin_area_level"),)
+    __table_args__ = (
+        CheckConstraint("level IN ('kota', 'kecamatan', 'kelurahan')", name="ck_admin_area_level"),
+        Index("ix_admin_area_geom", "geom", postgresql_using="gist"),
+    )
 
     kode: Mapped[str] = mapped_column(String(16), primary_key=True)
     nama: Mapped[str] = mapped_column(Text, nullable=False)
@@ -56,6 +60,7 @@ class Node(IdMixin, UuidMixin, VersionedMixin, Base):
     __tablename__ = "node"
     __table_args__ = (
         CheckConstraint("removed_at IS NULL OR status = 'decommissioned'", name="ck_node_removed_is_decommissioned"),
+        Index("ix_node_geom", "geom", postgresql_using="gist"),
     )
 
     code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
@@ -76,6 +81,8 @@ class RouteSegment(IdMixin, UuidMixin, VersionedMixin, Base):
         CheckConstraint("depth_m IS NULL OR (depth_m > 0 AND depth_m < 10)", name="ck_segment_depth"),
         CheckConstraint("removed_at IS NULL OR status = 'decommissioned'", name="ck_segment_removed_is_decommissioned"),
         CheckConstraint("length_m > 0", name="ck_segment_length_positive"),
+        Index("ix_route_segment_geom", "geom", postgresql_using="gist"),
+        Index("ix_route_segment_geom_m", "geom_m", postgresql_using="gist"),
     )
 
     code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
