@@ -15,6 +15,7 @@ from ducting.accounts.schemas import (
     ApiTokenCreated,
     ApiTokenOut,
     LoginIn,
+    OneTimePasswordOut,
     OrganisationOut,
     TokenIn,
     TokenOut,
@@ -98,6 +99,7 @@ def patch_account(account_id: int, body: AccountPatch, session: SessionDep, acto
 
 @router.post(
     "/accounts/{account_id}/reset-password",
+    response_model=OneTimePasswordOut,
     tags=["admin"],
     summary="A new one-time password; the account's tokens are revoked",
 )

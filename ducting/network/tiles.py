@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ducting.auth import SESSION_COOKIE, token_digest
 from ducting.errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthenticated, problem_response
+from ducting.schemas_base import file_responses
 from ducting.settings import get_settings
 from gis.crs import WEB_MERCATOR, WGS84
 from gis.tiles import BUFFER, EXTENT, Tile, TileError
@@ -246,7 +247,7 @@ async def render_tile(
     "/tiles/{layer}/{z}/{x}/{y}.pbf",
     response_class=Response,
     summary="A Mapbox vector tile of one layer",
-    responses={200: {"content": {MVT: {}}}, 304: {"description": "Not modified (ETag)"}},
+    responses=file_responses("The tile", MVT) | {304: {"description": "Not modified (ETag)"}},
 )
 async def tile(layer: str, z: int, x: int, y: int, request: Request) -> Response:
     """Documents the endpoint; in the app, `TileFastPath` answers these requests before routing."""
