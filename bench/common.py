@@ -2,7 +2,7 @@
 memory, and one way to print and keep the figures.
 
 Nothing here knows about a domain. A benchmark module builds its data, then reports `Figure`s through `report()`.
-Machines are noisy (PEERS.md: absolute times moved ~55 % between runs), so compare figures of one run only:
+Machines are noisy (bench/README.md, "Peer figures": absolute times moved ~55 % between runs), so compare figures of one run only:
 `interleaved()` alternates the contenders request by request for exactly that reason.
 """
 

@@ -1,7 +1,7 @@
 """Run an ASGI app in one uvicorn process on a socket opened with SO_REUSEPORT.
 
 Start it N times on the same port and the kernel spreads connections across the N processes. This is the
-"several single-worker processes" set-up of PEERS.md, which kept TCP_NODELAY where `uvicorn --workers 2` lost it.
+"several single-worker processes" set-up of the peer baselines (bench/README.md, "Peer figures"), which kept TCP_NODELAY where `uvicorn --workers 2` lost it.
 
     python -m bench.reuseport ducting.app:create_app --factory --port 8001
 """

@@ -79,7 +79,7 @@ class RunSummary:
 def _lock_run(session: Session, month: date) -> InvoiceRun:
     session.execute(text("INSERT INTO invoice_run (month) VALUES (:m) ON CONFLICT (month) DO NOTHING"), {"m": month})
     session.execute(text("SELECT 1 FROM invoice_run WHERE month = :m FOR UPDATE"), {"m": month})
-    return session.get(InvoiceRun, month, populate_existing=True)
+    return session.get_one(InvoiceRun, month, populate_existing=True)
 
 
 def _issued_months_before(session: Session, month: date) -> list[date]:

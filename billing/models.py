@@ -11,8 +11,23 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, Numeric, String, Text, text
-from sqlalchemy.dialects.postgresql import DATERANGE, UUID
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import DATERANGE, UUID, ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.vocab import InvoiceKind, InvoiceStatus, LineKind
@@ -23,6 +38,18 @@ from ducting.network.vocab import SizeClass, ZoneClass
 
 class Tariff(IdMixin, Base):
     __tablename__ = "tariff"
+    __table_args__ = (
+        # one price per product and zone class on any day
+        ExcludeConstraint(
+            ("product", "="), ("zone_class", "="), ("effective", "&&"), using="gist", name="ex_tariff_key_effective"
+        ),
+        CheckConstraint("NOT isempty(effective) AND NOT lower_inf(effective)", name="ck_tariff_effective"),
+        CheckConstraint("price_idr_per_m_year > 0", name="ck_tariff_price"),
+        CheckConstraint(
+            "retribusi_idr_per_m_year >= 0 AND retribusi_idr_per_m_year <= price_idr_per_m_year",
+            name="ck_tariff_retribusi",
+        ),
+    )
 
     product: Mapped[SizeClass] = mapped_column(enum_column(SizeClass, "size_class"), nullable=False)
     zone_class: Mapped[ZoneClass] = mapped_column(enum_column(ZoneClass, "zone_class"), nullable=False)
@@ -37,6 +64,14 @@ class Tariff(IdMixin, Base):
 
 class BillingFee(IdMixin, Base):
     __tablename__ = "billing_fee"
+    __table_args__ = (
+        ExcludeConstraint(("kind", "="), ("effective", "&&"), using="gist", name="ex_billing_fee_kind_effective"),
+        CheckConstraint(
+            "kind IN ('access_per_manhole_entry', 'minimum_monthly_charge')", name="billing_fee_kind_check"
+        ),
+        CheckConstraint("NOT isempty(effective) AND NOT lower_inf(effective)", name="billing_fee_effective_check"),
+        CheckConstraint("amount_idr >= 0", name="billing_fee_amount_idr_check"),
+    )
 
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     effective: Mapped[Any] = mapped_column(DATERANGE, nullable=False)
@@ -45,6 +80,14 @@ class BillingFee(IdMixin, Base):
 
 class TermDiscount(IdMixin, Base):
     __tablename__ = "term_discount"
+    __table_args__ = (
+        ExcludeConstraint(
+            ("min_term_years", "="), ("effective", "&&"), using="gist", name="ex_term_discount_effective"
+        ),
+        CheckConstraint("min_term_years > 0", name="term_discount_min_term_years_check"),
+        CheckConstraint("NOT isempty(effective) AND NOT lower_inf(effective)", name="term_discount_effective_check"),
+        CheckConstraint("discount_pct >= 0 AND discount_pct < 100", name="term_discount_discount_pct_check"),
+    )
 
     min_term_years: Mapped[int] = mapped_column(Integer, nullable=False)
     effective: Mapped[Any] = mapped_column(DATERANGE, nullable=False)
@@ -53,6 +96,14 @@ class TermDiscount(IdMixin, Base):
 
 class TaxRateRow(IdMixin, Base):
     __tablename__ = "tax_rate"
+    __table_args__ = (
+        ExcludeConstraint(("tax", "="), ("effective", "&&"), using="gist", name="ex_tax_rate_effective"),
+        CheckConstraint("tax = 'PPN'", name="tax_rate_tax_check"),
+        CheckConstraint("NOT isempty(effective) AND NOT lower_inf(effective)", name="tax_rate_effective_check"),
+        CheckConstraint("rate_pct >= 0", name="tax_rate_rate_pct_check"),
+        CheckConstraint("dpp_numerator > 0", name="tax_rate_dpp_numerator_check"),
+        CheckConstraint("dpp_denominator >= dpp_numerator", name="tax_rate_check"),
+    )
 
     tax: Mapped[str] = mapped_column(String(8), nullable=False)
     effective: Mapped[Any] = mapped_column(DATERANGE, nullable=False)
@@ -65,6 +116,7 @@ class TaxRateRow(IdMixin, Base):
 
 class InvoiceRun(Base):
     __tablename__ = "invoice_run"
+    __table_args__ = (CheckConstraint("extract(day FROM month) = 1", name="invoice_run_month_check"),)
 
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     previewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -75,6 +127,27 @@ class InvoiceRun(Base):
 
 class Invoice(IdMixin, Base):
     __tablename__ = "invoice"
+    __table_args__ = (
+        CheckConstraint("(kind = 'credit_note') = (credited_invoice_id IS NOT NULL)", name="ck_invoice_credit_note"),
+        CheckConstraint("(status = 'draft') = (number IS NULL)", name="ck_invoice_numbered"),
+        CheckConstraint(
+            "status = 'draft' OR (issued_on IS NOT NULL AND due_on IS NOT NULL)", name="ck_invoice_issued_on"
+        ),
+        CheckConstraint("total_idr = subtotal_idr + ppn_idr", name="ck_invoice_total"),
+        CheckConstraint(
+            "paid_idr >= 0 AND (kind = 'credit_note' OR paid_idr <= greatest(total_idr, 0))", name="ck_invoice_paid"
+        ),
+        # one invoice per operator and month (credit notes aside)
+        Index(
+            "uq_invoice_operator_month",
+            "operator_id",
+            "month",
+            unique=True,
+            postgresql_where=text("kind = 'invoice'"),
+        ),
+        Index("ix_invoice_month_status", "month", "status"),
+        Index("ix_invoice_credited", "credited_invoice_id"),
+    )
 
     uuid: Mapped[uuid_mod.UUID] = mapped_column(
         UUID(as_uuid=True), unique=True, nullable=False, server_default=text("gen_random_uuid()")
@@ -92,7 +165,7 @@ class Invoice(IdMixin, Base):
     due_on: Mapped[date | None] = mapped_column(Date)
     credited_invoice_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("invoice.id"))
     reason: Mapped[str | None] = mapped_column(Text)
-    currency: Mapped[str] = mapped_column(String(3), nullable=False, server_default="IDR")
+    currency: Mapped[str] = mapped_column(CHAR(3), nullable=False, server_default="IDR")
     subtotal_idr: Mapped[Decimal] = mapped_column(Numeric(18, 0), nullable=False, server_default="0")
     retribusi_idr: Mapped[Decimal] = mapped_column(Numeric(18, 0), nullable=False, server_default="0")
     ppn_rate_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2), nullable=False, server_default="0")
@@ -112,6 +185,38 @@ class Invoice(IdMixin, Base):
 
 class InvoiceLine(IdMixin, Base):
     __tablename__ = "invoice_line"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "line_no", name="uq_invoice_line_no"),
+        CheckConstraint("days_in_year IN (365, 366)", name="invoice_line_days_in_year_check"),
+        CheckConstraint(
+            "kind NOT IN ('rent', 'adjustment')"
+            " OR (allocation_id IS NOT NULL AND period_from IS NOT NULL AND days_in_year IS NOT NULL)",
+            name="ck_invoice_line_rent",
+        ),
+        # an allocation's rent for a month is billed once, and its one-time fee once, unless credited
+        Index(
+            "uq_invoice_line_rent",
+            "allocation_id",
+            "service_month",
+            "period_from",
+            unique=True,
+            postgresql_where=text("kind = 'rent' AND credited_line_id IS NULL"),
+        ),
+        Index(
+            "uq_invoice_line_fee",
+            "allocation_id",
+            unique=True,
+            postgresql_where=text("kind = 'one_time_fee' AND credited_line_id IS NULL"),
+        ),
+        Index(
+            "uq_invoice_line_credited",
+            "credited_line_id",
+            unique=True,
+            postgresql_where=text("credited_line_id IS NOT NULL"),
+        ),
+        Index("ix_invoice_line_invoice", "invoice_id"),
+        Index("ix_invoice_line_allocation", "allocation_id", "service_month"),
+    )
 
     invoice_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("invoice.id", ondelete="CASCADE"), nullable=False)
     line_no: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -143,6 +248,11 @@ class InvoiceLine(IdMixin, Base):
 
 class Payment(IdMixin, Base):
     __tablename__ = "payment"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "reference", name="uq_payment_reference"),
+        CheckConstraint("amount_idr > 0", name="payment_amount_idr_check"),
+        CheckConstraint("length(reference) BETWEEN 1 AND 120", name="payment_reference_check"),
+    )
 
     invoice_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("invoice.id"), nullable=False)
     amount_idr: Mapped[Decimal] = mapped_column(Numeric(18, 0), nullable=False)

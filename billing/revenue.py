@@ -77,13 +77,13 @@ def occupancy(session: Session, *, day: date) -> list[dict[str, Any]]:
 def projection(session: Session, *, start: date, months: int = 12) -> list[dict[str, Any]]:
     """Per month from `start`: rent from leases in force (priced like a run) and from pending requests."""
     month_list = months_from(start, months)
-    leases = dict(
+    leases: dict[str, Decimal] = dict(
         session.execute(
             text(f"WITH {q.PIECES} SELECT to_char(service_month, 'YYYY-MM'), sum(amount_idr) FROM priced GROUP BY 1"),
             {"months": month_list},
         ).all()
     )
-    pending = dict(
+    pending: dict[str, Decimal] = dict(
         session.execute(
             text("""
         WITH m AS (SELECT unnest(CAST(:months AS date[])) AS m0),

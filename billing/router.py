@@ -27,7 +27,25 @@ from billing.invoicing import (
     visible_invoices,
 )
 from billing.models import Tariff
-from billing.schemas import MONTH_PATTERN, CreditNoteIn, IssueIn, PaymentIn, RunIn, TariffIn, invoice_out
+from billing.schemas import (
+    MONTH_PATTERN,
+    AgingOut,
+    CreatedOut,
+    CreditNoteIn,
+    InvoiceDetailOut,
+    InvoiceOut,
+    IssueIn,
+    PaymentIn,
+    PaymentOut,
+    RevenueOut,
+    RunIn,
+    RunOut,
+    RunSummaryOut,
+    StatementOut,
+    TariffIn,
+    TariffOut,
+    invoice_out,
+)
 from billing.settlement import aging, credit_invoice, record_payment
 from billing.tariffs import create_tariff
 from ducting.accounts.models import Organisation
@@ -37,6 +55,7 @@ from ducting.calendar import Days, month_of, today
 from ducting.db import Actor, SessionDep
 from ducting.errors import FieldError, InvalidInput, NotFound
 from ducting.replica import ReadSessionDep
+from ducting.schemas_base import file_responses
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 
@@ -62,7 +81,7 @@ def _operator_scope(session: SessionDep, actor: Actor, code: str | None) -> int:
             own = session.scalar(select(Organisation.code).where(Organisation.id == actor.organisation_id))
             if code != own:
                 raise NotFound(what="operator", ref=code[:40])
-        return actor.organisation_id
+        return actor.operator_id
     if code is None:
         raise InvalidInput(errors=[FieldError("operator", "value_missing", column="operator")])
     org_id = session.scalar(select(Organisation.id).where(Organisation.code == code))
@@ -72,7 +91,7 @@ def _operator_scope(session: SessionDep, actor: Actor, code: str | None) -> int:
 
 
 # -- tariffs -------------------------------------------------------------------------------------------------------
-@router.get("/tariffs")
+@router.get("/tariffs", response_model=list[TariffOut])
 def list_tariffs(session: SessionDep, actor: CurrentActor, day: date | None = None) -> list[dict[str, Any]]:
     stmt = select(Tariff).order_by(Tariff.product, Tariff.zone_class, Tariff.id)
     if day is not None:
@@ -95,7 +114,7 @@ def list_tariffs(session: SessionDep, actor: CurrentActor, day: date | None = No
     return out
 
 
-@router.post("/tariffs", status_code=201)
+@router.post("/tariffs", status_code=201, response_model=CreatedOut)
 def add_tariff(body: TariffIn, session: SessionDep, actor: FinanceDep) -> dict[str, Any]:
     if body.last_day is not None and body.last_day < body.first_day:
         days: dict[str, Any] = {"first_day": body.first_day, "last_day": body.last_day}
@@ -106,14 +125,14 @@ def add_tariff(body: TariffIn, session: SessionDep, actor: FinanceDep) -> dict[s
 
 
 # -- runs ------------------------------------------------------------------------------------------------------------
-@router.post("/runs")
+@router.post("/runs", response_model=RunSummaryOut)
 def preview_run(body: RunIn, session: SessionDep, actor: FinanceDep) -> dict[str, Any]:
     summary = run_month(session, month=_month(body.month), actor=actor)
     session.commit()
     return summary.as_dict()
 
 
-@router.get("/runs/{month}")
+@router.get("/runs/{month}", response_model=RunOut)
 def get_run(month: str, session: SessionDep, actor: BooksDep) -> dict[str, Any]:
     m = _month(month)
     return summarise(session, m).as_dict() | {
@@ -121,14 +140,16 @@ def get_run(month: str, session: SessionDep, actor: BooksDep) -> dict[str, Any]:
     }
 
 
-@router.post("/runs/{month}/issue")
+@router.post("/runs/{month}/issue", response_model=RunSummaryOut)
 def issue_run(month: str, body: IssueIn, session: SessionDep, actor: FinanceDep) -> dict[str, Any]:
     summary = issue_month(session, month=_month(month), actor=actor, issued_on=body.issued_on)
     session.commit()
     return summary.as_dict()
 
 
-@router.get("/runs/{month}/invoices.csv")
+@router.get(
+    "/runs/{month}/invoices.csv", response_class=Response, responses=file_responses("The month's invoices", "text/csv")
+)
 def run_invoices_csv(month: str, session: ReadSessionDep, actor: BooksDep) -> StreamingResponse:
     return StreamingResponse(
         exports.csv_stream(session, _month(month), "invoices"),
@@ -137,7 +158,11 @@ def run_invoices_csv(month: str, session: ReadSessionDep, actor: BooksDep) -> St
     )
 
 
-@router.get("/runs/{month}/lines.csv")
+@router.get(
+    "/runs/{month}/lines.csv",
+    response_class=Response,
+    responses=file_responses("The month's invoice lines", "text/csv"),
+)
 def run_lines_csv(month: str, session: ReadSessionDep, actor: BooksDep) -> StreamingResponse:
     return StreamingResponse(
         exports.csv_stream(session, _month(month), "lines"),
@@ -146,17 +171,27 @@ def run_lines_csv(month: str, session: ReadSessionDep, actor: BooksDep) -> Strea
     )
 
 
-@router.get("/runs/{month}/run.xlsx")
+@router.get(
+    "/runs/{month}/run.xlsx", response_class=Response, responses=file_responses("The month's invoices and lines", XLSX)
+)
 def run_xlsx(month: str, session: ReadSessionDep, actor: BooksDep) -> Response:
     return _download(exports.xlsx_bytes(session, _month(month)), XLSX, f"tagihan-{month}.xlsx")
 
 
-@router.get("/runs/{month}/efaktur.xml")
+@router.get(
+    "/runs/{month}/efaktur.xml",
+    response_class=Response,
+    responses=file_responses("e-Faktur import file", "application/xml"),
+)
 def run_efaktur(month: str, session: ReadSessionDep, actor: BooksDep) -> Response:
     return _download(exports.efaktur_xml(session, _month(month)), "application/xml", f"efaktur-{month}.xml")
 
 
-@router.get("/runs/{month}/invoices.zip")
+@router.get(
+    "/runs/{month}/invoices.zip",
+    response_class=Response,
+    responses=file_responses("The month's invoices as PDFs", "application/zip"),
+)
 def run_pdfs(month: str, session: ReadSessionDep, actor: BooksDep) -> StreamingResponse:
     tmp = documents.pdf_zip(session, visible_invoices(session, actor=actor, month=_month(month)))
 
@@ -173,26 +208,28 @@ def run_pdfs(month: str, session: ReadSessionDep, actor: BooksDep) -> StreamingR
 
 
 # -- invoices --------------------------------------------------------------------------------------------------------
-@router.get("/invoices")
+@router.get("/invoices", response_model=list[InvoiceOut])
 def list_invoices(
     session: SessionDep, actor: CustomerDep, month: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None
 ) -> list[dict[str, Any]]:
     return [invoice_out(i) for i in visible_invoices(session, actor=actor, month=_month(month) if month else None)]
 
 
-@router.get("/invoices/{invoice_id}")
+@router.get("/invoices/{invoice_id}", response_model=InvoiceDetailOut)
 def read_invoice(invoice_id: int, session: SessionDep, actor: CustomerDep) -> dict[str, Any]:
     return invoice_out(get_invoice(session, actor=actor, invoice_id=invoice_id), lines=True)
 
 
-@router.get("/invoices/{invoice_id}/pdf")
+@router.get(
+    "/invoices/{invoice_id}/pdf", response_class=Response, responses=file_responses("The invoice", "application/pdf")
+)
 def invoice_pdf(invoice_id: int, session: SessionDep, actor: CustomerDep) -> Response:
     inv = get_invoice(session, actor=actor, invoice_id=invoice_id)
     name = (inv.number or f"DRAFT-{inv.id}").replace("/", "-")
     return _download(documents.invoice_pdf_bytes(session, inv), "application/pdf", f"{name}.pdf")
 
 
-@router.post("/invoices/{invoice_id}/credit-notes", status_code=201)
+@router.post("/invoices/{invoice_id}/credit-notes", status_code=201, response_model=InvoiceDetailOut)
 def add_credit_note(invoice_id: int, body: CreditNoteIn, session: SessionDep, actor: FinanceDep) -> dict[str, Any]:
     note = credit_invoice(
         session,
@@ -207,7 +244,7 @@ def add_credit_note(invoice_id: int, body: CreditNoteIn, session: SessionDep, ac
     return invoice_out(note, lines=True)
 
 
-@router.post("/invoices/{invoice_id}/payments", status_code=201)
+@router.post("/invoices/{invoice_id}/payments", status_code=201, response_model=PaymentOut)
 def add_payment(invoice_id: int, body: PaymentIn, session: SessionDep, actor: FinanceDep) -> dict[str, Any]:
     payment = record_payment(
         session,
@@ -222,14 +259,14 @@ def add_payment(invoice_id: int, body: PaymentIn, session: SessionDep, actor: Fi
     return {"id": payment.id, "invoice": invoice_out(inv)}
 
 
-@router.get("/aging")
+@router.get("/aging", response_model=list[AgingOut])
 def read_aging(session: SessionDep, actor: CustomerDep, as_of: date | None = None) -> list[dict[str, Any]]:
     scope = actor.organisation_id if actor.role == Role.OPERATOR else None
     return [row.as_dict() for row in aging(session, as_of=as_of or today(), operator_id=scope)]
 
 
 # -- statements ------------------------------------------------------------------------------------------------------
-@router.get("/statements/{month}")
+@router.get("/statements/{month}", response_model=StatementOut)
 def statement(month: str, session: SessionDep, actor: CustomerDep, operator: str | None = None) -> dict[str, Any]:
     org_id = _operator_scope(session, actor, operator)
     rows = documents.statement_rows(session, operator_id=org_id, month=_month(month))
@@ -242,7 +279,9 @@ def statement(month: str, session: SessionDep, actor: CustomerDep, operator: str
     }
 
 
-@router.get("/statements/{month}/pdf")
+@router.get(
+    "/statements/{month}/pdf", response_class=Response, responses=file_responses("The statement", "application/pdf")
+)
 def statement_pdf(month: str, session: SessionDep, actor: CustomerDep, operator: str | None = None) -> Response:
     org_id = _operator_scope(session, actor, operator)
     out = io.BytesIO()
@@ -250,7 +289,11 @@ def statement_pdf(month: str, session: SessionDep, actor: CustomerDep, operator:
     return _download(out.getvalue(), "application/pdf", f"rekening-{month}.pdf")
 
 
-@router.get("/statements/{month}/map.png")
+@router.get(
+    "/statements/{month}/map.png",
+    response_class=Response,
+    responses=file_responses("The billed segments on a map", "image/png"),
+)
 def statement_map(month: str, session: SessionDep, actor: CustomerDep, operator: str | None = None) -> Response:
     org_id = _operator_scope(session, actor, operator)
     return Response(
@@ -280,14 +323,14 @@ RangeFrom = Annotated[str, Query(alias="from", pattern=MONTH_PATTERN)]
 RangeTo = Annotated[str, Query(alias="to", pattern=MONTH_PATTERN)]
 
 
-@router.get("/revenue")
+@router.get("/revenue", response_model=RevenueOut, response_model_exclude_unset=True)
 def read_revenue(
     session: ReadSessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo, by: str = "operator"
 ) -> dict[str, Any]:
     return _revenue(session, first, last, by)
 
 
-@router.get("/revenue.csv")
+@router.get("/revenue.csv", response_class=Response, responses=file_responses("Billed revenue per month", "text/csv"))
 def revenue_csv(
     session: ReadSessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo, by: str = "operator"
 ) -> Response:
@@ -299,7 +342,11 @@ def revenue_csv(
     return _download(("\ufeff" + buf.getvalue()).encode(), "text/csv", f"pad-{first}-{last}.csv")
 
 
-@router.get("/revenue/chart.{fmt}")
+@router.get(
+    "/revenue/chart.{fmt}",
+    response_class=Response,
+    responses=file_responses("Revenue and projection", "image/png", "image/svg+xml"),
+)
 def revenue_chart(fmt: str, session: ReadSessionDep, actor: BooksDep, first: RangeFrom, last: RangeTo) -> Response:
     if fmt not in ("png", "svg"):
         raise NotFound(what="format", ref=fmt[:20], allowed=["png", "svg"])

@@ -9,7 +9,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from billing.models import Invoice, InvoiceLine
+from billing.vocab import InvoiceKind, InvoiceStatus, LineKind
 from ducting.network.vocab import SizeClass, ZoneClass
+from ducting.schemas_base import DecimalText, MonthText, Out
 
 MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
@@ -100,3 +102,159 @@ def line_out(line: InvoiceLine) -> dict[str, Any]:
         "credited_line_id": line.credited_line_id,
         "description": line.description,
     }
+
+
+# -- responses ---------------------------------------------------------------------------------------------------------
+class TariffOut(Out):
+    id: int
+    product: SizeClass
+    zone_class: ZoneClass
+    first_day: date
+    last_day: date | None
+    price_idr_per_m_year: DecimalText
+    retribusi_idr_per_m_year: DecimalText
+    legal_basis: str | None
+
+
+class CreatedOut(Out):
+    id: int
+
+
+class RunSummaryOut(Out):
+    """A month's invoice run: counts and totals of its invoices (drafts until issued)."""
+
+    month: MonthText
+    invoices: int
+    lines: int
+    subtotal_idr: DecimalText
+    ppn_idr: DecimalText
+    total_idr: DecimalText
+    drafts: int
+    issued: int
+
+
+class InvoiceOut(Out):
+    id: int
+    number: str | None = Field(description="Given when issued; None for a draft")
+    kind: InvoiceKind
+    status: InvoiceStatus
+    month: MonthText
+    operator_id: int
+    issued_on: date | None
+    due_on: date | None
+    credited_invoice_id: int | None = Field(description="The invoice a credit note corrects")
+    ppn_rate_pct: DecimalText
+    dpp: str = Field(pattern=r"^[0-9]+/[0-9]+$", description="The PPN base as a fraction of the subtotal, e.g. 11/12")
+    subtotal_idr: DecimalText
+    retribusi_idr: DecimalText
+    dpp_nilai_lain_idr: DecimalText
+    ppn_idr: DecimalText
+    total_idr: DecimalText
+    paid_idr: DecimalText
+
+
+class InvoiceLineOut(Out):
+    id: int
+    line_no: int
+    kind: LineKind
+    allocation_id: int | None
+    segment_code: str | None
+    subduct: str | None
+    product: SizeClass | None
+    zone_class: ZoneClass | None
+    service_month: MonthText
+    period_from: date | None
+    period_to: date | None
+    days: int | None
+    days_in_year: int | None
+    length_m: DecimalText | None
+    rate_idr_per_m_year: DecimalText | None
+    discount_pct: DecimalText | None
+    amount_idr: DecimalText
+    retribusi_idr: DecimalText
+    credited_line_id: int | None
+    description: str
+
+
+class InvoiceDetailOut(InvoiceOut):
+    lines: list[InvoiceLineOut]
+
+
+class RunOut(RunSummaryOut):
+    invoices_list: list[InvoiceOut] = Field(description="The month's invoices the caller may see")
+
+
+class PaymentOut(Out):
+    id: int
+    invoice: InvoiceOut = Field(description="The invoice after the payment")
+
+
+class AgingOut(Out):
+    """Outstanding Rupiah of one operator by days past due."""
+
+    operator: str
+    name: str
+    current: DecimalText
+    d1_30: DecimalText
+    d31_60: DecimalText
+    d61_90: DecimalText
+    d90_plus: DecimalText
+    total: DecimalText
+
+
+class StatementLineOut(Out):
+    segment_code: str | None
+    subduct_label: str | None
+    product: SizeClass | None
+    zone_class: ZoneClass | None
+    length_m: DecimalText | None
+    period_from: date | None
+    period_to: date | None
+    days: int | None
+    rate_idr_per_m_year: DecimalText | None
+    amount_idr: DecimalText
+    kind: LineKind
+    number: str | None
+    segment_id: int
+    service_month: MonthText
+
+
+class StatementOut(Out):
+    month: MonthText
+    operator_id: int
+    lines: list[StatementLineOut]
+
+
+class RevenueRowOut(Out):
+    """Billed revenue of one month and one key of the dimension asked for (`by`): only that key is present."""
+
+    month: MonthText
+    operator: str | None = None
+    kecamatan: str | None = None
+    product: str | None = None
+    revenue_idr: DecimalText
+    retribusi_idr: DecimalText
+
+
+class OccupancyOut(Out):
+    kecamatan: str
+    nama: str
+    capacity_m: DecimalText
+    leased_m: DecimalText
+    occupancy_pct: DecimalText
+
+
+class ProjectionOut(Out):
+    month: MonthText
+    leases_idr: DecimalText
+    pending_requests_idr: DecimalText
+    total_idr: DecimalText
+
+
+class RevenueOut(Out):
+    from_: MonthText = Field(alias="from")
+    to: MonthText
+    by: str
+    revenue: list[RevenueRowOut]
+    occupancy: list[OccupancyOut] = Field(description="Leased share of leasable subduct-metres per kecamatan, today")
+    projection: list[ProjectionOut] = Field(description="The next 12 months: leases in force and pending requests")

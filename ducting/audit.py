@@ -29,6 +29,7 @@ from ducting.auth import require_roles
 from ducting.db import Actor, SessionDep
 from ducting.errors import FieldError, InvalidInput
 from ducting.replica import ReadSessionDep
+from ducting.schemas_base import file_responses
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 AuditorDep = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.AUDITOR))]
@@ -194,7 +195,7 @@ def list_audit(
     "/audit.csv",
     summary="Export the audit trail as CSV (auditors and admins)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "Matching records, newest first"}},
+    responses=file_responses("Matching records, newest first", "text/csv"),
 )
 def export_audit(
     session: ReadSessionDep,

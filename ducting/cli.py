@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -12,6 +13,9 @@ from rich.console import Console
 from ducting import opscli
 from ducting.compliance import cli as compliance_cli
 from ducting.settings import get_settings
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 app = typer.Typer(help="BEDELAU Ducting: jaringan ducting bersama Kota Batam.", no_args_is_help=True)
 db_app = typer.Typer(
@@ -33,7 +37,7 @@ def _cluster():
     return LocalCluster.from_settings(get_settings())
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(1)
 
@@ -119,14 +123,14 @@ def db_reset(yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = F
     console.print("database recreated and migrated")
 
 
-def _progress():
+def _progress() -> tuple[Progress, Callable[[str, int, int], None]]:
     """A Rich progress bar fed by (stage, done, total) callbacks."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress(
         TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(stage: str, done: int, total: int) -> None:
         if stage not in tasks:

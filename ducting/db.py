@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -44,6 +44,13 @@ class Actor:
     @classmethod
     def system(cls, what: str = "system") -> Actor:
         return cls(account_id=None, role="system", request_id=what)
+
+    @property
+    def operator_id(self) -> int:
+        """The organisation an operator's account acts for (the database requires one: ck_account_operator_has_org)."""
+        if self.organisation_id is None:
+            raise LookupError(f"the {self.role} account {self.account_id} acts for no organisation")
+        return self.organisation_id
 
 
 def database_url(settings: Settings, *, migrations: bool = False) -> str:
@@ -168,6 +175,14 @@ def _identity_per_transaction(session: Session, transaction: Any, connection: An
     # a savepoint (begin_nested) inherits the settings of the transaction it is in: no statement needed
     if actor is not None and not transaction.nested:
         connection.execute(_ACTOR_SQL, _actor_params(actor))
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows a DML statement touched. `Session.execute` is typed as returning a `Result`; a Core statement
+    (text, insert, update, delete) gets the driver's `CursorResult`, which is the one that counts them."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"a {type(result).__name__} does not count rows: execute a Core DML statement")
+    return result.rowcount
 
 
 def open_session(actor: Actor | None = None, *, bind: Engine | None = None) -> Session:

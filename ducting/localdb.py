@@ -156,7 +156,7 @@ class LocalCluster:
                 "--auth-host=scram-sha-256",
             ]
         )
-        # Tuned for a 2-core machine serving maps: parallel query hurt tile latency in measurements (PEERS.md).
+        # Tuned for a 2-core machine serving maps: parallel query hurt tile latency in measurements (bench/README.md, "Peer figures").
         conf = self.data / "postgresql.auto.conf"
         with conf.open("a") as fh:
             fh.write(

@@ -40,7 +40,7 @@ class LocalReplica(LocalCluster):
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LocalReplica:  # type: ignore[override]
+    def from_settings(cls, settings: Settings) -> LocalReplica:
         return cls.of(LocalCluster.from_settings(settings), settings.db.local_replica_port)
 
     @property
@@ -52,7 +52,7 @@ class LocalReplica(LocalCluster):
     def name(self) -> str:
         return SLOT
 
-    def up(self, *, synchronous: bool = False) -> None:  # type: ignore[override]
+    def up(self, *, synchronous: bool = False) -> None:
         """Make (once, by pg_basebackup) and start the replica. `synchronous`: the primary waits for it at every
         commit (what a failover that loses nothing answered as committed needs; a stopped replica then stalls
         commits until `down`, which turns it off again)."""

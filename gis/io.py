@@ -223,7 +223,8 @@ def _read_geojson(data: bytes, fallback: CRS | None) -> dict[str, gpd.GeoDataFra
     if not isinstance(features, list):
         raise ReadError("unreadable_file", not_array="features")
     declared = _geojson_crs(obj.get("crs"))
-    name = obj.get("name") if isinstance(obj.get("name"), str) and obj.get("name") else "features"
+    given = obj.get("name")
+    name = given if isinstance(given, str) and given else "features"
     records, geoms = _geojson_features(features)
     return {name: _finish(pd.DataFrame(records, index=range(len(records))), geoms, declared or fallback)}
 
@@ -326,8 +327,8 @@ def _checked_zip(data: bytes) -> zipfile.ZipFile:
     packed = sum(i.compress_size for i in infos)
     if total > MAX_UNZIPPED_BYTES:
         raise ReadError("zip_too_large", unpacked_bytes=total, limit_bytes=MAX_UNZIPPED_BYTES)
-    for info in [*infos, None]:
-        size, squeezed = (info.file_size, info.compress_size) if info else (total, packed)
+    for entry in [*infos, None]:  # each entry, then the archive as a whole
+        size, squeezed = (entry.file_size, entry.compress_size) if entry else (total, packed)
         if size > _RATIO_FLOOR_BYTES and size > MAX_ZIP_RATIO * max(squeezed, 1):
             raise ReadError("zip_bomb", ratio=round(size / max(squeezed, 1)), limit=MAX_ZIP_RATIO)
     return archive
@@ -466,7 +467,8 @@ def _kml_schema_types(root: ET.Element) -> dict[str, dict[str, str]]:
 def _kml_layer(
     name: str, marks: list[ET.Element], types: dict[str, dict[str, str]], errors: list[RowFault]
 ) -> gpd.GeoDataFrame:
-    records, geoms, field_types = [], [], {}
+    records, geoms = [], []
+    field_types: dict[str, str] = {}
     for row, mark in enumerate(marks, start=1):
         record: dict[str, Any] = {}
         for key in ("name", "description"):
@@ -496,12 +498,14 @@ def _kml_extended(mark: ET.Element, types: dict[str, dict[str, str]], field_type
         return values
     for item in extended:
         tag = _local(item.tag)
-        if tag == "Data" and item.get("name"):
-            values[item.get("name")] = _child_text(item, "value") or ""
+        if tag == "Data" and (data_name := item.get("name")):
+            values[data_name] = _child_text(item, "value") or ""
         elif tag == "SchemaData":
             schema = types.get((item.get("schemaUrl") or "").lstrip("#"), {})
-            for simple in (s for s in item if _local(s.tag) == "SimpleData" and s.get("name")):
+            for simple in item:
                 key = simple.get("name")
+                if _local(simple.tag) != "SimpleData" or not key:
+                    continue
                 values[key] = simple.text or ""
                 if key in schema:
                     field_types.setdefault(key, schema[key])
@@ -651,7 +655,8 @@ def _csv_wkt(column: pd.Series) -> tuple[np.ndarray, list[RowFault], int | None]
     raw = column.fillna("").astype(str).str.strip()
     srids = raw.str.extract(r"^SRID=(\d+);", expand=False)
     text = raw.str.replace(r"^SRID=\d+;", "", regex=True)
-    geoms = shapely.from_wkt(np.where(text == "", None, text).astype(object), on_invalid="ignore")
+    wkt = text.mask(text == "").to_numpy(dtype=object, na_value=None)
+    geoms = shapely.from_wkt(wkt, on_invalid="ignore")
     bad = (text != "").to_numpy() & shapely.is_missing(geoms)
     errors: list[RowFault] = [
         (int(i) + 1, "wkt_invalid", {"value": text.iloc[i][:60], "line": int(i) + 2}) for i in np.flatnonzero(bad)

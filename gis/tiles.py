@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 ORIGIN_M = 20037508.342789244
 """Half the width of the Web Mercator square, metres (pi * 6378137)."""
@@ -23,7 +24,7 @@ class TileError(ValueError):
     """A z/x/y that names no tile; `facts` say which bound it breaks (`max_zoom`, or `max_index` at that zoom)."""
 
     def __init__(self, **facts: int) -> None:
-        self.facts = facts
+        self.facts: dict[str, Any] = facts
         super().__init__(f"no such tile: {facts}")
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, pool
 
 import ducting.models  # noqa: F401  - registers every table on Base.metadata
 from ducting.db import Base, database_url
+from ducting.migrate import include_object
 from ducting.settings import get_settings
 
 config = context.config
@@ -23,7 +24,7 @@ def run_migrations_offline() -> None:
         url=_url(),
         target_metadata=Base.metadata,
         literal_binds=True,
-        include_object=alembic_helpers.include_object,
+        include_object=include_object,
         process_revision_directives=alembic_helpers.writer,
         render_item=alembic_helpers.render_item,
     )
@@ -44,7 +45,7 @@ def _run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
-        include_object=alembic_helpers.include_object,
+        include_object=include_object,
         process_revision_directives=alembic_helpers.writer,
         render_item=alembic_helpers.render_item,
         transaction_per_migration=False,

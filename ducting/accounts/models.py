@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,6 +51,11 @@ class Account(IdMixin, Base):
     __table_args__ = (
         CheckConstraint("role <> 'operator' OR organisation_id IS NOT NULL", name="ck_account_operator_has_org"),
         CheckConstraint("username = lower(username) AND username ~ '^[a-z0-9._-]{3,64}$'", name="ck_account_username"),
+        UniqueConstraint("oidc_issuer", "oidc_subject", name="uq_account_oidc"),
+        CheckConstraint("(oidc_issuer IS NULL) = (oidc_subject IS NULL)", name="ck_account_oidc_pair"),
+        CheckConstraint(
+            "oidc_subject IS NULL OR length(oidc_subject) BETWEEN 1 AND 255", name="ck_account_oidc_subject"
+        ),
     )
 
     username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)

@@ -15,6 +15,7 @@ from ducting.accounts.schemas import (
     ApiTokenCreated,
     ApiTokenOut,
     LoginIn,
+    OneTimePasswordOut,
     OrganisationOut,
     TokenIn,
     TokenOut,
@@ -50,7 +51,7 @@ def logout(request: Request, session: SessionDep, actor: CurrentActor) -> None:
 
 @router.get("/auth/me", response_model=AccountOut)
 def me(session: SessionDep, actor: CurrentActor) -> Account:
-    return session.get(Account, actor.account_id)
+    return session.get_one(Account, actor.account_id)
 
 
 @router.get(
@@ -92,6 +93,7 @@ def patch_account(account_id: int, body: AccountPatch, session: SessionDep, acto
 
 @router.post(
     "/accounts/{account_id}/reset-password",
+    response_model=OneTimePasswordOut,
     tags=["admin"],
     summary="A new one-time password; the account's tokens are revoked",
 )

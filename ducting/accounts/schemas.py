@@ -101,3 +101,7 @@ class ApiTokenOut(BaseModel):
 
 class ApiTokenCreated(ApiTokenOut):
     token: str
+
+
+class OneTimePasswordOut(BaseModel):
+    one_time_password: str = Field(description="Shown once; the account must change it at its next sign-on")

@@ -51,9 +51,9 @@ def create_account(session: Session, *, data: AccountIn) -> tuple[Account, str]:
 
 
 def _active_admins(session: Session) -> int:
-    return session.scalar(
+    return session.execute(
         select(func.count()).select_from(Account).where(Account.role == Role.ADMIN, Account.is_active)
-    )
+    ).scalar_one()
 
 
 def update_account(session: Session, *, account_id: int, patch: AccountPatch) -> Account:
@@ -107,7 +107,7 @@ def revoke_tokens(session: Session, *, account_id: int) -> None:
 
 
 def create_api_token(session: Session, *, actor: Actor, data: TokenIn) -> tuple[str, ApiToken]:
-    account = session.get(Account, actor.account_id)
+    account = session.get_one(Account, actor.account_id)
     return issue_token(
         session, account=account, name=data.name, kind=TokenKind.API, ttl=timedelta(days=data.days), scopes=data.scopes
     )

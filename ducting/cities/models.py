@@ -23,6 +23,7 @@ class City(IdMixin, Base):
         CheckConstraint(
             "time_zone IN (" + ", ".join(f"'{name}'" for name in ZONE_NAMES.values()) + ")", name="ck_city_time_zone"
         ),
+        {"comment": "A kabupaten/kota whose duct BUMD this deployment serves: the tenant of every row"},
     )
 
     kode: Mapped[str] = mapped_column(String(16), ForeignKey("admin_area.kode"), unique=True, nullable=False)

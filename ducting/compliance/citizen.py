@@ -64,10 +64,10 @@ def clean_photo(data: bytes) -> bytes:
                 raise PhotoRejected(
                     code="photo_too_many_pixels", pixels=img.width * img.height, limit=settings.report_max_photo_pixels
                 )
-            img = img.convert("RGB")
-            img.thumbnail((settings.report_photo_max_side_px, settings.report_photo_max_side_px))
+            rgb = img.convert("RGB")
+            rgb.thumbnail((settings.report_photo_max_side_px, settings.report_photo_max_side_px))
             out = io.BytesIO()
-            img.save(out, format="JPEG", quality=85, optimize=True)  # no exif= : metadata is not carried over
+            rgb.save(out, format="JPEG", quality=85, optimize=True)  # no exif= : metadata is not carried over
             return out.getvalue()
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, PhotoRejected):

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from ducting.compliance.rules import CAND_COLUMNS, RULES, parameters
 from ducting.compliance.settings import get_compliance_settings
+from ducting.db import rowcount
 
 _LIVE_FLAG = "f.rule = c.rule AND f.subject_kind = c.subject_kind AND f.subject_id = c.subject_id"
 _LOCK_KEY = 0x0C0A_F1A6  # pg_advisory_xact_lock key of "a compliance evaluation is running"
@@ -191,8 +192,7 @@ def evaluate(
     report.seconds["prepare"] = round(time.perf_counter() - t0, 3)
     for rule in RULES:
         t0 = time.perf_counter()
-        result = session.execute(text(rule_sql(rule.sql, full=full)), params)
-        report.candidates[rule.code.value] = result.rowcount
+        report.candidates[rule.code.value] = rowcount(session.execute(text(rule_sql(rule.sql, full=full)), params))
         report.seconds[rule.code.value] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     _merge(session, report, params, full)
@@ -223,8 +223,9 @@ def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], f
                                             UNION SELECT id FROM compliance_flag WHERE pole_id = ANY(:poles))"""
     )
     # resolve first: after the inserts it would also scan the flags just opened (half a million in a first run)
-    report.resolved = session.execute(
-        text(f"""
+    report.resolved = rowcount(
+        session.execute(
+            text(f"""
         WITH gone AS (
             SELECT f.id, f.status FROM compliance_flag f
             WHERE f.status IN ('open', 'acknowledged') AND {in_scope}
@@ -239,8 +240,9 @@ def _merge(session: Session, report: EvaluationReport, params: dict[str, Any], f
                CASE WHEN CAST(:survey AS bigint) IS NULL THEN 'no longer found by re-evaluation'
                     ELSE 'no longer shown by survey' END
         FROM resolved"""),
-        params,
-    ).rowcount
+            params,
+        )
+    )
     # A changed duct_available flag may name an operator it did not before (its cable arrived, or now fits): that
     # operator gets its case too, in the same statement, reading the RETURNING rows.
     row = session.execute(

@@ -25,7 +25,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from ducting import calendar
@@ -107,17 +107,19 @@ def offer_days(first: date) -> tuple[date, date]:
     return first, term_last_day(first, TERM_MONTHS)
 
 
-def _flags(session: Session, operator_id: int) -> list[Any]:
-    return session.execute(
-        text("""
+def _flags(session: Session, operator_id: int) -> list[Row[Any]]:
+    return list(
+        session.execute(
+            text("""
         SELECT f.id, f.rule, f.severity, f.measured, f.threshold, f.unit, f.span_id, f.pole_id, f.subject_kind,
                f.subject_id, f.opened_at, f.evidence, coalesce(a.nama, '-') AS kecamatan,
                ST_AsGeoJSON(f.geom, 7)::json AS geometry
         FROM compliance_flag f LEFT JOIN admin_area a ON a.kode = f.kecamatan_kode
         WHERE f.operator_ids @> ARRAY[CAST(:op AS bigint)] AND f.status IN ('open', 'acknowledged')
         ORDER BY f.severity, f.road_class, f.opened_at, f.id"""),
-        {"op": operator_id},
-    ).all()
+            {"op": operator_id},
+        ).all()
+    )
 
 
 def _plan(
@@ -186,7 +188,7 @@ def migration_candidates(
 # -- map ------------------------------------------------------------------------------------------------------------
 def _coords(geometry: dict[str, Any]) -> list[tuple[float, float]]:
     c = geometry["coordinates"]
-    return [tuple(c)] if geometry["type"] == "Point" else [tuple(p) for p in c]  # type: ignore[misc]
+    return [tuple(c)] if geometry["type"] == "Point" else [tuple(p) for p in c]
 
 
 def flag_map(

@@ -20,20 +20,38 @@ from ducting.compliance.evaluation import evaluate
 from ducting.compliance.rules import describe
 from ducting.compliance.schemas import (
     AdvanceIn,
+    AgreementCreatedOut,
     AgreementIn,
+    AgreementOut,
+    CitizenReportOut,
+    DashboardOut,
+    EvaluationOut,
+    FlagDetailOut,
+    FlagOut,
     FlagTransitionIn,
+    MigrationCaseOut,
+    MigrationCreatedOut,
     MigrationIn,
     MigrationPatch,
+    MigrationStageOut,
     ReportReceiptOut,
     ReviewIn,
+    ReviewOut,
+    RuleOut,
+    SurveyImportOut,
+    SurveyOut,
+    ZoneImportOut,
     ZoneIn,
+    ZoneOut,
     ZonePatch,
+    ZoneWrittenOut,
 )
 from ducting.compliance.settings import get_compliance_settings
 from ducting.compliance.survey import import_survey
 from ducting.compliance.vocab import FlagStatus, MigrationStage, RuleCode
 from ducting.db import Actor, SessionDep, bind_actor
 from ducting.errors import InvalidInput, NotFound, TooLarge
+from ducting.schemas_base import file_responses
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1/compliance", tags=["compliance"])
@@ -53,12 +71,17 @@ def _own_operator(actor: Actor, operator_id: int) -> None:
         raise NotFound(what="operator", ref=operator_id)
 
 
-@api.get("/rules", summary="The rules with their thresholds and explanations (id, en)")
+@api.get("/rules", response_model=list[RuleOut], summary="The rules with their thresholds and explanations (id, en)")
 def list_rules(actor: CurrentActor) -> list[dict[str, Any]]:
     return describe(get_compliance_settings())
 
 
-@api.post("/surveys", status_code=201, summary="Import a survey (CSV lon/lat, KML/KMZ, GeoPackage); all or nothing")
+@api.post(
+    "/surveys",
+    status_code=201,
+    response_model=SurveyImportOut,
+    summary="Import a survey (CSV lon/lat, KML/KMZ, GeoPackage); all or nothing",
+)
 async def post_survey(
     session: SessionDep,
     actor: ManagerDep,
@@ -83,7 +106,7 @@ async def post_survey(
     return report.as_dict()
 
 
-@api.get("/surveys", summary="Survey rounds")
+@api.get("/surveys", response_model=list[SurveyOut], summary="Survey rounds")
 def list_surveys(session: SessionDep, actor: OverseerDep) -> list[dict[str, Any]]:
     from sqlalchemy import text
 
@@ -97,14 +120,14 @@ def list_surveys(session: SessionDep, actor: OverseerDep) -> list[dict[str, Any]
     ]
 
 
-@api.post("/evaluate", summary="Run every rule over everything and merge the flags")
+@api.post("/evaluate", response_model=EvaluationOut, summary="Run every rule over everything and merge the flags")
 def post_evaluate(session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
     report = evaluate(session, account_id=actor.account_id)
     session.commit()
     return report.as_dict()
 
 
-@api.get("/flags", summary="The worklist: severity, then road class, then age")
+@api.get("/flags", response_model=list[FlagOut], summary="The worklist: severity, then road class, then age")
 def get_flags(
     session: SessionDep,
     actor: CurrentActor,
@@ -127,7 +150,12 @@ def get_flags(
     )
 
 
-@api.get("/flags/map.html", summary="The flags on a folium map, as a standalone HTML file")
+@api.get(
+    "/flags/map.html",
+    response_class=Response,
+    responses=file_responses("A standalone HTML map", "text/html"),
+    summary="The flags on a folium map, as a standalone HTML file",
+)
 def get_flag_map(
     session: SessionDep, actor: CurrentActor, rule: RuleCode | None = None, limit: int = Query(5000, ge=1, le=50_000)
 ) -> Response:
@@ -139,12 +167,16 @@ def get_flag_map(
     )
 
 
-@api.get("/flags/{flag_id}", summary="One flag with its evidence and history")
+@api.get("/flags/{flag_id}", response_model=FlagDetailOut, summary="One flag with its evidence and history")
 def get_flag(flag_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return service.get_flag(session, actor=actor, flag_id=flag_id)
 
 
-@api.post("/flags/{flag_id}/transition", summary="Acknowledge, resolve, waive (with a reason) or re-open")
+@api.post(
+    "/flags/{flag_id}/transition",
+    response_model=FlagDetailOut,
+    summary="Acknowledge, resolve, waive (with a reason) or re-open",
+)
 def post_transition(flag_id: int, body: FlagTransitionIn, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
     service.change_flag(
         session, actor=actor, flag_id=flag_id, to=body.to, reason=body.reason, expected_version=body.version
@@ -153,7 +185,12 @@ def post_transition(flag_id: int, body: FlagTransitionIn, session: SessionDep, a
     return service.get_flag(session, actor=actor, flag_id=flag_id)
 
 
-@api.get("/letters/{operator_id}.pdf", summary="The operator's compliance letter (PDF, Bahasa Indonesia)")
+@api.get(
+    "/letters/{operator_id}.pdf",
+    response_class=Response,
+    responses=file_responses("The letter", "application/pdf"),
+    summary="The operator's compliance letter (PDF, Bahasa Indonesia)",
+)
 def get_letter(operator_id: int, session: SessionDep, actor: CurrentActor) -> Response:
     _own_operator(actor, operator_id)
     pdf = letters.render_letter(session, operator_id=operator_id)
@@ -164,7 +201,7 @@ def get_letter(operator_id: int, session: SessionDep, actor: CurrentActor) -> Re
     )
 
 
-@api.get("/zones", summary="No-overhead zones")
+@api.get("/zones", response_model=list[ZoneOut], summary="No-overhead zones")
 def get_zones(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
     from sqlalchemy import text
 
@@ -180,6 +217,7 @@ def get_zones(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
 @api.post(
     "/zones",
     status_code=201,
+    response_model=ZoneWrittenOut,
     summary="Draw a no-overhead zone (GeoJSON Polygon/MultiPolygon, EPSG:4326); the spans under it are re-evaluated",
 )
 def post_zone(body: ZoneIn, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
@@ -192,6 +230,7 @@ def post_zone(body: ZoneIn, session: SessionDep, actor: ManagerDep) -> dict[str,
 
 @api.post(
     "/zones/import",
+    response_model=ZoneImportOut,
     summary="Import no-overhead zones (GeoJSON, GeoPackage, KML/KMZ, zipped Shapefile); "
     "all or nothing; dry_run=true (the default) reports what would change",
 )
@@ -214,7 +253,11 @@ async def post_zone_import(
     return report.as_dict()
 
 
-@api.patch("/zones/{zone_id}", summary="Rename, reshape or switch off a zone; the spans under it are re-evaluated")
+@api.patch(
+    "/zones/{zone_id}",
+    response_model=ZoneWrittenOut,
+    summary="Rename, reshape or switch off a zone; the spans under it are re-evaluated",
+)
 def patch_zone(zone_id: int, body: ZonePatch, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
     written = zones.change_zone(
         session,
@@ -243,7 +286,7 @@ def _upload_name(name: str | None) -> str:
     return base[-100:] or "upload"
 
 
-@api.get("/agreements", summary="Operator agreements (PKS/permits)")
+@api.get("/agreements", response_model=list[AgreementOut], summary="Operator agreements (PKS/permits)")
 def get_agreements(session: SessionDep, actor: OverseerDep) -> list[dict[str, Any]]:
     from sqlalchemy import text
 
@@ -257,7 +300,12 @@ def get_agreements(session: SessionDep, actor: OverseerDep) -> list[dict[str, An
     ]
 
 
-@api.post("/agreements", status_code=201, summary="Record an agreement: its operator becomes licensed")
+@api.post(
+    "/agreements",
+    status_code=201,
+    response_model=AgreementCreatedOut,
+    summary="Record an agreement: its operator becomes licensed",
+)
 def post_agreement(body: AgreementIn, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
     row = service.add_agreement(
         session,
@@ -270,7 +318,9 @@ def post_agreement(body: AgreementIn, session: SessionDep, actor: ManagerDep) ->
     return {"id": row.id, "reference": row.reference}
 
 
-@api.get("/migrations", summary="Migration cases in SJUT order (operators: their own)")
+@api.get(
+    "/migrations", response_model=list[MigrationCaseOut], summary="Migration cases in SJUT order (operators: their own)"
+)
 def get_migrations(
     session: SessionDep,
     actor: CurrentActor,
@@ -291,7 +341,12 @@ def get_migrations(
     )
 
 
-@api.post("/migrations", status_code=201, summary="Open a migration case for an operator's cable on a span")
+@api.post(
+    "/migrations",
+    status_code=201,
+    response_model=MigrationCreatedOut,
+    summary="Open a migration case for an operator's cable on a span",
+)
 def post_migration(body: MigrationIn, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
     case = service.open_migration(
         session,
@@ -330,7 +385,11 @@ def _case_out(case: Any) -> dict[str, Any]:
     }
 
 
-@api.post("/migrations/{case_id}/advance", summary="Next SJUT step: pulled into duct → cut-over → aerial removed")
+@api.post(
+    "/migrations/{case_id}/advance",
+    response_model=MigrationStageOut,
+    summary="Next SJUT step: pulled into duct → cut-over → aerial removed",
+)
 def post_advance(case_id: int, body: AdvanceIn, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     _own_case(session, actor, case_id)
     case = service.advance_migration(session, case_id=case_id, to=body.to, on=body.on)
@@ -338,7 +397,11 @@ def post_advance(case_id: int, body: AdvanceIn, session: SessionDep, actor: Curr
     return _case_out(case)
 
 
-@api.patch("/migrations/{case_id}", summary="Tie a case to the operator's capacity request for the duct route")
+@api.patch(
+    "/migrations/{case_id}",
+    response_model=MigrationStageOut,
+    summary="Tie a case to the operator's capacity request for the duct route",
+)
 def patch_migration(case_id: int, body: MigrationPatch, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     _own_case(session, actor, case_id)
     case = service.link_request(session, case_id=case_id, capacity_request_id=body.capacity_request_id)
@@ -346,17 +409,25 @@ def patch_migration(case_id: int, body: MigrationPatch, session: SessionDep, act
     return _case_out(case)
 
 
-@api.get("/dashboard", summary="Per kecamatan: km removed, poles decluttered, operators signed, open flags; trend")
+@api.get(
+    "/dashboard",
+    response_model=DashboardOut,
+    summary="Per kecamatan: km removed, poles decluttered, operators signed, open flags; trend",
+)
 def get_dashboard(session: SessionDep, actor: OverseerDep) -> dict[str, Any]:
     return service.dashboard(session)
 
 
-@api.get("/reports", summary="Citizen reports waiting for triage")
+@api.get("/reports", response_model=list[CitizenReportOut], summary="Citizen reports waiting for triage")
 def get_reports(session: SessionDep, actor: ManagerDep, status: str = "new") -> list[dict[str, Any]]:
     return citizen.triage_queue(session, status=status)
 
 
-@api.post("/reports/{report_id}/review", summary="Verify (becomes evidence) or reject a citizen report")
+@api.post(
+    "/reports/{report_id}/review",
+    response_model=ReviewOut,
+    summary="Verify (becomes evidence) or reject a citizen report",
+)
 def post_review(report_id: int, body: ReviewIn, session: SessionDep, actor: ManagerDep) -> dict[str, Any]:
     report = citizen.review_report(
         session,
@@ -370,7 +441,12 @@ def post_review(report_id: int, body: ReviewIn, session: SessionDep, actor: Mana
     return {"id": report.id, "reference": report.reference, "status": report.status}
 
 
-@api.get("/reports/{report_id}/photo", summary="The re-encoded photo of a report")
+@api.get(
+    "/reports/{report_id}/photo",
+    response_class=Response,
+    responses=file_responses("The photo", "image/jpeg"),
+    summary="The re-encoded photo of a report",
+)
 def get_report_photo(report_id: int, session: SessionDep, actor: ManagerDep) -> Response:
     return Response(citizen.report_photo(session, report_id=report_id), media_type="image/jpeg")
 

@@ -7,6 +7,7 @@ errors, and never commit. Visibility: an operator sees a flag only when its orga
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -17,7 +18,7 @@ from ducting.accounts.vocab import Role
 from ducting.compliance.models import ComplianceFlag, FlagEvent, MigrationCase, OperatorAgreement
 from ducting.compliance.routes import operator_need, route_along, segments_alongside
 from ducting.compliance.vocab import FLAG_TRANSITIONS, FlagStatus, MigrationStage
-from ducting.db import Actor
+from ducting.db import Actor, rowcount
 from ducting.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
 
 READ_ALL = {Role.ADMIN.value, Role.PLANNER.value, Role.AUDITOR.value}
@@ -67,7 +68,7 @@ def list_flags(
     session: Session,
     *,
     actor: Actor,
-    status: list[str] | None = None,
+    status: Sequence[str] | None = None,
     rule: str | None = None,
     operator_id: int | None = None,
     kecamatan: str | None = None,
@@ -337,32 +338,36 @@ def complete_migrations_seen_removed(
     """Cases at cut-over whose operator has no cable left on the span in this survey: the aerial cable is removed,
     on the survey's day (SJUT's last step, with the survey as its evidence). Earlier stages are left alone: the
     order is never skipped. Returns how many cases completed. Does not commit."""
-    return session.execute(
-        text("""
+    return rowcount(
+        session.execute(
+            text("""
         UPDATE migration_case m SET stage = 'aerial_removed', removed_on = :on, version = m.version + 1,
                updated_at = clock_timestamp(),
                note = concat_ws(E'\n', m.note, 'kabel udara terlihat sudah dibongkar pada survei #' || :sid)
         WHERE m.stage = 'cut_over' AND m.span_id = ANY(:spans) AND m.cut_over_on <= :on
           AND NOT EXISTS (SELECT 1 FROM cable_attachment a WHERE a.span_id = m.span_id
                           AND a.operator_id = m.operator_id AND a.removed_at IS NULL)"""),
-        {"on": surveyed_on, "sid": survey_id, "spans": span_ids},
-    ).rowcount
+            {"on": surveyed_on, "sid": survey_id, "spans": span_ids},
+        )
+    )
 
 
 def close_migrations_seen_removed(session: Session, *, survey_id: int, surveyed_on: date, span_ids: list[int]) -> int:
     """Planned cases whose operator has no cable left on the span in this survey close themselves, the survey
     as their reason: nothing will be pulled into the duct for a cable that is gone. Returns how many closed.
     Does not commit."""
-    return session.execute(
-        text("""
+    return rowcount(
+        session.execute(
+            text("""
         UPDATE migration_case m SET closed_on = :on, closed_survey_id = :sid, version = m.version + 1,
                updated_at = clock_timestamp(),
                closed_reason = 'kabel udara tidak lagi terlihat pada survei #' || :sid || ' (' || :on || ')'
         WHERE m.stage = 'planned' AND m.closed_on IS NULL AND m.span_id = ANY(:spans)
           AND NOT EXISTS (SELECT 1 FROM cable_attachment a WHERE a.span_id = m.span_id
                           AND a.operator_id = m.operator_id AND a.removed_at IS NULL)"""),
-        {"on": surveyed_on, "sid": survey_id, "spans": span_ids},
-    ).rowcount
+            {"on": surveyed_on, "sid": survey_id, "spans": span_ids},
+        )
+    )
 
 
 def list_migrations(

@@ -37,6 +37,7 @@ from ducting.compliance.models import SurveyRound
 from ducting.compliance.service import close_migrations_seen_removed, complete_migrations_seen_removed
 from ducting.compliance.settings import get_compliance_settings
 from ducting.compliance.vocab import CableType, Crossing, PoleMaterial, RoadClass
+from ducting.db import rowcount
 from ducting.errors import FieldError, InvalidInput, read_faults
 from gis.crs import UTM48N, WGS84, transformer
 from gis.io import ReadError, read_layers
@@ -348,11 +349,11 @@ def _resolve_pole(session: Session, p: _Parsed, ref: str) -> str | None:
 def _parse_span(session: Session, p: _Parsed, row: int, rec: dict[str, Any]) -> None:
     a, b = _text(rec, "from_pole"), _text(rec, "to_pole")
     ends = []
-    for key, ref in (("from_pole", a), ("to_pole", b)):
+    for column, ref in (("from_pole", a), ("to_pole", b)):
         if not ref:
-            p.fail(row, "value_missing", column=key)
+            p.fail(row, "value_missing", column=column)
         elif _resolve_pole(session, p, ref) is None:
-            p.fail(row, "pole_unknown", column=key, value=ref)
+            p.fail(row, "pole_unknown", column=column, value=ref)
         else:
             ends.append(ref)
     if len(ends) < 2:
@@ -423,13 +424,15 @@ def _write(session: Session, p: _Parsed, survey: SurveyRound) -> tuple[dict[str,
     added, kept, removed = _write_cables(session, p, survey, span_ids)
     counts |= {"cables_added": added, "cables_kept": kept, "cables_removed": removed}
     observed_spans = list(span_ids.values())
-    counts["spans_cleared"] = session.execute(
-        text("""
+    counts["spans_cleared"] = rowcount(
+        session.execute(
+            text("""
         UPDATE aerial_span s SET cleared_at = clock_timestamp(), cleared_survey_id = :sid
         WHERE s.id = ANY(:ids) AND s.cleared_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM cable_attachment a WHERE a.span_id = s.id AND a.removed_at IS NULL)"""),
-        {"sid": survey.id, "ids": observed_spans},
-    ).rowcount
+            {"sid": survey.id, "ids": observed_spans},
+        )
+    )
     session.execute(
         text("""UPDATE aerial_span s SET cleared_at = NULL, cleared_survey_id = NULL
         WHERE s.id = ANY(:ids) AND s.cleared_at IS NOT NULL

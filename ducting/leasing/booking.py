@@ -95,11 +95,11 @@ def find_path(
     through the segments in `avoid` (found full a moment ago: another transaction has them locked)."""
     settings = get_settings().leasing
     with graph.lock:
-        graph.refresh(session)
+        net = graph.refresh(session)
         cap = graph.capacity(days, size_class)
         cost = graph.costs(cap, count, near_full_share=settings.near_full_share, penalty=settings.near_full_penalty)
         if avoid:
-            cost[[graph.network.seg_index[s] for s in avoid if s in graph.network.seg_index]] = np.inf
+            cost[[net.seg_index[s] for s in avoid if s in net.seg_index]] = np.inf
         path = graph.shortest_path(from_node_id, to_node_id, cost)
         if path is not None:
             return path.segment_ids, path.node_ids, path.cost
@@ -115,7 +115,7 @@ def _no_route(graph: CapacityGraph, cap: Any, a: int, b: int, count: int) -> NoR
     bare = graph.shortest_path(a, b, net.seg_len.copy())
     if bare is None:
         return NoRoute(bottleneck=[], reason="not_connected")
-    short = [
+    short: list[dict[str, Any]] = [
         {"segment_id": sid, "code": code, "free": free, "usable": usable}
         for sid, code, free, usable in graph.segment_free(cap, bare.segment_ids)
         if free < count
@@ -217,6 +217,7 @@ def plan_route(
     """Find and lock a route: the cheapest path, then concrete subducts on it (locked until the transaction
     ends). A segment found full when locking (the graph was a moment behind) is retried once, fresh."""
     avoid: set[int] = set()
+    node_ids: list[int]
     for attempt in range(3):
         if via_segment_ids:
             segment_ids, node_ids, cost = via_segment_ids, [], 0.0

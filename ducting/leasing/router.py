@@ -22,14 +22,19 @@ from ducting.leasing.booking import LeaseOverlap, NoRoute
 from ducting.leasing.models import CapacityRequest
 from ducting.leasing.schemas import (
     AllocationOut,
+    AvailabilityOut,
     DirectAllocationIn,
+    OccupancyOut,
     Reason,
     RequestIn,
     RequestOut,
+    RoutePlanOut,
     RouteQuery,
+    SlaMonthOut,
     TerminateIn,
 )
 from ducting.leasing.vocab import RequestStatus
+from ducting.network.ogc import GeoJSONResponse
 from ducting.network.vocab import SizeClass
 from ducting.replica import ReadSessionDep
 
@@ -43,7 +48,9 @@ def _operator_scope(actor: Actor) -> int | None:
     return actor.organisation_id if actor.role == Role.OPERATOR else None
 
 
-@router.post("/quotes", summary="Find a route with free capacity and price it; nothing is held")
+@router.post(
+    "/quotes", response_model=RoutePlanOut, summary="Find a route with free capacity and price it; nothing is held"
+)
 def quote_route(body: RouteQuery, session: SessionDep, actor: QuoterDep) -> dict[str, Any]:
     plan = service.plan(session, operator_id=actor.organisation_id, query=body)
     session.rollback()  # planning locked subducts for a moment; a quote holds nothing
@@ -58,7 +65,7 @@ def quote_route(body: RouteQuery, session: SessionDep, actor: QuoterDep) -> dict
 )
 def submit(body: RequestIn, session: SessionDep, actor: OperatorDep) -> RequestOut:
     try:
-        req = service.submit_request(session, actor=actor, operator_id=actor.organisation_id, data=body)
+        req = service.submit_request(session, actor=actor, operator_id=actor.operator_id, data=body)
     except LeaseOverlap as exc:
         session.rollback()
         exc.extra["alternative"] = _alternative(session, actor, body)
@@ -189,7 +196,12 @@ def list_allocations(
     return allocations_out(session, actor, segment_id=segment_id, limit=limit, offset=offset)
 
 
-@router.get("/segments/{segment_id}/occupancy", summary="Who holds what on a segment, explained")
+@router.get(
+    "/segments/{segment_id}/occupancy",
+    response_model=OccupancyOut,
+    response_model_exclude_unset=True,
+    summary="Who holds what on a segment, explained",
+)
 def occupancy(
     segment_id: int,
     session: SessionDep,
@@ -201,7 +213,12 @@ def occupancy(
     return capacity.segment_occupancy(session, segment_id=segment_id, days=days, viewer=actor)
 
 
-@router.get("/availability", summary="Free subducts per segment for a period, as GeoJSON (no identities)")
+@router.get(
+    "/availability",
+    response_class=GeoJSONResponse,
+    responses={200: {"model": AvailabilityOut, "description": "A GeoJSON FeatureCollection"}},
+    summary="Free subducts per segment for a period, as GeoJSON (no identities)",
+)
 def availability(
     session: SessionDep,
     actor: CurrentActor,
@@ -210,9 +227,7 @@ def availability(
     last_day: date | None = None,
     size_class: SizeClass = SizeClass.MICRODUCT,
     limit: int = Query(default=5000, ge=1, le=50_000),
-) -> Any:
-    from starlette.responses import Response
-
+) -> GeoJSONResponse:
     from ducting.leasing.routing import GRAPH
     from ducting.network.ogc import bbox_values
     from gis.crs import WGS84
@@ -238,12 +253,10 @@ def availability(
             f'{{"type":"Feature","id":{int(r.id)},"geometry":{r.g},"properties":'
             f"{orjson.dumps({'code': r.code, 'free': free, 'usable': usable, 'state': state}).decode()}}}"
         )
-    return Response(
-        '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}", media_type="application/geo+json"
-    )
+    return GeoJSONResponse('{"type":"FeatureCollection","features":[' + ",".join(features) + "]}")
 
 
-@router.get("/sla", summary="Median and p90 time to a planner's decision, per month")
+@router.get("/sla", response_model=list[SlaMonthOut], summary="Median and p90 time to a planner's decision, per month")
 def sla(
     session: ReadSessionDep,
     actor: Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PLANNER, Role.AUDITOR))],

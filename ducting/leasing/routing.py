@@ -1,8 +1,8 @@
 """Route search over free capacity, on an in-memory graph kept in step with the database.
 
-Why in memory: "is it free for the whole period" is the expensive part of a pgRouting query (PEERS.md: ~650 ms
-live vs ~80 ms on a precomputed column at 100k segments). Here the network (segments, usable subducts) is held
-as numpy arrays, reloaded when the network epoch moves (bumped at commit by deferred triggers), and allocations
+Why in memory: "is it free for the whole period" is the expensive part of a pgRouting query (~650 ms live vs
+~80 ms on a precomputed column at 100k segments: bench/README.md, "Peer figures"). Here the network (segments,
+usable subducts) is held as numpy arrays, reloaded when the network epoch moves (bumped at commit by deferred triggers), and allocations
 are merged incrementally: each look reads the rows written by transactions at or after the previous look's
 snapshot `xmin` (`allocation.change_xid`), which is exact, not a time window. Free counts for a period are a
 few vectorised passes; the path is scipy's C Dijkstra over an adjacency built once per network, bounded by the
@@ -184,7 +184,8 @@ class CapacityGraph:
         self.lock = threading.RLock()
 
     # -- keeping in step ----------------------------------------------------------------------------------------
-    def refresh(self, session: Session) -> None:
+    def refresh(self, session: Session) -> Network:
+        """Bring the graph in step with what this session sees; returns the network it now holds."""
         if session.info.get("read_replica"):  # the graph must see exactly what the bookings lock: the primary
             raise RuntimeError("the capacity graph looks at the primary only (ducting.replica)")
         with self.lock:
@@ -201,6 +202,7 @@ class CapacityGraph:
             started = time.perf_counter()
             self._sync_allocations(session)
             _timed("allocations", started)
+            return self.network
 
     def _sync_allocations(self, session: Session) -> None:
         """Rows written by a transaction whose id is below the previous look's snapshot xmin had committed (or

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from ducting.leasing.vocab import AllocationStatus, RequestStatus
-from ducting.network.vocab import SizeClass
+from ducting.network.vocab import Lifecycle, SizeClass, ZoneClass
+from ducting.schemas_base import DecimalText, GeometryOut, MonthText, Out
 
 
 class RouteQuery(BaseModel):
@@ -120,3 +121,136 @@ class RequestOut(BaseModel):
     reason: str | None
     created_at: datetime
     events: list[dict[str, Any]] = Field(default_factory=list)
+
+
+# -- route plans (quotes) ------------------------------------------------------------------------------------------------
+class PlannedSubductOut(Out):
+    id: int
+    duct: int = Field(description="The duct's position in the segment")
+    position: int
+    size_class: SizeClass
+
+
+class PlannedSegmentOut(Out):
+    segment_id: int
+    code: str
+    length_m: DecimalText
+    zone_class: ZoneClass
+    subducts: list[PlannedSubductOut]
+
+
+class RoutePlanOut(Out):
+    """The route found for a request, its subducts and the price; a quote holds nothing."""
+
+    length_m: DecimalText
+    cost: float = Field(description="The search's cost: metres, plus the penalty on nearly full segments")
+    node_ids: list[int]
+    geometry: GeometryOut
+    quote: dict[str, Any] = Field(
+        description="The tariff's quote (amounts as text, Rupiah), or `available: false` with a reason"
+    )
+    segments: list[PlannedSegmentOut]
+
+
+# -- occupancy ----------------------------------------------------------------------------------------------------------
+SubductState = Literal["unavailable", "reserved", "free", "held", "leased"]
+
+
+class StateCountsOut(Out):
+    total: int
+    reserved: int
+    held: int
+    leased: int
+    free: int
+    unavailable: int
+
+
+class HoldingOut(Out):
+    """Who holds a subduct, and from when to when. Another operator's holding reads `occupied`, nothing more."""
+
+    status: str = Field(description="held, active, terminated, or occupied (someone else's)")
+    since: date
+    until: date | None
+    operator: str | None = None
+    request: str | None = None
+    pks_number: str | None = None
+    hold_expires_at: datetime | None = None
+
+
+class SubductOccupancyOut(Out):
+    subduct_id: int
+    position: int
+    spec: str
+    size_class: SizeClass | None
+    state: SubductState
+    why: str | None = None
+    holdings: list[HoldingOut] | None = None
+
+
+class BoreFillOut(Out):
+    subduct_id: int
+    fill: float
+    limit: float | None
+    cables: int
+    leased_empty: bool
+
+
+class FillOut(Out):
+    """Area fill: the sum of cable outer diameters squared over the bore's inner diameter squared, per bore."""
+
+    duct_fill: float
+    limit: float | None
+    over_limit: bool
+    bores: list[BoreFillOut]
+
+
+class DuctOccupancyOut(Out):
+    duct_id: int
+    position: int
+    spec: str
+    inner_diameter_mm: DecimalText
+    status: Lifecycle
+    subducts: list[SubductOccupancyOut]
+    counts: StateCountsOut
+    fill: FillOut
+
+
+class OccupancyOut(Out):
+    segment_id: int
+    code: str
+    length_m: DecimalText
+    first_day: date
+    last_day: date | None
+    totals: StateCountsOut
+    ducts: list[DuctOccupancyOut]
+
+
+# -- availability (GeoJSON built by the route; documented, not validated) ------------------------------------------------
+class AvailabilityPropertiesOut(Out):
+    code: str
+    free: int
+    usable: int
+    state: Literal["none", "full", "nearly_full", "free"]
+
+
+class AvailabilityFeatureOut(Out):
+    type: Literal["Feature"]
+    id: int
+    geometry: GeometryOut
+    properties: AvailabilityPropertiesOut
+
+
+class AvailabilityOut(Out):
+    """Free subducts per segment for the period, without identities."""
+
+    type: Literal["FeatureCollection"]
+    features: list[AvailabilityFeatureOut]
+
+
+class SlaMonthOut(Out):
+    month: MonthText
+    submitted: int
+    decided: int
+    median_hours: DecimalText | None
+    p90_hours: DecimalText | None
+    overdue_now: int

@@ -5,6 +5,7 @@ written in the caller's transaction (the route commits). Nothing here commits.""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -37,8 +38,8 @@ def resolve_query(session: Session, query: RouteQuery) -> tuple[int | None, int 
         errors.append(FieldError("first_day", "start_in_past", first_day=query.first_day, grace_days=grace))
     from_id = to_id = None
     via: list[int] | None = None
-    if query.from_node is not None:
-        ids = dict(
+    if query.from_node is not None and query.to_node is not None:  # the schema has them go together
+        ids: dict[str, int] = dict(
             session.execute(
                 text("SELECT code, id FROM node WHERE code IN (:a, :b) AND removed_at IS NULL"),
                 {"a": query.from_node, "b": query.to_node},
@@ -396,11 +397,12 @@ def allocate_directly(session: Session, *, actor: Actor, data: DirectAllocationI
         errors.append(FieldError("last_day", "end_before_start", first_day=data.first_day, last_day=data.last_day))
     if errors:
         raise InvalidInput(errors=errors)
+    assert org is not None  # an unknown operator is among the errors raised above
     days = Days(data.first_day, data.last_day)
     planned = booking.choose_subducts(
         session, segment_ids=via, count=data.subduct_count, size_class=data.size_class, days=days
     )
-    route = booking.RoutePlan(planned, [], sum((p.length_m for p in planned), 0), 0.0, {}, {})
+    route = booking.RoutePlan(planned, [], sum((p.length_m for p in planned), Decimal(0)), 0.0, {}, {})
     return booking.hold(
         session,
         plan=route,

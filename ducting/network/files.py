@@ -13,14 +13,18 @@ from ducting.db import SessionDep
 from ducting.errors import InvalidInput, TooLarge, read_faults
 from ducting.network.exporter import EXPORT_FORMATS, export_filename, export_network
 from ducting.network.importer import import_layers
+from ducting.network.schemas import ImportOut
 from ducting.replica import ReadSessionDep
+from ducting.schemas_base import file_responses
 from ducting.settings import get_settings
 from gis.io import ReadError, read_layers
 
 router = APIRouter(prefix="/api/v1/network", tags=["network files"])
 
 
-@router.post("/import", summary="Import a network file; dry_run=true reports what would change")
+@router.post(
+    "/import", response_model=ImportOut, summary="Import a network file; dry_run=true reports what would change"
+)
 async def import_network(
     session: SessionDep,
     actor: EditorDep,
@@ -52,7 +56,7 @@ def _safe_name(name: str | None) -> str:
     "/export",
     response_class=Response,
     summary="Export the live network",
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "The network file"}},
+    responses=file_responses("The network file, in the media type of its format", "application/octet-stream"),
 )
 def export(
     session: ReadSessionDep,

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -34,6 +35,7 @@ from gis.snapping import match_endpoints, snap_line
 
 Progress = Callable[[str, int, int], None]
 # Shapefile cuts field names at 10 characters; accept the cut forms.
+E = TypeVar("E", bound=StrEnum)
 ALIASES = {"trench_typ": "trench_type", "install_da": "install_date", "start_nod": "start_node", "name": "code"}
 SAME_PLACE_M = 0.01
 
@@ -162,7 +164,7 @@ def _text(value: Any) -> str | None:
     return out or None
 
 
-def _enum(ctx: _Ctx, layer: str, row: int, name: str, value: Any, enum: type, default: Any) -> Any:
+def _enum(ctx: _Ctx, layer: str, row: int, name: str, value: Any, enum: type[E], default: E) -> E:
     raw = _text(value)
     if raw is None:
         return default
@@ -515,6 +517,7 @@ def _ewkb(geom: Any) -> str:
 
 def _write(ctx: _Ctx, nodes: dict[str, dict[str, Any]], segments: list[dict[str, Any]], progress: Progress) -> None:
     conn = ctx.session.connection().connection.driver_connection
+    assert conn is not None  # a checked-out connection always has its psycopg connection
     new_nodes = [n for n in nodes.values() if n["action"] == "create"]
     progress("writing nodes", 0, len(new_nodes))
     with conn.cursor() as cur:

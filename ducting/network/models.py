@@ -11,6 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from geoalchemy2 import Geometry
+from geoalchemy2.elements import WKBElement
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
     Numeric,
     String,
@@ -42,19 +44,23 @@ class AdminArea(Base):
     """Kota, kecamatan and kelurahan of Batam (real boundaries, loaded by a migration)."""
 
     __tablename__ = "admin_area"
-    __table_args__ = (CheckConstraint("level IN ('kota', 'kecamatan', 'kelurahan')", name="ck_admin_area_level"),)
+    __table_args__ = (
+        CheckConstraint("level IN ('kota', 'kecamatan', 'kelurahan')", name="ck_admin_area_level"),
+        Index("ix_admin_area_geom", "geom", postgresql_using="gist"),
+    )
 
     kode: Mapped[str] = mapped_column(String(16), primary_key=True)
     nama: Mapped[str] = mapped_column(Text, nullable=False)
     level: Mapped[str] = mapped_column(String(12), nullable=False)
     parent_kode: Mapped[str | None] = mapped_column(String(16), ForeignKey("admin_area.kode"))
-    geom: Mapped[object] = mapped_column(Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=False), nullable=False)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=False), nullable=False)
 
 
 class Node(IdMixin, UuidMixin, VersionedMixin, Base):
     __tablename__ = "node"
     __table_args__ = (
         CheckConstraint("removed_at IS NULL OR status = 'decommissioned'", name="ck_node_removed_is_decommissioned"),
+        Index("ix_node_geom", "geom", postgresql_using="gist"),
     )
 
     code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
@@ -65,7 +71,7 @@ class Node(IdMixin, UuidMixin, VersionedMixin, Base):
     kecamatan_kode, kelurahan_kode = derived_area_columns()
     notes: Mapped[str | None] = mapped_column(Text)
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    geom: Mapped[object] = mapped_column(Geometry("POINT", srid=WGS84, spatial_index=False), nullable=False)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=WGS84, spatial_index=False), nullable=False)
 
 
 class RouteSegment(IdMixin, UuidMixin, VersionedMixin, Base):
@@ -75,6 +81,8 @@ class RouteSegment(IdMixin, UuidMixin, VersionedMixin, Base):
         CheckConstraint("depth_m IS NULL OR (depth_m > 0 AND depth_m < 10)", name="ck_segment_depth"),
         CheckConstraint("removed_at IS NULL OR status = 'decommissioned'", name="ck_segment_removed_is_decommissioned"),
         CheckConstraint("length_m > 0", name="ck_segment_length_positive"),
+        Index("ix_route_segment_geom", "geom", postgresql_using="gist"),
+        Index("ix_route_segment_geom_m", "geom_m", postgresql_using="gist"),
     )
 
     code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
@@ -89,8 +97,8 @@ class RouteSegment(IdMixin, UuidMixin, VersionedMixin, Base):
     kecamatan_kode, kelurahan_kode = derived_area_columns()
     notes: Mapped[str | None] = mapped_column(Text)
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    geom: Mapped[object] = mapped_column(Geometry("LINESTRING", srid=WGS84, spatial_index=False), nullable=False)
-    geom_m: Mapped[object] = mapped_column(
+    geom: Mapped[WKBElement] = mapped_column(Geometry("LINESTRING", srid=WGS84, spatial_index=False), nullable=False)
+    geom_m: Mapped[WKBElement] = mapped_column(
         Geometry("LINESTRING", srid=UTM48N, spatial_index=False), Computed(GEOM_M_SQL, persisted=True)
     )
     length_m: Mapped[Decimal] = mapped_column(Numeric(12, 3), Computed(LENGTH_M_SQL, persisted=True))

@@ -5,22 +5,42 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from ducting import calendar
 from ducting.auth import ReaderDep, read_as_caller
 from ducting.db import Actor
 from ducting.errors import FieldError, InvalidInput, NotFound
 from ducting.network import queries
+from ducting.network.schemas import (
+    CollectionOut,
+    CollectionsOut,
+    ConformanceOut,
+    FeatureCollectionOut,
+    FeatureOut,
+    LandingOut,
+)
 from ducting.replica import ReadSessionDep
 from ducting.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["ogc-features"])
 GEOJSON = "application/geo+json"
+
+
+class GeoJSONResponse(JSONResponse):
+    """GeoJSON text built in SQL, sent as it is: the route's `responses=` documents its shape and nothing validates
+    or re-encodes it (a JSONResponse only so that OpenAPI shows that shape)."""
+
+    media_type = GEOJSON
+
+    def render(self, content: Any) -> bytes:
+        return content.encode() if isinstance(content, str) else super().render(content)
+
+
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -36,6 +56,10 @@ async def parse_bbox(
     return bbox_values(bbox)
 
 
+@overload
+def bbox_values(bbox: str) -> tuple[float, float, float, float]: ...
+@overload
+def bbox_values(bbox: None) -> None: ...
 def bbox_values(bbox: str | None) -> tuple[float, float, float, float] | None:
     if bbox is None:
         return None
@@ -84,7 +108,7 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/api/v1"
 
 
-@router.get("/", summary="OGC API landing page")
+@router.get("/", response_model=LandingOut, response_model_exclude_unset=True, summary="OGC API landing page")
 def landing(request: Request, actor: ReaderDep) -> dict[str, Any]:
     base = _base(request)
     return {
@@ -110,7 +134,7 @@ def landing(request: Request, actor: ReaderDep) -> dict[str, Any]:
     }
 
 
-@router.get("/conformance")
+@router.get("/conformance", response_model=ConformanceOut)
 def conformance(actor: ReaderDep) -> dict[str, Any]:
     return {"conformsTo": CONFORMANCE}
 
@@ -134,7 +158,7 @@ def _collection_doc(request: Request, col: queries.Collection, extent: list[floa
     return doc
 
 
-@router.get("/collections")
+@router.get("/collections", response_model=CollectionsOut, response_model_exclude_unset=True)
 def collections(request: Request, session: ReadSessionDep, actor: ReaderDep) -> dict[str, Any]:
     base = _base(request)
     return {
@@ -145,7 +169,7 @@ def collections(request: Request, session: ReadSessionDep, actor: ReaderDep) -> 
     }
 
 
-@router.get("/collections/{collection_id}")
+@router.get("/collections/{collection_id}", response_model=CollectionOut, response_model_exclude_unset=True)
 def collection(collection_id: str, request: Request, session: ReadSessionDep, actor: ReaderDep) -> dict[str, Any]:
     col = _collection(collection_id)
     return _collection_doc(request, col, queries.collection_extent(session, col))
@@ -153,8 +177,8 @@ def collection(collection_id: str, request: Request, session: ReadSessionDep, ac
 
 @router.get(
     "/collections/{collection_id}/items",
-    response_class=Response,
-    responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON FeatureCollection"}},
+    response_class=GeoJSONResponse,
+    responses={200: {"model": FeatureCollectionOut, "description": "A GeoJSON FeatureCollection"}},
 )
 async def items(
     collection_id: str,
@@ -182,7 +206,7 @@ async def items(
         links.append(_page_link(request, "prev", max(offset - limit, 0), limit))
     stamp = calendar.now().isoformat(timespec="seconds")
     envelope = f'{{"type":"FeatureCollection","numberReturned":{returned},"timeStamp":"{stamp}","links":{_json(links)},"features":'
-    return Response(envelope + features + "}", media_type=GEOJSON)
+    return GeoJSONResponse(envelope + features + "}")
 
 
 def _page_link(request: Request, rel: str, offset: int, limit: int) -> dict[str, str]:
@@ -199,12 +223,12 @@ def _json(value: Any) -> str:
 
 @router.get(
     "/collections/{collection_id}/items/{feature_id}",
-    response_class=Response,
-    responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON Feature"}},
+    response_class=GeoJSONResponse,
+    responses={200: {"model": FeatureOut, "description": "A GeoJSON Feature"}},
 )
 def item(collection_id: str, feature_id: str, session: ReadSessionDep, actor: ReaderDep, as_of: AsOf) -> Response:
     col = _collection(collection_id)
     feature = queries.feature_one(session, col, feature_id, as_of=as_of)
     if feature is None:
         raise NotFound(what="feature", ref=str(feature_id)[:60], collection=collection_id)
-    return Response(feature, media_type=GEOJSON)
+    return GeoJSONResponse(feature)

@@ -196,12 +196,12 @@ def summary(session: Session) -> dict[str, Any]:
                                             AND d.status <> 'decommissioned')), 0) / 1000
         FROM route_segment s WHERE s.removed_at IS NULL""")
     ).one()
-    nodes = dict(
+    nodes: dict[str, int] = dict(
         session.execute(
             text("SELECT kind::text, count(*) FROM node WHERE removed_at IS NULL GROUP BY kind ORDER BY kind")
         ).all()
     )
-    subducts = dict(
+    subducts: dict[str, int] = dict(
         session.execute(
             text("""
         SELECT CASE WHEN sd.is_reserved THEN 'reserved' ELSE sd.status::text END, count(*)

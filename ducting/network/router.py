@@ -18,15 +18,20 @@ from ducting.network import queries, service
 from ducting.network.models import Duct, DuctSpec, Node, RouteSegment
 from ducting.network.schemas import (
     BulkIn,
+    BulkOut,
     DuctIn,
     DuctOut,
     DuctSpecOut,
     HistoryEntry,
+    NodeCreatedOut,
+    NodeFeatureOut,
     NodeIn,
     NodePatch,
+    SegmentFeatureOut,
     SegmentIn,
     SegmentPatch,
     SplitIn,
+    SplitOut,
     SubductOut,
     Summary,
 )
@@ -129,7 +134,13 @@ def duct_out(duct: Duct) -> DuctOut:
 
 
 # -- nodes --------------------------------------------------------------------------------------------------------
-@router.post("/nodes", status_code=201, summary="Create a node (drawn on a segment, it splits it)")
+@router.post(
+    "/nodes",
+    status_code=201,
+    response_model=NodeCreatedOut,
+    response_model_exclude_unset=True,
+    summary="Create a node (drawn on a segment, it splits it)",
+)
 def create_node(body: NodeIn, session: SessionDep, actor: EditorDep, response: Response) -> dict[str, Any]:
     node, split = service.create_node(session, data=body)
     session.commit()
@@ -140,7 +151,7 @@ def create_node(body: NodeIn, session: SessionDep, actor: EditorDep, response: R
     return out
 
 
-@router.get("/nodes/{node_id}")
+@router.get("/nodes/{node_id}", response_model=NodeFeatureOut)
 def get_node(node_id: int, session: SessionDep, actor: ReaderDep, response: Response) -> dict[str, Any]:
     node = session.get(Node, node_id)
     if node is None:
@@ -149,7 +160,7 @@ def get_node(node_id: int, session: SessionDep, actor: ReaderDep, response: Resp
     return node_feature(node)
 
 
-@router.patch("/nodes/{node_id}")
+@router.patch("/nodes/{node_id}", response_model=NodeFeatureOut)
 def patch_node(
     node_id: int, body: NodePatch, session: SessionDep, actor: EditorDep, response: Response, if_match: IfMatch = None
 ) -> dict[str, Any]:
@@ -159,7 +170,9 @@ def patch_node(
     return node_feature(node)
 
 
-@router.delete("/nodes/{node_id}", summary="Decommission a node (refused while segments end on it)")
+@router.delete(
+    "/nodes/{node_id}", response_model=NodeFeatureOut, summary="Decommission a node (refused while segments end on it)"
+)
 def delete_node(node_id: int, session: SessionDep, actor: EditorDep, if_match: IfMatch = None) -> dict[str, Any]:
     node = service.delete_node(session, node_id=node_id, expected_version=parse_if_match(if_match))
     session.commit()
@@ -179,7 +192,9 @@ def _history(session: Session, table: str, row_id: int) -> list[dict[str, Any]]:
 
 
 # -- segments -----------------------------------------------------------------------------------------------------
-@router.post("/segments", status_code=201, summary="Create a segment; its ends snap to nodes")
+@router.post(
+    "/segments", status_code=201, response_model=SegmentFeatureOut, summary="Create a segment; its ends snap to nodes"
+)
 def create_segment(body: SegmentIn, session: SessionDep, actor: EditorDep, response: Response) -> dict[str, Any]:
     seg = service.create_segment(session, data=body)
     session.commit()
@@ -188,7 +203,7 @@ def create_segment(body: SegmentIn, session: SessionDep, actor: EditorDep, respo
     return segment_feature(session, seg)
 
 
-@router.get("/segments/{segment_id}")
+@router.get("/segments/{segment_id}", response_model=SegmentFeatureOut)
 def get_segment(segment_id: int, session: SessionDep, actor: ReaderDep, response: Response) -> dict[str, Any]:
     seg = session.get(RouteSegment, segment_id)
     if seg is None:
@@ -197,7 +212,7 @@ def get_segment(segment_id: int, session: SessionDep, actor: ReaderDep, response
     return segment_feature(session, seg)
 
 
-@router.patch("/segments/{segment_id}")
+@router.patch("/segments/{segment_id}", response_model=SegmentFeatureOut)
 def patch_segment(
     segment_id: int,
     body: SegmentPatch,
@@ -212,14 +227,20 @@ def patch_segment(
     return segment_feature(session, seg)
 
 
-@router.delete("/segments/{segment_id}", summary="Decommission a segment (refused while it carries ducts)")
+@router.delete(
+    "/segments/{segment_id}",
+    response_model=SegmentFeatureOut,
+    summary="Decommission a segment (refused while it carries ducts)",
+)
 def delete_segment(segment_id: int, session: SessionDep, actor: EditorDep, if_match: IfMatch = None) -> dict[str, Any]:
     seg = service.delete_segment(session, segment_id=segment_id, expected_version=parse_if_match(if_match))
     session.commit()
     return segment_feature(session, seg)
 
 
-@router.post("/segments/{segment_id}/split", status_code=201, summary="Split a segment with a new node")
+@router.post(
+    "/segments/{segment_id}/split", status_code=201, response_model=SplitOut, summary="Split a segment with a new node"
+)
 def split_segment(
     segment_id: int, body: SplitIn, session: SessionDep, actor: EditorDep, if_match: IfMatch = None
 ) -> dict[str, Any]:
@@ -237,9 +258,9 @@ def split_segment(
     )
     session.commit()
     return {
-        "node": node_feature(session.get(Node, result.node_id)),
+        "node": node_feature(session.get_one(Node, result.node_id)),
         "segments": [
-            segment_feature(session, session.get(RouteSegment, i)) for i in (result.original_id, result.new_id)
+            segment_feature(session, session.get_one(RouteSegment, i)) for i in (result.original_id, result.new_id)
         ],
         "subduct_map": {str(k): v for k, v in result.subduct_map.items()},
     }
@@ -308,7 +329,12 @@ def list_specs(session: SessionDep, actor: ReaderDep) -> list[DuctSpecOut]:
     ]
 
 
-@router.post("/bulk", summary="Several edits in one transaction: all are applied, or none")
+@router.post(
+    "/bulk",
+    response_model=BulkOut,
+    response_model_exclude_unset=True,
+    summary="Several edits in one transaction: all are applied, or none",
+)
 def bulk(body: BulkIn, session: SessionDep, actor: EditorDep) -> dict[str, Any]:
     results = service_bulk(session, body)
     session.commit()

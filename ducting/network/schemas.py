@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ducting.network.vocab import Lifecycle, NodeKind, SizeClass, SpecKind, TrenchType, ZoneClass
+from ducting.schemas_base import DecimalText, GeometryOut, Out
 
 CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_./-]{1,31}$"
 
@@ -167,9 +168,171 @@ class BulkIn(BaseModel):
     operations: list[BulkOp] = Field(min_length=1, max_length=10_000)
 
 
+class KecamatanSummaryOut(Out):
+    kode: str
+    nama: str
+    route_km: DecimalText
+    segments: int
+    subducts: DecimalText
+
+
 class Summary(BaseModel):
     route_km: Decimal
     duct_km: Decimal
     nodes_by_kind: dict[str, int]
     subducts_by_status: dict[str, int]
-    by_kecamatan: list[dict[str, Any]]
+    by_kecamatan: list[KecamatanSummaryOut]
+
+
+# -- features (GeoJSON, EPSG:4326) --------------------------------------------------------------------------------------
+class NodePropertiesOut(Out):
+    code: str
+    uuid: str
+    kind: NodeKind
+    status: Lifecycle
+    owner_id: int | None
+    install_date: date | None
+    kecamatan: str | None = Field(description="Kecamatan code, derived from the geometry")
+    kelurahan: str | None
+    notes: str | None
+    removed_at: datetime | None
+    version: int
+    updated_at: datetime
+
+
+class NodeFeatureOut(Out):
+    type: Literal["Feature"]
+    id: int
+    geometry: GeometryOut
+    properties: NodePropertiesOut
+
+
+class SplitRefOut(Out):
+    original_segment_id: int
+    new_segment_id: int
+
+
+class NodeCreatedOut(NodeFeatureOut):
+    split: SplitRefOut | None = Field(default=None, description="Present when the node was drawn on a segment")
+
+
+class SegmentPropertiesOut(Out):
+    code: str
+    uuid: str
+    start_node: str | None
+    end_node: str | None
+    start_node_id: int
+    end_node_id: int
+    status: Lifecycle
+    trench_type: TrenchType
+    depth_m: DecimalText | None
+    zone_class: ZoneClass
+    length_m: DecimalText = Field(description="Spheroid length in metres")
+    kecamatan: str | None
+    kelurahan: str | None
+    notes: str | None
+    removed_at: datetime | None
+    version: int
+    updated_at: datetime
+
+
+class SegmentFeatureOut(Out):
+    type: Literal["Feature"]
+    id: int
+    geometry: GeometryOut
+    properties: SegmentPropertiesOut
+
+
+class SplitOut(Out):
+    node: NodeFeatureOut
+    segments: list[SegmentFeatureOut] = Field(description="The two halves: the original id first")
+    subduct_map: dict[str, int] = Field(description="Each subduct of the original half -> its twin on the new one")
+
+
+class BulkResultOut(Out):
+    type: Literal["node", "segment"]
+    id: int
+    code: str | None = Field(default=None, description="For a create")
+    version: int | None = Field(default=None, description="For an update")
+    removed: bool | None = Field(default=None, description="For a delete")
+
+
+class BulkOut(Out):
+    applied: int
+    results: list[BulkResultOut]
+
+
+class ImportCountsOut(Out):
+    create: int
+    update: int
+    unchanged: int
+
+
+class ImportOut(Out):
+    dry_run: bool
+    nodes: ImportCountsOut
+    segments: ImportCountsOut
+    ducts: int
+    subducts: int
+
+
+# -- OGC API - Features ------------------------------------------------------------------------------------------------
+class LinkOut(Out):
+    href: str
+    rel: str
+    type: str
+    title: str | None = None
+
+
+class LandingOut(Out):
+    title: str
+    description: str
+    links: list[LinkOut]
+
+
+class ConformanceOut(Out):
+    conformsTo: list[str]
+
+
+class SpatialExtentOut(Out):
+    bbox: list[list[float]]
+    crs: str
+
+
+class ExtentOut(Out):
+    spatial: SpatialExtentOut
+
+
+class CollectionOut(Out):
+    id: str
+    title: str
+    description: str
+    itemType: str
+    crs: list[str]
+    storageCrs: str
+    links: list[LinkOut]
+    extent: ExtentOut | None = Field(default=None, description="Absent while the collection is empty")
+
+
+class CollectionsOut(Out):
+    links: list[LinkOut]
+    collections: list[CollectionOut]
+
+
+class FeatureOut(Out):
+    """A feature of a collection; `properties` are the collection's (see /collections/{id} and its queryables)."""
+
+    type: Literal["Feature"]
+    id: int | str
+    geometry: GeometryOut | None
+    properties: dict[str, Any]
+
+
+class FeatureCollectionOut(Out):
+    """A page of features, built inside PostGIS (the body is not re-validated: this documents it)."""
+
+    type: Literal["FeatureCollection"]
+    numberReturned: int
+    timeStamp: datetime
+    links: list[LinkOut] = Field(description="self, and next/prev when there are more pages")
+    features: list[FeatureOut]

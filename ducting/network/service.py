@@ -40,7 +40,7 @@ _THING = {"route_segment": "segment"}
 """What a table's row is called in messages, where the two differ."""
 
 
-def lock(session: Session, model: type, obj_id: int, expected_version: int | None, *, live: bool = True) -> Any:
+def lock(session: Session, model: type[Any], obj_id: int, expected_version: int | None, *, live: bool = True) -> Any:
     """Load and lock one versioned row; 404 if missing (or removed), 412 if its version moved on."""
     # Lock the row alone: eager-loaded relationships are outer joins, which FOR UPDATE refuses.
     session.execute(select(model.id).where(model.id == obj_id).with_for_update())
@@ -102,7 +102,7 @@ def create_node(session: Session, *, data: NodeIn) -> tuple[Node, hooks.SegmentS
         split = split_segment(
             session, segment_id=hit.id, point=point, node_code=data.code, node_kind=data.kind, node_fields=data
         )
-        return session.get(Node, split.node_id), split
+        return session.get_one(Node, split.node_id), split
     node = _insert_node(session, point=point, data=data)
     return node, None
 
@@ -235,8 +235,8 @@ def update_segment(
         seg.owner_id = organisation_id(session, patch.owner)
     if patch.geometry is not None:
         line = topology.parse_line(patch.geometry)
-        start = session.get(Node, seg.start_node_id)
-        end = session.get(Node, seg.end_node_id)
+        start = session.get_one(Node, seg.start_node_id)
+        end = session.get_one(Node, seg.end_node_id)
         line, s, e = topology.snap_segment(session, line, start_code=start.code, end_code=end.code)
         topology.check_not_duplicate(session, line, s.id, e.id, exclude_id=seg.id)
         seg.geom = topology.wkb_element(line)

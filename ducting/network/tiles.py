@@ -1,12 +1,12 @@
 """Mapbox vector tiles of the network at `/tiles/{layer}/{z}/{x}/{y}.pbf`, built by `ST_AsMVT`.
 
-Why this path is lean: tipg loses a fixed 3-4 ms per tile outside PostgreSQL (PEERS.md). Here a tile is one
+Why this path is lean: tipg loses a fixed 3-4 ms per tile outside PostgreSQL (bench/README.md, "Peer figures"). Here a tile is one
 round trip on an autocommit connection from an async psycopg pool: the token check and the tile are the same
 statement (an uncorrelated `EXISTS` the planner runs once, before any tile work), psycopg prepares it after a
 few uses, the tile comes back in binary (not as hex text), and no ORM session, transaction or thread hop is
 involved. `TileFastPath`, a plain ASGI middleware, answers before FastAPI's routing and dependency machinery,
 which cost about as much as a z16 tile itself. The pool's connections turn parallel query off: on 2 cores it
-made a z14 tile slower, not faster (PEERS.md).
+made a z14 tile slower, not faster (18.9 ms against 6.8 ms: bench/README.md, "Peer figures").
 
 Caching: the ETag is a digest of the tile bytes, so `If-None-Match` gets a 304 without the body, and
 `Cache-Control: private` keeps authenticated tiles out of shared caches. Occupancy (free / nearly full / full)
@@ -35,6 +35,7 @@ from ducting.auth import SESSION_COOKIE, token_digest
 from ducting.errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthenticated, language_of, render
 from ducting.ops.context import ROUTE_LABEL
 from ducting.replica import READS, RW_COOKIE
+from ducting.schemas_base import file_responses
 from ducting.settings import get_settings
 from gis.crs import WEB_MERCATOR, WGS84
 from gis.tiles import BUFFER, EXTENT, Tile, TileError
@@ -275,7 +276,7 @@ async def render_tile(
     "/tiles/{layer}/{z}/{x}/{y}.pbf",
     response_class=Response,
     summary="A Mapbox vector tile of one layer",
-    responses={200: {"content": {MVT: {}}}, 304: {"description": "Not modified (ETag)"}},
+    responses=file_responses("The tile", MVT) | {304: {"description": "Not modified (ETag)"}},
 )
 async def tile(layer: str, z: int, x: int, y: int, request: Request) -> Response:
     """Documents the endpoint; in the app, `TileFastPath` answers these requests before routing."""

@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 
+from geoalchemy2.elements import WKBElement
 from geoalchemy2.shape import from_shape
 from shapely.geometry import LineString, Point
 from sqlalchemy import text
@@ -35,7 +37,7 @@ def fault_errors(faults: list[GeometryFault], path: str) -> list[FieldError]:
     return [FieldError(path, f.code, detail=f.detail) for f in faults]
 
 
-def _raise(errors: list[FieldError]) -> None:
+def _raise(errors: list[FieldError]) -> NoReturn:
     """One rule broken: the problem is that rule, said with its facts; several: `topology_violation`, listing them."""
     if len({e.code for e in errors}) == 1:
         raise TopologyError(code=errors[0].code, errors=errors, **errors[0].detail)
@@ -115,13 +117,13 @@ def _end(
 ) -> tuple[NearNode | None, FieldError | None]:
     tolerance = get_settings().topology.snap_tolerance_m
     if code is not None:
-        node = node_by_code(session, code, path=path)
-        distance = _metres(session, point, Point(node.x, node.y))
+        named = node_by_code(session, code, path=path)
+        distance = _metres(session, point, Point(named.x, named.y))
         if distance > tolerance:
             return None, FieldError(
                 path, "segment_not_snapped", end=which, node=code, distance_m=round(distance, 3), tolerance_m=tolerance
             )
-        return node, None
+        return named, None
     node = nearest_node(session, point)
     if node is None or node.distance_m > tolerance:
         return None, FieldError(
@@ -221,5 +223,5 @@ def segment_under(session: Session, point: Point) -> SegmentHit | None:
     return SegmentHit(row.id, row.code, float(row.f), float(row.d))
 
 
-def wkb_element(geom: Point | LineString):
+def wkb_element(geom: Point | LineString) -> WKBElement:
     return from_shape(geom, srid=WGS84)

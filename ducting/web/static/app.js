@@ -33,7 +33,7 @@
     const res = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
     if (res.status === 401) { window.location.href = "/masuk?next=" + encodeURIComponent(location.pathname); }
     if (!res.ok) {
-      let problem = null;
+      let problem;
       try { problem = await res.json(); } catch (e) { problem = { detail: res.statusText }; }
       throw new ApiError(res.status, problem);
     }

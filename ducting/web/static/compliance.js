@@ -12,7 +12,7 @@
   const SEV = { critical: "#862e9c", high: "#e03131", medium: "#f59f00", low: "#1c7ed6" };
   const manager = BEDELAU.role === "planner" || BEDELAU.role === "admin";
   const ruleFilter = document.getElementById("rule-filter");
-  let rules = {};
+  const rules = {};
 
   const ruleTitle = (code) => (rules[code] && (BEDELAU.lang === "en" ? rules[code].title_en : rules[code].title_id)) || code;
   const num = (x) => fmt.num(x, { decimals: 2, trim: true });

@@ -128,7 +128,7 @@
   }
 
   async function load(refused) {
-    let dash = null, cases;
+    let dash, cases;
     try {
       [dash, cases] = await Promise.all([api("GET", "/api/v1/compliance/dashboard"), api("GET", casesUrl(0))]);
     } catch (err) { list.replaceChildren(el("p", { class: "alert warn" }, problemText(err))); return; }

@@ -7,8 +7,7 @@
   monthInput.value = fmt.today().slice(0, 7);
   const issueBtn = document.getElementById("issue");
   const msg = document.getElementById("run-msg");
-  let orgs = {};
-  let chart = null;
+  const orgs = {};
 
   function table(headers, rows, numeric) {
     return el("table", { class: "grid" }, el("thead", {}, el("tr", {}, headers.map((h, i) => el("th", { scope: "col", class: numeric && numeric.includes(i) ? "num" : "" }, h)))),
