@@ -97,6 +97,7 @@ def create_app() -> FastAPI:
     from ducting.network.tiles import POOL as tile_pool
     from ducting.network.tiles import TileFastPath
     from ducting.network.tiles import router as tiles_router
+    from ducting.notify.router import router as notify_router
 
     app.include_router(accounts_router)
     app.include_router(audit_router)
@@ -107,6 +108,7 @@ def create_app() -> FastAPI:
     app.include_router(billing_router)
     app.include_router(compliance_router)
     app.include_router(tiles_router)
+    app.include_router(notify_router)
     app.add_middleware(TileFastPath)  # outermost: tiles skip routing and the stack (see ducting.network.tiles)
     from ducting.accounts.oidc_router import router as oidc_router
     from ducting.web.assets import mount_static
@@ -127,4 +129,9 @@ def create_app() -> FastAPI:
     app.router.on_startup.append(lambda: check_database_role(app))
     app.router.on_startup.append(sweeper.start)
     app.router.on_shutdown.append(sweeper.stop)
+    from ducting.notify.worker import InProcessWorker
+
+    notifier = InProcessWorker()  # delivers notifications (DUCTING_NOTIFY_WORKER_IN_PROCESS)
+    app.router.on_startup.append(notifier.start)
+    app.router.on_shutdown.append(notifier.stop)
     return app

@@ -280,6 +280,17 @@ def serve(port: int = 8000, host: str = "127.0.0.1", workers: int = 1) -> None:
     )
 
 
+@app.command("worker")
+def worker(once: Annotated[bool, typer.Option("--once", help="One round of deliveries, then exit.")] = False) -> None:
+    """Deliver notifications (webhooks, e-mail) and run their clock, beside or instead of the service's own."""
+    from ducting.notify.worker import run_forever, run_once
+
+    if once:
+        console.print(f"{run_once()} deliveries attempted")
+    else:
+        run_forever()
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
