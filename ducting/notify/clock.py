@@ -47,7 +47,8 @@ def _unannounced(key_sql: str) -> str:
 
 def _holds(session: Session, m: Moment) -> int:
     horizon = add_working_days(m.now, m.settings.hold_warning_working_days)
-    key = "'request.hold_expiring:' || r.id || ':' || extract(epoch FROM r.hold_expires_at)::bigint"
+    # the hold's end to the microsecond: an offer renews the hold, and may do so within the same second
+    key = "'request.hold_expiring:' || r.id || ':' || (extract(epoch FROM r.hold_expires_at) * 1000000)::bigint"
     rows = session.execute(
         text(f"""
         SELECT r.id, r.operator_id, r.reference, r.status::text AS status, r.hold_expires_at, {key} AS key

@@ -50,9 +50,9 @@ def _message(smtp: SmtpSettings, to: Recipient, subject: str, body: str, event_i
     msg["Subject"] = f"[BEDELAU] {subject}"
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = make_msgid(domain="bedelau.batam.go.id")
-    msg["Content-Language"] = to.language
     msg["X-Bedelau-Event-Id"] = ", ".join(event_ids)
     msg.set_content(body, charset="utf-8")
+    msg["Content-Language"] = to.language  # after set_content, which replaces the Content-* headers
     return msg
 
 

@@ -145,9 +145,10 @@ class Guard:
         the addresses it may connect to now. `resolve=False` checks a name without looking it up (the sender's
         resolver checks its addresses as it connects)."""
         target = parse(url)
-        if target.host == parse(self.settings.public_url).host:
-            raise WebhookUrlForbidden("webhooks may not be sent to this service itself", address=target.host)
         literal = _literal(target.host)
+        public = parse(self.settings.public_url)
+        if target.host == public.host and (literal is None or target.port == public.port):
+            raise WebhookUrlForbidden("webhooks may not be sent to this service itself", address=target.host)
         if literal is None and not resolve:
             return []
         addresses = [str(literal)] if literal else self.resolve(target.host, target.port)
