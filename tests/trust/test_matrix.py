@@ -483,7 +483,9 @@ def ctx(session: Session, people) -> Ctx:
         {"g": json.dumps(ZONE), "srid": WGS84},
     ).scalar_one()
     c.ids["event"] = session.execute(
-        text("SELECT id FROM notification_event WHERE type = 'request.submitted' AND operator_id = :o ORDER BY seq LIMIT 1"),
+        text(
+            "SELECT id FROM notification_event WHERE type = 'request.submitted' AND operator_id = :o ORDER BY seq LIMIT 1"
+        ),
         {"o": world.a.org_id},
     ).scalar_one()
     c.ids["delivery"] = session.execute(

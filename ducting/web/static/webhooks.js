@@ -42,7 +42,7 @@
         el("td", {}, el("span", { class: "badge st-" + d.state }, t("notif.del.state." + d.state)),
           d.next_attempt_at ? el("div", { class: "muted" }, t("notif.del.next") + " " + fmt.wib(d.next_attempt_at)) : null),
         el("td", { class: "num" }, String(d.attempts)),
-        el("td", { class: "response" }, d.last_status ? `HTTP ${d.last_status} ` : "", d.last_error || d.last_response || ""),
+        el("td", { class: "response" }, d.last_status ? `HTTP ${d.last_status} ${d.last_response || ""}` : d.last_error || d.last_response || ""),
         el("td", {}, canWrite && d.state !== "sending" ? resend(d) : null))))) : el("p", { class: "muted" }, t("notif.del.none")));
   }
 
