@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "tiles": "planner map first meaningful paint in Chromium; vector tiles vs raw ST_AsMVT and tipg",
     "compliance": "full rule run over 200k aerial spans, duct_available vs the plain ST_DWithin join, 500-obs re-eval",
     "leasing": "route search vs pgRouting (live and precomputed), accepted allocations/s vs raw inserts",
+    "notify": "events delivered to a local webhook receiver per second, commit-to-delivery p50/p99, lost/repeated",
     "load": "mixed workload (maps, availability, capacity requests, invoices), 32 clients for 60 s: p50/p99, errors",
 }
 

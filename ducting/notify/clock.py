@@ -19,16 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from ducting.leasing.service import WIB, add_working_days
 from ducting.notify import links
 from ducting.notify.events import emit
 from ducting.notify.settings import NotifySettings, get_notify_settings
 from ducting.notify.vocab import EventType
 
+WIB = ZoneInfo("Asia/Jakarta")
 _LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('ducting.notify.clock'))")
 
 
@@ -46,6 +47,8 @@ def _unannounced(key_sql: str) -> str:
 
 
 def _holds(session: Session, m: Moment) -> int:
+    from ducting.leasing.service import add_working_days  # the WIB working-day calendar (leasing loads it lazily)
+
     horizon = add_working_days(m.now, m.settings.hold_warning_working_days)
     # the hold's end to the microsecond: an offer renews the hold, and may do so within the same second
     key = "'request.hold_expiring:' || r.id || ':' || (extract(epoch FROM r.hold_expires_at) * 1000000)::bigint"

@@ -94,10 +94,10 @@ class Worker:
         try:
             async with delivery.WebhookSender(self.settings, self.guard) as sender:
                 while not stop.is_set():
+                    self._wake.clear()  # before claiming: a send that ends meanwhile wakes the wait below at once
                     started = await self._claim_and_start(sender, sends)
                     if started:
                         continue
-                    self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval_s)
                 if sends:
@@ -111,8 +111,10 @@ class Worker:
         room = self.settings.concurrency - sum(self._in_flight.values())
         if room <= 0:
             return 0
-        cap = self.settings.per_endpoint_concurrency
-        busy = [e for e, n in self._in_flight.items() if e > 0 and n >= cap]
+        # an endpoint half way to its cap waits for its sends to end before more are claimed: claims stay a batch
+        # each rather than one row per finished send (each claim is a transaction)
+        half = max(self.settings.per_endpoint_concurrency // 2, 1)
+        busy = [e for e, n in self._in_flight.items() if e > 0 and n >= half]
         try:
             claimed = await asyncio.to_thread(
                 delivery.claim, self.sessions, self.settings, limit=min(room, self.settings.batch_size), busy=busy
