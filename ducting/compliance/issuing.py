@@ -91,6 +91,7 @@ def issue_letter(session: Session, *, operator_id: int, today: date | None = Non
     "/letters/{operator_id}/issue",
     status_code=201,
     response_model=LetterIssuedOut,
+    responses={200: {"model": LetterIssuedOut, "description": "Already issued today: the same letter, nothing sent"}},
     summary="Issue the compliance letter to the operator (it is told, with the letter's link)",
 )
 def post_issue_letter(

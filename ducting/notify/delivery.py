@@ -15,6 +15,7 @@ The contract that makes it safe with several workers and with workers that die:
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 import uuid
@@ -33,6 +34,7 @@ from ducting.notify.signing import SIGNATURE_HEADER, signature
 from ducting.notify.ssrf import Guard, guarded_resolver
 from ducting.notify.vocab import DeliveryState
 
+log = logging.getLogger("ducting.notify")
 Sessions = Callable[[], AbstractContextManager[Session]]
 USER_AGENT = "BEDELAU-Ducting-Webhook/1.0"
 
@@ -119,7 +121,7 @@ def claim(sessions: Sessions, settings: NotifySettings, *, limit: int, busy: lis
             },
         ).all()
         session.commit()
-    return Claim(token, rows)
+    return Claim(token, list(rows))
 
 
 def backoff_s(settings: NotifySettings, attempts: int) -> float:
@@ -231,6 +233,9 @@ class WebhookSender:
             return done(ok=False, error=f"no answer within {self.settings.webhook_timeout_s:g} s")
         except aiohttp.ClientError as exc:
             return done(ok=False, error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # recorded as a failure, so it is retried and dead-lettered, never stuck
+            log.exception("webhook delivery %s failed unexpectedly", row.id)
+            return done(ok=False, error=f"{type(exc).__name__}: {exc}")
 
 
 # -- e-mail -----------------------------------------------------------------------------------------------------
@@ -250,16 +255,24 @@ def send_emails(smtp: SmtpSettings, public_url: str, token: uuid.UUID, rows: lis
         else:
             groups.append([row])
     groups += digests.values()
-    messages = []
+    messages, composed = [], []
     for group in groups:
         first = group[0]
         to = mail.Recipient(first.email.strip(), first.full_name, first.language, staff=first.role != "operator")
         items = [mail.Item(str(r.event_id), r.type, r.occurred_at, dict(r.payload)) for r in group]
-        digest = first.digest
-        messages.append(
-            mail.compose_digest(smtp, public_url, to, items) if digest else mail.compose(smtp, public_url, to, items[0])
-        )
-    for group, sent in zip(groups, mail.send_all(smtp, messages)):
+        try:
+            message = (
+                mail.compose_digest(smtp, public_url, to, items)
+                if first.digest
+                else mail.compose(smtp, public_url, to, items[0])
+            )
+        except Exception as exc:  # a message that cannot be written is a failure to record, not a stuck claim
+            log.exception("composing e-mail for deliveries %s failed", [r.id for r in group])
+            outcomes += [done(r, ok=False, error=f"{type(exc).__name__}: {exc}") for r in group]
+            continue
+        messages.append(message)
+        composed.append(group)
+    for group, sent in zip(composed, mail.send_all(smtp, messages)):
         outcomes += [done(r, ok=sent.ok, response=sent.response, error=sent.error) for r in group]
     return outcomes
 

@@ -110,7 +110,8 @@ def send_all(smtp: SmtpSettings, messages: list[EmailMessage]) -> list[Sent]:
                 refused = conn.send_message(msg)
                 results.append(Sent(not refused, "250 accepted", f"refused: {refused}" if refused else None))
             except smtplib.SMTPResponseException as exc:
-                results.append(Sent(False, f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}", str(exc)))
+                said = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+                results.append(Sent(False, f"{exc.smtp_code} {said}", str(exc)))
             except (OSError, smtplib.SMTPException) as exc:
                 results.append(Sent(False, error=str(exc)))
     finally:

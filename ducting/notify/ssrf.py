@@ -61,7 +61,9 @@ def system_resolve(host: str, port: int) -> list[str]:
         raise WebhookUrlUnresolvable(f"resolving {host} took over {RESOLVE_TIMEOUT_S:g} s") from None
     except OSError as exc:
         raise WebhookUrlUnresolvable(f"{host} does not resolve: {exc.strerror or exc}") from None
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    except (UnicodeError, ValueError) as exc:  # a label too long for IDNA, a NUL in the name
+        raise WebhookUrlInvalid(f"not a host name: {exc}") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def parse(url: str) -> Target:

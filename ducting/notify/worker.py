@@ -180,6 +180,8 @@ class Worker:
     async def _listen(self, stop: asyncio.Event) -> None:
         import psycopg
 
+        assert self.listen_url is not None
+
         while not stop.is_set():
             try:
                 async with await psycopg.AsyncConnection.connect(self.listen_url, autocommit=True) as conn:
