@@ -47,7 +47,7 @@ WITH cand AS (
               WHERE state IN ('pending', 'sending') AND next_attempt_at <= clock_timestamp()
                 AND (endpoint_id IS NULL OR endpoint_id <> ALL (CAST(:busy AS bigint[])))
               ORDER BY next_attempt_at LIMIT :scan) d) r
-    WHERE endpoint_id IS NULL OR rn <= :per_endpoint),
+    WHERE rn <= :per_endpoint),  -- e-mail (no endpoint) is one partition: a claim's SMTP batch stays bounded
 picked AS (
     SELECT d.city_id, d.id FROM notification_delivery d JOIN cand c ON c.city_id = d.city_id AND c.id = d.id
     WHERE d.state IN ('pending', 'sending') AND d.next_attempt_at <= clock_timestamp()
@@ -105,8 +105,8 @@ class Outcome:
 
 
 def claim(sessions: Sessions, settings: NotifySettings, *, limit: int, busy: list[int] | None = None) -> Claim:
-    """Take up to `limit` due deliveries (no more than `per_endpoint_concurrency` per webhook, none for the
-    endpoints in `busy`) and commit the claim."""
+    """Take up to `limit` due deliveries (no more than `per_endpoint_concurrency` per webhook, and as many e-mails,
+    so that one claim's sends end well within its timeout; none for the endpoints in `busy`) and commit the claim."""
     token = uuid.uuid4()
     with sessions() as session:
         rows = session.execute(
