@@ -119,8 +119,12 @@ class Worker:
             claimed = await asyncio.to_thread(
                 delivery.claim, self.sessions, self.settings, limit=min(room, self.settings.batch_size), busy=busy
             )
-        except DBAPIError as exc:
+        except DBAPIError as exc:  # the database is away: try again shortly
             log.warning("notify worker: claim failed: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+            await asyncio.sleep(2)
+            return 0
+        except Exception:  # a bug must not end the worker for good
+            log.exception("notify worker: claim failed")
             await asyncio.sleep(2)
             return 0
         mails = [r for r in claimed.rows if r.channel == "email"]
