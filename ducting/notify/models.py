@@ -72,22 +72,24 @@ class NotificationEvent(Base):
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), nullable=False)
     type: Mapped[str] = mapped_column(Text, ForeignKey("notification_event_type.code"), nullable=False)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=_NOW)
-    operator_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("organisation.id"))
+    operator_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("organisation.id", ondelete="CASCADE"))
     audience: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
     subject: Mapped[str] = mapped_column(Text, nullable=False)
     dedupe_key: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
-    account_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("account.id"))
+    account_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("account.id", ondelete="SET NULL"))
 
 
 class NotificationRead(Base):
     __tablename__ = "notification_read"
     __table_args__ = (
-        ForeignKeyConstraint(["city_id", "event_id"], ["notification_event.city_id", "notification_event.id"]),
+        ForeignKeyConstraint(
+            ["city_id", "event_id"], ["notification_event.city_id", "notification_event.id"], ondelete="CASCADE"
+        ),
     )
 
     city_id: Mapped[int] = _city()
-    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("account.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=_NOW)
 
@@ -103,7 +105,7 @@ class NotificationPreference(Base):
 
     city_id: Mapped[int] = _city()
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
-    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("account.id"), nullable=False)
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("account.id", ondelete="CASCADE"), nullable=False)
     email_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     email_mode: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'immediate'"))
     digest_hour: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("7"))
@@ -124,7 +126,9 @@ class WebhookEndpoint(Base):
 
     city_id: Mapped[int] = _city()
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
-    operator_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("organisation.id"), nullable=False)
+    operator_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("organisation.id", ondelete="CASCADE"), nullable=False
+    )
     url: Mapped[str] = mapped_column(Text, nullable=False)
     event_types: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
     # the signing key: read only by the worker that signs, never shown after creation
@@ -135,7 +139,7 @@ class WebhookEndpoint(Base):
     description: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=_NOW)
-    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("account.id"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("account.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=_NOW)
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -143,8 +147,12 @@ class WebhookEndpoint(Base):
 class NotificationDelivery(Base):
     __tablename__ = "notification_delivery"
     __table_args__ = (
-        ForeignKeyConstraint(["city_id", "event_id"], ["notification_event.city_id", "notification_event.id"]),
-        ForeignKeyConstraint(["city_id", "endpoint_id"], ["webhook_endpoint.city_id", "webhook_endpoint.id"]),
+        ForeignKeyConstraint(
+            ["city_id", "event_id"], ["notification_event.city_id", "notification_event.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["city_id", "endpoint_id"], ["webhook_endpoint.city_id", "webhook_endpoint.id"], ondelete="CASCADE"
+        ),
         UniqueConstraint("city_id", "event_id", "account_id", name="uq_notification_delivery_email"),
         UniqueConstraint("city_id", "event_id", "endpoint_id", name="uq_notification_delivery_webhook"),
         CheckConstraint("channel IN ('email', 'webhook')"),
@@ -166,9 +174,9 @@ class NotificationDelivery(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     channel: Mapped[str] = mapped_column(Text, nullable=False)
-    account_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("account.id"))
+    account_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("account.id", ondelete="CASCADE"))
     endpoint_id: Mapped[int | None] = mapped_column(BigInteger)
-    operator_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("organisation.id"))
+    operator_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("organisation.id", ondelete="CASCADE"))
     digest: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     state: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'pending'"))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))

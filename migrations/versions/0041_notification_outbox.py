@@ -10,6 +10,9 @@
   insert with the same key does nothing. The key leads with the city (issue 20).
 * `notification_read`: what each account has read of its in-app list (the bell counts what is not here).
 
+Organisations and accounts are switched off, not deleted; where one is deleted all the same (a mistaken row, a
+test's own), its notifications go with it (ON DELETE CASCADE) rather than keep it from going.
+
 Row-level security (like migration 0030): an operator reads the events of its own organisation whose audience
 holds `operator`; planners, finance and admins read the events whose audience holds their role; admins, auditors
 and the system read all. Nobody writes events but `notify_emit()` and the triggers (SECURITY DEFINER): the
@@ -71,12 +74,12 @@ def upgrade() -> None:
         seq bigint GENERATED ALWAYS AS IDENTITY,
         type text NOT NULL REFERENCES notification_event_type(code),
         occurred_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-        operator_id bigint REFERENCES organisation(id),
+        operator_id bigint REFERENCES organisation(id) ON DELETE CASCADE,
         audience text[] NOT NULL,
         subject text NOT NULL,
         dedupe_key text,
         payload jsonb NOT NULL DEFAULT '{{}}',
-        account_id bigint REFERENCES account(id),
+        account_id bigint REFERENCES account(id) ON DELETE SET NULL,
         PRIMARY KEY (city_id, id),
         CONSTRAINT uq_notification_event_dedupe UNIQUE (city_id, dedupe_key),
         CONSTRAINT ck_notification_event_operator CHECK (operator_id IS NOT NULL OR NOT audience @> '{{operator}}')
@@ -91,11 +94,11 @@ def upgrade() -> None:
 
     CREATE TABLE notification_read (
         city_id bigint NOT NULL DEFAULT current_city_id() REFERENCES city(id),
-        account_id bigint NOT NULL REFERENCES account(id),
+        account_id bigint NOT NULL REFERENCES account(id) ON DELETE CASCADE,
         event_id uuid NOT NULL,
         read_at timestamptz NOT NULL DEFAULT clock_timestamp(),
         PRIMARY KEY (city_id, account_id, event_id),
-        FOREIGN KEY (city_id, event_id) REFERENCES notification_event (city_id, id)
+        FOREIGN KEY (city_id, event_id) REFERENCES notification_event (city_id, id) ON DELETE CASCADE
     );
     COMMENT ON TABLE notification_read IS 'In-app read marks: an event an account has read';
 

@@ -29,6 +29,10 @@ class World:
     people: Any
     net: Net
     settings: NotifySettings
+    start_seq: int = 0  # events before the test (other tests' committed rows) are not this test's
+
+    def __post_init__(self) -> None:
+        self.start_seq = self.session.execute(text("SELECT coalesce(max(seq), 0) FROM notification_event")).scalar_one()
 
     def h(self, who: str) -> dict[str, str]:
         return self.people.headers(who)

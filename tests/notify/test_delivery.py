@@ -53,10 +53,12 @@ def _hook(session, people, url: str, guard: Guard | None = None) -> tuple[dict, 
 
 
 def _deliveries(session, channel: str = "webhook") -> list:
+    """Operator A's deliveries (its webhooks', its accounts' e-mail): operator A lives in this test only."""
     return session.execute(
         text("""SELECT d.id, d.state, d.attempts, d.last_status, d.last_error, w.url FROM notification_delivery d
                 LEFT JOIN webhook_endpoint w ON w.city_id = d.city_id AND w.id = d.endpoint_id
-                WHERE d.channel = :c ORDER BY d.id"""),
+                WHERE d.channel = :c AND d.operator_id = (SELECT id FROM organisation WHERE code = 'TOPA')
+                ORDER BY d.id"""),
         {"c": channel},
     ).all()
 
@@ -250,7 +252,13 @@ def test_a_daily_digest_gathers_the_accounts_events_into_one_email(
     worker.drain()
     assert mailbox[0].to(addresses["op_a"]) == []  # waiting for 07:00 WIB
     waiting = (
-        session.execute(text("SELECT DISTINCT next_attempt_at FROM notification_delivery WHERE digest")).scalars().all()
+        session.execute(
+            text(
+                "SELECT DISTINCT next_attempt_at FROM notification_delivery WHERE digest AND operator_id = (SELECT id FROM organisation WHERE code = 'TOPA')"
+            )
+        )
+        .scalars()
+        .all()
     )
     assert len(waiting) == 1 and waiting[0].astimezone(WIB).hour == 7
     due_now(session)

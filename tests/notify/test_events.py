@@ -28,10 +28,10 @@ def hook(world, receiver) -> dict:
     return world.post("/webhooks", "op_a", 201, json={"url": receiver.url("/hook"), "description": "sistem NOC"})
 
 
-def _events(session, type_: EventType) -> list:
-    return session.execute(
-        text("SELECT id, operator_id, payload FROM notification_event WHERE type = :t ORDER BY seq"),
-        {"t": type_.value},
+def _events(world: World, type_: EventType) -> list:
+    return world.session.execute(
+        text("SELECT id, operator_id, payload FROM notification_event WHERE type = :t AND seq > :s ORDER BY seq"),
+        {"t": type_.value, "s": world.start_seq},
     ).all()
 
 
@@ -44,7 +44,7 @@ def test_event_arrives_in_the_app_by_email_and_by_webhook(
     event_type, world, hook, worker, mailbox, receiver, addresses, session
 ):
     SCENARIOS[event_type](world)
-    events = _events(session, event_type)
+    events = _events(world, event_type)
     expected = 1
     if event_type == EventType.COMPLIANCE_FLAG_OPENED:  # one per flag on the operator's cables
         expected = session.execute(

@@ -172,4 +172,8 @@ def test_receivers_that_fail_or_hang_are_dead_lettered_while_the_others_keep_flo
         "SELECT DISTINCT last_error FROM notification_delivery WHERE endpoint_id IN (%s, %s)", (bad, slow)
     ).fetchall()
     assert {e[0] for e in errors} == {"HTTP 500", "no answer within 1 s"}
-    assert len(receiver.at("/bad")) == 72  # three attempts each
+    attempts = db.execute(
+        "SELECT DISTINCT attempts FROM notification_delivery WHERE endpoint_id = %s", (bad,)
+    ).fetchall()
+    assert attempts == [(3,)]  # three attempts each (a reused connection the receiver closed may not reach it)
+    assert 24 * 2 < len(receiver.at("/bad")) <= 24 * 3
