@@ -2,9 +2,9 @@
 
 A fresh database (`ducting_bench_notify`) with one operator whose webhook points at a local receiver
 (`bench/notify_receiver.py`, aiohttp, its own process). `--workers` delivery workers run as `ducting worker`
-processes, as they would beside the service. A producer writes events through `notify_emit()` (what the domain
-triggers and services call), `--per-tx` to a transaction, at `--rate` events per second for `--duration` seconds,
-and notes each event's commit time; the receiver notes when each event id first arrived. Figures:
+processes, as they would beside the service. `--producers` connections write events through `notify_emit()` (what
+the domain triggers and services call), `--per-tx` to a transaction, at `--rate` events per second in all for
+`--duration` seconds, and note each event's commit time; the receiver notes when each event id first arrived. Figures:
 
 * delivered per second: events delivered / (last arrival - first commit). Target >= 500 /s.
 * commit-to-delivery p50 and p99 under that load. Target p99 < 2 s.
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of producing (default 20)")
     parser.add_argument("--per-tx", type=int, default=5, help="events per producer transaction (default 5)")
     parser.add_argument("--workers", type=int, default=2, help="delivery worker processes (default 2)")
+    parser.add_argument("--producers", type=int, default=2, help="producer connections, side by side (default 2)")
 
 
 def _setup(db_url: str, port: int) -> None:
@@ -50,29 +52,33 @@ def _setup(db_url: str, port: int) -> None:
         )
 
 
-def _produce(app_url: str, rate: int, duration: float, per_tx: int) -> dict[str, float]:
-    """Events at `rate` per second in transactions of `per_tx`; returns event id -> commit time (wall clock)."""
+def _produce(app_url: str, rate: float, duration: float, per_tx: int, offset: int = 0) -> dict[str, float]:
+    """Events at `rate` per second in transactions of `per_tx` (one round trip each); returns event id -> commit
+    time (wall clock)."""
     committed: dict[str, float] = {}
     with psycopg.connect(app_url) as conn:
         org = conn.execute("SELECT id FROM organisation WHERE code = 'BNCH'").fetchone()[0]
         conn.commit()
         start = time.monotonic()
-        n = 0
+        n = offset
         while time.monotonic() - start < duration:
+            # one statement, one notify_emit() (an INSERT and its fan-out) per event, as one change per statement
             ids = [
-                str(
-                    conn.execute(
-                        "SELECT notify_emit('request.offered', %s, %s, %s::jsonb, NULL)",
-                        (org, f"capacity_request:{n + i}", json.dumps({"reference": f"REQ/2026/{n + i:06d}"})),
-                    ).fetchone()[0]
-                )
-                for i in range(per_tx)
+                str(r[0])
+                for r in conn.execute(
+                    """SELECT notify_emit('request.offered', %s, 'capacity_request:' || i,
+                                          jsonb_build_object('reference', 'REQ/2026/' || lpad(i::text, 6, '0')), NULL)
+                       FROM generate_series(%s::int, %s::int) i""",
+                    (org, n, n + per_tx - 1),
+                ).fetchall()
             ]
             conn.commit()
             at = time.time()
             committed.update(dict.fromkeys(ids, at))
             n += per_tx
-            pause = start + n / rate - time.monotonic()  # open loop: keep the offered rate, whatever delivery does
+            pause = (
+                start + (n - offset) / rate - time.monotonic()
+            )  # open loop: keep the offered rate, whatever delivery does
             if pause > 0:
                 time.sleep(pause)
     return committed
@@ -101,10 +107,22 @@ def run(args: argparse.Namespace) -> int:
         subprocess.Popen([sys.executable, "-m", "ducting.cli", "worker"], cwd=PROJECT_ROOT, env=env)
         for _ in range(args.workers)
     ]
-    time.sleep(3)  # the workers import, connect and LISTEN
+    _produce(db.libpq(), 10, 0.1, 1)  # warm-up: the workers have started when this one arrives
+    deadline = time.monotonic() + 60
+    while (
+        db.scalar("SELECT count(*) FROM notification_delivery WHERE state <> 'delivered'")
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    time.sleep(1)  # every worker listening
     console.print(f"producing {args.rate} events/s for {args.duration:g} s, {args.workers} worker(s) delivering")
-    committed = _produce(db.libpq(), args.rate, args.duration, args.per_tx)
-    deadline = time.monotonic() + 30
+    with ThreadPoolExecutor(args.producers) as pool:  # service transactions commit side by side
+        parts = pool.map(
+            lambda i: _produce(db.libpq(), args.rate / args.producers, args.duration, args.per_tx, i * 10_000_000),
+            range(args.producers),
+        )
+        committed = {k: v for part in parts for k, v in part.items()}
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if db.scalar("SELECT count(*) FROM notification_delivery WHERE state <> 'delivered'") == 0:
             break
@@ -123,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     span = max(arrived.values()) - min(committed.values()) if arrived else float("inf")
     throughput = len(latencies) / span if latencies else 0.0
     figures = [
+        Figure("committed_per_s", "events committed per second (offered)", len(committed) / args.duration, "/s"),
         Figure(
             "delivered_per_s", "events delivered per second", throughput, "/s", (">=", 500), f"{len(latencies)} events"
         ),
@@ -142,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         "duration_s": args.duration,
         "per_tx": args.per_tx,
         "workers": args.workers,
+        "producers": args.producers,
         "events": len(committed),
         "posts": got["posts"],
         "load_average_at_start": load_start,
