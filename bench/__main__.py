@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "compliance": "full rule run over 200k aerial spans, duct_available vs the plain ST_DWithin join, 500-obs re-eval",
     "leasing": "route search vs pgRouting (live and precomputed), accepted allocations/s vs raw inserts",
     "capacity": "CPU per request of each kind, in the service and in PostgreSQL: requests/s per core (issue 18)",
+    "notify": "events delivered to a local webhook receiver per second, commit-to-delivery p50/p99, lost/repeated",
     "load": "mixed workload (maps, availability, capacity requests, invoices), 32 clients for 60 s: p50/p99, errors",
 }
 

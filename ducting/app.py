@@ -124,6 +124,7 @@ def create_app() -> FastAPI:
     from ducting.network.tiles import REPLICA_POOL as replica_tile_pool
     from ducting.network.tiles import TileFastPath
     from ducting.network.tiles import router as tiles_router
+    from ducting.notify.router import router as notify_router
 
     app.include_router(accounts_router)
     app.include_router(audit_router)
@@ -134,6 +135,7 @@ def create_app() -> FastAPI:
     app.include_router(billing_router)
     app.include_router(compliance_router)
     app.include_router(tiles_router)
+    app.include_router(notify_router)
     app.add_middleware(TileFastPath)  # tiles skip routing and the stack (see ducting.network.tiles)
     from ducting.ops.context import RequestContext
 
@@ -161,7 +163,7 @@ def create_app() -> FastAPI:
     from ducting.ops import jobs
     from ducting.replica import READS
 
-    runner = jobs.JobRunner(jobs.service_jobs(settings))
+    runner = jobs.JobRunner(jobs.service_jobs(settings), jobs.service_loops(settings))
     app.router.on_startup.append(lambda: check_database_role(app))
     app.router.on_startup.append(lambda: check_pooled_sessions(app))
     app.router.on_startup.append(warm_calendar)

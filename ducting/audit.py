@@ -5,7 +5,8 @@ them). Filters: the object (`table`, `row_id`), the actor (`account_id` or `user
 and a time range (`since` inclusive, `until` exclusive; a time without an offset is WIB). Paging is by keyset:
 each page names the `before_id` of the next, so a page is one index scan however deep it is.
 
-Secrets never leave: password and token digests recorded with account and token rows are shown as "[redacted]".
+Secrets never leave: password and token digests recorded with account and token rows, and webhook secrets'
+digests, are shown as "[redacted]".
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
 AuditorDep = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.AUDITOR))]
 
 REDACTED = "[redacted]"
-SECRET_KEYS = frozenset({"password_hash", "token_hash"})
+SECRET_KEYS = frozenset({"password_hash", "token_hash", "secret", "secret_sha256"})  # webhook_endpoint: 0042
 CSV_COLUMNS = [
     "id",
     "at",

@@ -6,3 +6,4 @@ from ducting.cities import models as cities  # noqa: F401
 from ducting.compliance import models as compliance  # noqa: F401
 from ducting.leasing import models as leasing  # noqa: F401
 from ducting.network import models as network  # noqa: F401
+from ducting.notify import models as notify  # noqa: F401

@@ -140,7 +140,8 @@ def restore_to_time(to_time: str, port: int, folder: Path | None) -> None:
 
 
 def worker(once: Annotated[bool, typer.Option("--once", help="Run every job once and exit.")] = False) -> None:
-    """Run the background jobs (the leasing sweeper, ...) in this process, each on its own clock."""
+    """Run the background work in this process: the jobs (the leasing sweeper, the notifications' clock), each on
+    its own clock, and the notification delivery worker (webhooks, e-mail)."""
     import asyncio
 
     from ducting.ops import jobs, logs
@@ -149,12 +150,15 @@ def worker(once: Annotated[bool, typer.Option("--once", help="Run every job once
     logs.configure(settings)
     todo = jobs.all_jobs(settings)
     if once:
+        from ducting.notify.worker import deliver_until_idle
+
         for job in todo:
             console.print(f"{job.name}: {jobs.run_once(job)}")
+        console.print(f"notify deliveries attempted: {deliver_until_idle()}")
         return
     if settings.ops.worker_metrics_port:
         from prometheus_client import start_http_server
 
         start_http_server(settings.ops.worker_metrics_port, addr="127.0.0.1")
     console.print(f"worker running: {', '.join(f'{j.name} every {j.interval_s:g} s' for j in todo if j.interval_s)}")
-    asyncio.run(jobs.JobRunner(todo).run_forever())
+    asyncio.run(jobs.JobRunner(todo, jobs.all_loops(settings)).run_forever())

@@ -13,6 +13,7 @@ from datetime import timedelta
 os.environ.setdefault("DUCTING_ENV", "test")
 os.environ.setdefault("DUCTING_LEASING_SWEEP_INTERVAL_S", "0")  # the in-process sweeper would open its own
 # connections outside the test transaction; tests/leasing/test_sweeper.py turns it on for a live server
+os.environ.setdefault("DUCTING_NOTIFY_WORKER_IN_PROCESS", "0")  # likewise the notification worker (tests/notify)
 
 import pytest
 from fastapi.testclient import TestClient

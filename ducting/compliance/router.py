@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from ducting.accounts.vocab import Role
 from ducting.auth import CurrentActor, request_identity, require_roles
-from ducting.compliance import citizen, letters, maps, service, zones
+from ducting.compliance import citizen, issuing, letters, maps, service, zones
 from ducting.compliance.evaluation import evaluate
 from ducting.compliance.rules import describe
 from ducting.compliance.schemas import (
@@ -496,4 +496,5 @@ async def post_public_report(
 
 
 router.include_router(api)
+router.include_router(issuing.router)  # issuing a letter tells the operator (ducting.notify)
 router.include_router(public)

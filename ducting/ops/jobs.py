@@ -1,7 +1,9 @@
-"""Background jobs: work that runs on a clock, not on a request (the leasing sweeper today; a notification worker
-next). Each job is a blocking function that returns how much it did; a runner calls it every `interval_s` seconds
-in a worker thread, and every run is counted in `/metrics` (`ducting_background_runs_total{job, outcome}`, its
-duration, the time of the last success), whatever the job.
+"""Background jobs: work that runs on a clock, not on a request: the leasing sweeper and the notifications' clock
+(holds expiring, leases ended, invoices overdue). Each job is a blocking function that returns how much it did; a
+runner calls it every `interval_s` seconds in a worker thread, and every run is counted in `/metrics`
+(`ducting_background_runs_total{job, outcome}`, its duration, the time of the last success), whatever the job.
+Beside the jobs the runner keeps long-running loops: the notification delivery worker (`ducting.notify.worker`),
+which LISTENs for new deliveries instead of waking on a clock.
 
 Where they run: in each service process (the default, `DUCTING_JOBS_IN_SERVICE=true`), or in one `ducting worker`
 process (production: deploy/systemd/bedelau-ducting-worker.service), with the service's turned off. Every job
@@ -16,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError
 
@@ -34,12 +37,33 @@ class Job:
 
 def all_jobs(settings: Settings) -> list[Job]:
     from ducting.leasing.sweeper import sweeper_job
+    from ducting.notify.settings import get_notify_settings
+    from ducting.notify.worker import clock_job
 
-    return [sweeper_job(settings)]
+    return [sweeper_job(settings), Job("notify_clock", get_notify_settings().clock_interval_s, clock_job)]
 
 
 def service_jobs(settings: Settings) -> list[Job]:
     return all_jobs(settings) if settings.ops.jobs_in_service else []
+
+
+def all_loops(settings: Settings) -> list[Loop]:
+    from ducting.notify.settings import get_notify_settings
+    from ducting.notify.worker import DeliveryLoop
+
+    return [DeliveryLoop()] if get_notify_settings().worker_in_process else []
+
+
+def service_loops(settings: Settings) -> list[Loop]:
+    return all_loops(settings) if settings.ops.jobs_in_service else []
+
+
+class Loop(Protocol):
+    """A long-running background task: started and stopped with the runner."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def run_once(job: Job) -> int | None:
@@ -65,8 +89,9 @@ def run_once(job: Job) -> int | None:
 
 
 class JobRunner:
-    def __init__(self, jobs: list[Job]) -> None:
+    def __init__(self, jobs: list[Job], loops: list[Loop] | None = None) -> None:
         self.jobs = [j for j in jobs if j.interval_s > 0]
+        self.loops = loops or []
         self.tasks: list[asyncio.Task] = []
 
     async def _loop(self, job: Job) -> None:
@@ -76,8 +101,12 @@ class JobRunner:
 
     async def start(self) -> None:
         self.tasks = [asyncio.create_task(self._loop(j), name=j.name) for j in self.jobs]
+        for loop in self.loops:
+            await loop.start()
 
     async def stop(self) -> None:
+        for loop in self.loops:
+            await loop.stop()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:

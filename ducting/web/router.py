@@ -49,6 +49,7 @@ NAV = [
     ("/operator/sewa", "nav.my_leases", {Role.OPERATOR}),
     ("/operator/tagihan", "nav.my_invoices", {Role.OPERATOR}),
     ("/keuangan", "nav.finance", {Role.ADMIN, Role.FINANCE, Role.AUDITOR}),
+    ("/notifikasi/webhook", "nav.webhooks", {Role.ADMIN, Role.OPERATOR}),
 ]
 
 
@@ -175,6 +176,16 @@ def operator_invoices(request: Request, session: SessionDep) -> Response:
 @router.get("/keuangan")
 def finance(request: Request, session: SessionDep) -> Response:
     return _page(request, session, "finance.html", {Role.ADMIN, Role.FINANCE, Role.AUDITOR})
+
+
+@router.get("/notifikasi")
+def notifications(request: Request, session: SessionDep) -> Response:
+    return _page(request, session, "notifications.html", set(Role))
+
+
+@router.get("/notifikasi/webhook")
+def webhooks(request: Request, session: SessionDep) -> Response:
+    return _page(request, session, "webhooks.html", {Role.ADMIN, Role.OPERATOR, Role.AUDITOR})
 
 
 @router.get("/lapor")

@@ -391,6 +391,46 @@ MATRIX: dict[tuple[str, str], tuple[Call, str]] = {
         ),
         "201 201 201 201 201 201 201",
     ),
+    ("POST", "/api/v1/compliance/letters/{operator_id}/issue"): (
+        Call(path=lambda c: {"operator_id": c.a.org_id}),
+        "401 201 201 403 403 403 403",
+    ),
+    # notifications: everyone has a list; webhooks are operators' (their own) and admins'
+    ("GET", "/api/v1/notifications"): (Call(), "401 200 200 200 200 200 200"),
+    ("GET", "/api/v1/notifications/unread-count"): (Call(), "401 200 200 200 200 200 200"),
+    ("POST", "/api/v1/notifications/read-all"): (Call(), "401 200 200 200 200 200 200"),
+    ("POST", "/api/v1/notifications/{event_id}/read"): (  # operator A's request.submitted: A's, and the planners'
+        Call(path=lambda c: {"event_id": c.ids["event"]}),
+        "401 200 200 404 404 200 404",
+    ),
+    ("GET", "/api/v1/notifications/preferences"): (Call(), "401 200 200 200 200 200 200"),
+    ("PUT", "/api/v1/notifications/preferences"): (
+        Call(json=lambda c: {"email_mode": "digest", "digest_hour": 8, "language": "en"}),
+        "401 200 200 200 200 200 200",
+    ),
+    ("GET", "/api/v1/notifications/event-types"): (Call(), "401 200 200 200 200 200 200"),
+    ("GET", "/api/v1/webhooks"): (Call(), "401 200 403 403 200 200 200"),
+    ("POST", "/api/v1/webhooks"): (
+        Call(json=lambda c: {"url": "https://93.184.215.14/matriks", "operator": "TOPA"}),
+        "401 201 403 403 403 201 403",
+    ),
+    ("PATCH", "/api/v1/webhooks/{endpoint_id}"): (
+        Call(path=lambda c: {"endpoint_id": c.a.webhook_id}, json=lambda c: {"active": False}),
+        "401 200 403 403 403 200 404",
+    ),
+    ("DELETE", "/api/v1/webhooks/{endpoint_id}"): (
+        Call(path=lambda c: {"endpoint_id": c.a.webhook_id}),
+        "401 204 403 403 403 204 404",
+    ),
+    ("POST", "/api/v1/webhooks/{endpoint_id}/rotate-secret"): (
+        Call(path=lambda c: {"endpoint_id": c.a.webhook_id}),
+        "401 200 403 403 403 200 404",
+    ),
+    ("GET", "/api/v1/webhooks/deliveries"): (Call(), "401 200 403 403 200 200 200"),
+    ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/redeliver"): (
+        Call(path=lambda c: {"delivery_id": c.ids["delivery"]}),
+        "401 200 403 403 403 200 404",
+    ),
     # the audit trail
     ("GET", "/api/v1/audit"): (Call(), "401 200 403 403 200 403 403"),
     ("GET", "/api/v1/audit.csv"): (Call(), "401 200 403 403 200 403 403"),
@@ -448,6 +488,15 @@ def build_ctx(session: Session, people) -> Ctx:
             " RETURNING id"
         ),
         {"g": json.dumps(ZONE), "srid": WGS84},
+    ).scalar_one()
+    c.ids["event"] = session.execute(
+        text(
+            "SELECT id FROM notification_event WHERE type = 'request.submitted' AND operator_id = :o ORDER BY seq LIMIT 1"
+        ),
+        {"o": world.a.org_id},
+    ).scalar_one()
+    c.ids["delivery"] = session.execute(
+        text("SELECT min(id) FROM notification_delivery WHERE endpoint_id = :w"), {"w": world.a.webhook_id}
     ).scalar_one()
     # the seeded whole-duct CBD tariff ends before 2031, so a new version from 2031 is a clean addition
     session.execute(
@@ -612,6 +661,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/operator/sewa"): "303 403 403 403 403 200 200",
     ("GET", "/operator/tagihan"): "303 403 403 403 403 200 200",
     ("GET", "/keuangan"): "303 200 403 200 200 403 403",
+    ("GET", "/notifikasi"): "303 200 200 200 200 200 200",
+    ("GET", "/notifikasi/webhook"): "303 200 403 403 200 200 200",
     # forms and redirects with their own tests
     ("POST", "/masuk"): "tests/web/test_session.py (password sign-in, lockout)",
     ("POST", "/keluar"): "tests/web/test_session.py::test_logout_needs_the_form_token_and_revokes_the_session",

@@ -32,8 +32,12 @@ OWNER_OF = {
     "migration_case": "operator_id = :o",
     "operator_agreement": "operator_id = :o",
     "cable_attachment": "operator_id = :o",
+    "notification_event": "operator_id = :o",
+    "notification_delivery": "operator_id = :o",
+    "webhook_endpoint": "operator_id = :o",
 }
-RLS_TABLES = {*OWNER_OF, "audit_log"}
+# row-level security on tables without an operator column: each account's own rows (migrations 0041, 0042)
+RLS_TABLES = {*OWNER_OF, "audit_log", "notification_read", "notification_preference"}
 # what operator A may not see of its own: invoices (and their lines and payments) still in draft
 HIDDEN_FROM_OWNER = {
     "invoice": "status = 'draft'",
@@ -174,6 +178,10 @@ STAFF_READS = [
     ("admin", "payment", True),
     ("admin", "flag_event", True),
     ("planner", "audit_log", True),
+    ("planner", "notification_event", True),  # the requests submitted
+    ("finance", "notification_event", False),  # nothing overdue in this world
+    ("planner", "webhook_endpoint", False),
+    ("auditor", "notification_delivery", True),
 ]
 
 

@@ -1,6 +1,7 @@
 """Two operators' worth of everything that row-level security guards, built through the services in the test's
 transaction (acting as the system): leases and requests in every useful state, issued and draft invoices with
-lines and payments, cables, survey findings, flags with their events, agreements and migration cases.
+lines and payments, cables, survey findings, flags with their events, agreements and migration cases, and a webhook
+each (so the notifications of all that are each operator's events and deliveries).
 
 Operator A's objects are what the matrix test aims at; operator B's are what operator A must never see."""
 
@@ -44,6 +45,7 @@ class Side:
     flag_id: int = 0
     case_id: int = 0
     span_id: int = 0
+    webhook_id: int = 0
 
 
 @dataclass
@@ -83,6 +85,13 @@ def build_world(session: Session, people: People) -> World:
     net = build_net(session, prefix="W")
     finance = _actor(people, "finance")
     world = World(net, Side(people.orgs["op_a"].id), Side(people.orgs["op_b"].id))
+    for side in (world.a, world.b):  # a webhook each, so every event below is also a delivery of its operator's
+        side.webhook_id = session.execute(
+            text("""INSERT INTO webhook_endpoint (operator_id, url, event_types, secret)
+                    SELECT :o, 'https://93.184.215.14/hook-' || :o, array_agg(code), 'whsec_' || md5(CAST(:o AS text) || 'x')
+                    FROM notification_event_type WHERE audience @> '{operator}' RETURNING id"""),
+            {"o": side.org_id},
+        ).scalar_one()
     for bore, side in enumerate((world.a, world.b)):
         alloc = net.lease(side.org_id, "RS-W-AB", date(2026, 1, 1), None, bore=bore)
         session.execute(

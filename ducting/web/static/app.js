@@ -119,5 +119,19 @@
 
   function statusBadge(status) { return el("span", { class: "badge st-" + status }, t("status." + status)); }
 
-  window.B = { t, api, postFile, ApiError, fmt, codeText, problemText, problemList, el, toast, statusBadge, CSRF };
+  // The bell on every signed-in page: the unread count, refreshed each minute and whenever a page marks something read.
+  function refreshBell() {
+    const bell = document.getElementById("bell");
+    if (!bell) return Promise.resolve();
+    return api("GET", "/api/v1/notifications/unread-count").then(({ unread }) => {
+      const badge = document.getElementById("bell-count");
+      badge.textContent = unread > 99 ? "99+" : String(unread);
+      badge.hidden = !unread;
+      bell.dataset.unread = String(unread);
+      bell.setAttribute("aria-label", unread ? t("notif.bell_unread", { n: unread }) : t("notif.bell"));
+    }).catch(() => {});  // the count is a convenience; the page works without it
+  }
+  if (document.getElementById("bell")) { refreshBell(); setInterval(refreshBell, 60000); }
+
+  window.B = { t, api, postFile, ApiError, fmt, codeText, problemText, problemList, el, toast, statusBadge, refreshBell, CSRF };
 })();
