@@ -19,17 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ducting import calendar
 from ducting.notify import links
 from ducting.notify.events import emit
 from ducting.notify.settings import NotifySettings, get_notify_settings
 from ducting.notify.vocab import EventType
 
-WIB = ZoneInfo("Asia/Jakarta")
+WIB = calendar.DEFAULT_ZONE
 _LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('ducting.notify.clock'))")
 
 
@@ -146,11 +146,11 @@ def _migrations_due(session: Session, m: Moment) -> int:
     rows = session.execute(
         text(f"""
         SELECT c.id, c.operator_id, c.span_id, c.stage::text AS stage, c.due_on, {key} AS key
-        FROM (SELECT m.*, (m.created_at AT TIME ZONE 'Asia/Jakarta')::date + :days AS due_on
+        FROM (SELECT m.*, (m.created_at AT TIME ZONE :zone)::date + :days AS due_on
               FROM migration_case m WHERE m.stage <> 'aerial_removed') c
         WHERE c.due_on <= :today AND c.due_on >= :since AND {_unannounced(key)}
         ORDER BY c.due_on, c.id"""),
-        {"days": m.settings.migration_due_days, "today": m.today, "since": m.since},
+        {"days": m.settings.migration_due_days, "today": m.today, "since": m.since, "zone": calendar.DEFAULT_ZONE_NAME},
     )
     return _emit_all(
         session,
