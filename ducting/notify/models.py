@@ -43,8 +43,11 @@ class NotificationEventType(Base):
 
     __tablename__ = "notification_event_type"
     __table_args__ = (
-        CheckConstraint(r"code ~ '^[a-z_]+\.[a-z_]+$'"),
-        CheckConstraint("cardinality(audience) > 0"),
+        CheckConstraint(r"code ~ '^[a-z_]+\.[a-z_]+$'", name="notification_event_type_code_check"),
+        CheckConstraint("cardinality(audience) > 0", name="notification_event_type_audience_check"),
+        {
+            "comment": "The notification vocabulary: each event type and who reads it (the operator concerned, BUMD staff roles)"
+        },
     )
 
     code: Mapped[str] = mapped_column(Text, primary_key=True)
@@ -63,6 +66,7 @@ class NotificationEvent(Base):
         Index("ix_notification_event_operator", "city_id", "operator_id", "seq"),
         Index("ix_notification_event_seq", "city_id", "seq"),
         Index("ix_notification_event_audience", "audience", postgresql_using="gin"),
+        {"comment": "The outbox: one row per event, written in the transaction of the change that causes it"},
     )
 
     city_id: Mapped[int] = _city()
@@ -75,7 +79,9 @@ class NotificationEvent(Base):
     operator_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("organisation.id", ondelete="CASCADE"))
     audience: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
     subject: Mapped[str] = mapped_column(Text, nullable=False)
-    dedupe_key: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(
+        Text, comment="Subject and occurrence of a time-driven event: the same key is never written twice in a city"
+    )
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     account_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("account.id", ondelete="SET NULL"))
 
@@ -86,6 +92,7 @@ class NotificationRead(Base):
         ForeignKeyConstraint(
             ["city_id", "event_id"], ["notification_event.city_id", "notification_event.id"], ondelete="CASCADE"
         ),
+        {"comment": "In-app read marks: an event an account has read"},
     )
 
     city_id: Mapped[int] = _city()
@@ -98,9 +105,10 @@ class NotificationPreference(Base):
     __tablename__ = "notification_preference"
     __table_args__ = (
         UniqueConstraint("city_id", "account_id", name="uq_notification_preference_account"),
-        CheckConstraint("email_mode IN ('immediate', 'digest')"),
-        CheckConstraint("digest_hour BETWEEN 0 AND 23"),
-        CheckConstraint("language IN ('id', 'en')"),
+        CheckConstraint("email_mode IN ('immediate', 'digest')", name="notification_preference_email_mode_check"),
+        CheckConstraint("digest_hour BETWEEN 0 AND 23", name="notification_preference_digest_hour_check"),
+        CheckConstraint("language IN ('id', 'en')", name="notification_preference_language_check"),
+        {"comment": "How an account is told: e-mail on/off, immediate or a daily digest at an hour, language"},
     )
 
     city_id: Mapped[int] = _city()
@@ -116,12 +124,13 @@ class NotificationPreference(Base):
 class WebhookEndpoint(Base):
     __tablename__ = "webhook_endpoint"
     __table_args__ = (
-        CheckConstraint("url ~ '^https?://' AND length(url) <= 2000"),
-        CheckConstraint("cardinality(event_types) > 0"),
-        CheckConstraint("length(secret) >= 32 AND secret ~ '^[A-Za-z0-9_-]+$'"),
-        CheckConstraint("length(description) <= 500"),
+        CheckConstraint("url ~ '^https?://' AND length(url) <= 2000", name="webhook_endpoint_url_check"),
+        CheckConstraint("cardinality(event_types) > 0", name="webhook_endpoint_event_types_check"),
+        CheckConstraint("length(secret) >= 32 AND secret ~ '^[A-Za-z0-9_-]+$'", name="webhook_endpoint_secret_check"),
+        CheckConstraint("length(description) <= 500", name="webhook_endpoint_description_check"),
         CheckConstraint("removed_at IS NULL OR NOT active", name="ck_webhook_endpoint_removed_inactive"),
         Index("ix_webhook_endpoint_operator", "city_id", "operator_id", postgresql_where=text("active")),
+        {"comment": "An operator's webhook: URL, event types, and the secret that signs each POST"},
     )
 
     city_id: Mapped[int] = _city()
@@ -132,7 +141,11 @@ class WebhookEndpoint(Base):
     url: Mapped[str] = mapped_column(Text, nullable=False)
     event_types: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
     # the signing key: read only by the worker that signs, never shown after creation
-    secret: Mapped[str] = deferred(mapped_column(Text, nullable=False))
+    secret: Mapped[str] = deferred(
+        mapped_column(
+            Text, nullable=False, comment="HMAC-SHA256 key; shown once at creation, left out of audit records"
+        )
+    )
     secret_sha256: Mapped[str | None] = mapped_column(
         Text, Computed("encode(sha256(secret::bytea), 'hex')", persisted=True)
     )
@@ -155,9 +168,11 @@ class NotificationDelivery(Base):
         ),
         UniqueConstraint("city_id", "event_id", "account_id", name="uq_notification_delivery_email"),
         UniqueConstraint("city_id", "event_id", "endpoint_id", name="uq_notification_delivery_webhook"),
-        CheckConstraint("channel IN ('email', 'webhook')"),
-        CheckConstraint("state IN ('pending', 'sending', 'delivered', 'dead')"),
-        CheckConstraint("attempts >= 0"),
+        CheckConstraint("channel IN ('email', 'webhook')", name="notification_delivery_channel_check"),
+        CheckConstraint(
+            "state IN ('pending', 'sending', 'delivered', 'dead')", name="notification_delivery_state_check"
+        ),
+        CheckConstraint("attempts >= 0", name="notification_delivery_attempts_check"),
         CheckConstraint(
             "(channel = 'email' AND account_id IS NOT NULL AND endpoint_id IS NULL) OR (channel = 'webhook' "
             "AND endpoint_id IS NOT NULL AND account_id IS NULL AND NOT digest)",
@@ -168,6 +183,9 @@ class NotificationDelivery(Base):
         ),
         Index("ix_notification_delivery_operator", "city_id", "operator_id", "id"),
         Index("ix_notification_delivery_endpoint", "city_id", "endpoint_id", "id"),
+        {
+            "comment": "One event to one target (an account's e-mail, a webhook endpoint): state, attempts, next attempt, last response"
+        },
     )
 
     city_id: Mapped[int] = _city()
@@ -180,7 +198,12 @@ class NotificationDelivery(Base):
     digest: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     state: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'pending'"))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=_NOW)
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=_NOW,
+        comment="pending: when to try (retry backoff, digest hour); sending: when the claim times out",
+    )
     claimed_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -48,14 +48,20 @@ def service_jobs(settings: Settings) -> list[Job]:
 
 
 def all_loops(settings: Settings) -> list[Loop]:
-    from ducting.notify.settings import get_notify_settings
+    """What `ducting worker` runs beside the jobs: the notification delivery worker, always."""
     from ducting.notify.worker import DeliveryLoop
 
-    return [DeliveryLoop()] if get_notify_settings().worker_in_process else []
+    return [DeliveryLoop()]
 
 
 def service_loops(settings: Settings) -> list[Loop]:
-    return all_loops(settings) if settings.ops.jobs_in_service else []
+    """What a service process runs beside its requests: the delivery worker unless turned off for this process
+    (`DUCTING_NOTIFY_WORKER_IN_PROCESS=false`) or with every background job (`jobs_in_service`)."""
+    from ducting.notify.settings import get_notify_settings
+
+    if not (settings.ops.jobs_in_service and get_notify_settings().worker_in_process):
+        return []
+    return all_loops(settings)
 
 
 class Loop(Protocol):

@@ -24,7 +24,7 @@
     } }, t("notif.open"));
     const mark = n.read ? null : el("button", { class: "btn mark", type: "button", onclick: () => read().catch((err) => toast(problemText(err), "error")) }, t("notif.mark_read"));
     li.append(
-      el("div", {}, el("strong", {}, n.title), n.detail ? el("div", {}, n.detail) : null, el("div", { class: "muted small when" }, fmt.wib(n.occurred_at))),
+      el("div", {}, el("strong", {}, n.title), n.detail ? el("div", {}, n.detail) : null, el("div", { class: "muted small when" }, fmt.dateTime(n.occurred_at))),
       el("div", { class: "actions" }, n.page ? open : null, mark));
     return li;
   }

@@ -37,10 +37,10 @@
     document.getElementById("deliveries").replaceChildren(items.length ? el("table", { class: "grid small", id: "delivery-table" },
       el("thead", {}, el("tr", {}, [t("notif.del.when"), t("notif.del.event"), t("notif.del.target"), t("notif.del.state"), t("notif.del.attempts"), t("notif.del.response"), ""].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, items.map((d) => el("tr", { "data-id": d.id, "data-state": d.state },
-        el("td", {}, fmt.wib(d.last_attempt_at || d.occurred_at)), el("td", {}, t("notif.type." + d.event_type)),
+        el("td", {}, fmt.dateTime(d.last_attempt_at || d.occurred_at)), el("td", {}, t("notif.type." + d.event_type)),
         el("td", {}, t("notif.channel." + d.channel), el("div", { class: "muted" }, d.target)),
         el("td", {}, el("span", { class: "badge st-" + d.state }, t("notif.del.state." + d.state)),
-          d.next_attempt_at ? el("div", { class: "muted" }, t("notif.del.next") + " " + fmt.wib(d.next_attempt_at)) : null),
+          d.next_attempt_at ? el("div", { class: "muted" }, t("notif.del.next") + " " + fmt.dateTime(d.next_attempt_at)) : null),
         el("td", { class: "num" }, String(d.attempts)),
         el("td", { class: "response" }, d.last_status ? `HTTP ${d.last_status} ${d.last_response || ""}` : d.last_error || d.last_response || ""),
         el("td", {}, canWrite && d.state !== "sending" ? resend(d) : null))))) : el("p", { class: "muted" }, t("notif.del.none")));
